@@ -1,0 +1,21 @@
+"""One module per playbook step; each calls integrations, never the other way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from activities.actions import ActionActivities
+from activities.communicate import CommunicateActivities
+from activities.context import ActivityContext
+from activities.detect import DetectActivities
+from activities.investigate import InvestigateActivities
+from activities.review import ReviewActivities
+
+
+def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
+    detect, actions = DetectActivities(ctx), ActionActivities(ctx)
+    investigate, communicate, review = InvestigateActivities(ctx), CommunicateActivities(ctx), ReviewActivities(ctx)
+    return [detect.open_incident, detect.create_ticket, detect.update_ticket, actions.run_action,
+            investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
+            review.write_retrospective]

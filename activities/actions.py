@@ -1,0 +1,34 @@
+"""Steps 2, 3 and 5 (stabilise, contain, remediate): run one playbook action through its adapter."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import ActivityContext
+from integrations.http_actions import PermanentActionError, TransientActionError, run_http_action
+from playbook.config import HttpAction
+from playbook.messages import ActionResult, ActionRun
+
+
+class ActionActivities:
+    def __init__(self, ctx: ActivityContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name="run_action")
+    def run_action(self, request: ActionRun) -> ActionResult:
+        action = request.action
+        if not isinstance(action, HttpAction):
+            raise ApplicationError(f"action '{request.name}' is {action.kind}; only http actions run here",
+                                   non_retryable=True)
+        try:
+            response = run_http_action(action, dict(request.variables), request.key)
+        except PermanentActionError as err:
+            raise ApplicationError(str(err), type="PermanentActionError", non_retryable=True) from err
+        except TransientActionError as err:
+            raise ApplicationError(str(err), type="TransientActionError") from err
+        self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
+            "step": request.step.value, "action": request.name, "status_code": response.status_code,
+            "response": response.body_excerpt})
+        return ActionResult(ok=True, detail=f"{action.method} answered {response.status_code}",
+                            status_code=response.status_code)

@@ -1,0 +1,41 @@
+"""Step 1, detect & acknowledge: classify, number, ticket."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import ActivityContext
+from integrations.tickets import ticket_backend
+from playbook.config import PlaybookError, load_playbook
+from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput, TicketUpdate
+from playbook.models import PlaybookRef, Ticket
+from playbook.severity import classify
+
+
+class DetectActivities:
+    def __init__(self, ctx: ActivityContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name="open_incident")
+    def open_incident(self, request: OpenIncidentInput) -> OpenedIncident:
+        """Snapshot the playbook for this incident, classify severity, and give it a number."""
+        try:
+            playbook, digest = load_playbook(self.ctx.playbook_path)
+        except PlaybookError as err:
+            raise ApplicationError(str(err), type="PlaybookError") from err
+        severity, why = classify(request.detection, playbook)
+        number = self.ctx.store.allocate_number(request.chain_id, playbook.tickets.number_prefix,
+                                                datetime.now(UTC).year)
+        return OpenedIncident(number=number, severity=severity, severity_reason=why, playbook=playbook,
+                              playbook_ref=PlaybookRef(path=str(self.ctx.playbook_path), sha256=digest))
+
+    @activity.defn(name="create_ticket")
+    def create_ticket(self, request: TicketInput) -> Ticket:
+        return ticket_backend("local", self.ctx.store).create(request)
+
+    @activity.defn(name="update_ticket")
+    def update_ticket(self, request: TicketUpdate) -> bool:
+        return ticket_backend(request.ticket.backend, self.ctx.store).update(request)

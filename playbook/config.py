@@ -1,0 +1,309 @@
+"""playbook.toml: its schema, its cross-checks, and loading it with errors a person can act on.
+
+A bad playbook is refused when a process starts, never discovered mid-incident: every reference (backups,
+actions, channels, template variables, roles) is checked here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from playbook.models import Role, Severity, SignalKind, Step
+
+TEMPLATE_VARIABLES = frozenset({
+    "incident_id", "incident_number", "severity", "service", "kind", "summary", "model", "prompt_name",
+    "prompt_version", "deploy_id", "known_good_model", "known_good_prompt_name", "known_good_prompt_version",
+    "action",
+})
+
+POLICY_PATTERN = re.compile(r"^(auto|auto_with_notice|approve:(incident_commander|ai_ops|domain_sme|communications))$")
+
+
+class PlaybookError(Exception):
+    """A playbook that cannot be used; says which file, which key and why."""
+
+    def __init__(self, path: str, key: str, reason: str) -> None:
+        self.path, self.key, self.reason = path, key, reason
+        super().__init__(f"{path}: {key}: {reason}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class SeverityLevel(_Strict):
+    cadence_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = Field(
+        description="minutes between stakeholder briefs; 0 sends none")
+    ack_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)]
+
+
+class SeverityRule(_Strict):
+    severity: Severity
+    kinds: list[SignalKind] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
+    metric: str | None = None
+    above: float | None = None
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _metric_pair(self) -> SeverityRule:
+        if (self.metric is None) != (self.above is None):
+            raise ValueError("give both 'metric' and 'above', or neither")
+        return self
+
+
+def _default_levels() -> dict[Severity, SeverityLevel]:
+    return {
+        Severity.SEV1: SeverityLevel(cadence_minutes=30, ack_timeout_minutes=5),
+        Severity.SEV2: SeverityLevel(cadence_minutes=60, ack_timeout_minutes=15),
+        Severity.SEV3: SeverityLevel(cadence_minutes=240, ack_timeout_minutes=60),
+        Severity.SEV4: SeverityLevel(cadence_minutes=0, ack_timeout_minutes=240),
+    }
+
+
+class SeverityConfig(_Strict):
+    default: Severity = Severity.SEV3
+    trust_source_hint: bool = Field(default=True, description="a sender's severity may raise, never lower")
+    levels: dict[Severity, SeverityLevel] = Field(default_factory=_default_levels)
+    rules: list[SeverityRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _all_levels(self) -> SeverityConfig:
+        merged = _default_levels()
+        merged.update(self.levels)
+        self.levels = merged
+        return self
+
+
+class Person(_Strict):
+    name: str
+    roles: list[Role] = Field(min_length=1)
+    contact: str = ""
+    backup: str | None = None
+
+
+class Roster(_Strict):
+    people: dict[str, Person] = Field(min_length=1)
+
+    def holders(self, role: Role) -> list[str]:
+        return [pid for pid, p in self.people.items() if role in p.roles]
+
+    def primary(self, role: Role) -> str:
+        return self.holders(role)[0]
+
+
+class ApprovalPolicy(_Strict):
+    timeout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 15
+    on_expiry: Literal["skip", "proceed"] = Field(
+        default="skip", description="what a gated action does when nobody decides, even after escalation")
+    default: str = "approve:incident_commander"
+    actions: dict[str, dict[Severity, str]] = Field(default_factory=dict)
+
+    def mode_for(self, action: str, severity: Severity) -> str:
+        return self.actions.get(action, {}).get(severity, self.default)
+
+
+class HttpAction(_Strict):
+    kind: Literal["http"] = "http"
+    description: str = ""
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    expected_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+
+
+class ManualAction(_Strict):
+    """A runbook step a person performs; the workflow waits for them to confirm it is done."""
+
+    kind: Literal["manual"] = "manual"
+    description: str = ""
+    instructions: str
+
+
+Action = Annotated[HttpAction | ManualAction, Field(discriminator="kind")]
+
+
+class KnownGood(_Strict):
+    model: str | None = None
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+
+
+class ServicePlan(_Strict):
+    known_good: KnownGood = Field(default_factory=KnownGood)
+    stabilise: list[str] = Field(default_factory=list)
+    contain: list[str] = Field(default_factory=list)
+    remediate: list[str] = Field(default_factory=list)
+
+
+class EvidenceSource(_Strict):
+    kind: Literal["http", "file"]
+    description: str = ""
+    url: str | None = None
+    path: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _location(self) -> EvidenceSource:
+        if self.kind == "http" and not self.url:
+            raise ValueError("an http evidence source needs 'url'")
+        if self.kind == "file" and not self.path:
+            raise ValueError("a file evidence source needs 'path'")
+        return self
+
+
+class WebhookChannel(_Strict):
+    kind: Literal["webhook"] = "webhook"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+class CommunicateConfig(_Strict):
+    channels: list[str] = Field(default_factory=list, description="besides the comms archive, which always gets a copy")
+    notify_channels: list[str] = Field(default_factory=list, description="where pages to responders go")
+    approval_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 10
+
+
+class ReviewConfig(_Strict):
+    deadline_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
+    reminder_hours: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [24.0, 44.0])
+    give_up_after_hours: Annotated[int, Field(ge=1)] = 7 * 24
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReviewConfig:
+        self.reminder_hours = sorted(self.reminder_hours)
+        if any(h >= self.deadline_hours for h in self.reminder_hours):
+            raise ValueError("reminders must come before the deadline ('reminder_hours' < 'deadline_hours')")
+        if self.give_up_after_hours <= self.deadline_hours:
+            raise ValueError("'give_up_after_hours' must be later than 'deadline_hours'")
+        return self
+
+
+class TicketConfig(_Strict):
+    backend: Literal["local"] = "local"
+    number_prefix: str = "INC"
+
+    @field_validator("number_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", value):
+            raise ValueError("use 1-10 capital letters or digits, starting with a letter, e.g. INC")
+        return value
+
+
+class Playbook(_Strict):
+    severity: SeverityConfig = Field(default_factory=SeverityConfig)
+    roster: Roster
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    actions: dict[str, Action] = Field(default_factory=dict)
+    services: dict[str, ServicePlan] = Field(default_factory=dict)
+    evidence: dict[str, EvidenceSource] = Field(default_factory=dict)
+    channels: dict[str, WebhookChannel] = Field(default_factory=dict)
+    communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    tickets: TicketConfig = Field(default_factory=TicketConfig)
+
+    def plan_for(self, service: str) -> ServicePlan:
+        """The service's plan, else the '*' plan, else nothing to run."""
+        return self.services.get(service) or self.services.get("*") or ServicePlan()
+
+    def actions_for(self, service: str, step: Step) -> list[str]:
+        plan = self.plan_for(service)
+        return list(getattr(plan, step.value, []))
+
+
+def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
+    """References that pydantic cannot see; each problem as (key, reason)."""
+    problems: list[tuple[str, str]] = []
+    people = pb.roster.people
+    for pid, person in people.items():
+        if person.backup is not None and person.backup not in people:
+            problems.append((f"roster.people.{pid}.backup", f"'{person.backup}' is not in roster.people"))
+        if person.backup == pid:
+            problems.append((f"roster.people.{pid}.backup", "a person cannot be their own backup"))
+    for role in Role:
+        if not pb.roster.holders(role):
+            problems.append(("roster.people", f"nobody holds the role '{role.value}'; every role needs someone"))
+    policies = {"approvals.default": pb.approvals.default}
+    for action, per_sev in pb.approvals.actions.items():
+        if action not in pb.actions:
+            problems.append((f"approvals.actions.{action}", f"no action '{action}' in [actions]"))
+        for sev, mode in per_sev.items():
+            policies[f"approvals.actions.{action}.{sev.value}"] = mode
+    for key, mode in policies.items():
+        if not POLICY_PATTERN.match(mode):
+            problems.append((key, f"'{mode}' is not a policy; use auto, auto_with_notice or approve:<role>"))
+    for svc, plan in pb.services.items():
+        for step in (Step.STABILISE, Step.CONTAIN, Step.REMEDIATE):
+            for name in getattr(plan, step.value):
+                if name not in pb.actions:
+                    problems.append((f"services.{svc}.{step.value}", f"no action '{name}' in [actions]"))
+    for name, action in pb.actions.items():
+        texts = {"instructions": action.instructions} if isinstance(action, ManualAction) else {
+            "url": action.url, "body": action.body or "", **{f"headers.{k}": v for k, v in action.headers.items()}}
+        for field, text in texts.items():
+            unknown = template_variables(text) - TEMPLATE_VARIABLES
+            if unknown:
+                problems.append((f"actions.{name}.{field}", f"unknown template variable(s) {sorted(unknown)}; "
+                                 f"known: {sorted(TEMPLATE_VARIABLES)}"))
+    for field in ("channels", "notify_channels"):
+        for name in getattr(pb.communicate, field):
+            if name not in pb.channels:
+                problems.append((f"communicate.{field}", f"no channel '{name}' in [channels]"))
+    return problems
+
+
+def template_variables(text: str) -> set[str]:
+    found: set[str] = set()
+    for _, named, braced, _ in string.Template.pattern.findall(text):
+        if named or braced:
+            found.add(named or braced)
+    return found
+
+
+def render_template(text: str, variables: dict[str, object]) -> str:
+    """Fill ${name} placeholders; a missing value renders empty rather than leaving the placeholder."""
+    return string.Template(text).substitute({k: "" if variables.get(k) is None else variables.get(k)
+                                             for k in TEMPLATE_VARIABLES})
+
+
+def parse_playbook(text: str, path: str = "<playbook>") -> Playbook:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise PlaybookError(path, "(syntax)", f"not valid TOML: {err}") from err
+    try:
+        pb = Playbook.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
+        raise PlaybookError(path, key, f"{first['msg']}{more}") from err
+    problems = _cross_check(pb)
+    if problems:
+        key, reason = problems[0]
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise PlaybookError(path, key, reason + more)
+    return pb
+
+
+def load_playbook(path: str | Path) -> tuple[Playbook, str]:
+    """The playbook and the sha256 of its text, or PlaybookError naming the file, key and reason."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise PlaybookError(str(p), "(file)", "no such file; pass --playbook or set FIREBREAK_PLAYBOOK") from err
+    except OSError as err:
+        raise PlaybookError(str(p), "(file)", f"cannot read it: {err.strerror}") from err
+    return parse_playbook(text, str(p)), hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,120 @@
+"""Inputs and results of the step activities: the fixed contract between workflows and activities.
+
+Every input that causes a side effect carries an idempotency `key` derived from the incident and the step,
+never from attempt-specific data, so a retried or replayed activity finds its earlier work instead of
+repeating it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from playbook.config import Action, EvidenceSource, Playbook, WebhookChannel
+from playbook.models import Brief, Detection, IncidentStatus, PlaybookRef, Severity, Step, Ticket
+from playbook.state import IncidentState
+
+
+class OpenIncidentInput(BaseModel):
+    workflow_id: str
+    chain_id: str = Field(description="the first run id of the incident; keys the incident number")
+    detection: Detection
+
+
+class OpenedIncident(BaseModel):
+    number: str
+    severity: Severity
+    severity_reason: str
+    playbook: Playbook
+    playbook_ref: PlaybookRef
+
+
+class TicketInput(BaseModel):
+    workflow_id: str
+    number: str
+    severity: Severity
+    detection: Detection
+    opened_at: datetime
+
+
+class TicketUpdate(BaseModel):
+    ticket: Ticket
+    key: str
+    text: str
+    severity: Severity
+    status: IncidentStatus
+
+
+class Notification(BaseModel):
+    key: str
+    incident_number: str
+    to: list[str]
+    contacts: dict[str, str] = Field(default_factory=dict)
+    subject: str
+    text: str
+    channels: dict[str, WebhookChannel] = Field(default_factory=dict)
+
+
+class ActionRun(BaseModel):
+    key: str
+    incident_number: str
+    step: Step
+    name: str
+    action: Action
+    variables: dict[str, str | int | None]
+
+
+class ActionResult(BaseModel):
+    ok: bool
+    detail: str
+    status_code: int | None = None
+
+
+class EvidenceInput(BaseModel):
+    incident_number: str
+    workflow_id: str
+    detection: Detection
+    sources: dict[str, EvidenceSource]
+    variables: dict[str, str | int | None]
+
+
+class EvidenceItem(BaseModel):
+    name: str
+    source: str
+    fetched_at: datetime
+    sha256: str | None = None
+    path: str | None = None
+    size: int = 0
+    error: str | None = None
+
+
+class EvidencePack(BaseModel):
+    manifest_path: str
+    items: list[EvidenceItem]
+
+
+class BriefInput(BaseModel):
+    state: IncidentState
+    seq: int
+    next_update_due: datetime | None
+
+
+class SendBrief(BaseModel):
+    key: str
+    channel: str
+    channel_config: WebhookChannel | None = None
+    brief: Brief
+    approved_by: str
+
+
+class SendResult(BaseModel):
+    channel: str
+    delivered: bool
+    detail: str
+    archive_path: str | None = None
+
+
+class RetrospectiveInput(BaseModel):
+    state: IncidentState
+    final: bool

@@ -1,0 +1,263 @@
+"""The incident domain: what a detection, an approval, a timeline entry and an incident's state are.
+
+These models cross every boundary (HTTP, CLI, Temporal payloads, artefact files), so they stay free of
+side effects and import only the standard library and pydantic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Severity(StrEnum):
+    SEV1 = "SEV1"
+    SEV2 = "SEV2"
+    SEV3 = "SEV3"
+    SEV4 = "SEV4"
+
+    @property
+    def rank(self) -> int:
+        """1 is the most severe."""
+        return int(self.value[-1])
+
+
+class SignalKind(StrEnum):
+    """The seed's 'signals to watch', one value per kind of AI incident."""
+
+    TOXICITY = "toxicity"
+    HALLUCINATION = "hallucination"
+    COMPLIANCE = "compliance"
+    LATENCY_SPIKE = "latency_spike"
+    COST_SPIKE = "cost_spike"
+    AGENT_LOOP = "agent_loop"
+    PII_IN_LOGS = "pii_in_logs"
+    RESTRICTED_TRAINING_DATA = "restricted_training_data"
+    OTHER = "other"
+
+    @property
+    def family(self) -> str:
+        return {
+            "toxicity": "guardrail_breach",
+            "hallucination": "guardrail_breach",
+            "compliance": "guardrail_breach",
+            "latency_spike": "latency_or_cost",
+            "cost_spike": "latency_or_cost",
+            "agent_loop": "latency_or_cost",
+            "pii_in_logs": "data_exposure",
+            "restricted_training_data": "data_exposure",
+        }.get(self.value, "other")
+
+
+class Role(StrEnum):
+    INCIDENT_COMMANDER = "incident_commander"
+    AI_OPS = "ai_ops"
+    DOMAIN_SME = "domain_sme"
+    COMMUNICATIONS = "communications"
+
+
+class Step(StrEnum):
+    """The seed's response checklist, in its order."""
+
+    DETECT = "detect"
+    STABILISE = "stabilise"
+    CONTAIN = "contain"
+    INVESTIGATE = "investigate"
+    REMEDIATE = "remediate"
+    COMMUNICATE = "communicate"
+    REVIEW = "review"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"  # detected, waiting for acknowledgement
+    ACKNOWLEDGED = "acknowledged"  # working through stabilise .. remediate
+    MONITORING = "monitoring"  # steps done, waiting for resolution
+    RESOLVED = "resolved"  # in review, waiting for the retrospective
+    CLOSED = "closed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Detection(BaseModel):
+    """One alert about an AI system, normalised from whatever sent it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(default="manual", description="who raised it: alertmanager, grafana, langfuse, cli ...")
+    kind: SignalKind
+    services: list[str] = Field(min_length=1, description="affected services, first is the primary one")
+    summary: str = ""
+    model: str | None = None
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+    deploy_id: str | None = Field(default=None, description="the last deploy before the detection")
+    metrics: dict[str, float] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    links: list[str] = Field(default_factory=list)
+    severity_hint: Severity | None = None
+    fingerprint: str | None = Field(default=None, description="the source's own grouping key; same key, same incident")
+    alert_id: str | None = Field(default=None, description="this alert's identity; repeats are counted once")
+    firing: bool = Field(default=True, description="false when the source says the alert resolved")
+    detected_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("detected_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @field_validator("services")
+    @classmethod
+    def _services_named(cls, value: list[str]) -> list[str]:
+        cleaned = [s.strip() for s in value if s.strip()]
+        if not cleaned:
+            raise ValueError("name at least one affected service")
+        return cleaned
+
+    def incident_fingerprint(self) -> str:
+        """The source's key when it has one, else a hash of what identifies the problem."""
+        if self.fingerprint:
+            return self.fingerprint
+        basis = {"kind": self.kind.value, "services": sorted(self.services), "labels": self.labels,
+                 "model": self.model, "prompt": self.prompt_name}
+        return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+    def identity(self) -> str:
+        """The id repeats of this alert share."""
+        if self.alert_id:
+            return self.alert_id
+        basis = {"fp": self.incident_fingerprint(), "at": self.detected_at.isoformat(), "metrics": self.metrics}
+        return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def workflow_id_for(detection: Detection) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in detection.incident_fingerprint())
+    return f"incident-{safe}"[:200]
+
+
+class Actor(BaseModel):
+    """A person acting in a role; checked against the roster by the workflow."""
+
+    by: str
+    role: Role
+
+
+class HumanAction(Actor):
+    """Common fields of every human signal. action_id lets the sender find out what became of it."""
+
+    action_id: str = ""
+    comment: str = ""
+
+
+class Decision(HumanAction):
+    request_id: str
+
+
+class SeverityChange(HumanAction):
+    severity: Severity
+
+
+class RoleAssignment(HumanAction):
+    person: str
+    assign_role: Role
+
+
+class Resolution(HumanAction):
+    pass
+
+
+class ActionItem(BaseModel):
+    what: str
+    owner: str
+    due: datetime | None = None
+
+
+class RetrospectiveNotes(HumanAction):
+    """What the review meeting concluded; turns the retrospective draft into the record."""
+
+    root_cause: str
+    contributing_factors: list[str] = Field(default_factory=list)
+    preventative_actions: list[str] = Field(default_factory=list)
+    action_items: list[ActionItem] = Field(default_factory=list)
+    went_well: list[str] = Field(default_factory=list)
+    went_badly: list[str] = Field(default_factory=list)
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    step: Step
+    actor: str
+    role: str
+    what: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class ApprovalRequest(BaseModel):
+    request_id: str
+    step: Step
+    subject: str = Field(description="the action or brief waiting for a decision")
+    why: str
+    role: Role
+    requested_at: datetime
+    deadline: datetime
+    escalated_to: list[str] = Field(default_factory=list)
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str = ""
+
+
+class ActionOutcome(BaseModel):
+    """What the workflow did with one human action, for the sender to read back."""
+
+    action_id: str
+    accepted: bool
+    message: str
+
+
+class Ticket(BaseModel):
+    key: str
+    url: str
+    backend: str
+
+
+class MitigationRecord(BaseModel):
+    step: Step
+    action: str
+    outcome: str  # done | failed | skipped | rejected | expired
+    detail: str = ""
+    at: datetime
+
+
+class Brief(BaseModel):
+    """One templated stakeholder update."""
+
+    incident_number: str
+    seq: int
+    severity: Severity
+    status: IncidentStatus
+    title: str
+    text: str
+    drafted_at: datetime
+    next_update_due: datetime | None = None
+
+
+class PlaybookRef(BaseModel):
+    """Where the worker's playbook came from, for the record."""
+
+    path: str
+    sha256: str

@@ -1,0 +1,97 @@
+"""The retrospective document, built from the incident's state: timeline, RCA, actions, comms index."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from playbook.state import IncidentState
+
+
+def _minutes(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds() / 60, 1) if start and end else None
+
+
+def retrospective_record(state: IncidentState, final: bool) -> dict[str, Any]:
+    d = state.detection
+    notes = state.retrospective
+    return {
+        "incident": state.number,
+        "workflow_id": state.workflow_id,
+        "status": "final" if final else "draft",
+        "severity": state.severity.value,
+        "kind": d.kind.value,
+        "services": d.services,
+        "impact": {
+            "alerts": state.alert_count,
+            "detected_at": d.detected_at.isoformat(),
+            "minutes_to_acknowledge": _minutes(state.opened_at, state.acknowledged_at),
+            "minutes_to_resolve": _minutes(state.opened_at, state.resolved_at),
+            "briefs_sent": state.briefs_sent,
+        },
+        "root_cause": notes.root_cause if notes else None,
+        "contributing_factors": notes.contributing_factors if notes else [],
+        "preventative_actions": notes.preventative_actions if notes else [],
+        "action_items": [item.model_dump(mode="json") for item in notes.action_items] if notes else [],
+        "went_well": notes.went_well if notes else [],
+        "went_badly": notes.went_badly if notes else [],
+        "mitigations": [m.model_dump(mode="json") for m in state.mitigations],
+        "approvals": [a.model_dump(mode="json") for a in state.approvals],
+        "timeline": [e.model_dump(mode="json") for e in state.timeline],
+        "evidence_manifest": state.evidence_manifest,
+    }
+
+
+def _bullets(items: list[str], empty: str) -> list[str]:
+    return [f"- {i}" for i in items] or [f"- {empty}"]
+
+
+def retrospective_markdown(record: dict[str, Any]) -> str:
+    todo = "_to be filled in at the review_"
+    impact = record["impact"]
+    lines = [
+        f"# Retrospective {record['incident']} ({record['status']})",
+        "",
+        f"{record['severity']} {record['kind']} on {', '.join(record['services'])}.",
+        "",
+        "## Impact",
+        f"- alerts: {impact['alerts']}",
+        f"- detected at: {impact['detected_at']}",
+        f"- minutes to acknowledge: {impact['minutes_to_acknowledge']}",
+        f"- minutes to resolve: {impact['minutes_to_resolve']}",
+        f"- briefs sent: {impact['briefs_sent']}",
+        "",
+        "## Root cause",
+        record["root_cause"] or todo,
+        "",
+        "### Contributing factors",
+        *_bullets(record["contributing_factors"], todo),
+        "",
+        "## Preventative actions",
+        *_bullets(record["preventative_actions"], todo),
+        "",
+        "## Action items",
+        *([f"- [ ] {a['what']} — owner {a['owner']}, due {a['due'] or 'unset'}" for a in record["action_items"]]
+          or [f"- {todo}"]),
+        "",
+        "## What went well",
+        *_bullets(record["went_well"], todo),
+        "",
+        "## What went badly",
+        *_bullets(record["went_badly"], todo),
+        "",
+        "## Mitigations",
+        *([f"- {m['step']}: {m['action']} — {m['outcome']} {m['detail']}" for m in record["mitigations"]]
+          or ["- none"]),
+        "",
+        "## Timeline",
+        "| at | step | who | role | what |",
+        "|---|---|---|---|---|",
+        *[f"| {e['at']} | {e['step']} | {e['actor']} | {e['role']} | {e['what']} |" for e in record["timeline"]],
+        "",
+        "## Evidence and comms",
+        f"- evidence manifest: {record['evidence_manifest'] or 'none collected'}",
+        "- comms archive: comms/archive.jsonl beside this file",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""An incident's whole state: what the state query returns and what continue-as-new carries.
+
+The timeline is append-only and written through `IncidentState.record` alone, so the UI, `firebreak show`
+and the retrospective all read the same story.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from playbook.config import Playbook
+from playbook.models import (
+    ActionOutcome,
+    ApprovalRequest,
+    ApprovalStatus,
+    Detection,
+    IncidentStatus,
+    MitigationRecord,
+    PlaybookRef,
+    RetrospectiveNotes,
+    Role,
+    Severity,
+    Step,
+    Ticket,
+    TimelineEntry,
+)
+
+# Distinct alerts after this many are counted but summarised on the timeline, so a storm cannot flood it.
+ALERTS_ON_TIMELINE = 20
+ALERT_SUMMARY_EVERY = 100
+# Outcomes of human actions kept for senders to read back.
+OUTCOMES_KEPT = 200
+
+
+class IncidentState(BaseModel):
+    workflow_id: str
+    number: str | None = None
+    detection: Detection
+    severity: Severity = Severity.SEV3
+    severity_reason: str = ""
+    status: IncidentStatus = IncidentStatus.OPEN
+    step: Step = Step.DETECT
+    playbook: Playbook | None = None
+    playbook_ref: PlaybookRef | None = None
+    ticket: Ticket | None = None
+    alert_count: int = 0
+    seen_alert_ids: list[str] = Field(default_factory=list)
+    alerts_resolved: int = 0
+    assignments: dict[str, list[Role]] = Field(default_factory=dict, description="roles given in this incident")
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    approvals: list[ApprovalRequest] = Field(default_factory=list)
+    mitigations: list[MitigationRecord] = Field(default_factory=list)
+    steps_done: list[Step] = Field(default_factory=list)
+    outcomes: list[ActionOutcome] = Field(default_factory=list)
+    opened_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    ack_escalated_to: list[str] = Field(default_factory=list)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution_summary: str = ""
+    closed_at: datetime | None = None
+    brief_seq: int = 0
+    briefs_sent: int = 0
+    next_brief_due: datetime | None = None
+    evidence_manifest: str | None = None
+    retrospective_due: datetime | None = None
+    review_reminders_sent: int = 0
+    review_escalated: bool = False
+    retrospective: RetrospectiveNotes | None = None
+    retrospective_path: str | None = None
+
+    @property
+    def service(self) -> str:
+        return self.detection.services[0]
+
+    def record(self, at: datetime, step: Step, actor: str, role: str, what: str,
+               details: dict[str, Any] | None = None) -> TimelineEntry:
+        entry = TimelineEntry(at=at, step=step, actor=actor, role=role, what=what, details=details or {})
+        self.timeline.append(entry)
+        return entry
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        return [a for a in self.approvals if a.status == ApprovalStatus.PENDING]
+
+    def approval(self, request_id: str) -> ApprovalRequest | None:
+        return next((a for a in self.approvals if a.request_id == request_id), None)
+
+    def roles_of(self, person: str) -> set[Role]:
+        roles: set[Role] = set(self.assignments.get(person, []))
+        if self.playbook and person in self.playbook.roster.people:
+            roles.update(self.playbook.roster.people[person].roles)
+        return roles
+
+    def outcome(self, action_id: str) -> ActionOutcome | None:
+        return next((o for o in reversed(self.outcomes) if o.action_id == action_id), None)
+
+    def remember_outcome(self, outcome: ActionOutcome) -> None:
+        if not outcome.action_id:
+            return
+        self.outcomes.append(outcome)
+        del self.outcomes[:-OUTCOMES_KEPT]
+
+
+class IncidentInput(BaseModel):
+    """Start input: the first detection, or the carried state when continuing as new."""
+
+    detection: Detection
+    carried: IncidentState | None = None
+
+
+class IncidentSummary(BaseModel):
+    """What the workflow returns when the incident closes."""
+
+    workflow_id: str
+    number: str | None
+    severity: Severity
+    status: IncidentStatus
+    alert_count: int
+    briefs_sent: int
+    retrospective_path: str | None

@@ -1,0 +1,152 @@
+"""Test helpers: a playbook for tests, a worker with the real activities, a recording HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import all_activities
+from activities.context import ActivityContext
+from integrations.artefacts import ArtefactStore
+from playbook.models import Decision, Detection, HumanAction, Role, SignalKind
+from playbook.state import IncidentState
+from worker import build_worker
+from workflows.incident import IncidentWorkflow
+
+ROSTER = """
+[roster.people.ian]
+name = "Ian Commander"
+roles = ["incident_commander"]
+backup = "bea"
+[roster.people.bea]
+name = "Bea Backup"
+roles = ["incident_commander", "ai_ops"]
+backup = "ian"
+[roster.people.olu]
+name = "Olu Ops"
+roles = ["ai_ops"]
+backup = "bea"
+[roster.people.sam]
+name = "Sam Expert"
+roles = ["domain_sme"]
+backup = "cat"
+[roster.people.cat]
+name = "Cat Comms"
+roles = ["communications", "domain_sme"]
+"""
+
+
+def write_playbook(directory: Path, body: str = "", roster: str = ROSTER) -> Path:
+    path = directory / "playbook.toml"
+    path.write_text(roster + "\n" + body, encoding="utf-8")
+    return path
+
+
+def detection(**overrides: Any) -> Detection:
+    values: dict[str, Any] = {"source": "test", "kind": SignalKind.TOXICITY, "services": ["support-bot"],
+                              "summary": "toxic answers", "metrics": {"toxicity_p95": 0.91}, "deploy_id": "d-123",
+                              "fingerprint": f"fp-{uuid.uuid4().hex[:8]}", "alert_id": "a-1"}
+    values.update(overrides)
+    return Detection(**values)
+
+
+@asynccontextmanager
+async def incident_worker(client: Client, task_queue: str, playbook: Path, home: Path,
+                          replace: dict[str, Callable[..., Any]] | None = None) -> AsyncIterator[ActivityContext]:
+    """A worker with the real activities; `replace` swaps activities by name (e.g. to inject a failure)."""
+    ctx = ActivityContext(store=ArtefactStore(home / "artefacts"), playbook_path=playbook)
+    if not replace:
+        async with build_worker(client, ctx, task_queue=task_queue):
+            yield ctx
+        return
+    acts = [a for a in all_activities(ctx) if a.__temporal_activity_definition.name not in replace]  # type: ignore
+    async with Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow],
+                      activities=[*acts, *replace.values()]):
+        yield ctx
+
+
+async def state_of(handle: WorkflowHandle[Any, Any]) -> IncidentState:
+    return await handle.query(IncidentWorkflow.get_state)
+
+
+async def wait_for(handle: WorkflowHandle[Any, Any], predicate: Callable[[IncidentState], bool],
+                   env: WorkflowEnvironment | None = None, step: timedelta = timedelta(seconds=1),
+                   attempts: int = 200) -> IncidentState:
+    """Poll the state query until predicate holds; with a time-skipping env, let `step` of time pass between."""
+    import asyncio
+
+    for _ in range(attempts):
+        state = await state_of(handle)
+        if predicate(state):
+            return state
+        if env is not None:
+            await env.sleep(step)
+        else:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not met; last state: status={state.status} step={state.step} "
+                         f"pending={[a.request_id for a in state.pending_approvals()]} "
+                         f"timeline tail={[e.what for e in state.timeline[-5:]]}")
+
+
+def human(by: str, role: Role, comment: str = "") -> HumanAction:
+    return HumanAction(by=by, role=role, comment=comment, action_id=str(uuid.uuid4()))
+
+
+def decision(request_id: str, by: str, role: Role, comment: str = "") -> Decision:
+    return Decision(request_id=request_id, by=by, role=role, comment=comment, action_id=str(uuid.uuid4()))
+
+
+class Recorder:
+    """A small HTTP server on 127.0.0.1 that records requests and answers with a configured status."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                recorder.requests.append({"method": self.command, "path": self.path,
+                                          "headers": dict(self.headers), "body": body})
+                payload = json.dumps({"ok": recorder.status < 300}).encode()
+                self.send_response(recorder.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@contextmanager
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder()
+    thread = threading.Thread(target=rec.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield rec
+    finally:
+        rec.server.shutdown()
+        rec.server.server_close()

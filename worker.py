@@ -1,0 +1,80 @@
+"""`python worker.py`: a Temporal worker with every Firebreak workflow and activity.
+
+The playbook is validated before the worker connects, so a bad file stops it with the file, key and reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import all_activities
+from activities.context import ActivityContext, default_playbook_path
+from playbook.config import PlaybookError, load_playbook
+from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
+from workflows.incident import IncidentWorkflow
+
+log = logging.getLogger("firebreak.worker")
+MAX_ACTIVITY_THREADS = 32
+
+
+def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QUEUE,
+                 executor: ThreadPoolExecutor | None = None) -> Worker:
+    return Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow], activities=all_activities(ctx),
+                  activity_executor=executor or ThreadPoolExecutor(MAX_ACTIVITY_THREADS),
+                  max_concurrent_activities=MAX_ACTIVITY_THREADS)
+
+
+async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Event) -> None:
+    ctx = ActivityContext.from_environment(playbook_path)
+    client = await connect(address)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("registered search attributes %s", ", ".join(added))
+    with ThreadPoolExecutor(MAX_ACTIVITY_THREADS) as executor:
+        async with build_worker(client, ctx, executor=executor):
+            log.info("worker polling task queue %s on %s (playbook %s, artefacts %s)", TASK_QUEUE,
+                     client.service_client.config.target_host, playbook_path, ctx.store.root)
+            await stop.wait()
+    log.info("worker stopped")
+
+
+def check_playbook(path: Path) -> None:
+    """Exit 2 with the file, key and reason when the playbook cannot be used."""
+    try:
+        load_playbook(path)
+    except PlaybookError as err:
+        print(f"firebreak: refusing to start: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="firebreak worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--playbook", type=Path, default=default_playbook_path(),
+                        help="playbook file (default: $FIREBREAK_PLAYBOOK or ./playbook.toml)")
+    parser.add_argument("--address", help="Temporal frontend host:port (default: envconfig / TEMPORAL_ADDRESS, "
+                        "else localhost:7233)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_playbook(args.playbook)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(args.playbook.resolve(), args.address, stop)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

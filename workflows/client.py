@@ -1,0 +1,86 @@
+"""How everything outside the worker reaches Temporal: one connect, one task queue, one converter.
+
+Addresses, namespaces, TLS and API keys come from temporalio.envconfig (TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_CONFIG_FILE ...), so a Temporal cluster or Temporal Cloud
+needs no code change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+from temporalio.service import RPCError
+
+from playbook.models import Detection, workflow_id_for
+from playbook.state import IncidentInput
+from workflows import search_attributes as sa
+from workflows.incident import IncidentWorkflow
+
+TASK_QUEUE = os.environ.get("FIREBREAK_TASK_QUEUE", "firebreak-incidents")
+DEFAULT_ADDRESS = "localhost:7233"
+log = logging.getLogger(__name__)
+
+
+def connect_config(address: str | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    if address:
+        config["target_host"] = address
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    return config
+
+
+async def connect(address: str | None = None, **extra: Any) -> Client:
+    config = connect_config(address)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, **extra)
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register any of Firebreak's search attributes the namespace lacks; the names it added."""
+    listing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace))
+    existing = set(listing.custom_attributes) | set(listing.system_attributes)
+    missing = {k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL
+               if k.name not in existing}
+    if not missing:
+        return []
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
+    except RPCError as err:
+        raise RuntimeError(f"Temporal namespace '{client.namespace}' lacks the search attributes "
+                           f"{sorted(missing)} and refused to add them ({err.message}). Ask its operator to run: "
+                           + " ; ".join(f"temporal operator search-attribute create --name {n} --type "
+                                        f"{sa.cli_type(k)}" for n, k in
+                                        ((k.name, k) for k in sa.ALL if k.name in missing))) from err
+    return sorted(missing)
+
+
+def static_summary(detection: Detection) -> str:
+    """One line for the UI's list view (at most 200 bytes)."""
+    text = f"{detection.kind.value} on {', '.join(detection.services)}: {detection.summary or 'detected'}"
+    return text.encode()[:200].decode(errors="ignore")
+
+
+async def raise_detection(client: Client, detection: Detection,
+                          task_queue: str = TASK_QUEUE) -> WorkflowHandle[Any, Any]:
+    """Open an incident for this detection, or add it to the running one with the same fingerprint.
+
+    Signal-with-start is atomic: when it returns, Temporal has recorded the start or the signal.
+    """
+    return await client.start_workflow(
+        IncidentWorkflow.run, IncidentInput(detection=detection), id=workflow_id_for(detection),
+        task_queue=task_queue, start_signal="alert", start_signal_args=[detection],
+        static_summary=static_summary(detection),
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.AFFECTED_SERVICE, detection.services[0]),
+            SearchAttributePair(sa.SIGNAL_KIND, detection.kind.value),
+            SearchAttributePair(sa.INCIDENT_STATUS, "open"),
+            SearchAttributePair(sa.DETECTED_AT, detection.detected_at)]))
