@@ -11,7 +11,7 @@ import re
 import string
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -212,6 +212,7 @@ class Playbook(_Strict):
     communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
+    intake: dict[str, Any] = Field(default_factory=dict, description="the intake API's settings; intake.config checks them")
 
     def plan_for(self, service: str) -> ServicePlan:
         """The service's plan, else the '*' plan, else nothing to run."""

@@ -48,7 +48,7 @@ class IncidentState(BaseModel):
     ticket: Ticket | None = None
     alert_count: int = 0
     seen_alert_ids: list[str] = Field(default_factory=list)
-    alerts_resolved: int = 0
+    resolved_alert_ids: list[str] = Field(default_factory=list, description="alerts the source says resolved")
     assignments: dict[str, list[Role]] = Field(default_factory=dict, description="roles given in this incident")
     timeline: list[TimelineEntry] = Field(default_factory=list)
     approvals: list[ApprovalRequest] = Field(default_factory=list)

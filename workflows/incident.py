@@ -601,8 +601,11 @@ class IncidentWorkflow:
         s = self.state
         alert_id = detection.identity()
         if not detection.firing:
-            s.alerts_resolved += 1
-            self._record(s.step, f"alert {alert_id} resolved at the source", actor=detection.source)
+            if alert_id in s.resolved_alert_ids:
+                return
+            s.resolved_alert_ids.append(alert_id)
+            if len(s.resolved_alert_ids) <= ALERTS_ON_TIMELINE:
+                self._record(s.step, f"alert {alert_id} resolved at the source", actor=detection.source)
             return
         if alert_id in s.seen_alert_ids:
             return
