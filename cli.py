@@ -1,0 +1,478 @@
+"""`firebreak`: run Firebreak and work incidents from a terminal.
+
+Exit codes: 0 done, 1 refused or not found, 2 bad usage or configuration, 3 Temporal unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
+
+from activities.context import default_playbook_path
+from playbook.config import Playbook, PlaybookError, load_playbook
+from playbook.models import (
+    ActionItem,
+    Decision,
+    Detection,
+    HumanAction,
+    Resolution,
+    RetrospectiveNotes,
+    Role,
+    RoleAssignment,
+    Severity,
+    SeverityChange,
+    SignalKind,
+)
+from playbook.render import incident_text, table
+from playbook.state import IncidentState
+from workflows import search_attributes as sa
+from workflows.client import TASK_QUEUE, connect, raise_detection
+from workflows.incident import IncidentWorkflow
+
+NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")
+OUTCOME_WAIT_SECONDS = 10.0
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _playbook(args: argparse.Namespace) -> Playbook:
+    try:
+        return load_playbook(args.playbook)[0]
+    except PlaybookError as err:
+        raise CliError(str(err), 2) from err
+
+
+async def _client(args: argparse.Namespace) -> Client:
+    try:
+        return await connect(args.address)
+    except Exception as err:  # noqa: BLE001 - every connection failure reads the same to a person
+        where = args.address or os.environ.get("TEMPORAL_ADDRESS") or "localhost:7233"
+        raise CliError(f"cannot reach Temporal at {where} ({err}). Start Firebreak with `make up`, "
+                       f"or point TEMPORAL_ADDRESS at your Temporal server.", 3) from err
+
+
+async def _handle(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
+    """An incident by number (INC-2026-0001) or workflow id; the running one if a number was reused."""
+    if not NUMBER.match(ref):
+        return client.get_workflow_handle(ref)
+    found = [w async for w in client.list_workflows(f"IncidentNumber = '{ref}'", limit=20)]
+    if not found:
+        raise CliError(f"no incident {ref}. `firebreak ls --all` lists incidents.")
+    found.sort(key=lambda w: (w.status == WorkflowExecutionStatus.RUNNING, w.start_time), reverse=True)
+    return client.get_workflow_handle(found[0].id, run_id=found[0].run_id)
+
+
+async def _state(handle: WorkflowHandle[Any, Any]) -> IncidentState:
+    try:
+        return await handle.query(IncidentWorkflow.get_state)
+    except RPCError as err:
+        raise CliError(f"cannot read incident {handle.id}: {err.message}. Is `firebreak worker` running?") from err
+
+
+def _identity(args: argparse.Namespace) -> tuple[str, Role]:
+    who = args.as_ or os.environ.get("FIREBREAK_USER")
+    if not who:
+        raise CliError("say who you are: --as <person on the roster> (or set FIREBREAK_USER)", 2)
+    role = args.role or os.environ.get("FIREBREAK_ROLE")
+    if role:
+        try:
+            return who, Role(role)
+        except ValueError as err:
+            raise CliError(f"unknown role '{role}'; roles: {', '.join(r.value for r in Role)}", 2) from err
+    person = _playbook(args).roster.people.get(who)
+    if person is None:
+        raise CliError(f"'{who}' is not on the roster in {args.playbook}", 2)
+    if len(person.roles) > 1:
+        raise CliError(f"{who} holds several roles ({', '.join(r.value for r in person.roles)}); pick one "
+                       f"with --role", 2)
+    return who, person.roles[0]
+
+
+async def _send(args: argparse.Namespace, signal: Callable[..., Any], build: Callable[[str, Role, str], Any]) -> int:
+    """Send a human action and report what the workflow made of it (accepted or refused, and why)."""
+    who, role = _identity(args)
+    action_id = str(uuid.uuid4())
+    payload = build(who, role, action_id)
+    client = await _client(args)
+    handle = await _handle(client, args.incident)
+    try:
+        await handle.signal(signal, payload)
+    except RPCError as err:
+        raise CliError(f"could not reach incident {args.incident}: {err.message}") from err
+    deadline = asyncio.get_running_loop().time() + OUTCOME_WAIT_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            outcome = await handle.query(IncidentWorkflow.action_outcome, action_id)
+        except RPCError:
+            outcome = None
+        if outcome is not None:
+            if outcome.accepted:
+                print(f"{args.incident}: {outcome.message}")
+                return 0
+            print(f"{args.incident}: refused: {outcome.message}", file=sys.stderr)
+            return 1
+        await asyncio.sleep(0.2)
+    print(f"{args.incident}: sent; the incident has not processed it yet (is `firebreak worker` running?)")
+    return 0
+
+
+def _key_values(pairs: list[str], what: str, cast: Callable[[str], Any] = str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"--{what} takes key=value, got '{pair}'", 2)
+        try:
+            out[key.strip()] = cast(value.strip())
+        except ValueError as err:
+            raise CliError(f"--{what} {pair}: '{value}' is not a number", 2) from err
+    return out
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _detection_from_args(args: argparse.Namespace) -> Detection:
+    if args.file:
+        try:
+            return Detection.model_validate_json(Path(args.file).read_text(encoding="utf-8"))
+        except OSError as err:
+            raise CliError(f"cannot read {args.file}: {err.strerror}", 2) from err
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise CliError(f"{args.file}: {'.'.join(map(str, first['loc']))}: {first['msg']}", 2) from err
+    if not args.service or not args.kind:
+        raise CliError("declare needs --service and --kind (or --file detection.json)", 2)
+    prompt_name, prompt_version = None, None
+    if args.prompt:
+        prompt_name, _, version = args.prompt.partition(":")
+        prompt_version = int(version) if version.isdigit() else None
+    try:
+        return Detection(source="cli", kind=SignalKind(args.kind), services=args.service, summary=args.summary or "",
+                         model=args.model, prompt_name=prompt_name, prompt_version=prompt_version,
+                         deploy_id=args.deploy, metrics=_key_values(args.metric, "metric", float),
+                         labels=_key_values(args.label, "label"), links=args.link,
+                         severity_hint=Severity(args.severity) if args.severity else None,
+                         fingerprint=args.fingerprint, alert_id=args.alert_id)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise CliError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2) from err
+
+
+async def cmd_declare(args: argparse.Namespace) -> int:
+    detection = _detection_from_args(args)
+    client = await _client(args)
+    handle = await raise_detection(client, detection, task_queue=TASK_QUEUE)
+    deadline = asyncio.get_running_loop().time() + OUTCOME_WAIT_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            state = await handle.query(IncidentWorkflow.get_state)
+        except RPCError:
+            state = None
+        if state is not None and state.number:
+            print(f"{state.number} {state.severity.value} {state.status.value}: {detection.kind.value} on "
+                  f"{', '.join(detection.services)} (workflow {handle.id}, {state.alert_count} alert(s))")
+            return 0
+        await asyncio.sleep(0.2)
+    print(f"declared as workflow {handle.id}; no worker has opened it yet (is `firebreak worker` running?)")
+    return 0
+
+
+async def cmd_ls(args: argparse.Namespace) -> int:
+    client = await _client(args)
+    query = "WorkflowType = 'IncidentWorkflow'"
+    if not args.all:
+        query += " AND ExecutionStatus = 'Running'"
+    if args.status:
+        query += f" AND IncidentStatus = '{args.status}'"
+    if args.service:
+        query += f" AND AffectedService = '{args.service}'"
+    rows = []
+    async for w in client.list_workflows(query, limit=args.limit):
+        attrs = w.typed_search_attributes
+        detected = attrs.get(sa.DETECTED_AT)
+        rows.append([attrs.get(sa.INCIDENT_NUMBER) or "-", attrs.get(sa.INCIDENT_SEVERITY) or "-",
+                     attrs.get(sa.INCIDENT_STATUS) or "-", attrs.get(sa.INCIDENT_STEP) or "-",
+                     attrs.get(sa.AFFECTED_SERVICE) or "-", attrs.get(sa.SIGNAL_KIND) or "-",
+                     str(attrs.get(sa.ALERT_COUNT) or 0),
+                     detected.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if detected else "-", w.id])
+    if args.json:
+        keys = ["number", "severity", "status", "step", "service", "kind", "alerts", "detected_at", "workflow_id"]
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+    elif rows:
+        print(table(["INCIDENT", "SEV", "STATUS", "STEP", "SERVICE", "KIND", "ALERTS", "DETECTED", "WORKFLOW"], rows))
+    else:
+        print("no open incidents" if not args.all else "no incidents")
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    client = await _client(args)
+    state = await _state(await _handle(client, args.incident))
+    print(state.model_dump_json(indent=2) if args.json else incident_text(state, args.timeline))
+    return 0
+
+
+async def cmd_pending(args: argparse.Namespace) -> int:
+    client = await _client(args)
+    state = await _state(await _handle(client, args.incident))
+    pending = state.pending_approvals()
+    if args.json:
+        print(json.dumps([a.model_dump(mode="json") for a in pending], indent=2))
+    elif not pending:
+        print(f"{state.number}: nothing waits for approval")
+    else:
+        print(table(["REQUEST", "ROLE", "DEADLINE", "WHAT"],
+                    [[a.request_id, a.role.value, a.deadline.strftime("%H:%M UTC"), a.subject[:80]] for a in pending]))
+    return 0
+
+
+async def cmd_ack(args: argparse.Namespace) -> int:
+    return await _send(args, IncidentWorkflow.acknowledge,
+                       lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.comment))
+
+
+async def cmd_decide(args: argparse.Namespace) -> int:
+    signal = IncidentWorkflow.approve if args.command == "approve" else IncidentWorkflow.reject
+    return await _send(args, signal, lambda by, role, aid: Decision(
+        by=by, role=role, action_id=aid, request_id=args.request_id, comment=args.comment))
+
+
+async def cmd_severity(args: argparse.Namespace) -> int:
+    return await _send(args, IncidentWorkflow.set_severity, lambda by, role, aid: SeverityChange(
+        by=by, role=role, action_id=aid, severity=Severity(args.severity), comment=args.reason))
+
+
+async def cmd_assign(args: argparse.Namespace) -> int:
+    return await _send(args, IncidentWorkflow.assign_role, lambda by, role, aid: RoleAssignment(
+        by=by, role=role, action_id=aid, person=args.person, assign_role=Role(args.assign_role)))
+
+
+async def cmd_note(args: argparse.Namespace) -> int:
+    return await _send(args, IncidentWorkflow.add_note,
+                       lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.text))
+
+
+async def cmd_resolve(args: argparse.Namespace) -> int:
+    return await _send(args, IncidentWorkflow.resolve,
+                       lambda by, role, aid: Resolution(by=by, role=role, action_id=aid, comment=args.summary))
+
+
+def _action_item(text: str) -> ActionItem:
+    what, _, rest = text.partition("|")
+    owner, _, due = rest.partition("|")
+    if not what.strip() or not owner.strip():
+        raise CliError(f"--action takes 'what|owner|YYYY-MM-DD', got '{text}'", 2)
+    try:
+        due_at = datetime.fromisoformat(due.strip()).replace(tzinfo=UTC) if due.strip() else None
+    except ValueError as err:
+        raise CliError(f"--action {text}: due date '{due}' is not YYYY-MM-DD", 2) from err
+    return ActionItem(what=what.strip(), owner=owner.strip(), due=due_at)
+
+
+async def cmd_retro(args: argparse.Namespace) -> int:
+    if args.file:
+        try:
+            raw = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise CliError(f"cannot read {args.file}: {err}", 2) from err
+    elif args.root_cause:
+        raw = {"root_cause": args.root_cause, "contributing_factors": args.factor,
+               "preventative_actions": args.prevent, "went_well": args.went_well, "went_badly": args.went_badly,
+               "action_items": [_action_item(a).model_dump(mode="json") for a in args.action]}
+    else:
+        raise CliError("retro needs --root-cause (with --factor/--prevent/--action) or --file notes.json", 2)
+
+    def build(by: str, role: Role, aid: str) -> RetrospectiveNotes:
+        try:
+            return RetrospectiveNotes.model_validate({**raw, "by": by, "role": role, "action_id": aid})
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise CliError(f"retrospective notes: {'.'.join(map(str, first['loc']))}: {first['msg']}", 2) from err
+
+    return await _send(args, IncidentWorkflow.retrospective_done, build)
+
+
+async def cmd_check_playbook(args: argparse.Namespace) -> int:
+    pb = _playbook(args)
+    print(f"{args.playbook}: ok ({len(pb.roster.people)} people, {len(pb.actions)} actions, "
+          f"{len(pb.services)} service plans, {len(pb.severity.rules)} severity rules)")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import worker
+
+    worker.main(["--playbook", str(args.playbook), *(["--address", args.address] if args.address else [])])
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from intake.app import serve  # type: ignore[import-not-found]
+
+    _playbook(args)
+    serve(args.playbook, args.host, args.port, args.address)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from embedded.up import run_up
+
+    _playbook(args)
+    return run_up(args)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _human(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--as", dest="as_", metavar="PERSON", help="who you are on the roster (default $FIREBREAK_USER)")
+    sub.add_argument("--role", choices=[r.value for r in Role],
+                     help="the role you act in (default $FIREBREAK_ROLE, or your only role on the roster)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="firebreak", description="Durable incident response for AI systems.")
+    parser.add_argument("--playbook", type=Path, default=default_playbook_path(),
+                        help="playbook file (default $FIREBREAK_PLAYBOOK or ./playbook.toml)")
+    parser.add_argument("--address", help="Temporal host:port (default TEMPORAL_ADDRESS / envconfig, "
+                        "else localhost:7233)")
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = subs.add_parser("up", help="run the embedded Temporal dev server, the worker and the intake API")
+    up.add_argument("--port", type=int, default=7233, help="Temporal frontend port (default 7233)")
+    up.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port (default 8233)")
+    up.add_argument("--api-port", type=int, default=8800, help="intake API port (default 8800)")
+    up.add_argument("--no-api", action="store_true", help="do not start the intake API")
+    up.set_defaults(run=cmd_up)
+
+    subs.add_parser("worker", help="run a worker against TEMPORAL_ADDRESS").set_defaults(run=cmd_worker)
+    api = subs.add_parser("api", help="run the intake HTTP API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8800)
+    api.set_defaults(run=cmd_api)
+    subs.add_parser("check-playbook", help="validate the playbook and exit").set_defaults(run=cmd_check_playbook)
+
+    declare = subs.add_parser("declare", help="open an incident (or join the one with the same fingerprint)")
+    declare.add_argument("--file", help="a Detection as JSON instead of the flags below")
+    declare.add_argument("--service", action="append", default=[], help="affected service (repeatable)")
+    declare.add_argument("--kind", choices=[k.value for k in SignalKind])
+    declare.add_argument("--summary")
+    declare.add_argument("--metric", action="append", default=[], metavar="NAME=VALUE")
+    declare.add_argument("--label", action="append", default=[], metavar="NAME=VALUE")
+    declare.add_argument("--link", action="append", default=[])
+    declare.add_argument("--deploy", help="last deploy id")
+    declare.add_argument("--model")
+    declare.add_argument("--prompt", metavar="NAME[:VERSION]")
+    declare.add_argument("--severity", choices=[s.value for s in Severity], help="severity hint (may only raise)")
+    declare.add_argument("--fingerprint", help="grouping key; the same key joins the same open incident")
+    declare.add_argument("--alert-id", help="this alert's id; repeats are counted once")
+    declare.set_defaults(run=cmd_declare)
+
+    ls = subs.add_parser("ls", help="list incidents (open ones unless --all)")
+    ls.add_argument("--all", action="store_true", help="include closed incidents")
+    ls.add_argument("--status", help="only this IncidentStatus (open, acknowledged, monitoring, resolved, closed)")
+    ls.add_argument("--service")
+    ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(run=cmd_ls)
+
+    show = subs.add_parser("show", help="state, current step, pending approvals and timeline of an incident")
+    show.add_argument("incident", help="INC number or workflow id")
+    show.add_argument("--json", action="store_true", help="the whole state as JSON")
+    show.add_argument("--timeline", type=int, default=None, metavar="N", help="only the latest N timeline entries")
+    show.set_defaults(run=cmd_show)
+
+    pending = subs.add_parser("pending", help="what waits for approval in an incident")
+    pending.add_argument("incident")
+    pending.add_argument("--json", action="store_true")
+    pending.set_defaults(run=cmd_pending)
+
+    for name, helptext in (("ack", "acknowledge an incident"),):
+        ack = subs.add_parser(name, help=helptext)
+        ack.add_argument("incident")
+        ack.add_argument("--comment", default="")
+        _human(ack)
+        ack.set_defaults(run=cmd_ack)
+    for name in ("approve", "reject"):
+        dec = subs.add_parser(name, help=f"{name} a pending request (see `firebreak pending`)")
+        dec.add_argument("incident")
+        dec.add_argument("request_id")
+        dec.add_argument("--comment", default="")
+        _human(dec)
+        dec.set_defaults(run=cmd_decide)
+    sev = subs.add_parser("severity", help="change the severity (incident commander)")
+    sev.add_argument("incident")
+    sev.add_argument("severity", choices=[s.value for s in Severity])
+    sev.add_argument("--reason", default="")
+    _human(sev)
+    sev.set_defaults(run=cmd_severity)
+    assign = subs.add_parser("assign", help="give a person on the roster a role in this incident")
+    assign.add_argument("incident")
+    assign.add_argument("person")
+    assign.add_argument("assign_role", choices=[r.value for r in Role], metavar="ROLE")
+    _human(assign)
+    assign.set_defaults(run=cmd_assign)
+    note = subs.add_parser("note", help="add a note to the timeline")
+    note.add_argument("incident")
+    note.add_argument("text")
+    _human(note)
+    note.set_defaults(run=cmd_note)
+    resolve = subs.add_parser("resolve", help="resolve the incident (incident commander); starts the review")
+    resolve.add_argument("incident")
+    resolve.add_argument("--summary", default="")
+    _human(resolve)
+    resolve.set_defaults(run=cmd_resolve)
+    retro = subs.add_parser("retro", help="record the retrospective (incident commander); closes the incident")
+    retro.add_argument("incident")
+    retro.add_argument("--file", help="JSON with root_cause, contributing_factors, preventative_actions, "
+                       "action_items [{what, owner, due}], went_well, went_badly")
+    retro.add_argument("--root-cause")
+    retro.add_argument("--factor", action="append", default=[], help="contributing factor (repeatable)")
+    retro.add_argument("--prevent", action="append", default=[], help="preventative action (repeatable)")
+    retro.add_argument("--action", action="append", default=[], metavar="WHAT|OWNER|DUE",
+                       help="action item (repeatable)")
+    retro.add_argument("--went-well", action="append", default=[])
+    retro.add_argument("--went-badly", action="append", default=[])
+    _human(retro)
+    retro.set_defaults(run=cmd_retro)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+        code = asyncio.run(result) if isinstance(result, Awaitable) else result
+    except CliError as err:
+        print(f"firebreak: {err}", file=sys.stderr)
+        code = err.code
+    except KeyboardInterrupt:
+        code = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the SDK can crash the interpreter at exit (sdk-python #300); leave with the real code
+
+
+if __name__ == "__main__":
+    main()
