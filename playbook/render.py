@@ -48,5 +48,6 @@ def incident_text(state: IncidentState, timeline_limit: int | None = None) -> st
     entries = state.timeline if timeline_limit is None else state.timeline[-timeline_limit:]
     out += ["", f"Timeline ({len(state.timeline)} entries{', latest shown' if len(entries) < len(state.timeline) else ''}):"]
     for e in entries:
-        out.append(f"  {_t(e.at)}  {e.step.value:<11} {e.actor} ({e.role}): {e.what}")
+        said = next((str(e.details[k]) for k in ("text", "reason", "summary", "comment") if e.details.get(k)), "")
+        out.append(f"  {_t(e.at)}  {e.step.value:<11} {e.actor} ({e.role}): {e.what}" + (f" — {said}" if said else ""))
     return "\n".join(out)
