@@ -77,9 +77,7 @@ class LocalTicketBackend:
             "opened_at": request.opened_at.isoformat(),
         }
         path, created = self.store.write_once(f"{request.number}/ticket.json", json.dumps(record, indent=2))
-        if created:
-            self.store.write(f"{request.number}/ticket.md", _ticket_markdown(request))
-        elif not self.store.path(f"{request.number}/ticket.md").exists():
+        if created or not self.store.path(f"{request.number}/ticket.md").exists():
             self.store.write(f"{request.number}/ticket.md", _ticket_markdown(request))
         return Ticket(key=request.number, url=path.as_uri(), backend=self.name)
 

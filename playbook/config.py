@@ -212,7 +212,8 @@ class Playbook(_Strict):
     communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
-    intake: dict[str, Any] = Field(default_factory=dict, description="the intake API's settings; intake.config checks them")
+    intake: dict[str, Any] = Field(default_factory=dict,
+                                   description="the intake API's settings; intake.config checks them")
 
     def plan_for(self, service: str) -> ServicePlan:
         """The service's plan, else the '*' plan, else nothing to run."""

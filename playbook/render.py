@@ -46,7 +46,8 @@ def incident_text(state: IncidentState, timeline_limit: int | None = None) -> st
         out += ["", "Mitigations:"]
         out += [f"  {m.step.value}: {m.action} -> {m.outcome} {m.detail}".rstrip() for m in state.mitigations]
     entries = state.timeline if timeline_limit is None else state.timeline[-timeline_limit:]
-    out += ["", f"Timeline ({len(state.timeline)} entries{', latest shown' if len(entries) < len(state.timeline) else ''}):"]
+    partial = ", latest shown" if len(entries) < len(state.timeline) else ""
+    out += ["", f"Timeline ({len(state.timeline)} entries{partial}):"]
     for e in entries:
         said = next((str(e.details[k]) for k in ("text", "reason", "summary", "comment") if e.details.get(k)), "")
         out.append(f"  {_t(e.at)}  {e.step.value:<11} {e.actor} ({e.role}): {e.what}" + (f" — {said}" if said else ""))

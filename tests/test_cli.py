@@ -104,8 +104,8 @@ def test_incident_lifecycle_from_the_cli(cli_env: dict[str, str], worker_process
         shown = run(cli_env, "show", number).stdout
     header = shown.split("\n")[0]
     assert number in header and "SEV1" in header and "closed" in header
-    for expected in ("refused: acknowledge", "severity SEV2 -> SEV1", "olu (ai_ops): note — customers noticed", "resolved",
-                     "retrospective held", "rollback_prompt -> done"):
+    for expected in ("refused: acknowledge", "severity SEV2 -> SEV1", "olu (ai_ops): note — customers noticed",
+                     "resolved", "retrospective held", "rollback_prompt -> done"):
         assert expected in shown
     retro_md = Path(cli_env["FIREBREAK_HOME"], "artefacts", number, "retrospective.md").read_text()
     assert "prompt v13 lost its guardrail" in retro_md and "add toxicity suite — owner olu" in retro_md
@@ -134,7 +134,8 @@ def test_bad_input_is_refused_with_the_reason(cli_env: dict[str, str], tmp_path:
     assert checked.returncode == 2
     assert f"{bad}: roster.people.ian.backup: 'nobody' is not in roster.people" in checked.stderr
     worker = run({**cli_env, "FIREBREAK_PLAYBOOK": str(bad)}, "worker", timeout=30)
-    assert worker.returncode == 2 and "refusing to start" in worker.stderr and "roster.people.ian.backup" in worker.stderr
+    assert worker.returncode == 2 and "refusing to start" in worker.stderr
+    assert "roster.people.ian.backup" in worker.stderr
     missing = run(cli_env, "declare", "--kind", "toxicity")
     assert missing.returncode == 2 and "--service" in missing.stderr
     bad_file = tmp_path / "d.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -17,7 +18,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from playbook.models import Detection, workflow_id_for
 from playbook.state import IncidentInput
@@ -44,8 +45,13 @@ async def connect(address: str | None = None, **extra: Any) -> Client:
 
 async def ensure_search_attributes(client: Client) -> list[str]:
     """Register any of Firebreak's search attributes the namespace lacks; the names it added."""
-    listing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace))
+    try:
+        listing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace))
+    except RPCError as err:  # e.g. Temporal Cloud API keys cannot use the operator service
+        log.warning("could not list search attributes of namespace %s (%s); assuming they exist: %s",
+                    client.namespace, err.message, ", ".join(f"{k.name} ({sa.cli_type(k)})" for k in sa.ALL))
+        return []
     existing = set(listing.custom_attributes) | set(listing.system_attributes)
     missing = {k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL
                if k.name not in existing}
@@ -69,6 +75,42 @@ def static_summary(detection: Detection) -> str:
     return text.encode()[:200].decode(errors="ignore")
 
 
+def _start_attributes(detection: Detection) -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(sa.AFFECTED_SERVICE, detection.services[0]),
+        SearchAttributePair(sa.SIGNAL_KIND, detection.kind.value),
+        SearchAttributePair(sa.INCIDENT_STATUS, "open"),
+        SearchAttributePair(sa.DETECTED_AT, detection.detected_at)])
+
+
+async def raise_detections(client: Client, workflow_id: str, detections: list[Detection],
+                           task_queue: str = TASK_QUEUE, rpc_timeout: timedelta | None = None) -> str:
+    """Many detections for one incident in one signal-with-start (start signal `alert_batch`); the run id.
+
+    What the intake sends when it coalesces concurrent alerts: one Temporal call, one history event, however
+    many alerts. The first firing detection opens the incident when none is running.
+    """
+    first = next((d for d in detections if d.firing), detections[0])
+    handle = await client.start_workflow(
+        IncidentWorkflow.run, IncidentInput(detection=first), id=workflow_id, task_queue=task_queue,
+        start_signal="alert_batch", start_signal_args=[detections], static_summary=static_summary(first),
+        search_attributes=_start_attributes(first), rpc_timeout=rpc_timeout)
+    return handle.result_run_id or ""
+
+
+async def signal_detections(client: Client, workflow_id: str, detections: list[Detection],
+                            rpc_timeout: timedelta | None = None) -> bool:
+    """Add detections to the running incident only (resolves, acknowledgements); False when none runs."""
+    try:
+        await client.get_workflow_handle(workflow_id).signal(IncidentWorkflow.alert_batch, detections,
+                                                             rpc_timeout=rpc_timeout)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 async def raise_detection(client: Client, detection: Detection,
                           task_queue: str = TASK_QUEUE) -> WorkflowHandle[Any, Any]:
     """Open an incident for this detection, or add it to the running one with the same fingerprint.
@@ -79,8 +121,4 @@ async def raise_detection(client: Client, detection: Detection,
         IncidentWorkflow.run, IncidentInput(detection=detection), id=workflow_id_for(detection),
         task_queue=task_queue, start_signal="alert", start_signal_args=[detection],
         static_summary=static_summary(detection),
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(sa.AFFECTED_SERVICE, detection.services[0]),
-            SearchAttributePair(sa.SIGNAL_KIND, detection.kind.value),
-            SearchAttributePair(sa.INCIDENT_STATUS, "open"),
-            SearchAttributePair(sa.DETECTED_AT, detection.detected_at)]))
+        search_attributes=_start_attributes(detection))
