@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import re
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -463,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)
-        code = asyncio.run(result) if isinstance(result, Awaitable) else result
+        code = asyncio.run(result) if inspect.iscoroutine(result) else result
     except CliError as err:
         print(f"firebreak: {err}", file=sys.stderr)
         code = err.code

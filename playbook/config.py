@@ -237,11 +237,11 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         if not pb.roster.holders(role):
             problems.append(("roster.people", f"nobody holds the role '{role.value}'; every role needs someone"))
     policies = {"approvals.default": pb.approvals.default}
-    for action, per_sev in pb.approvals.actions.items():
-        if action not in pb.actions:
-            problems.append((f"approvals.actions.{action}", f"no action '{action}' in [actions]"))
+    for gated, per_sev in pb.approvals.actions.items():
+        if gated not in pb.actions:
+            problems.append((f"approvals.actions.{gated}", f"no action '{gated}' in [actions]"))
         for sev, mode in per_sev.items():
-            policies[f"approvals.actions.{action}.{sev.value}"] = mode
+            policies[f"approvals.actions.{gated}.{sev.value}"] = mode
     for key, mode in policies.items():
         if not POLICY_PATTERN.match(mode):
             problems.append((key, f"'{mode}' is not a policy; use auto, auto_with_notice or approve:<role>"))

@@ -6,6 +6,8 @@ enums, service names and counts.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 INCIDENT_NUMBER = SearchAttributeKey.for_keyword("IncidentNumber")
@@ -17,13 +19,13 @@ SIGNAL_KIND = SearchAttributeKey.for_keyword("SignalKind")
 ALERT_COUNT = SearchAttributeKey.for_int("AlertCount")
 DETECTED_AT = SearchAttributeKey.for_datetime("DetectedAt")
 
-ALL = [INCIDENT_NUMBER, INCIDENT_SEVERITY, INCIDENT_STATUS, INCIDENT_STEP, AFFECTED_SERVICE, SIGNAL_KIND,
+ALL: list[SearchAttributeKey[Any]] = [INCIDENT_NUMBER, INCIDENT_SEVERITY, INCIDENT_STATUS, INCIDENT_STEP, AFFECTED_SERVICE, SIGNAL_KIND,
        ALERT_COUNT, DETECTED_AT]
 
 _CLI_TYPES = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime", 7: "KeywordList"}
 
 
-def cli_type(key: SearchAttributeKey) -> str:  # type: ignore[type-arg]
+def cli_type(key: SearchAttributeKey[Any]) -> str:
     return _CLI_TYPES[int(key.indexed_value_type)]
 
 
