@@ -1,0 +1,59 @@
+"""What people watching the Temporal UI see: summary, current details, search attributes, named step activities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.converter import DataConverter
+from temporalio.testing import WorkflowEnvironment
+
+from playbook.models import Role
+from tests.support import detection, human, incident_worker, wait_for, write_playbook
+from workflows import search_attributes as sa
+from workflows.client import raise_detection
+from workflows.incident import IncidentWorkflow
+
+
+async def test_ui_shows_summary_details_search_attributes_and_steps(dev_env: WorkflowEnvironment, task_queue: str,
+                                                                   tmp_path: Path, home: Path) -> None:
+    playbook = write_playbook(tmp_path, """
+[[severity.rules]]
+kinds = ["pii_in_logs"]
+severity = "SEV1"
+""")
+    client = dev_env.client
+    async with incident_worker(client, task_queue, playbook, home):
+        handle = await raise_detection(client, detection(kind="pii_in_logs", services=["search-api"],
+                                                         summary="emails in request logs"), task_queue=task_queue)
+        await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+        state = await wait_for(handle, lambda s: s.status.value == "monitoring")
+
+        description = await handle.describe()
+        assert await description.static_summary() == "pii_in_logs on search-api: emails in request logs"
+        attrs = description.typed_search_attributes
+        assert attrs.get(sa.INCIDENT_NUMBER) == state.number
+        assert attrs.get(sa.INCIDENT_SEVERITY) == "SEV1"
+        assert attrs.get(sa.INCIDENT_STATUS) == "monitoring"
+        assert attrs.get(sa.AFFECTED_SERVICE) == "search-api"
+        assert attrs.get(sa.SIGNAL_KIND) == "pii_in_logs"
+        assert attrs.get(sa.ALERT_COUNT) == 1
+        assert attrs.get(sa.DETECTED_AT) is not None
+
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert metadata.current_details.startswith(f"**{state.number}** · SEV1 · monitoring")
+        assert "next brief due" in metadata.current_details
+
+        found = [w.id async for w in client.list_workflows(
+            f"IncidentSeverity = 'SEV1' AND AffectedService = 'search-api' AND IncidentNumber = '{state.number}'")]
+        assert found == [handle.id]
+
+        summaries = []
+        converter = DataConverter.default
+        async for event in handle.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                summaries.append(await converter.decode([event.user_metadata.summary]))
+        names = [s[0] for s in summaries]
+        assert names[:2] == ["Detect: classify severity, number the incident", f"Detect: ticket {state.number}"]
+        assert "Investigate: collect the evidence pack" in names
