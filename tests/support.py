@@ -6,6 +6,7 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,9 +72,10 @@ async def incident_worker(client: Client, task_queue: str, playbook: Path, home:
             yield ctx
         return
     acts = [a for a in all_activities(ctx) if a.__temporal_activity_definition.name not in replace]  # type: ignore
-    async with Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow],
-                      activities=[*acts, *replace.values()]):
-        yield ctx
+    with ThreadPoolExecutor(8) as executor:  # the real activities are synchronous
+        async with Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow],
+                          activities=[*acts, *replace.values()], activity_executor=executor):
+            yield ctx
 
 
 async def state_of(handle: WorkflowHandle[Any, Any]) -> IncidentState:
