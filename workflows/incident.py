@@ -376,9 +376,13 @@ class IncidentWorkflow:
                 break
             if self._cadence_changed:
                 self._cadence_changed = False
+                # The new severity's cadence, not the one this wait started with.
+                minutes = self._playbook().severity.levels[self.state.severity].cadence_minutes
+                if minutes == 0:
+                    continue  # the top of the loop stops the briefs
                 anchor = self.state.acknowledged_at or workflow.now()
                 last = self._last_brief_at() or anchor
-                self.state.next_brief_due = max(last + interval, workflow.now())
+                self.state.next_brief_due = max(last + timedelta(minutes=minutes), workflow.now())
                 self._publish()
                 continue
             self._brief_in_progress = True

@@ -1,0 +1,98 @@
+"""Helpers for the workflow behaviour tests: open an acknowledged incident, play the SME, read artefacts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from playbook.models import IncidentStatus, Role, Severity
+from playbook.state import IncidentState
+from tests.support import decision, detection, human, wait_for
+from workflows.client import raise_detection
+from workflows.incident import IncidentWorkflow
+
+_STARTED: list[WorkflowHandle[Any, Any]] = []
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def terminate_leftovers() -> AsyncIterator[None]:
+    """Terminate incidents a test left running: a workflow task nobody polls stops the test server skipping time."""
+    yield
+    while _STARTED:
+        handle = _STARTED.pop()
+        try:
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test over")
+        except RPCError:
+            pass
+
+
+def started(handle: WorkflowHandle[Any, Any]) -> WorkflowHandle[Any, Any]:
+    """Have `terminate_leftovers` clean this incident up."""
+    _STARTED.append(handle)
+    return handle
+
+
+async def open_incident(env: WorkflowEnvironment, task_queue: str, severity: Severity | None = None,
+                        acknowledge: bool = True, **overrides: Any) -> tuple[WorkflowHandle[Any, Any], IncidentState]:
+    """Raise a detection (at `severity` through the source's hint) and, by default, acknowledge it as ian."""
+    det = detection(severity_hint=severity, **overrides)
+    handle = started(await raise_detection(env.client, det, task_queue=task_queue))
+    state = await wait_for(handle, lambda s: s.ticket is not None)
+    if acknowledge:
+        await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+        # Acknowledged, and the cadence has scheduled its first brief (when the severity has a cadence).
+        state = await wait_for(handle, lambda s: s.status != IncidentStatus.OPEN and (
+            s.next_brief_due is not None or s.playbook.severity.levels[s.severity].cadence_minutes == 0))
+    return handle, state
+
+
+async def approve_briefs_until(handle: WorkflowHandle[Any, Any], env: WorkflowEnvironment, until: datetime,
+                               step: timedelta = timedelta(minutes=3), by: str = "sam") -> list[str]:
+    """Advance simulated time to `until` in small steps, approving every pending brief as the domain SME."""
+    approved: list[str] = []
+    while await env.get_current_time() < until:
+        for req in await handle.query(IncidentWorkflow.pending_approvals):
+            if req.request_id.startswith("brief-") and req.request_id not in approved:
+                await handle.signal(IncidentWorkflow.approve, decision(req.request_id, by, Role.DOMAIN_SME))
+                approved.append(req.request_id)
+        await env.sleep(step)
+    return approved
+
+
+async def advance_to(env: WorkflowEnvironment, when: datetime) -> None:
+    """Skip simulated time to `when` (no-op when it has passed)."""
+    now = await env.get_current_time()
+    if when > now:
+        await env.sleep(when - now)
+
+
+def near(when: datetime | None, expected: datetime, slack: timedelta = timedelta(seconds=30)) -> bool:
+    """Equal up to the few simulated seconds activities take (timers are anchored on activity completions)."""
+    return when is not None and abs(when - expected) <= slack
+
+
+def whats(state: IncidentState) -> list[str]:
+    return [e.what for e in state.timeline]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+async def settle(handle: WorkflowHandle[Any, Any]) -> IncidentState:
+    """Send a note and wait until it is on the timeline: every earlier signal has then been handled."""
+    marker = f"settle-{uuid.uuid4().hex[:8]}"
+    await handle.signal(IncidentWorkflow.add_note, human("ian", Role.INCIDENT_COMMANDER, marker))
+    return await wait_for(handle, lambda s: any(e.details.get("text") == marker for e in s.timeline))
