@@ -52,8 +52,12 @@ async def open_incident(env: WorkflowEnvironment, task_queue: str, severity: Sev
         await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
         # Acknowledged, and the cadence has scheduled its first brief (when the severity has a cadence).
         state = await wait_for(handle, lambda s: s.status != IncidentStatus.OPEN and (
-            s.next_brief_due is not None or s.playbook.severity.levels[s.severity].cadence_minutes == 0))
+            s.next_brief_due is not None or _no_cadence(s)))
     return handle, state
+
+
+def _no_cadence(state: IncidentState) -> bool:
+    return state.playbook is not None and state.playbook.severity.levels[state.severity].cadence_minutes == 0
 
 
 async def approve_briefs_until(handle: WorkflowHandle[Any, Any], env: WorkflowEnvironment, until: datetime,

@@ -103,7 +103,7 @@ async def test_severity_change_by_someone_other_than_the_commander_is_refused(
         outcome = await handle.query(IncidentWorkflow.action_outcome, "sev-olu")
         assert outcome is not None and not outcome.accepted and "incident_commander" in outcome.message
         state = await state_of(handle)
-        assert state.severity == Severity.SEV2
+        assert state.severity == Severity.SEV2 and state.acknowledged_at is not None
         assert near(state.next_brief_due, state.acknowledged_at + timedelta(hours=1))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from playbook.models import ActionItem, IncidentStatus, RetrospectiveNotes, Role, Severity
+from playbook.models import ActionItem, IncidentStatus, Resolution, RetrospectiveNotes, Role, Severity
 from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse fixture)
     advance_to,
     near,
@@ -17,7 +17,7 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     terminate_leftovers,
     whats,
 )
-from tests.support import human, incident_worker, state_of, wait_for, write_playbook
+from tests.support import incident_worker, state_of, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 
@@ -30,12 +30,16 @@ def _notes(by: str = "ian", role: Role = Role.INCIDENT_COMMANDER, action_id: str
                                  due=datetime(2026, 12, 1, tzinfo=UTC))])
 
 
+def _resolution(comment: str) -> Resolution:
+    return Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment=comment)
+
+
 async def test_reminders_escalation_and_the_retrospective_record(ts_env: WorkflowEnvironment, task_queue: str,
                                                                  tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
     async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV2)
-        await handle.signal(IncidentWorkflow.resolve, human("ian", Role.INCIDENT_COMMANDER, "rolled back"))
+        await handle.signal(IncidentWorkflow.resolve, _resolution("rolled back"))
         state = await wait_for(handle, lambda s: s.retrospective_path is not None)
         resolved = state.resolved_at
         assert resolved is not None and state.status == IncidentStatus.RESOLVED
@@ -110,14 +114,16 @@ async def test_retrospective_before_the_deadline_closes_without_reminders(
         outcome = await handle.query(IncidentWorkflow.action_outcome, "too-early")
         assert outcome is not None and not outcome.accepted and "after the incident is resolved" in outcome.message
 
-        await handle.signal(IncidentWorkflow.resolve, human("ian", Role.INCIDENT_COMMANDER, "fixed"))
+        await handle.signal(IncidentWorkflow.resolve, _resolution("fixed"))
         state = await wait_for(handle, lambda s: s.retrospective_path is not None)
-        await advance_to(ts_env, state.resolved_at + timedelta(hours=3))  # type: ignore[operator]
+        resolved = state.resolved_at
+        assert resolved is not None
+        await advance_to(ts_env, resolved + timedelta(hours=3))
         await handle.signal(IncidentWorkflow.retrospective_done, _notes())
         result = await handle.result()
         assert result.status == IncidentStatus.CLOSED
         state = await state_of(handle)
-        assert near(state.closed_at, state.resolved_at + timedelta(hours=3))  # type: ignore[operator]
+        assert near(state.closed_at, resolved + timedelta(hours=3))
         assert not any(w.startswith(("reminder", "retrospective overdue")) for w in whats(state))
         updates = read_jsonl(ctx.store.root / str(state.number) / "ticket-updates.jsonl")
         assert updates[-1]["text"] == "Closed" and updates[-1]["status"] == "closed"
@@ -129,7 +135,7 @@ async def test_nobody_records_a_retrospective_so_the_incident_closes_after_givin
                                         "give_up_after_hours = 12\n")
     async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV2)
-        await handle.signal(IncidentWorkflow.resolve, human("ian", Role.INCIDENT_COMMANDER, "fixed"))
+        await handle.signal(IncidentWorkflow.resolve, _resolution("fixed"))
         state = await wait_for(handle, lambda s: s.retrospective_path is not None)
         resolved = state.resolved_at
         assert resolved is not None
