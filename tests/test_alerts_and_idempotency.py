@@ -1,0 +1,145 @@
+"""Duplicate alerts count once; retried side effects happen once (tickets, comms archive)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+
+from activities.communicate import CommunicateActivities
+from activities.context import ActivityContext
+from integrations.artefacts import ArtefactStore
+from integrations.tickets import LocalTicketBackend
+from playbook.messages import SendBrief, SendResult, TicketInput
+from playbook.models import Detection, Severity, Ticket
+from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse fixture)
+    approve_briefs_until,
+    open_incident,
+    read_jsonl,
+    settle,
+    started,
+    terminate_leftovers,
+    whats,
+)
+from tests.support import detection, incident_worker, recorder, wait_for, write_playbook
+from workflows import search_attributes as sa
+from workflows.client import raise_detection
+from workflows.incident import IncidentWorkflow
+
+
+async def test_repeated_alerts_count_once_per_alert_id(ts_env: WorkflowEnvironment, task_queue: str,
+                                                       tmp_path: Path, home: Path) -> None:
+    playbook = write_playbook(tmp_path)
+    async with incident_worker(ts_env.client, task_queue, playbook, home):
+        first = detection(alert_id="a-1")
+        handle = started(await raise_detection(ts_env.client, first, task_queue=task_queue))
+        await wait_for(handle, lambda s: s.ticket is not None)
+
+        def again(alert_id: str, **changes: object) -> Detection:
+            return first.model_copy(update={"alert_id": alert_id, **changes})
+
+        for alert_id in ("a-1", "a-1", "a-2", "a-1", "a-2"):
+            await handle.signal(IncidentWorkflow.alert, again(alert_id))
+        await handle.signal(IncidentWorkflow.alert_batch, [again("a-3"), again("a-3"), again("a-1")])
+        await handle.signal(IncidentWorkflow.alert, again("a-2", firing=False))  # resolved at the source: no count
+        state = await settle(handle)
+        assert state.alert_count == 3 and state.seen_alert_ids == ["a-1", "a-2", "a-3"]
+        assert [w for w in whats(state) if w.startswith("alert ")] == [
+            "alert a-1 received", "alert a-2 received", "alert a-3 received", "alert a-2 resolved at the source"]
+        attrs = (await handle.describe()).typed_search_attributes
+        assert attrs.get(sa.ALERT_COUNT) == 3
+
+        # The same fingerprint through raise_detection joins the running incident (signal-with-start).
+        joined = await raise_detection(ts_env.client, again("a-4"), task_queue=task_queue)
+        repeat = await raise_detection(ts_env.client, again("a-1"), task_queue=task_queue)
+        assert joined.id == repeat.id == handle.id
+        assert joined.result_run_id == repeat.result_run_id == handle.result_run_id
+        state = await settle(handle)
+        assert state.alert_count == 4
+        assert (await handle.describe()).typed_search_attributes.get(sa.ALERT_COUNT) == 4
+        assert [w for w in whats(state) if w.startswith("incident opened")] == ["incident opened as SEV3"]
+
+
+async def test_a_new_fingerprint_opens_a_separate_incident(ts_env: WorkflowEnvironment, task_queue: str,
+                                                           tmp_path: Path, home: Path) -> None:
+    playbook = write_playbook(tmp_path)
+    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+        one = started(await raise_detection(ts_env.client, detection(fingerprint="fp-one"), task_queue=task_queue))
+        two = started(await raise_detection(ts_env.client, detection(fingerprint="fp-two"), task_queue=task_queue))
+        assert one.id != two.id
+        numbers = {(await wait_for(h, lambda s: s.ticket is not None)).number for h in (one, two)}
+        assert len(numbers) == 2
+        assert sorted(p.parent.name for p in ctx.store.root.glob("*/ticket.json")) == sorted(numbers)  # type: ignore
+
+
+async def test_a_ticket_created_by_an_attempt_that_then_failed_is_not_created_again(
+        ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
+    playbook = write_playbook(tmp_path)
+    store = ArtefactStore(home / "artefacts")
+    attempts: list[int] = []
+
+    @activity.defn(name="create_ticket")
+    async def flaky_create_ticket(request: TicketInput) -> Ticket:
+        ticket = LocalTicketBackend(store).create(request)
+        attempts.append(activity.info().attempt)
+        if activity.info().attempt == 1:
+            raise RuntimeError("worker lost after the ticket was written")
+        return ticket
+
+    async with incident_worker(ts_env.client, task_queue, playbook, home,
+                               replace={"create_ticket": flaky_create_ticket}):
+        handle, state = await open_incident(ts_env, task_queue, acknowledge=False)
+        assert attempts == [1, 2]
+        assert state.ticket is not None and state.ticket.key == state.number
+        tickets = list(store.root.glob("*/ticket.json"))
+        assert [p.parent.name for p in tickets] == [state.number]
+        assert json.loads(tickets[0].read_text())["key"] == state.number
+        ledger = json.loads((store.root / "_numbers.json").read_text())
+        assert list(ledger["by_chain"].values()) == [state.number]
+        assert [w for w in whats(state) if w.startswith("ticket ")] == [f"ticket {state.number} created"]
+
+
+async def test_a_brief_archived_by_an_attempt_that_then_failed_is_archived_once(
+        ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
+    with recorder() as stakeholders:
+        playbook = write_playbook(tmp_path, f"""
+[channels.stakeholders]
+kind = "webhook"
+url = "{stakeholders.url}/briefs"
+[communicate]
+channels = ["stakeholders"]
+""")
+        real = CommunicateActivities(ActivityContext(store=ArtefactStore(home / "artefacts"), playbook_path=playbook))
+        attempts: list[tuple[int, str, int]] = []
+
+        @activity.defn(name="send_brief")
+        async def flaky_send_brief(request: SendBrief) -> SendResult:
+            result = real.send_brief(request)
+            attempts.append((request.brief.seq, request.channel, activity.info().attempt))
+            if activity.info().attempt == 1:
+                raise RuntimeError("worker lost after the brief was sent and archived")
+            return result
+
+        async with incident_worker(ts_env.client, task_queue, playbook, home,
+                                   replace={"send_brief": flaky_send_brief}) as ctx:
+            handle, state = await open_incident(ts_env, task_queue, Severity.SEV1)
+            assert state.acknowledged_at is not None
+            await approve_briefs_until(handle, ts_env, state.acknowledged_at + timedelta(minutes=65))
+            state = await wait_for(handle, lambda s: s.briefs_sent == 2, ts_env)
+
+    assert sorted(attempts) == sorted((seq, ch, n) for seq in (1, 2) for ch in ("archive", "stakeholders")
+                                      for n in (1, 2))
+    assert [w for w in whats(state) if " sent to " in w] == [
+        "brief #1 sent to archive, stakeholders", "brief #2 sent to archive, stakeholders"]
+    comms = ctx.store.root / str(state.number) / "comms"
+    assert sorted(p.name for p in comms.glob("*-brief.md")) == ["0001-brief.md", "0002-brief.md"]
+    archive = read_jsonl(comms / "archive.jsonl")
+    assert sorted((r["seq"], r["channel"]) for r in archive) == [(1, "archive"), (1, "stakeholders"),
+                                                                  (2, "archive"), (2, "stakeholders")]
+    # The webhook saw the retry, with the same Idempotency-Key both times, so a receiver can drop it.
+    keys = [r["headers"]["Idempotency-Key"] for r in stakeholders.requests]
+    assert len(keys) == 4 and len(set(keys)) == 2
+    assert [json.loads(r["body"])["approved_by"] for r in stakeholders.requests] == ["sam"] * 4
