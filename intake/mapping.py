@@ -1,0 +1,91 @@
+"""Source labels -> Detection fields, as the playbook's `[intake.labels]` says.
+
+Shared by every format: Alertmanager and Grafana labels/annotations, PagerDuty's payload fields and custom
+details all arrive as two string maps (labels, annotations) and leave as one Detection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from intake.config import LabelMapping
+from playbook.models import Detection, SignalKind
+
+MAX_LABELS = 64
+MAX_VALUE = 512
+MAX_SUMMARY = 1024
+
+
+def short_hash(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def _first(names: list[str], *maps: Mapping[str, str]) -> str | None:
+    for name in names:
+        for m in maps:
+            value = m.get(name)
+            if value is not None and str(value).strip():
+                return str(value).strip()
+    return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def kind_of(mapping: LabelMapping, labels: Mapping[str, str], name: str | None) -> SignalKind:
+    """An explicit kind label first, then a known word in the alert's name, else 'other'."""
+    explicit = _first(mapping.kind, labels)
+    if explicit:
+        try:
+            return SignalKind(explicit.lower())
+        except ValueError:
+            name = f"{explicit} {name or ''}"
+    lowered = (name or "").lower()
+    for needle, kind in mapping.kinds.items():
+        if needle in lowered:
+            return kind
+    return SignalKind.OTHER
+
+
+def detection(mapping: LabelMapping, *, source: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+              fingerprint: str, alert_id: str, firing: bool, detected_at: datetime | None,
+              name: str | None = None, metrics: Mapping[str, float] | None = None, links: list[str] | None = None,
+              summary: str | None = None) -> Detection:
+    """One Detection from a source's labels and annotations; never fails on label content."""
+    all_metrics: dict[str, float] = {k: v for k, v in (metrics or {}).items() if _float(v) is not None}
+    metric_value = _float(_first(mapping.metric_value, annotations, labels))
+    if metric_value is not None:
+        all_metrics[_first(mapping.metric_name, labels, annotations) or "value"] = metric_value
+    version = _first(mapping.prompt_version, labels, annotations)
+    severity = (_first(mapping.severity, labels, annotations) or "").lower()
+    found_links = [*(links or []), *(v for n in mapping.links if (v := annotations.get(n) or labels.get(n)))]
+    kept = {str(k)[:MAX_VALUE]: str(v)[:MAX_VALUE] for k, v in list(labels.items())[:MAX_LABELS]}
+    values: dict[str, Any] = {
+        "source": source,
+        "kind": kind_of(mapping, labels, name or labels.get("alertname")),
+        "services": [_first(mapping.service, labels) or mapping.default_service],
+        "summary": (summary or _first(mapping.summary, annotations, labels) or "")[:MAX_SUMMARY],
+        "model": _first(mapping.model, labels, annotations),
+        "prompt_name": _first(mapping.prompt_name, labels, annotations),
+        "prompt_version": int(version) if version and version.isdigit() else None,
+        "deploy_id": _first(mapping.deploy_id, labels, annotations),
+        "metrics": all_metrics,
+        "labels": kept,
+        "links": list(dict.fromkeys(link[:2048] for link in found_links if link))[:16],
+        "severity_hint": mapping.severities.get(severity),
+        "fingerprint": fingerprint,
+        "alert_id": alert_id,
+        "firing": firing,
+    }
+    if detected_at is not None:
+        values["detected_at"] = detected_at
+    return Detection.model_validate(values)
