@@ -254,3 +254,32 @@ async def test_acknowledgement_timeout_escalates_along_the_backup_chain(
         state = await wait_for(handle, lambda s: s.status != IncidentStatus.OPEN)
         assert state.acknowledged_by == "sam"
         assert (await handle.query(IncidentWorkflow.action_outcome, late.action_id)).accepted  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("mode", "noticed"), [("auto", False), ("auto_with_notice", True)])
+async def test_automatic_actions_run_without_asking(ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path,
+                                                    home: Path, mode: str, noticed: bool) -> None:
+    with recorder() as control_plane:
+        body = GATED.format(url=control_plane.url, on_expiry="skip").replace('SEV2 = "approve:ai_ops"',
+                                                                            f'SEV2 = "{mode}"')
+        playbook = write_playbook(tmp_path, body)
+        async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+            handle, _ = await open_incident(ts_env, task_queue, Severity.SEV2)
+            state = await wait_for(handle, lambda s: s.status == IncidentStatus.MONITORING)
+            assert state.approvals == [] and mitigation(state)[0] == "done"
+            assert len(control_plane.requests) == 1
+            notes = read_jsonl(ctx.store.root / str(state.number) / "notifications.jsonl")
+            notices = [n for n in notes if n["subject"].endswith("rollback ran automatically")]
+            assert [n["to"] for n in notices] == ([["ian"]] if noticed else [])
+
+
+async def test_acknowledging_twice_is_refused(ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path,
+                                              home: Path) -> None:
+    async with incident_worker(ts_env.client, task_queue, write_playbook(tmp_path), home):
+        handle, _ = await open_incident(ts_env, task_queue, Severity.SEV2)
+        again = human("bea", Role.AI_OPS)
+        await handle.signal(IncidentWorkflow.acknowledge, again)
+        await wait_for(handle, lambda s: s.outcome(again.action_id) is not None)
+        answer = await handle.query(IncidentWorkflow.action_outcome, again.action_id)
+        assert answer is not None and answer.message == "already acknowledged by ian"
+        assert (await state_of(handle)).acknowledged_by == "ian"

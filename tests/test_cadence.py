@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from playbook.models import ApprovalStatus, Role, Severity, SeverityChange
+from playbook.models import ApprovalStatus, Resolution, Role, Severity, SeverityChange
 from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse fixture)
     advance_to,
     approve_briefs_until,
@@ -18,7 +18,7 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     terminate_leftovers,
     whats,
 )
-from tests.support import incident_worker, state_of, wait_for, write_playbook
+from tests.support import decision, incident_worker, state_of, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 
@@ -171,3 +171,29 @@ async def test_lowering_to_a_severity_without_briefs_stops_them(ts_env: Workflow
         await advance_to(ts_env, acked + timedelta(hours=5))
         state = await state_of(handle)
         assert state.brief_seq == 0 and state.pending_approvals() == []
+
+
+async def test_resolving_while_a_brief_awaits_approval_cancels_it(ts_env: WorkflowEnvironment, task_queue: str,
+                                                                  tmp_path: Path, home: Path) -> None:
+    playbook = write_playbook(tmp_path)
+    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+        handle, state = await open_incident(ts_env, task_queue, Severity.SEV1)
+        assert state.acknowledged_at is not None
+        await advance_to(ts_env, state.acknowledged_at + timedelta(minutes=32))
+        assert [a.request_id for a in await handle.query(IncidentWorkflow.pending_approvals)] == ["brief-1"]
+
+        await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER,
+                                                                 comment="fixed"))
+        state = await wait_for(handle, lambda s: s.retrospective_path is not None)
+        assert state.approval("brief-1").status == ApprovalStatus.CANCELLED  # type: ignore[union-attr]
+        assert "brief #1 not sent: cancelled" in whats(state)
+        assert state.pending_approvals() == [] and state.next_brief_due is None
+        late = decision("brief-1", "sam", Role.DOMAIN_SME)
+        await handle.signal(IncidentWorkflow.approve, late)
+        await wait_for(handle, lambda s: s.outcome(late.action_id) is not None)
+        acked = state.acknowledged_at
+        assert acked is not None
+        await advance_to(ts_env, acked + timedelta(hours=3))
+        state = await state_of(handle)
+        assert state.briefs_sent == 0 and state.brief_seq == 1
+        assert not (ctx.store.root / str(state.number) / "comms" / "0001-brief.md").exists()
