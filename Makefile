@@ -28,5 +28,9 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 
+# Intake vs raw Temporal calls on one embedded dev server; prints ratios (not part of `make test`).
+bench: $(VENV)/.runtime
+	$(BIN)/python -m bench.intake
+
 clean:
 	rm -rf $(VENV) .firebreak build *.egg-info

@@ -1,0 +1,355 @@
+"""`make bench`: the intake against raw Temporal calls, on one embedded dev server, in one run.
+
+Three comparisons, each a ratio against a baseline measured just before on the same server:
+
+1. distinct alerts: HTTP intake acceptance rate vs raw `Client.start_workflow` signal-with-start
+   (`raise_detection`), same number of alerts, same concurrency (target >= 0.8x). Nothing polls that task queue,
+   so both sides measure acceptance alone.
+2. storm: 10,000 Alertmanager posts for one group (5,000 distinct alerts, each sent twice) vs raw
+   signal-with-start on one workflow id, with the worker running (target >= 3x, exactly one incident,
+   AlertCount = distinct ids, history < 2,000 events).
+3. latency, one alert at a time with the worker running: alert POST -> ticket created (create_ticket done) vs raw
+   start -> first activity started (open_incident), p50 and p99 (target intake p99 <= 2x raw p99).
+
+The intake runs as `python -m intake` in its own process, as `firebreak up` runs it; the load generator, the
+baseline client and the worker share this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
+
+from activities import all_activities
+from activities.context import ActivityContext
+from bench.loadgen import Connection
+from embedded.binaries import temporal_cli
+from integrations.artefacts import ArtefactStore
+from playbook.models import Detection, SignalKind
+from playbook.state import IncidentState
+from workflows import search_attributes as sa
+from workflows.client import raise_detection
+from workflows.incident import IncidentWorkflow
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token"
+IDLE_QUEUE, LIVE_QUEUE = "bench-accept-only", "bench-live"
+
+
+class Marks:
+    """When each workflow's activities started and finished, as seen by the worker (same clock as the sender)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.times: dict[tuple[str, str], float] = {}
+        self.waiters: dict[tuple[str, str], asyncio.Future[float]] = {}
+
+    def mark(self, workflow_id: str, what: str) -> None:
+        key, now = (workflow_id, what), time.perf_counter()
+        self.times.setdefault(key, now)
+        fut = self.waiters.get(key)
+        if fut is not None and not fut.done():
+            fut.set_result(now)
+
+    async def wait(self, workflow_id: str, what: str, timeout: float = 30.0) -> float:
+        key = (workflow_id, what)
+        if key in self.times:
+            return self.times[key]
+        fut = self.waiters.setdefault(key, self.loop.create_future())
+        return await asyncio.wait_for(fut, timeout)
+
+
+class Timing(Interceptor):
+    def __init__(self, marks: Marks) -> None:
+        self.marks = marks
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        marks = self.marks
+
+        class Inbound(ActivityInboundInterceptor):
+            async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+                info = activity.info()
+                marks.mark(info.workflow_id or "", f"{info.activity_type}:start")
+                result = await self.next.execute_activity(input)
+                marks.mark(info.workflow_id or "", f"{info.activity_type}:done")
+                return result
+
+        return Inbound(next)
+
+
+def write_playbook(directory: Path, task_queue: str) -> Path:
+    text = (REPO / "playbook.toml").read_text(encoding="utf-8")
+    text += f"""
+[intake]
+task_queue = "{task_queue}"
+[intake.sources.alertmanager]
+format = "alertmanager"
+token_env = "BENCH_TOKEN"
+"""
+    path = directory / f"playbook-{task_queue}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class IntakeProcess:
+    def __init__(self, playbook: Path, address: str, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "BENCH_TOKEN": TOKEN}
+        self.log = log.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "intake", "--playbook", str(playbook), "--port",
+                                      str(self.port), "--address", address], cwd=REPO, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    async def ready(self) -> None:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                try:
+                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the intake exited with {self.proc.returncode}; see {self.log.name}")
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the intake did not become ready")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        self.log.close()
+
+
+def am_body(group_key: str, fingerprint: str) -> dict[str, Any]:
+    return {"receiver": "firebreak", "status": "firing", "version": "4", "groupKey": group_key, "truncatedAlerts": 0,
+            "groupLabels": {"alertname": "LLMToxicitySpike"}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://alertmanager.example:9093",
+            "alerts": [{"status": "firing", "labels": {"alertname": "LLMToxicitySpike", "service": "support-bot",
+                                                       "model": "gpt-4o", "severity": "warning"},
+                        "annotations": {"summary": "Toxicity score p95 above 0.8"},
+                        "startsAt": "2026-11-27T10:42:05.632777135Z", "endsAt": "0001-01-01T00:00:00Z",
+                        "generatorURL": "http://prometheus.example:9090/graph", "fingerprint": fingerprint}]}
+
+
+def detection(fingerprint: str, alert_id: str) -> Detection:
+    return Detection(source="bench", kind=SignalKind.TOXICITY, services=["support-bot"], model="gpt-4o",
+                     summary="Toxicity score p95 above 0.8", labels={"alertname": "LLMToxicitySpike"},
+                     fingerprint=fingerprint, alert_id=alert_id)
+
+
+async def run_concurrently(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
+    """Seconds to run one(0..n-1) with at most `concurrency` in flight."""
+    counter = iter(range(n))
+
+    async def lane() -> None:
+        for i in counter:
+            await one(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+class Senders:
+    """One keep-alive connection per lane of concurrency."""
+
+    def __init__(self, url: str, concurrency: int) -> None:
+        host, _, port = url.removeprefix("http://").partition(":")
+        self.free = [Connection(host, int(port), {"Authorization": f"Bearer {TOKEN}"}) for _ in range(concurrency)]
+
+    async def post(self, body: dict[str, Any] | bytes) -> dict[str, Any]:
+        conn = self.free.pop()
+        try:
+            status, data = await conn.post("/v1/alerts/alertmanager",
+                                           body if isinstance(body, bytes) else json.dumps(body).encode())
+        finally:
+            self.free.append(conn)
+        if status != 202:
+            raise RuntimeError(f"intake answered {status}: {data[:300]!r}")
+        return dict(json.loads(data))
+
+    async def __aenter__(self) -> Senders:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for conn in self.free:
+            conn.close()
+
+
+def http_client(url: str, concurrency: int) -> Senders:
+    return Senders(url, concurrency)
+
+
+async def post_ok(http: Senders, body: dict[str, Any] | bytes) -> None:
+    await http.post(body)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+async def distinct_phase(client: Client, address: str, tmp: Path, n: int, concurrency: int) -> dict[str, float]:
+    run = uuid.uuid4().hex[:6]
+
+    async def raw_one(i: int) -> None:
+        await raise_detection(client, detection(f"raw-{run}-{i}", "a"), task_queue=IDLE_QUEUE)
+
+    await raw_one(-1)  # warm-up
+    raw = await run_concurrently(n, concurrency, raw_one)
+    intake = IntakeProcess(write_playbook(tmp, IDLE_QUEUE), address, tmp / "intake-idle.log")
+    try:
+        await intake.ready()
+        async with http_client(intake.url, concurrency) as http:
+            await post_ok(http, am_body(f"warmup-{run}", "0" * 16))
+            took = await run_concurrently(n, concurrency, lambda i: post_ok(
+                http, am_body(f'{{}}:{{run="{run}", i="{i}"}}', f"{i:016x}")))
+    finally:
+        intake.stop()
+    return {"raw_per_s": n / raw, "intake_per_s": n / took}
+
+
+async def storm_phase(client: Client, intake_url: str, n: int, raw_n: int, distinct: int,
+                      concurrency: int) -> dict[str, float]:
+    run = uuid.uuid4().hex[:6]
+    raw_fp = f"raw-storm-{run}"
+
+    async def raw_one(i: int) -> None:
+        await raise_detection(client, detection(raw_fp, f"a{i % distinct}"), task_queue=LIVE_QUEUE)
+
+    raw = await run_concurrently(raw_n, concurrency, raw_one)
+    group_key = f'{{}}:{{alertname="LLMToxicitySpike", storm="{run}"}}'
+    bodies = [json.dumps(am_body(group_key, f"{i % distinct:016x}")).encode() for i in range(n)]
+    async with http_client(intake_url, concurrency) as http:
+        first = await http.post(am_body(group_key, f"{0:016x}"))
+        workflow_id = first["incidents"][0]["workflow_id"]
+        took = await run_concurrently(n, concurrency, lambda i: post_ok(http, bodies[i]))
+    handle = client.get_workflow_handle(workflow_id)
+    state: IncidentState | None = None
+    for _ in range(600):
+        state = await handle.query(IncidentWorkflow.get_state)
+        if state.alert_count >= distinct:
+            break
+        await asyncio.sleep(0.1)
+    assert state is not None
+    runs = [w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    events = [e async for e in handle.fetch_history_events()]
+    raw_events = [e async for e in client.get_workflow_handle(f"incident-{raw_fp}").fetch_history_events()]
+    return {"raw_per_s": raw_n / raw, "intake_per_s": n / took, "alert_count": state.alert_count,
+            "distinct": distinct, "incidents": len(runs), "history_events": len(events),
+            "raw_history_events": len(raw_events)}
+
+
+async def latency_phase(client: Client, intake_url: str, marks: Marks, samples: int) -> dict[str, float]:
+    run = uuid.uuid4().hex[:6]
+    raw: list[float] = []
+    for i in range(samples):
+        det = detection(f"lat-{run}-{i}", "a")
+        started = time.perf_counter()
+        handle = await raise_detection(client, det, task_queue=LIVE_QUEUE)
+        raw.append(await marks.wait(handle.id, "open_incident:start") - started)
+    ticket: list[float] = []
+    async with http_client(intake_url, 1) as http:
+        for i in range(samples):
+            started = time.perf_counter()
+            answer = await http.post(am_body(f'{{}}:{{lat="{run}", i="{i}"}}', "1" * 16))
+            workflow_id = answer["incidents"][0]["workflow_id"]
+            ticket.append(await marks.wait(workflow_id, "create_ticket:done") - started)
+    return {"raw_p50_ms": pct(raw, 50) * 1000, "raw_p99_ms": pct(raw, 99) * 1000,
+            "ticket_p50_ms": pct(ticket, 50) * 1000, "ticket_p99_ms": pct(ticket, 99) * 1000,
+            "samples": samples}
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), search_attributes=sa.ALL, data_converter=pydantic_data_converter,
+            dev_server_database_filename=None if args.memory else str(tmp / "temporal.db"),
+            dev_server_extra_args=[a for p in args.sqlite_pragma for a in ("--sqlite-pragma", p)])
+        async with env:
+            client = env.client
+            address = client.service_client.config.target_host
+            print(f"embedded dev server {address} (SQLite {tmp / 'temporal.db'}); {os.cpu_count()} CPU(s)")
+            d = await distinct_phase(client, address, tmp, args.distinct, args.concurrency)
+            print(f"distinct alerts ({args.distinct}, concurrency {args.concurrency}): raw signal-with-start "
+                  f"{d['raw_per_s']:.0f}/s, intake {d['intake_per_s']:.0f}/s -> "
+                  f"{d['intake_per_s'] / d['raw_per_s']:.2f}x (target >= 0.8x)")
+
+            marks = Marks()
+            ctx = ActivityContext(store=ArtefactStore(tmp / "artefacts"), playbook_path=REPO / "playbook.toml")
+            with ThreadPoolExecutor(32) as executor:
+                async with Worker(client, task_queue=LIVE_QUEUE, workflows=[IncidentWorkflow],
+                                  activities=all_activities(ctx), activity_executor=executor,
+                                  max_concurrent_activities=32, interceptors=[Timing(marks)]):
+                    intake = IntakeProcess(write_playbook(tmp, LIVE_QUEUE), address, tmp / "intake-live.log")
+                    try:
+                        await intake.ready()
+                        lat = await latency_phase(client, intake.url, marks, args.samples)
+                        s = await storm_phase(client, intake.url, args.storm, args.raw_storm, args.storm // 2,
+                                              args.storm_concurrency)
+                    finally:
+                        intake.stop()
+            print(f"storm ({args.storm} alerts, {s['distinct']} distinct, one group, concurrency "
+                  f"{args.storm_concurrency}): raw signal-with-start {s['raw_per_s']:.0f}/s "
+                  f"({args.raw_storm} signals), intake {s['intake_per_s']:.0f}/s -> "
+                  f"{s['intake_per_s'] / s['raw_per_s']:.2f}x (target >= 3x); incidents {s['incidents']}, "
+                  f"AlertCount {s['alert_count']} (distinct {s['distinct']}), history {s['history_events']} events "
+                  f"(target < 2000; raw storm history {s['raw_history_events']})")
+            print(f"latency ({lat['samples']} alerts one at a time): raw start -> first activity p50 "
+                  f"{lat['raw_p50_ms']:.1f} ms p99 {lat['raw_p99_ms']:.1f} ms; intake alert -> ticket p50 "
+                  f"{lat['ticket_p50_ms']:.1f} ms p99 {lat['ticket_p99_ms']:.1f} ms -> p99 "
+                  f"{lat['ticket_p99_ms'] / lat['raw_p99_ms']:.2f}x (target <= 2x)")
+            ok = (d["intake_per_s"] >= 0.8 * d["raw_per_s"] and s["intake_per_s"] >= 3 * s["raw_per_s"]
+                  and s["incidents"] == 1 and s["alert_count"] == s["distinct"] and s["history_events"] < 2000
+                  and lat["ticket_p99_ms"] <= 2 * lat["raw_p99_ms"])
+            print("all targets met" if ok else "SOME TARGETS MISSED")
+            return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__.splitlines()[0])
+    parser.add_argument("--distinct", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--storm", type=int, default=10_000)
+    parser.add_argument("--raw-storm", type=int, default=2_000, help="signals in the raw storm baseline")
+    parser.add_argument("--storm-concurrency", type=int, default=128)
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--memory", action="store_true", help="in-memory SQLite instead of a file (the embedded "
+                        "default uses a file)")
+    parser.add_argument("--sqlite-pragma", action="append", default=[], help="passed to the dev server, e.g. "
+                        "synchronous=NORMAL")
+    args = parser.parse_args(argv)
+    code = asyncio.run(main_async(args))
+    sys.stdout.flush()
+    os._exit(code)  # the SDK can crash the interpreter at exit (sdk-python #300)
+
+
+if __name__ == "__main__":
+    main()
