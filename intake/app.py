@@ -9,9 +9,12 @@ retry: nothing accepted is ever dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -192,8 +195,8 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                               "alert; 503 with Retry-After when it could not.")
     app.state.intake = intake
     components: dict[str, Any] = {}
-    errors = {str(code): {"description": why, "content": {"application/json": {"schema": {
-        "$ref": "#/components/schemas/ErrorBody"}}}} for code, why in (
+    error_schema = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    errors: dict[int | str, dict[str, Any]] = {str(code): {"description": why, "content": error_schema} for code, why in (
         (400, "malformed JSON or body"), (401, "no or unknown credentials"), (403, "credentials of another source"),
         (413, "body over intake.max_body_bytes"), (422, "a field is missing, of the wrong type or unsupported"),
         (503, "Temporal did not record it; retry after Retry-After seconds"))}
@@ -329,8 +332,22 @@ def serve(playbook_path: Path, host: str | None = None, port: int | None = None,
     """
     import uvicorn
 
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """Stop gracefully on SIGINT/SIGTERM and return normally (uvicorn would re-raise the signal)."""
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
     app, config = build(Path(playbook_path), address)
     server_config = uvicorn.Config(app, host=host or config.host, port=port or config.port, access_log=False,
                                    log_level="info", lifespan="on", server_header=False,
                                    timeout_graceful_shutdown=int(config.temporal_timeout_seconds * 2) + 1)
-    uvicorn.Server(server_config).run()
+    Server(server_config).run()

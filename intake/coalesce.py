@@ -152,9 +152,9 @@ class Coalescer:
             if not state.queue and self.keys.get(key) is state:
                 del self.keys[key]
             elif state.queue:  # cancelled with work left: fail it rather than leave requests hanging
-                err = asyncio.CancelledError()
+                cancelled = asyncio.CancelledError()
                 for chunk in state.queue:
-                    chunk.request.fail(err)
+                    chunk.request.fail(cancelled)
                 state.queue.clear()
                 self.keys.pop(key, None)
 
