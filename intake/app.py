@@ -196,7 +196,8 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     app.state.intake = intake
     components: dict[str, Any] = {}
     error_schema = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    errors: dict[int | str, dict[str, Any]] = {str(code): {"description": why, "content": error_schema} for code, why in (
+    errors: dict[int | str, dict[str, Any]] = {
+        str(code): {"description": why, "content": error_schema} for code, why in (
         (400, "malformed JSON or body"), (401, "no or unknown credentials"), (403, "credentials of another source"),
         (413, "body over intake.max_body_bytes"), (422, "a field is missing, of the wrong type or unsupported"),
         (503, "Temporal did not record it; retry after Retry-After seconds"))}
