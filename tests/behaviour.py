@@ -2,38 +2,74 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.context import ActivityContext
 from playbook.models import IncidentStatus, Role, Severity
 from playbook.state import IncidentState
-from tests.support import decision, detection, human, wait_for
+from tests.support import decision, detection, human, incident_worker, wait_for
 from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 _STARTED: list[WorkflowHandle[Any, Any]] = []
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def terminate_leftovers() -> AsyncIterator[None]:
-    """Terminate incidents a test left running: a workflow task nobody polls stops the test server skipping time."""
-    yield
+async def _quiet(handle: WorkflowHandle[Any, Any]) -> bool:
+    raw = (await handle.describe()).raw_description
+    return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+
+
+async def _terminate_started() -> None:
+    """Terminate the test's running incidents, each once it has no activity or workflow task in flight.
+
+    The time-skipping test server stops its clock while a task is in flight, and a task of a workflow
+    terminated under it can keep the clock stopped, stalling whichever test comes next.
+    """
     while _STARTED:
         handle = _STARTED.pop()
         try:
+            quiet_reads = 0
+            for _ in range(200):
+                quiet_reads = quiet_reads + 1 if await _quiet(handle) else 0
+                if quiet_reads == 3:
+                    break
+                await asyncio.sleep(0.02)
             if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                 await handle.terminate("test over")
         except RPCError:
             pass
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def terminate_leftovers() -> AsyncIterator[None]:
+    """Backstop for `worker`: terminate incidents a test left running. A workflow task nobody polls (or an
+    activity whose worker went away) keeps the time-skipping test server from skipping time for the next test."""
+    yield
+    await _terminate_started()
+
+
+@asynccontextmanager
+async def worker(client: Client, task_queue: str, playbook: Path, home: Path,
+                 replace: dict[str, Callable[..., Any]] | None = None) -> AsyncIterator[ActivityContext]:
+    """`incident_worker`, terminating the test's incidents while the worker still runs, so that no activity is
+    left in flight when it stops (the test server would hold its clock until that activity timed out)."""
+    async with incident_worker(client, task_queue, playbook, home, replace) as ctx:
+        try:
+            yield ctx
+        finally:
+            await _terminate_started()
 
 
 def started(handle: WorkflowHandle[Any, Any]) -> WorkflowHandle[Any, Any]:

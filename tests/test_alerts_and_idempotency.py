@@ -23,8 +23,9 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     started,
     terminate_leftovers,
     whats,
+    worker,
 )
-from tests.support import detection, incident_worker, recorder, wait_for, write_playbook
+from tests.support import detection, recorder, wait_for, write_playbook
 from workflows import search_attributes as sa
 from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
@@ -33,7 +34,7 @@ from workflows.incident import IncidentWorkflow
 async def test_repeated_alerts_count_once_per_alert_id(ts_env: WorkflowEnvironment, task_queue: str,
                                                        tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home):
+    async with worker(ts_env.client, task_queue, playbook, home):
         first = detection(alert_id="a-1")
         handle = started(await raise_detection(ts_env.client, first, task_queue=task_queue))
         await wait_for(handle, lambda s: s.ticket is not None)
@@ -66,7 +67,7 @@ async def test_repeated_alerts_count_once_per_alert_id(ts_env: WorkflowEnvironme
 async def test_a_new_fingerprint_opens_a_separate_incident(ts_env: WorkflowEnvironment, task_queue: str,
                                                            tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         one = started(await raise_detection(ts_env.client, detection(fingerprint="fp-one"), task_queue=task_queue))
         two = started(await raise_detection(ts_env.client, detection(fingerprint="fp-two"), task_queue=task_queue))
         assert one.id != two.id
@@ -89,7 +90,7 @@ async def test_a_ticket_created_by_an_attempt_that_then_failed_is_not_created_ag
             raise RuntimeError("worker lost after the ticket was written")
         return ticket
 
-    async with incident_worker(ts_env.client, task_queue, playbook, home,
+    async with worker(ts_env.client, task_queue, playbook, home,
                                replace={"create_ticket": flaky_create_ticket}):
         handle, state = await open_incident(ts_env, task_queue, acknowledge=False)
         assert attempts == [1, 2]
@@ -123,7 +124,7 @@ channels = ["stakeholders"]
                 raise RuntimeError("worker lost after the brief was sent and archived")
             return result
 
-        async with incident_worker(ts_env.client, task_queue, playbook, home,
+        async with worker(ts_env.client, task_queue, playbook, home,
                                    replace={"send_brief": flaky_send_brief}) as ctx:
             handle, state = await open_incident(ts_env, task_queue, Severity.SEV1)
             assert state.acknowledged_at is not None

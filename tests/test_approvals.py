@@ -21,8 +21,9 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     read_jsonl,
     terminate_leftovers,
     whats,
+    worker,
 )
-from tests.support import Recorder, decision, human, incident_worker, recorder, state_of, wait_for, write_playbook
+from tests.support import Recorder, decision, human, recorder, state_of, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 GATED = """
@@ -46,7 +47,7 @@ async def gated_incident(env: WorkflowEnvironment, task_queue: str, tmp_path: Pa
     """A SEV2 incident waiting at the stabilise gate: `rollback` needs ai_ops (primary bea, whose backup is ian)."""
     with recorder() as control_plane:
         playbook = write_playbook(tmp_path, GATED.format(url=control_plane.url, on_expiry=on_expiry))
-        async with incident_worker(env.client, task_queue, playbook, home) as ctx:
+        async with worker(env.client, task_queue, playbook, home) as ctx:
             handle, _ = await open_incident(env, task_queue, Severity.SEV2)
             state = await wait_for(handle, lambda s: bool(s.pending_approvals()))
             assert [(a.request_id, a.role) for a in state.pending_approvals()] == [("stabilise-1", Role.AI_OPS)]
@@ -217,7 +218,7 @@ roles = ["communications", "domain_sme"]
 async def test_acknowledgement_timeout_escalates_along_the_backup_chain(
         ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path, roster=CHAIN)  # SEV1: 5 minutes to acknowledge; chain ian, bea, sam, cat
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV1, acknowledge=False)
         opened = state.opened_at
         assert opened is not None
@@ -263,7 +264,7 @@ async def test_automatic_actions_run_without_asking(ts_env: WorkflowEnvironment,
         body = GATED.format(url=control_plane.url, on_expiry="skip").replace('SEV2 = "approve:ai_ops"',
                                                                             f'SEV2 = "{mode}"')
         playbook = write_playbook(tmp_path, body)
-        async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+        async with worker(ts_env.client, task_queue, playbook, home) as ctx:
             handle, _ = await open_incident(ts_env, task_queue, Severity.SEV2)
             state = await wait_for(handle, lambda s: s.status == IncidentStatus.MONITORING)
             assert state.approvals == [] and mitigation(state)[0] == "done"
@@ -275,7 +276,7 @@ async def test_automatic_actions_run_without_asking(ts_env: WorkflowEnvironment,
 
 async def test_acknowledging_twice_is_refused(ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path,
                                               home: Path) -> None:
-    async with incident_worker(ts_env.client, task_queue, write_playbook(tmp_path), home):
+    async with worker(ts_env.client, task_queue, write_playbook(tmp_path), home):
         handle, _ = await open_incident(ts_env, task_queue, Severity.SEV2)
         again = human("bea", Role.AI_OPS)
         await handle.signal(IncidentWorkflow.acknowledge, again)

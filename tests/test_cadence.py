@@ -17,8 +17,9 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     read_jsonl,
     terminate_leftovers,
     whats,
+    worker,
 )
-from tests.support import decision, incident_worker, state_of, wait_for, write_playbook
+from tests.support import decision, state_of, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 
@@ -26,7 +27,7 @@ from workflows.incident import IncidentWorkflow
 async def test_briefs_follow_the_severity_cadence(ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path,
                                                    home: Path, severity: Severity, expected: int) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, severity)
         assert state.severity == severity
         acked = state.acknowledged_at
@@ -55,7 +56,7 @@ async def test_briefs_follow_the_severity_cadence(ts_env: WorkflowEnvironment, t
 async def test_raising_the_severity_brings_the_next_brief_forward(ts_env: WorkflowEnvironment, task_queue: str,
                                                                   tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home):
+    async with worker(ts_env.client, task_queue, playbook, home):
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV2)
         acked = state.acknowledged_at
         assert acked is not None and near(state.next_brief_due, acked + timedelta(minutes=60))
@@ -75,7 +76,7 @@ async def test_raising_the_severity_brings_the_next_brief_forward(ts_env: Workfl
 async def test_lowering_the_severity_spaces_the_briefs_out(ts_env: WorkflowEnvironment, task_queue: str,
                                                            tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home):
+    async with worker(ts_env.client, task_queue, playbook, home):
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV1)
         acked = state.acknowledged_at
         assert acked is not None
@@ -95,7 +96,7 @@ async def test_lowering_the_severity_spaces_the_briefs_out(ts_env: WorkflowEnvir
 async def test_severity_change_by_someone_other_than_the_commander_is_refused(
         ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home):
+    async with worker(ts_env.client, task_queue, playbook, home):
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV2)
         change = SeverityChange(by="olu", role=Role.AI_OPS, severity=Severity.SEV1, action_id="sev-olu")
         await handle.signal(IncidentWorkflow.set_severity, change)
@@ -112,7 +113,7 @@ async def test_a_brief_nobody_approves_is_not_sent_and_escalates(ts_env: Workflo
                                                                  tmp_path: Path, home: Path, on_expiry: str) -> None:
     # Even when the playbook lets gated *actions* proceed on expiry, an unapproved stakeholder message stays unsent.
     playbook = write_playbook(tmp_path, f'[approvals]\non_expiry = "{on_expiry}"\n')
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV1)
         acked = state.acknowledged_at
         assert acked is not None
@@ -146,7 +147,7 @@ async def test_a_brief_nobody_approves_is_not_sent_and_escalates(ts_env: Workflo
 async def test_the_backup_may_approve_an_escalated_brief(ts_env: WorkflowEnvironment, task_queue: str,
                                                          tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV1)
         acked = state.acknowledged_at
         assert acked is not None
@@ -161,7 +162,7 @@ async def test_the_backup_may_approve_an_escalated_brief(ts_env: WorkflowEnviron
 async def test_lowering_to_a_severity_without_briefs_stops_them(ts_env: WorkflowEnvironment, task_queue: str,
                                                                 tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home):
+    async with worker(ts_env.client, task_queue, playbook, home):
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV2)
         acked = state.acknowledged_at
         assert acked is not None
@@ -176,7 +177,7 @@ async def test_lowering_to_a_severity_without_briefs_stops_them(ts_env: Workflow
 async def test_resolving_while_a_brief_awaits_approval_cancels_it(ts_env: WorkflowEnvironment, task_queue: str,
                                                                   tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV1)
         assert state.acknowledged_at is not None
         await advance_to(ts_env, state.acknowledged_at + timedelta(minutes=32))

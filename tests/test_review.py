@@ -16,8 +16,9 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     read_jsonl,
     terminate_leftovers,
     whats,
+    worker,
 )
-from tests.support import incident_worker, state_of, wait_for, write_playbook
+from tests.support import state_of, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 
@@ -37,7 +38,7 @@ def _resolution(comment: str) -> Resolution:
 async def test_reminders_escalation_and_the_retrospective_record(ts_env: WorkflowEnvironment, task_queue: str,
                                                                  tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV2)
         await handle.signal(IncidentWorkflow.resolve, _resolution("rolled back"))
         state = await wait_for(handle, lambda s: s.retrospective_path is not None)
@@ -107,7 +108,7 @@ async def test_reminders_escalation_and_the_retrospective_record(ts_env: Workflo
 async def test_retrospective_before_the_deadline_closes_without_reminders(
         ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV2)
         await handle.signal(IncidentWorkflow.retrospective_done, _notes(action_id="too-early"))
         await wait_for(handle, lambda s: s.outcome("too-early") is not None)
@@ -133,7 +134,7 @@ async def test_nobody_records_a_retrospective_so_the_incident_closes_after_givin
         ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path, "[review]\ndeadline_hours = 6\nreminder_hours = [2, 4]\n"
                                         "give_up_after_hours = 12\n")
-    async with incident_worker(ts_env.client, task_queue, playbook, home) as ctx:
+    async with worker(ts_env.client, task_queue, playbook, home) as ctx:
         handle, state = await open_incident(ts_env, task_queue, Severity.SEV2)
         await handle.signal(IncidentWorkflow.resolve, _resolution("fixed"))
         state = await wait_for(handle, lambda s: s.retrospective_path is not None)
