@@ -68,8 +68,9 @@ async def test_a_new_fingerprint_opens_a_separate_incident(ts_env: WorkflowEnvir
                                                            tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
     async with worker(ts_env.client, task_queue, playbook, home) as ctx:
-        one = started(await raise_detection(ts_env.client, detection(fingerprint="fp-one"), task_queue=task_queue))
-        two = started(await raise_detection(ts_env.client, detection(fingerprint="fp-two"), task_queue=task_queue))
+        # detection() gives each call a fresh fingerprint
+        one = started(await raise_detection(ts_env.client, detection(), task_queue=task_queue))
+        two = started(await raise_detection(ts_env.client, detection(), task_queue=task_queue))
         assert one.id != two.id
         numbers = {(await wait_for(h, lambda s: s.ticket is not None)).number for h in (one, two)}
         assert len(numbers) == 2
