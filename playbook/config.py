@@ -10,6 +10,7 @@ import hashlib
 import re
 import string
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -273,7 +274,7 @@ def template_variables(text: str) -> set[str]:
     return found
 
 
-def render_template(text: str, variables: dict[str, object]) -> str:
+def render_template(text: str, variables: Mapping[str, object]) -> str:
     """Fill ${name} placeholders; a missing value renders empty rather than leaving the placeholder."""
     return string.Template(text).substitute({k: "" if variables.get(k) is None else variables.get(k)
                                              for k in TEMPLATE_VARIABLES})

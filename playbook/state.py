@@ -48,6 +48,7 @@ class IncidentState(BaseModel):
     ticket: Ticket | None = None
     alert_count: int = 0
     seen_alert_ids: list[str] = Field(default_factory=list)
+    source_acknowledged_ids: list[str] = Field(default_factory=list, description="alerts the source acknowledged")
     resolved_alert_ids: list[str] = Field(default_factory=list, description="alerts the source says resolved")
     assignments: dict[str, list[Role]] = Field(default_factory=dict, description="roles given in this incident")
     timeline: list[TimelineEntry] = Field(default_factory=list)
@@ -58,7 +59,9 @@ class IncidentState(BaseModel):
     opened_at: datetime | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
+    ack_paged: bool = False
     ack_escalated_to: list[str] = Field(default_factory=list)
+    ack_exhausted: bool = False
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     resolution_summary: str = ""

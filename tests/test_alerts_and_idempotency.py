@@ -46,10 +46,14 @@ async def test_repeated_alerts_count_once_per_alert_id(ts_env: WorkflowEnvironme
             await handle.signal(IncidentWorkflow.alert, again(alert_id))
         await handle.signal(IncidentWorkflow.alert_batch, [again("a-3"), again("a-3"), again("a-1")])
         await handle.signal(IncidentWorkflow.alert, again("a-2", firing=False))  # resolved at the source: no count
+        source_ack = again("a-3", labels={"pagerduty_event_action": "acknowledge"})
+        await handle.signal(IncidentWorkflow.alert_batch, [source_ack, source_ack])  # recorded once, not counted
         state = await settle(handle)
         assert state.alert_count == 3 and state.seen_alert_ids == ["a-1", "a-2", "a-3"]
         assert [w for w in whats(state) if w.startswith("alert ")] == [
-            "alert a-1 received", "alert a-2 received", "alert a-3 received", "alert a-2 resolved at the source"]
+            "alert a-1 received", "alert a-2 received", "alert a-3 received", "alert a-2 resolved at the source",
+            "alert a-3 acknowledged at the source"]
+        assert state.acknowledged_at is None  # the sender's acknowledgement is not the incident commander's
         attrs = (await handle.describe()).typed_search_attributes
         assert attrs.get(sa.ALERT_COUNT) == 3
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -39,7 +41,9 @@ def run(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Comp
 
 @pytest.fixture
 def cli_env(dev_env: WorkflowEnvironment, tmp_path: Path) -> dict[str, str]:
-    playbook = write_playbook(tmp_path, PLAYBOOK_BODY)
+    # Tests share one namespace but not one number ledger: a prefix of their own keeps INC numbers apart.
+    prefix = "T" + "".join(random.choices(string.ascii_uppercase, k=6))
+    playbook = write_playbook(tmp_path, PLAYBOOK_BODY + f'[tickets]\nnumber_prefix = "{prefix}"\n')
     return {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
             "FIREBREAK_HOME": str(tmp_path / "home"), "FIREBREAK_PLAYBOOK": str(playbook),
             "FIREBREAK_TASK_QUEUE": f"cli-{uuid.uuid4()}"}
@@ -65,7 +69,7 @@ def test_incident_lifecycle_from_the_cli(cli_env: dict[str, str], worker_process
                    fingerprint, "--alert-id", "a-1")
     assert declared.returncode == 0, declared.stderr
     number = declared.stdout.split()[0]
-    assert number.startswith("INC-") and "SEV2" in declared.stdout
+    assert number.startswith("T") and "SEV2" in declared.stdout
 
     listed = run(cli_env, "ls", "--json")
     row = next(r for r in json.loads(listed.stdout) if r["number"] == number)

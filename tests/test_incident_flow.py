@@ -7,7 +7,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from playbook.models import ApprovalStatus, IncidentStatus, RetrospectiveNotes, Role, Step
+from playbook.models import ApprovalStatus, IncidentStatus, Resolution, RetrospectiveNotes, Role, Step
 from tests.support import decision, detection, human, incident_worker, recorder, wait_for, write_playbook
 from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
@@ -62,7 +62,8 @@ contain = ["disable_tools"]
                                                                           ("disable_tools", "done")]
             assert (ctx.store.root / number / "evidence" / "manifest.json").exists()
 
-            await handle.signal(IncidentWorkflow.resolve, human("ian", Role.INCIDENT_COMMANDER, "rolled back"))
+            await handle.signal(IncidentWorkflow.resolve, Resolution(
+                by="ian", role=Role.INCIDENT_COMMANDER, comment="rolled back"))
             state = await wait_for(handle, lambda s: s.retrospective_path is not None)
             assert state.status == IncidentStatus.RESOLVED
             assert (ctx.store.root / number / "retrospective.md").exists()

@@ -59,10 +59,11 @@ RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE
 ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
 IC_ONLY = {Role.INCIDENT_COMMANDER}
 ARCHIVE_CHANNEL = "archive"
+SOURCE_ACTION_LABEL = "pagerduty_event_action"
 
-QUICK = {"start_to_close_timeout": timedelta(seconds=30),
+QUICK: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30),
          "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)}
-EXTERNAL = {"start_to_close_timeout": timedelta(minutes=2),
+EXTERNAL: dict[str, Any] = {"start_to_close_timeout": timedelta(minutes=2),
             "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)}
 
 
@@ -75,6 +76,10 @@ class IncidentWorkflow:
         self._cadence_changed = False
         self._brief_in_progress = False
         self._published: dict[str, Any] = {}
+        # Sets mirror the state's id lists so a storm's dedup stays O(1) per alert.
+        self._seen = set(self.state.seen_alert_ids)
+        self._resolved_ids = set(self.state.resolved_alert_ids)
+        self._source_acked = set(self.state.source_acknowledged_ids)
         if request.carried is None:
             self._count_alert(request.detection)
 
@@ -84,8 +89,8 @@ class IncidentWorkflow:
     async def run(self, request: IncidentInput) -> IncidentSummary:
         if self.state.number is None:
             await self._open()
-        if self.state.status == IncidentStatus.OPEN:
-            await self._await_acknowledgement()
+        if self.state.status == IncidentStatus.OPEN and not await self._await_acknowledgement():
+            return self._continue_as_new()
         if self.state.status in (IncidentStatus.ACKNOWLEDGED, IncidentStatus.MONITORING):
             cadence = asyncio.create_task(self._cadence())
             await self._respond()
@@ -240,25 +245,39 @@ class IncidentWorkflow:
         self._record(Step.DETECT, f"ticket {s.ticket.key} created", {"url": s.ticket.url})
         self._publish()
 
-    async def _await_acknowledgement(self) -> None:
-        pb = self._playbook()
+    async def _await_acknowledgement(self) -> bool:
+        """Page the incident commander, escalate along the backup chain. False when it is time to continue as new."""
+        pb, s = self._playbook(), self.state
         chain = self._escalation_chain(pb.roster.primary(Role.INCIDENT_COMMANDER))
-        await self._notify("ack-0", [chain[0]], f"{self.state.number} needs acknowledgement",
-                           f"{self.state.severity.value} {self.state.detection.kind.value} on "
-                           f"{', '.join(self.state.detection.services)}: acknowledge it.")
-        level = 0
-        while self.state.acknowledged_at is None and not self._resolved():
-            timeout = timedelta(minutes=pb.severity.levels[self.state.severity].ack_timeout_minutes)
-            if await self._wait(lambda: self.state.acknowledged_at is not None or self._resolved(), timeout,
+        if not s.ack_paged:
+            await self._notify("ack-0", [chain[0]], f"{s.number} needs acknowledgement",
+                               f"{s.severity.value} {s.detection.kind.value} on "
+                               f"{', '.join(s.detection.services)}: acknowledge it.")
+            s.ack_paged = True
+
+        def settled() -> bool:
+            return s.acknowledged_at is not None or self._resolved()
+
+        while not settled():
+            level = len(s.ack_escalated_to)
+            if s.ack_exhausted:  # every escalation done: wait as long as it takes
+                await workflow.wait_condition(lambda: settled() or self._may_continue_as_new())
+                if not settled():
+                    return False
+                break
+            timeout = timedelta(minutes=pb.severity.levels[s.severity].ack_timeout_minutes)
+            if await self._wait(lambda: settled() or self._may_continue_as_new(), timeout,
                                 "acknowledgement deadline"):
+                if not settled():
+                    return False
                 break
             level += 1
             if level >= len(chain):
+                s.ack_exhausted = True
                 self._record(Step.DETECT, "nobody acknowledged; every escalation is exhausted, still waiting",
-                             {"escalated_to": self.state.ack_escalated_to})
+                             {"escalated_to": s.ack_escalated_to})
                 self._publish()
-                await workflow.wait_condition(lambda: self.state.acknowledged_at is not None or self._resolved())
-                break
+                continue
             target = chain[level]
             self.state.ack_escalated_to.append(target)
             self._record(Step.DETECT, f"not acknowledged in time; escalated to {target}",
@@ -270,6 +289,7 @@ class IncidentWorkflow:
             await self._ticket_update("acknowledged", f"Acknowledged by {self.state.acknowledged_by}")
         elif self._resolved():
             self._set(status=IncidentStatus.ACKNOWLEDGED)
+        return True
 
     # ------------------------------------------------------------------ steps 2-5
 
@@ -605,14 +625,24 @@ class IncidentWorkflow:
         s = self.state
         alert_id = detection.identity()
         if not detection.firing:
-            if alert_id in s.resolved_alert_ids:
+            if alert_id in self._resolved_ids:
                 return
+            self._resolved_ids.add(alert_id)
             s.resolved_alert_ids.append(alert_id)
             if len(s.resolved_alert_ids) <= ALERTS_ON_TIMELINE:
                 self._record(s.step, f"alert {alert_id} resolved at the source", actor=detection.source)
             return
-        if alert_id in s.seen_alert_ids:
+        if detection.labels.get(SOURCE_ACTION_LABEL) == "acknowledge":
+            # The sender's own acknowledgement (PagerDuty-style); the incident's stays with the roster.
+            if alert_id not in self._source_acked:
+                self._source_acked.add(alert_id)
+                s.source_acknowledged_ids.append(alert_id)
+                if len(s.source_acknowledged_ids) <= ALERTS_ON_TIMELINE:
+                    self._record(s.step, f"alert {alert_id} acknowledged at the source", actor=detection.source)
             return
+        if alert_id in self._seen:
+            return
+        self._seen.add(alert_id)
         s.seen_alert_ids.append(alert_id)
         s.alert_count += 1
         if s.alert_count <= ALERTS_ON_TIMELINE:

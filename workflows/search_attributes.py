@@ -19,8 +19,9 @@ SIGNAL_KIND = SearchAttributeKey.for_keyword("SignalKind")
 ALERT_COUNT = SearchAttributeKey.for_int("AlertCount")
 DETECTED_AT = SearchAttributeKey.for_datetime("DetectedAt")
 
-ALL: list[SearchAttributeKey[Any]] = [INCIDENT_NUMBER, INCIDENT_SEVERITY, INCIDENT_STATUS, INCIDENT_STEP, AFFECTED_SERVICE, SIGNAL_KIND,
-       ALERT_COUNT, DETECTED_AT]
+ALL: list[SearchAttributeKey[Any]] = [
+    INCIDENT_NUMBER, INCIDENT_SEVERITY, INCIDENT_STATUS, INCIDENT_STEP, AFFECTED_SERVICE, SIGNAL_KIND, ALERT_COUNT,
+    DETECTED_AT]
 
 _CLI_TYPES = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime", 7: "KeywordList"}
 
