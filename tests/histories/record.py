@@ -1,0 +1,137 @@
+"""Record the replay histories: `.venv/bin/python -m tests.histories.record`.
+
+Runs three incident shapes on the time-skipping test server with the real activities and writes each
+finished history as JSON beside this file. Re-record only for a deliberate, patched workflow change;
+keep the old files too, so incidents started before the change stay covered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from embedded.binaries import temporal_test_server
+from playbook.models import Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
+from tests.support import decision, detection, human, incident_worker, wait_for, write_playbook
+from workflows import search_attributes as sa
+from workflows.client import raise_detection
+from workflows.incident import IncidentWorkflow
+
+HERE = Path(__file__).resolve().parent
+PLAYBOOK = """
+[[severity.rules]]
+kinds = ["pii_in_logs"]
+severity = "SEV1"
+[actions.rollback_prompt]
+kind = "manual"
+instructions = "Roll ${service} back"
+[actions.purge_caches]
+kind = "manual"
+instructions = "Purge ${service} caches"
+[approvals.actions.purge_caches]
+SEV1 = "approve:incident_commander"
+[services."*"]
+stabilise = ["rollback_prompt"]
+contain = ["purge_caches"]
+"""
+RETRO = RetrospectiveNotes(by="ian", role=Role.INCIDENT_COMMANDER, root_cause="bad prompt",
+                           contributing_factors=["no test"], preventative_actions=["add test"])
+
+
+async def quick_sev3(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    handle = await raise_detection(env.client, detection(kind="hallucination", severity_hint=Severity.SEV3),
+                                   task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: bool(s.pending_approvals()))
+    await handle.signal(IncidentWorkflow.approve, decision("stabilise-1", "olu", Role.AI_OPS))
+    await wait_for(handle, lambda s: any(a.request_id == "contain-2" for a in s.pending_approvals()))
+    await handle.signal(IncidentWorkflow.reject, decision("contain-2", "olu", Role.AI_OPS, "not needed"))
+    await wait_for(handle, lambda s: s.status.value == "monitoring")
+    await handle.signal(IncidentWorkflow.resolve, Resolution(
+        by="ian", role=Role.INCIDENT_COMMANDER, comment="fixed"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
+async def sev1_with_approvals_and_cadence(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    handle = await raise_detection(env.client, detection(kind="pii_in_logs"), task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    await env.sleep(timedelta(minutes=6))  # the acknowledgement deadline passes; escalated to the backup
+    await handle.signal(IncidentWorkflow.acknowledge, human("bea", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: bool(s.pending_approvals()))
+    await handle.signal(IncidentWorkflow.approve, decision("stabilise-1", "mallory", Role.AI_OPS))  # refused
+    await handle.signal(IncidentWorkflow.approve, decision("stabilise-1", "olu", Role.AI_OPS))
+    await wait_for(handle, lambda s: any(a.request_id == "contain-2" for a in s.pending_approvals()))
+    await handle.signal(IncidentWorkflow.approve, decision("contain-2", "ian", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: s.status.value == "monitoring")
+    for _ in range(20):  # an hour: two briefs, each approved by the SME
+        await env.sleep(timedelta(minutes=3))
+        state = await handle.query(IncidentWorkflow.get_state)
+        for request in state.pending_approvals():
+            await handle.signal(IncidentWorkflow.approve, decision(request.request_id, "sam", Role.DOMAIN_SME))
+    await handle.signal(IncidentWorkflow.set_severity, SeverityChange(
+        by="ian", role=Role.INCIDENT_COMMANDER, severity=Severity.SEV2, comment="contained"))
+    await handle.signal(IncidentWorkflow.resolve, Resolution(
+        by="ian", role=Role.INCIDENT_COMMANDER, comment="contained"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await env.sleep(timedelta(hours=25))  # the first reminder
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
+async def storm(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    fingerprint = f"storm-{uuid.uuid4().hex[:6]}"
+    first = detection(fingerprint=fingerprint, alert_id="s-0", kind="cost_spike", severity_hint=Severity.SEV4)
+    handle = await raise_detection(env.client, first, task_queue=tq)
+    for batch in range(5):
+        await handle.signal(IncidentWorkflow.alert_batch, [
+            detection(fingerprint=fingerprint, alert_id=f"s-{i % 150}", kind="cost_spike")
+            for i in range(batch * 50, batch * 50 + 50)])
+    await handle.signal(IncidentWorkflow.alert, detection(fingerprint=fingerprint, alert_id="s-1", firing=False,
+                                                          kind="cost_spike"))
+    await wait_for(handle, lambda s: s.alert_count == 150 and s.ticket is not None)
+    await handle.signal(IncidentWorkflow.resolve, Resolution(
+        by="ian", role=Role.INCIDENT_COMMANDER, comment="false alarm"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
+SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any]]]] = {
+    "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm}
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
+                                                        data_converter=pydantic_data_converter)
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL}))
+    async with env:
+        with tempfile.TemporaryDirectory() as tmp:
+            playbook = write_playbook(Path(tmp), PLAYBOOK)
+            tq = f"record-{uuid.uuid4()}"
+            async with incident_worker(env.client, tq, playbook, Path(tmp) / "home"):
+                for name, scenario in SCENARIOS.items():
+                    handle = await scenario(env, tq)
+                    await handle.result()
+                    history = await handle.fetch_history()
+                    (HERE / f"{name}.json").write_text(history.to_json())
+                    print(f"recorded {name}: {len(history.events)} events")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
