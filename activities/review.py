@@ -1,14 +1,23 @@
-"""Step 7, review: write the retrospective (a draft at resolution, the record when the review is held)."""
+"""Step 7, review: write the retrospective (a draft at resolution, the record when the review is held).
+
+Each write also files the incident in the risk register (<artefacts>/_risk_register/<number>.json): a draft
+entry at resolution, so an incident whose review never happens is still registered, replaced by the final
+one with the retrospective's root cause and taxonomy overrides.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from temporalio import activity
 
 from activities.context import ActivityContext
 from playbook.messages import RetrospectiveInput
 from playbook.retrospective import retrospective_markdown, retrospective_record
+from playbook.risk import risk_entry
+
+RISK_REGISTER = "_risk_register"
 
 
 class ReviewActivities:
@@ -17,7 +26,13 @@ class ReviewActivities:
 
     @activity.defn(name="write_retrospective")
     def write_retrospective(self, request: RetrospectiveInput) -> str:
-        record = retrospective_record(request.state, request.final)
-        number = request.state.number or request.state.workflow_id
+        state = request.state
+        record = retrospective_record(state, request.final)
+        number = state.number or state.workflow_id
         self.ctx.store.write(f"{number}/retrospective.json", json.dumps(record, indent=2))
-        return str(self.ctx.store.write(f"{number}/retrospective.md", retrospective_markdown(record)))
+        path = self.ctx.store.write(f"{number}/retrospective.md", retrospective_markdown(record))
+        suite = self.ctx.store.path(f"{number}/regression")
+        entry = risk_entry(state.model_copy(update={"retrospective_path": str(path)}), datetime.now(UTC),
+                           str(suite) if suite.exists() else None)
+        self.ctx.store.write(f"{RISK_REGISTER}/{number}.json", entry.model_dump_json(indent=2))
+        return str(path)

@@ -178,6 +178,48 @@ class ActionItem(BaseModel):
     due: datetime | None = None
 
 
+# OWASP Top 10 for LLM Applications (2025) and NIST AI 600-1 risk categories, for the risk register.
+OWASP_LLM_2025 = {
+    "LLM01": "Prompt Injection", "LLM02": "Sensitive Information Disclosure", "LLM03": "Supply Chain",
+    "LLM04": "Data and Model Poisoning", "LLM05": "Improper Output Handling", "LLM06": "Excessive Agency",
+    "LLM07": "System Prompt Leakage", "LLM08": "Vector and Embedding Weaknesses", "LLM09": "Misinformation",
+    "LLM10": "Unbounded Consumption",
+}
+NIST_AI_600_1 = (
+    "CBRN Information or Capabilities", "Confabulation", "Dangerous, Violent, or Hateful Content", "Data Privacy",
+    "Environmental Impacts", "Harmful Bias or Homogenization", "Human-AI Configuration", "Information Integrity",
+    "Information Security", "Intellectual Property", "Obscene, Degrading, and/or Abusive Content",
+    "Value Chain and Component Integration",
+)
+
+
+class RiskAssessment(BaseModel):
+    """Fields a retrospective may set to override the defaults for the incident's signal kind."""
+
+    failure_mode: str | None = None
+    harm_type: str | None = None
+    harm_severity: str | None = None
+    owasp_llm: list[str] | None = Field(default=None, description="OWASP LLM Top 10 (2025) ids, e.g. LLM09")
+    nist_ai_600_1: list[str] | None = Field(default=None, description="NIST AI 600-1 risk names")
+    notes: str = ""
+
+    @field_validator("owasp_llm")
+    @classmethod
+    def _owasp(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [v for v in value or [] if v not in OWASP_LLM_2025]
+        if unknown:
+            raise ValueError(f"unknown OWASP LLM Top 10 ids {unknown}; use {', '.join(OWASP_LLM_2025)}")
+        return value
+
+    @field_validator("nist_ai_600_1")
+    @classmethod
+    def _nist(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [v for v in value or [] if v not in NIST_AI_600_1]
+        if unknown:
+            raise ValueError(f"unknown NIST AI 600-1 risks {unknown}; use one of: {'; '.join(NIST_AI_600_1)}")
+        return value
+
+
 class RetrospectiveNotes(HumanAction):
     """What the review meeting concluded; turns the retrospective draft into the record."""
 
@@ -187,6 +229,7 @@ class RetrospectiveNotes(HumanAction):
     action_items: list[ActionItem] = Field(default_factory=list)
     went_well: list[str] = Field(default_factory=list)
     went_badly: list[str] = Field(default_factory=list)
+    risk: RiskAssessment | None = Field(default=None, description="overrides for the risk register entry")
 
 
 class TimelineEntry(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from playbook.risk import classify_risk
 from playbook.state import IncidentState
 
 
@@ -15,6 +16,7 @@ def _minutes(start: datetime | None, end: datetime | None) -> float | None:
 def retrospective_record(state: IncidentState, final: bool) -> dict[str, Any]:
     d = state.detection
     notes = state.retrospective
+    mode, harm, harm_severity, owasp, nist = classify_risk(d.kind, state.severity, notes.risk if notes else None)
     return {
         "incident": state.number,
         "workflow_id": state.workflow_id,
@@ -39,6 +41,8 @@ def retrospective_record(state: IncidentState, final: bool) -> dict[str, Any]:
         "approvals": [a.model_dump(mode="json") for a in state.approvals],
         "timeline": [e.model_dump(mode="json") for e in state.timeline],
         "evidence_manifest": state.evidence_manifest,
+        "risk": {"failure_mode": mode, "harm_type": harm, "harm_severity": harm_severity, "owasp_llm": owasp,
+                 "nist_ai_600_1": nist},
     }
 
 
@@ -79,6 +83,12 @@ def retrospective_markdown(record: dict[str, Any]) -> str:
         "",
         "## What went badly",
         *_bullets(record["went_badly"], todo),
+        "",
+        "## Risk register",
+        f"- failure mode: {record['risk']['failure_mode']}; harm: {record['risk']['harm_type']} "
+        f"({record['risk']['harm_severity']})",
+        f"- OWASP LLM Top 10: {', '.join(record['risk']['owasp_llm']) or 'none'}",
+        f"- NIST AI 600-1: {'; '.join(record['risk']['nist_ai_600_1']) or 'none'}",
         "",
         "## Mitigations",
         *([f"- {m['step']}: {m['action']} — {m['outcome']} {m['detail']}" for m in record["mitigations"]]

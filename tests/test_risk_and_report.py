@@ -1,0 +1,96 @@
+"""Review that learns: every resolved incident lands in the risk register; `firebreak report` reads the figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from temporalio.testing import WorkflowEnvironment
+
+from playbook.models import Resolution, RetrospectiveNotes, RiskAssessment, Role, Severity
+from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse fixture)
+    approve_briefs_until,
+    open_incident,
+    terminate_leftovers,
+    worker,
+)
+from tests.support import decision, wait_for, write_playbook
+from workflows.incident import IncidentWorkflow
+
+FIREBREAK = str(Path(sys.executable).parent / "firebreak")
+PLAYBOOK = """
+[actions.purge_caches]
+kind = "manual"
+instructions = "Purge ${service} caches"
+[services."*"]
+contain = ["purge_caches"]
+"""
+
+
+def firebreak(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FIREBREAK, *args], env={**os.environ, "FIREBREAK_HOME": str(home)}, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+async def test_register_entry_and_figures(ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path,
+                                          home: Path) -> None:
+    async with worker(ts_env.client, task_queue, write_playbook(tmp_path, PLAYBOOK), home) as ctx:
+        handle, state = await open_incident(ts_env, task_queue, severity=Severity.SEV1, kind="pii_in_logs",
+                                            services=["search-api"])
+        number = str(state.number)
+        await wait_for(handle, lambda s: bool(s.pending_approvals()))
+        await ts_env.sleep(timedelta(minutes=4))  # the approval waits four minutes
+        await handle.signal(IncidentWorkflow.approve, decision("contain-1", "olu", Role.AI_OPS))
+        assert state.acknowledged_at is not None
+        await approve_briefs_until(handle, ts_env, state.acknowledged_at + timedelta(minutes=65))
+        await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER))
+        await wait_for(handle, lambda s: s.retrospective_path is not None)
+
+        register = ctx.store.root / "_risk_register" / f"{number}.json"
+        draft = json.loads(register.read_text())
+        assert draft["root_cause"] is None and draft["owasp_llm"] == ["LLM02"]
+        assert draft["nist_ai_600_1"] == ["Data Privacy"] and draft["harm_severity"] == "critical"
+
+        await handle.signal(IncidentWorkflow.retrospective_done, RetrospectiveNotes(
+            by="ian", role=Role.INCIDENT_COMMANDER, root_cause="debug logging of request bodies",
+            risk=RiskAssessment(owasp_llm=["LLM02", "LLM07"], notes="prompt echoed into logs")))
+        await handle.result()
+
+    entry = json.loads(register.read_text())
+    assert entry["root_cause"] == "debug logging of request bodies" and entry["owasp_llm"] == ["LLM02", "LLM07"]
+    assert entry["nist_ai_600_1"] == ["Data Privacy"] and entry["retrospective"].endswith("retrospective.md")
+    assert "OWASP LLM Top 10: LLM02, LLM07" in (ctx.store.root / str(number) / "retrospective.md").read_text()
+
+    listed = json.loads(firebreak(home, "risks", "--json").stdout)
+    assert [e["incident"] for e in listed] == [number]
+    assert json.loads(firebreak(home, "risks", "--json", "--owasp", "LLM07").stdout)[0]["incident"] == number
+    assert json.loads(firebreak(home, "risks", "--json", "--kind", "toxicity").stdout) == []
+    assert number in firebreak(home, "risks").stdout
+
+    figures = json.loads(firebreak(home, "report", "--json").stdout)
+    assert figures["incidents"] == 1
+    assert figures["cadence"]["briefs_due"] == 2 and figures["cadence"]["briefs_sent"] == 2
+    assert figures["cadence"]["on_time_share"] == 1.0
+    assert figures["approval_minutes"]["n"] == 3  # the purge confirmation and two briefs
+    assert figures["approval_minutes"]["max"] >= 4.0
+    assert set(figures["minutes_per_step"]) >= {"detect", "contain"}
+    text = firebreak(home, "report").stdout
+    assert "time to resolve by incident" in text and f"{number}  #" in text
+
+
+def test_unknown_taxonomy_values_are_refused() -> None:
+    with pytest.raises(ValidationError, match="LLM11"):
+        RiskAssessment(owasp_llm=["LLM11"])
+    with pytest.raises(ValidationError, match="Confabulations"):
+        RiskAssessment(nist_ai_600_1=["Confabulations"])
+
+
+def test_report_and_risks_with_nothing_yet(tmp_path: Path) -> None:
+    assert "no resolved incidents" in firebreak(tmp_path, "report").stdout
+    assert "the risk register is empty" in firebreak(tmp_path, "risks").stdout
