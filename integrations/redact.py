@@ -1,0 +1,95 @@
+"""Redaction: replace personal data and secrets with typed placeholders before anything is stored.
+
+Covers e-mail addresses, phone numbers, payment card numbers (only digit runs that pass the Luhn check),
+and API keys / tokens (OpenAI-style `sk-...`, Langfuse `pk-lf-`/`sk-lf-`, `Bearer ...`, AWS access key ids,
+GitHub and Slack tokens). Placeholders look like `[REDACTED:EMAIL]`, so a reader sees what was there.
+
+`redact_text` works on one string; `redact_value` walks JSON-like data (dicts, lists, strings) and leaves
+numbers and booleans alone. Both count what they replaced, so the evidence pack can say how much it hid.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+EMAIL = "EMAIL"
+PHONE = "PHONE"
+CARD = "CARD"
+SECRET = "SECRET"
+TOKEN = "TOKEN"
+
+
+def placeholder(kind: str) -> str:
+    return f"[REDACTED:{kind}]"
+
+
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
+_SECRETS = re.compile(
+    r"\b(?:"
+    r"(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"            # sk-..., sk-proj-..., sk-lf-..., pk-lf-...
+    r"|(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}"  # AWS access key ids
+    r"|gh[pousr]_[A-Za-z0-9]{20,}"                # GitHub tokens
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"              # Slack tokens
+    r")")
+_AWS_SECRET = re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{40}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_CARD = re.compile(r"(?<![\w.])\d(?:[ -]?\d){12,18}(?!\w|\.\d)")
+_PHONE = re.compile(
+    r"(?<![\w+.])(?:"
+    r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,3}"   # +44 20 7946 0958, +15551234567
+    r"|\(\d{2,4}\)[\s.-]?\d{3,4}[\s.-]?\d{3,4}"                                # (555) 123-4567
+    r"|\d{3}[\s.-]\d{3,4}[\s.-]\d{4}"                                          # 555-123-4567
+    r")(?!\w|\.\d)")
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def redact_text(text: str, counts: Counter[str] | None = None) -> str:
+    """The text with secrets, e-mails, card numbers and phone numbers replaced, in that order."""
+    tally: Counter[str] = counts if counts is not None else Counter()
+
+    def sub(pattern: re.Pattern[str], kind: str, keep: Callable[[re.Match[str]], str] | None = None) -> None:
+        nonlocal text
+
+        def repl(m: re.Match[str]) -> str:
+            tally[kind] += 1
+            return (keep(m) if keep else "") + placeholder(kind)
+        text = pattern.sub(repl, text)
+
+    sub(_BEARER, TOKEN, lambda m: m.group(1) + " ")
+    sub(_AWS_SECRET, SECRET, lambda m: m.group(1))
+    sub(_SECRETS, SECRET)
+    sub(_EMAIL, EMAIL)
+
+    def card(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group(0))
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            tally[CARD] += 1
+            return placeholder(CARD)
+        return m.group(0)
+    text = _CARD.sub(card, text)
+    sub(_PHONE, PHONE)
+    return text
+
+
+def redact_value(value: Any, counts: Counter[str] | None = None) -> Any:
+    """JSON-like data with every string (keys included) redacted; numbers, booleans and None unchanged."""
+    tally: Counter[str] = counts if counts is not None else Counter()
+    if isinstance(value, str):
+        return redact_text(value, tally)
+    if isinstance(value, dict):
+        return {redact_text(str(k), tally): redact_value(v, tally) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v, tally) for v in value]
+    return value

@@ -1,0 +1,53 @@
+"""Redaction: each kind of personal data or secret becomes its typed placeholder; look-alikes stay."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from integrations.redact import luhn_valid, redact_text, redact_value
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("mail jane.doe+vip@example.co.uk now", "mail [REDACTED:EMAIL] now"),
+    ("call +44 20 7946 0958 today", "call [REDACTED:PHONE] today"),
+    ("call (555) 123-4567", "call [REDACTED:PHONE]"),
+    ("call 555-123-4567.", "call [REDACTED:PHONE]."),
+    ("card 4111 1111 1111 1111 exp", "card [REDACTED:CARD] exp"),
+    ("card 5500-0000-0000-0004", "card [REDACTED:CARD]"),
+    ("key sk-proj-AbCdEf0123456789xyzXYZ", "key [REDACTED:SECRET]"),
+    ("lf sk-lf-0123456789abcdef0123", "lf [REDACTED:SECRET]"),
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def", "Authorization: Bearer [REDACTED:TOKEN]"),
+    ("aws AKIAIOSFODNN7EXAMPLE", "aws [REDACTED:SECRET]"),
+    ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key=[REDACTED:SECRET]"),
+])
+def test_each_kind_is_replaced_with_its_placeholder(raw: str, expected: str) -> None:
+    assert redact_text(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [
+    "order 4111 1111 1111 1112",                 # fails the Luhn check: not a card
+    "2026-11-27T12:02:05.123Z",                  # a timestamp
+    "trace 0af7651916cd43dd8448eb211c80319c",    # a trace id
+    "550e8400-e29b-41d4-a716-446655440000",      # a uuid
+    "score 0.9123456789 version 12",
+    "task-runner sk-short",
+])
+def test_look_alikes_are_left_alone(raw: str) -> None:
+    assert "REDACTED:CARD" not in redact_text(raw)
+    if "4111" not in raw:
+        assert redact_text(raw) == raw
+
+
+def test_luhn() -> None:
+    assert luhn_valid("4111111111111111") and luhn_valid("79927398713")
+    assert not luhn_valid("4111111111111112")
+
+
+def test_values_are_walked_and_counted_numbers_untouched() -> None:
+    counts: Counter[str] = Counter()
+    data = {"user bob@example.com": ["ring 555-123-4567", {"n": 4111111111111111, "ok": True}], "v": 0.5}
+    assert redact_value(data, counts) == {
+        "user [REDACTED:EMAIL]": ["ring [REDACTED:PHONE]", {"n": 4111111111111111, "ok": True}], "v": 0.5}
+    assert counts == {"EMAIL": 1, "PHONE": 1}
