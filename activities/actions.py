@@ -7,7 +7,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
 from integrations.http_actions import PermanentActionError, TransientActionError, run_http_action
-from playbook.config import HttpAction
+from integrations.langfuse import (
+    LangfuseRejected,
+    LangfuseUnavailable,
+    LangfuseVerificationError,
+    client_for,
+    resolve_rollback,
+    rollback_prompt,
+)
+from playbook.config import HttpAction, LangfusePromptRollbackAction
 from playbook.messages import ActionResult, ActionRun
 
 
@@ -18,6 +26,8 @@ class ActionActivities:
     @activity.defn(name="run_action")
     def run_action(self, request: ActionRun) -> ActionResult:
         action = request.action
+        if isinstance(action, LangfusePromptRollbackAction):
+            return self._langfuse_prompt_rollback(request, action)
         if not isinstance(action, HttpAction):
             raise ApplicationError(f"action '{request.name}' is {action.kind}; only http actions run here",
                                    non_retryable=True)
@@ -32,3 +42,20 @@ class ActionActivities:
             "response": response.body_excerpt})
         return ActionResult(ok=True, detail=f"{action.method} answered {response.status_code}",
                             status_code=response.status_code)
+
+    def _langfuse_prompt_rollback(self, request: ActionRun, action: LangfusePromptRollbackAction) -> ActionResult:
+        """Move the label, then read it back; idempotent, so a retried attempt finds the label in place."""
+        try:
+            name, version = resolve_rollback(action, dict(request.variables))
+            result = rollback_prompt(client_for(action), name, version, action.label)
+        except LangfuseVerificationError as err:
+            raise ApplicationError(str(err), type="LangfuseVerificationError", non_retryable=True) from err
+        except LangfuseRejected as err:
+            raise ApplicationError(str(err), type="LangfuseRejected", non_retryable=True) from err
+        except LangfuseUnavailable as err:
+            raise ApplicationError(str(err), type="LangfuseUnavailable") from err
+        self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
+            "step": request.step.value, "action": request.name, "kind": action.kind, "prompt": name,
+            "label": action.label, "version": version, "previous_version": result.previous_version,
+            "moved": result.moved})
+        return ActionResult(ok=True, detail=result.detail)

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from activities.context import ActivityContext
+from integrations.langfuse import LangfuseError, collect_langfuse_evidence
 from integrations.sources import SourceError, fetch_source
+from playbook.config import EvidenceSource
 from playbook.messages import EvidenceInput, EvidenceItem, EvidencePack
 
 
@@ -32,6 +34,15 @@ class InvestigateActivities:
         return EvidenceItem(name=name, source=source, fetched_at=datetime.now(UTC),
                             sha256=hashlib.sha256(content).hexdigest(), path=rel, size=len(content))
 
+    def _langfuse(self, number: str, name: str, source: EvidenceSource, request: EvidenceInput) -> list[EvidenceItem]:
+        """The blast window's root observations, scores and blast radius, each its own redacted item."""
+        try:
+            where, parts = collect_langfuse_evidence(source, dict(request.variables), request.detection.detected_at)
+        except LangfuseError as err:
+            return [EvidenceItem(name=name, source=f"langfuse:{source.base_url or 'default'}",
+                                 fetched_at=datetime.now(UTC), error=str(err))]
+        return [self._store(number, f"{name}.{suffix}", where, content) for suffix, content in parts.items()]
+
     @activity.defn(name="collect_evidence")
     def collect_evidence(self, request: EvidenceInput) -> EvidencePack:
         number = request.incident_number
@@ -39,6 +50,9 @@ class InvestigateActivities:
                              request.detection.model_dump_json(indent=2).encode())]
         for name, source in sorted(request.sources.items()):
             activity.heartbeat(name)
+            if source.kind == "langfuse":
+                items.extend(self._langfuse(number, name, source, request))
+                continue
             try:
                 where, content = fetch_source(source, dict(request.variables))
             except (SourceError, OSError) as err:

@@ -130,7 +130,33 @@ class ManualAction(_Strict):
     instructions: str
 
 
-Action = Annotated[HttpAction | ManualAction, Field(discriminator="kind")]
+class LangfuseConnection(_Strict):
+    """Where Langfuse is and which environment variables hold its keys (the keys never go in the playbook)."""
+
+    base_url: str | None = Field(default=None, description="default: $LANGFUSE_BASE_URL, else Langfuse Cloud")
+    public_key_env: str = "LANGFUSE_PUBLIC_KEY"
+    secret_key_env: str = "LANGFUSE_SECRET_KEY"
+    timeout_seconds: Annotated[int, Field(ge=1, le=120)] = 10
+
+
+class LangfusePromptRollbackAction(LangfuseConnection):
+    """Move a Langfuse prompt label (production) to a known-good version, then read it back to verify."""
+
+    kind: Literal["langfuse_prompt_rollback"] = "langfuse_prompt_rollback"
+    description: str = ""
+    prompt_name: str = "${known_good_prompt_name}"
+    prompt_version: str = "${known_good_prompt_version}"
+    label: str = "production"
+
+    @field_validator("label")
+    @classmethod
+    def _movable(cls, value: str) -> str:
+        if not value.strip() or value == "latest":
+            raise ValueError("give a label to move, e.g. production ('latest' is managed by Langfuse)")
+        return value
+
+
+Action = Annotated[HttpAction | ManualAction | LangfusePromptRollbackAction, Field(discriminator="kind")]
 
 
 class KnownGood(_Strict):
@@ -146,12 +172,25 @@ class ServicePlan(_Strict):
     remediate: list[str] = Field(default_factory=list)
 
 
-class EvidenceSource(_Strict):
-    kind: Literal["http", "file"]
+LANGFUSE_EVIDENCE_FIELDS = frozenset({
+    "base_url", "public_key_env", "secret_key_env", "timeout_seconds", "lookback_minutes", "trace_name", "tags",
+    "environment", "score_names", "max_observations", "max_scores"})
+
+
+class EvidenceSource(LangfuseConnection):
+    kind: Literal["http", "file", "langfuse"]
     description: str = ""
     url: str | None = None
     path: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    # kind = "langfuse": the blast window is detected_at - lookback_minutes .. now.
+    lookback_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    trace_name: str | None = Field(default=None, description="only traces of this name; template variables allowed")
+    tags: list[str] = Field(default_factory=list, description="only traces with any of these tags")
+    environment: str | None = None
+    score_names: list[str] = Field(default_factory=list, description="scores to pull; empty pulls none")
+    max_observations: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    max_scores: Annotated[int, Field(ge=1, le=10_000)] = 1000
 
     @model_validator(mode="after")
     def _location(self) -> EvidenceSource:
@@ -159,6 +198,10 @@ class EvidenceSource(_Strict):
             raise ValueError("an http evidence source needs 'url'")
         if self.kind == "file" and not self.path:
             raise ValueError("a file evidence source needs 'path'")
+        if self.kind != "langfuse":
+            stray = sorted(LANGFUSE_EVIDENCE_FIELDS & self.model_fields_set)
+            if stray:
+                raise ValueError(f"{stray} only apply to kind = \"langfuse\"")
         return self
 
 
@@ -252,18 +295,31 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
                 if name not in pb.actions:
                     problems.append((f"services.{svc}.{step.value}", f"no action '{name}' in [actions]"))
     for name, action in pb.actions.items():
-        texts = {"instructions": action.instructions} if isinstance(action, ManualAction) else {
-            "url": action.url, "body": action.body or "", **{f"headers.{k}": v for k, v in action.headers.items()}}
+        texts = _action_texts(action)
         for field, text in texts.items():
             unknown = template_variables(text) - TEMPLATE_VARIABLES
             if unknown:
                 problems.append((f"actions.{name}.{field}", f"unknown template variable(s) {sorted(unknown)}; "
                                  f"known: {sorted(TEMPLATE_VARIABLES)}"))
+    for name, source in pb.evidence.items():
+        unknown = template_variables(" ".join([source.trace_name or "", *source.tags])) - TEMPLATE_VARIABLES
+        if unknown:
+            problems.append((f"evidence.{name}", f"unknown template variable(s) {sorted(unknown)}; "
+                             f"known: {sorted(TEMPLATE_VARIABLES)}"))
     for field in ("channels", "notify_channels"):
         for name in getattr(pb.communicate, field):
             if name not in pb.channels:
                 problems.append((f"communicate.{field}", f"no channel '{name}' in [channels]"))
     return problems
+
+
+def _action_texts(action: HttpAction | ManualAction | LangfusePromptRollbackAction) -> dict[str, str]:
+    """The action's fields that may hold template variables, by key."""
+    if isinstance(action, ManualAction):
+        return {"instructions": action.instructions}
+    if isinstance(action, LangfusePromptRollbackAction):
+        return {"prompt_name": action.prompt_name, "prompt_version": action.prompt_version}
+    return {"url": action.url, "body": action.body or "", **{f"headers.{k}": v for k, v in action.headers.items()}}
 
 
 def template_variables(text: str) -> set[str]:

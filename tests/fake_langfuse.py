@@ -1,0 +1,292 @@
+"""A small Langfuse-compatible HTTP server on 127.0.0.1 for tests: the shapes langfuse 5.0.4 really calls.
+
+- Basic auth on every /api/public call (401 otherwise).
+- Prompts: GET/POST /api/public/v2/prompts, GET /api/public/v2/prompts/{percent-encoded name}[?version|?label]
+  (no query means label "production"), PATCH .../versions/{v} with {"newLabels": [...]}, which adds the labels
+  to that version and removes them from every other version, like the real handler. "latest" stays on the
+  newest version.
+- Observations v2 (GET /api/public/v2/observations): the JSON `filter` (startTime, isRootObservation,
+  traceName, tags, environment) takes precedence over query parameters; field groups; base64 cursors.
+- Scores v3 (GET /api/public/v3/scores): name list, timestamps, limit <= 100, cursors, `meta.limit` always.
+- Health and projects. Every request is recorded in `requests`.
+
+Set `ignore_label_moves = True` to have PATCH answer 200 without moving anything (a server that lies).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+PROJECT = "proj-1"
+_GROUPS = {
+    "basic": {"name", "level", "statusMessage", "version", "environment", "bookmarked", "public", "userId",
+              "sessionId", "isRootObservation"},
+    "time": {"completionStartTime", "createdAt", "updatedAt"},
+    "io": {"input", "output"},
+    "metadata": {"metadata"},
+    "trace_context": {"tags", "release", "traceName"},
+    "usage": {"usageDetails", "costDetails", "totalCost"},
+}
+_CORE = {"id", "traceId", "startTime", "endTime", "projectId", "parentObservationId", "type"}
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class FakeLangfuse:
+    def __init__(self) -> None:
+        # Unique keys per server: the SDK keeps one client per public key per process.
+        self.public_key = f"pk-lf-{uuid.uuid4().hex}"
+        self.secret_key = f"sk-lf-{uuid.uuid4().hex}"
+        self.prompts: dict[str, list[dict[str, Any]]] = {}
+        self.observations: list[dict[str, Any]] = []
+        self.scores: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.ignore_label_moves = False
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def env(self) -> dict[str, str]:
+        return {"LANGFUSE_PUBLIC_KEY": self.public_key, "LANGFUSE_SECRET_KEY": self.secret_key}
+
+    # ------------------------------------------------------------------ seeding and reading state
+
+    def add_prompt(self, name: str, text: str, labels: list[str] | None = None) -> int:
+        with self.lock:
+            versions = self.prompts.setdefault(name, [])
+            new: dict[str, Any] = {"type": "text", "name": name, "version": len(versions) + 1, "prompt": text,
+                                   "config": {}, "labels": [], "tags": [], "commitMessage": None}
+            versions.append(new)
+            self._set_labels(name, new["version"], [*(labels or []), "latest"])
+            return int(new["version"])
+
+    def label_versions(self, name: str, label: str) -> list[int]:
+        """Every version of `name` carrying `label` (the label-uniqueness rule says at most one)."""
+        return [int(p["version"]) for p in self.prompts.get(name, []) if label in p["labels"]]
+
+    def add_observation(self, *, trace_id: str, start: datetime, name: str = "support-answer",
+                        user_id: str | None = None, session_id: str | None = None, tags: list[str] | None = None,
+                        input: str | None = None, output: str | None = None, root: bool = True,
+                        environment: str = "production") -> dict[str, Any]:
+        obs = {"id": uuid.uuid4().hex[:16], "traceId": trace_id, "startTime": iso(start), "endTime": iso(start),
+               "projectId": PROJECT, "parentObservationId": None if root else "parent", "type": "GENERATION",
+               "name": name, "level": "DEFAULT", "environment": environment, "userId": user_id,
+               "sessionId": session_id, "isRootObservation": root, "input": input, "output": output,
+               "tags": tags or [], "traceName": name, "release": None}
+        self.observations.append(obs)
+        return obs
+
+    def add_score(self, *, name: str, value: float, when: datetime, trace_id: str,
+                  comment: str | None = None) -> dict[str, Any]:
+        score = {"id": uuid.uuid4().hex[:16], "projectId": PROJECT, "name": name, "value": value,
+                 "dataType": "NUMERIC", "source": "EVAL", "timestamp": iso(when), "environment": "production",
+                 "createdAt": iso(when), "updatedAt": iso(when), "comment": comment,
+                 "subject": {"kind": "trace", "id": trace_id}}
+        self.scores.append(score)
+        return score
+
+    # ------------------------------------------------------------------ semantics
+
+    def _set_labels(self, name: str, version: int, new_labels: list[str]) -> None:
+        for p in self.prompts[name]:
+            if p["version"] == version:
+                p["labels"] = sorted(set(p["labels"]) | set(new_labels))
+            else:
+                p["labels"] = [lb for lb in p["labels"] if lb not in new_labels]
+
+    def _find_prompt(self, name: str, version: int | None, label: str | None) -> dict[str, Any] | None:
+        for p in self.prompts.get(name, []):
+            if (version is not None and p["version"] == version) or (
+                    version is None and (label or "production") in p["labels"]):
+                return p
+        return None
+
+    @staticmethod
+    def _matches(obs: dict[str, Any], cond: dict[str, Any]) -> bool:
+        column, op, value = cond["column"], cond["operator"], cond.get("value")
+        column = "tags" if column == "traceTags" else column
+        have = obs.get(column)
+        if cond["type"] == "datetime":
+            left, right = _parse_time(str(have)), _parse_time(str(value))
+            return {">=": left >= right, ">": left > right, "<": left < right, "<=": left <= right}[op]
+        if cond["type"] == "arrayOptions":
+            overlap = set(have or []) & set(value or [])
+            return {"any of": bool(overlap), "none of": not overlap,
+                    "all of": set(value or []) <= set(have or [])}[op]
+        if op == "=":
+            return bool(have == value)
+        raise ValueError(f"the fake does not support {cond}")
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self, status: int, payload: Any) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                fake.requests.append({"method": self.command, "path": parts.path, "query": query,
+                                      "body": json.loads(raw) if raw else None})
+                expected = "Basic " + base64.b64encode(f"{fake.public_key}:{fake.secret_key}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    return self._reply(401, {"message": "Invalid credentials"})
+                # Split the raw path before decoding: a prompt name may hold an encoded "/".
+                segments = [unquote(s) for s in parts.path.split("/")[1:]]
+                try:
+                    with fake.lock:
+                        status, payload = fake._route(self.command, segments, query, raw)
+                except (KeyError, ValueError) as err:
+                    status, payload = 400, {"message": f"bad request: {err}"}
+                self._reply(status, payload)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def _route(self, method: str, seg: list[str], query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        if seg[:2] != ["api", "public"]:
+            return 404, {"message": "not found"}
+        rest = seg[2:]
+        if method == "GET" and rest == ["health"]:
+            return 200, {"status": "OK", "version": "4.59.0"}
+        if method == "GET" and rest == ["projects"]:
+            return 200, {"data": [{"id": PROJECT, "name": "demo", "organization": {"id": "org-1", "name": "org"},
+                                   "metadata": {}}]}
+        if rest[:2] == ["v2", "prompts"]:
+            return self._prompts(method, rest[2:], query, raw)
+        if method == "GET" and rest == ["v2", "observations"]:
+            return self._observations(query)
+        if method == "GET" and rest == ["v3", "scores"]:
+            return self._scores(query)
+        return 404, {"message": f"the fake has no {method} /{'/'.join(seg)}"}
+
+    def _prompts(self, method: str, rest: list[str], query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        if method == "GET" and not rest:
+            data = [{"name": n, "type": "text", "versions": [p["version"] for p in vs],
+                     "labels": sorted({lb for p in vs for lb in p["labels"]}), "tags": [],
+                     "lastUpdatedAt": iso(datetime.now(UTC)), "lastConfig": {}} for n, vs in self.prompts.items()]
+            return 200, {"data": data, "meta": {"page": 1, "limit": 50, "totalItems": len(data), "totalPages": 1}}
+        if method == "POST" and not rest:
+            body = json.loads(raw)
+            versions = self.prompts.setdefault(body["name"], [])
+            new = {"type": body.get("type", "text"), "name": body["name"], "version": len(versions) + 1,
+                   "prompt": body["prompt"], "config": body.get("config") or {}, "labels": [],
+                   "tags": body.get("tags") or [], "commitMessage": body.get("commitMessage")}
+            versions.append(new)
+            self._set_labels(body["name"], new["version"], [*body.get("labels", []), "latest"])
+            return 200, new
+        if method == "GET" and len(rest) == 1:
+            if "version" in query and "label" in query:
+                return 400, {"message": "give version or label, not both"}
+            version = int(query["version"]) if "version" in query else None
+            found = self._find_prompt(rest[0], version, query.get("label"))
+            if found is None:
+                return 404, {"message": f"Prompt not found: {rest[0]}"}
+            return 200, found
+        if method == "PATCH" and len(rest) == 3 and rest[1] == "versions":
+            name, version = rest[0], int(rest[2])
+            found = self._find_prompt(name, version, None)
+            if found is None:
+                return 404, {"message": f"Prompt version not found: {name} v{version}"}
+            labels = json.loads(raw)["newLabels"]
+            if "latest" in labels:
+                return 400, {"message": "the 'latest' label is reserved"}
+            if not self.ignore_label_moves:
+                self._set_labels(name, version, labels)
+            return 200, found
+        return 404, {"message": "not found"}
+
+    def _observations(self, query: dict[str, str]) -> tuple[int, Any]:
+        limit = int(query.get("limit", 50))
+        if limit > 1000:
+            return 400, {"message": "limit must be at most 1000"}
+        if query.get("parseIoAsJson") == "true":
+            return 400, {"message": "parseIoAsJson is deprecated"}
+        if "filter" in query:
+            conditions = json.loads(query["filter"])
+            rows = [o for o in self.observations if all(self._matches(o, c) for c in conditions)]
+        else:
+            since, until = query.get("fromStartTime"), query.get("toStartTime")
+            rows = [o for o in self.observations
+                    if (since is None or _parse_time(o["startTime"]) >= _parse_time(since))
+                    and (until is None or _parse_time(o["startTime"]) < _parse_time(until))
+                    and ("isRootObservation" not in query
+                         or o["isRootObservation"] == (query["isRootObservation"] == "true"))]
+        groups = set((query.get("fields") or "core,basic").split(","))
+        keep = set(_CORE)
+        for group in groups:
+            keep |= _GROUPS.get(group, set())
+        start = int(base64.b64decode(query["cursor"]).decode()) if query.get("cursor") else 0
+        page = [{k: v for k, v in o.items() if k in keep} for o in rows[start:start + limit]]
+        meta: dict[str, Any] = {}
+        if start + limit < len(rows):
+            meta["cursor"] = base64.b64encode(str(start + limit).encode()).decode()
+        return 200, {"data": page, "meta": meta}
+
+    def _scores(self, query: dict[str, str]) -> tuple[int, Any]:
+        limit = int(query.get("limit", 50))
+        if limit > 100:
+            return 400, {"message": "limit must be at most 100"}
+        names = set(query["name"].split(",")) if query.get("name") else None
+        rows = [s for s in self.scores
+                if (names is None or s["name"] in names)
+                and ("fromTimestamp" not in query or _parse_time(s["timestamp"]) >= _parse_time(query["fromTimestamp"]))
+                and ("toTimestamp" not in query or _parse_time(s["timestamp"]) < _parse_time(query["toTimestamp"]))]
+        fields = set((query.get("fields") or "").split(","))
+        start = int(base64.b64decode(query["cursor"]).decode()) if query.get("cursor") else 0
+        page = []
+        for s in rows[start:start + limit]:
+            row = {k: v for k, v in s.items() if k not in ("comment", "subject")}
+            if "details" in fields:
+                row["comment"] = s["comment"]
+            if "subject" in fields:
+                row["subject"] = s["subject"]
+            page.append(row)
+        meta: dict[str, Any] = {"limit": limit}
+        if start + limit < len(rows):
+            meta["cursor"] = base64.b64encode(str(start + limit).encode()).decode()
+        return 200, {"data": page, "meta": meta}
+
+
+@contextmanager
+def fake_langfuse() -> Iterator[FakeLangfuse]:
+    fake = FakeLangfuse()
+    thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
