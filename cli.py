@@ -378,6 +378,18 @@ async def cmd_check_playbook(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_watchers_sync(args: argparse.Namespace) -> int:
+    from workflows.schedules import schedule_id, sync_watchers
+
+    pb = _playbook(args)
+    done = await sync_watchers(await _client(args), pb)
+    for name, what in done:
+        print(f"{schedule_id(name)}: {what}")
+    if not pb.watchers:
+        print(f"{args.playbook}: no [watchers] configured")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import worker
 
@@ -430,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8800)
     api.set_defaults(run=cmd_api)
     subs.add_parser("check-playbook", help="validate the playbook and exit").set_defaults(run=cmd_check_playbook)
+    watchers = subs.add_parser("watchers", help="the Langfuse watchers' Temporal Schedules")
+    watchers_subs = watchers.add_subparsers(dest="watchers_command", required=True, metavar="COMMAND")
+    watchers_subs.add_parser("sync", help="create, update or delete one schedule per [watchers.<name>]").set_defaults(
+        run=cmd_watchers_sync)
 
     declare = subs.add_parser("declare", help="open an incident (or join the one with the same fingerprint)")
     declare.add_argument("--file", help="a Detection as JSON instead of the flags below")

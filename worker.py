@@ -21,6 +21,7 @@ from activities.context import ActivityContext, default_playbook_path
 from playbook.config import PlaybookError, load_playbook
 from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
 from workflows.incident import IncidentWorkflow
+from workflows.watch import WatchWorkflow
 
 log = logging.getLogger("firebreak.worker")
 MAX_ACTIVITY_THREADS = 32
@@ -28,7 +29,8 @@ MAX_ACTIVITY_THREADS = 32
 
 def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QUEUE,
                  executor: ThreadPoolExecutor | None = None) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow], activities=all_activities(ctx),
+    return Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow, WatchWorkflow],
+                  activities=all_activities(ctx),
                   activity_executor=executor or ThreadPoolExecutor(MAX_ACTIVITY_THREADS),
                   max_concurrent_activities=MAX_ACTIVITY_THREADS)
 

@@ -11,6 +11,7 @@ from activities.context import ActivityContext
 from activities.detect import DetectActivities
 from activities.investigate import InvestigateActivities
 from activities.review import ReviewActivities
+from activities.watch import WatchActivities
 
 
 def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
@@ -18,4 +19,9 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
     investigate, communicate, review = InvestigateActivities(ctx), CommunicateActivities(ctx), ReviewActivities(ctx)
     return [detect.open_incident, detect.create_ticket, detect.update_ticket, actions.run_action,
             investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
-            review.write_retrospective]
+            review.write_retrospective, *_watch(ctx)]
+
+
+def _watch(ctx: ActivityContext) -> list[Callable[..., Any]]:
+    watch = WatchActivities(ctx)
+    return [watch.watch_count, watch.watch_report]

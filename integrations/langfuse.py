@@ -291,3 +291,43 @@ def _json_default(value: Any) -> str:
 
 def _dump(data: Any) -> bytes:
     return json.dumps(data, indent=2, default=_json_default, sort_keys=True).encode()
+
+
+# ---------------------------------------------------------------------------------------------- watchers
+
+@dataclass(frozen=True)
+class BreachCount:
+    count: int
+    max_value: float | None
+    trace_ids: list[str]
+    truncated: bool
+
+
+def count_breaches(client: Langfuse, score_names: list[str], threshold: float, start: datetime, end: datetime,
+                   environment: str | None = None, max_scores: int = 1000) -> BreachCount:
+    """How many NUMERIC scores of these names are at or over `threshold` in [start, end), following cursors."""
+    count, top, cursor = 0, None, None
+    traces: list[str] = []
+    for _ in range(max_scores // SCORE_PAGE + 1):
+        try:
+            page = client.api.scores.get_many(
+                name=",".join(score_names), data_type="NUMERIC", value_min=threshold, from_timestamp=start,
+                to_timestamp=end, environment=environment, fields="subject", limit=SCORE_PAGE, cursor=cursor)
+        except Exception as err:  # noqa: BLE001
+            raise _classify(err, "reading scores") from err
+        for score in page.data:
+            value = getattr(score, "value", None)
+            if not isinstance(value, int | float) or value < threshold:  # a server that ignores valueMin
+                continue
+            count += 1
+            top = value if top is None else max(top, value)
+            subject = getattr(score, "subject", None)
+            kind = getattr(subject, "kind", None)
+            trace = getattr(subject, "trace_id", None) if kind == "observation" else (
+                getattr(subject, "id", None) if kind == "trace" else None)
+            if trace and len(traces) < 10 and str(trace) not in traces:
+                traces.append(str(trace))
+        cursor = page.meta.cursor
+        if not cursor:
+            return BreachCount(count, float(top) if top is not None else None, traces, False)
+    return BreachCount(count, float(top) if top is not None else None, traces, True)

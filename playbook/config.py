@@ -205,6 +205,22 @@ class EvidenceSource(LangfuseConnection):
         return self
 
 
+class GuardrailWatcher(LangfuseConnection):
+    """Counts guardrail scores at or over `threshold` in the last `window_minutes`, every `every_minutes` (a
+    Temporal Schedule made by `firebreak watchers sync`); `min_count` or more raise a Detection."""
+
+    kind: Literal["guardrail_scores"] = "guardrail_scores"
+    service: str
+    signal: SignalKind = SignalKind.TOXICITY
+    score_names: list[str] = Field(min_length=1)
+    threshold: float
+    min_count: Annotated[int, Field(ge=1)] = 1
+    window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    every_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 5
+    environment: str | None = None
+    severity_hint: Severity | None = None
+
+
 class WebhookChannel(_Strict):
     kind: Literal["webhook"] = "webhook"
     url: str
@@ -252,6 +268,7 @@ class Playbook(_Strict):
     actions: dict[str, Action] = Field(default_factory=dict)
     services: dict[str, ServicePlan] = Field(default_factory=dict)
     evidence: dict[str, EvidenceSource] = Field(default_factory=dict)
+    watchers: dict[str, GuardrailWatcher] = Field(default_factory=dict)
     channels: dict[str, WebhookChannel] = Field(default_factory=dict)
     communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
@@ -306,6 +323,10 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         if unknown:
             problems.append((f"evidence.{name}", f"unknown template variable(s) {sorted(unknown)}; "
                              f"known: {sorted(TEMPLATE_VARIABLES)}"))
+    for name in pb.watchers:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            problems.append((f"watchers.{name}", "name a watcher with 1-64 letters, digits, '-' or '_' "
+                             "(it becomes part of a Temporal schedule id)"))
     for field in ("channels", "notify_channels"):
         for name in getattr(pb.communicate, field):
             if name not in pb.channels:

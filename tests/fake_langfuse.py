@@ -263,7 +263,11 @@ class FakeLangfuse:
         rows = [s for s in self.scores
                 if (names is None or s["name"] in names)
                 and ("fromTimestamp" not in query or _parse_time(s["timestamp"]) >= _parse_time(query["fromTimestamp"]))
-                and ("toTimestamp" not in query or _parse_time(s["timestamp"]) < _parse_time(query["toTimestamp"]))]
+                and ("toTimestamp" not in query or _parse_time(s["timestamp"]) < _parse_time(query["toTimestamp"]))
+                and ("dataType" not in query or s["dataType"] == query["dataType"])
+                and ("valueMin" not in query or s["value"] >= float(query["valueMin"]))]
+        if "valueMin" in query and query.get("dataType") != "NUMERIC":
+            return 400, {"message": "valueMin needs dataType=NUMERIC"}
         fields = set((query.get("fields") or "").split(","))
         start = int(base64.b64decode(query["cursor"]).decode()) if query.get("cursor") else 0
         page = []
