@@ -15,6 +15,7 @@ from temporalio import activity
 
 from activities.context import ActivityContext
 from integrations.langfuse import LangfuseError, collect_langfuse_evidence
+from integrations.redact import redact_value
 from integrations.sources import SourceError, fetch_source
 from playbook.config import EvidenceSource
 from playbook.messages import EvidenceInput, EvidenceItem, EvidencePack
@@ -46,8 +47,9 @@ class InvestigateActivities:
     @activity.defn(name="collect_evidence")
     def collect_evidence(self, request: EvidenceInput) -> EvidencePack:
         number = request.incident_number
+        detection = redact_value(request.detection.model_dump(mode="json"))  # alert text can carry PII too
         items = [self._store(number, "detection.json", f"temporal:{request.workflow_id}",
-                             request.detection.model_dump_json(indent=2).encode())]
+                             json.dumps(detection, indent=2).encode())]
         for name, source in sorted(request.sources.items()):
             activity.heartbeat(name)
             if source.kind == "langfuse":
