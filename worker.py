@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,15 @@ def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QU
     return Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow, WatchWorkflow],
                   activities=all_activities(ctx),
                   activity_executor=executor or ThreadPoolExecutor(MAX_ACTIVITY_THREADS),
-                  max_concurrent_activities=MAX_ACTIVITY_THREADS)
+                  max_concurrent_activities=MAX_ACTIVITY_THREADS, max_cached_workflows=cached_workflows())
+
+
+def cached_workflows() -> int:
+    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (SDK default 1000; 0 turns stickiness off)."""
+    raw = os.environ.get("FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS", "1000")
+    if not raw.isdigit():
+        raise ValueError(f"FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS must be a whole number >= 0, not {raw!r}")
+    return int(raw)
 
 
 async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Event) -> None:
@@ -67,6 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_playbook(args.playbook)
+    try:
+        cached_workflows()
+    except ValueError as err:
+        print(f"firebreak: refusing to start: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
 
     async def serve() -> None:
         stop = asyncio.Event()

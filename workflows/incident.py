@@ -65,6 +65,14 @@ QUICK: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30),
          "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)}
 EXTERNAL: dict[str, Any] = {"start_to_close_timeout": timedelta(minutes=2),
             "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)}
+ARCHIVE_TIMEOUT = timedelta(seconds=30)
+HTTP_MARGIN = timedelta(seconds=5)
+
+
+def _http_call(timeout_seconds: float) -> dict[str, Any]:
+    """EXTERNAL, with the start-to-close timeout following the call's own HTTP timeout plus a margin, so an
+    attempt lost with its worker (kill -9, OOM, a node gone) is retried within seconds, not minutes."""
+    return {**EXTERNAL, "start_to_close_timeout": timedelta(seconds=timeout_seconds) + HTTP_MARGIN}
 
 
 @workflow.defn
@@ -347,7 +355,8 @@ class IncidentWorkflow:
                         action=action, variables=self._variables(name))
         try:
             result = await workflow.execute_activity("run_action", run, result_type=ActionResult,
-                                                     summary=f"{step.value.capitalize()}: {name}", **EXTERNAL)
+                                                     summary=f"{step.value.capitalize()}: {name}",
+                                                     **_http_call(action.timeout_seconds))
         except ActivityError as err:
             self._mitigation(step, name, "failed", _cause(err))
             await self._notify(f"failed-{step.value}-{name}", [self._primary(Role.INCIDENT_COMMANDER)],
@@ -440,7 +449,9 @@ class IncidentWorkflow:
         sends = [workflow.execute_activity(
             "send_brief", SendBrief(key=self._key("brief", str(seq), channel), channel=channel,
                                     channel_config=pb.channels.get(channel), brief=brief, approved_by=approver),
-            result_type=SendResult, summary=f"Communicate: brief #{seq} to {channel}", **EXTERNAL)
+            result_type=SendResult, summary=f"Communicate: brief #{seq} to {channel}",
+            **(_http_call(cfg.timeout_seconds) if (cfg := pb.channels.get(channel)) is not None
+               else {**EXTERNAL, "start_to_close_timeout": ARCHIVE_TIMEOUT}))
             for channel in channels]
         results = await asyncio.gather(*sends, return_exceptions=True)
         delivered = [c for c, r in zip(channels, results, strict=True) if isinstance(r, SendResult)]
