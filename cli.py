@@ -44,6 +44,7 @@ from playbook.risk import RiskEntry
 from playbook.state import IncidentState
 from workflows import search_attributes as sa
 from workflows.client import TASK_QUEUE, connect, raise_detection
+from workflows.codec import CodecConfigError
 from workflows.incident import IncidentWorkflow
 
 NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")
@@ -69,6 +70,8 @@ def _playbook(args: argparse.Namespace) -> Playbook:
 async def _client(args: argparse.Namespace) -> Client:
     try:
         return await connect(args.address)
+    except CodecConfigError as err:
+        raise CliError(str(err), 2) from err
     except Exception as err:  # noqa: BLE001 - every connection failure reads the same to a person
         where = args.address or os.environ.get("TEMPORAL_ADDRESS") or "localhost:7233"
         raise CliError(f"cannot reach Temporal at {where} ({err}). Start Firebreak with `make up`, "

@@ -21,6 +21,8 @@ from activities import all_activities
 from activities.context import ActivityContext, default_playbook_path
 from playbook.config import PlaybookError, load_playbook
 from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
+from workflows.codec import describe as describe_codec
+from workflows.codec import load_codec
 from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
 
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     check_playbook(args.playbook)
     try:
         cached_workflows()
-    except ValueError as err:
+        log.info("payload encryption %s", describe_codec(load_codec()))
+    except ValueError as err:  # also CodecConfigError: the key configuration is unusable
         print(f"firebreak: refusing to start: {err}", file=sys.stderr)
         raise SystemExit(2) from err
 

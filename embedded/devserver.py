@@ -26,6 +26,7 @@ class DevServer:
     port: int = 7233
     ui_port: int = 8233
     ui: bool = True
+    codec_endpoint: str | None = None  # the UI's remote codec endpoint (payload encryption on)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -41,6 +42,8 @@ class DevServer:
         cmd = [temporal_cli(), "server", "start-dev", "--db-filename", str(self.db_path), "--ip", self.ip,
                "--port", str(self.port), "--ui-port", str(self.ui_port), "--log-level", "warn",
                "--ui-disable-news-fetch" if self.ui else "--headless", *sa.dev_server_flags()]
+        if self.codec_endpoint and self.ui:
+            cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         return cmd
 
     def start(self) -> None:

@@ -17,7 +17,9 @@ import sys
 
 from activities.context import firebreak_home
 from embedded.devserver import DevServer, DevServerError
+from intake.codec_server import ORIGINS_ENV
 from worker import run_worker
+from workflows.codec import CodecConfigError, load_codec
 
 log = logging.getLogger("firebreak.up")
 
@@ -37,12 +39,21 @@ async def _up(args: argparse.Namespace) -> int:
     home = firebreak_home()
     external = args.address or os.environ.get("TEMPORAL_ADDRESS")
     server: DevServer | None = None
+    try:
+        encrypted = load_codec() is not None
+    except CodecConfigError as err:
+        print(f"firebreak: {err}", file=sys.stderr)
+        return 2
+    # With encryption on, the UI decodes payloads through the intake's codec endpoint (intake/codec_server.py).
+    codec_endpoint = f"http://127.0.0.1:{args.api_port}/codec" if encrypted and not args.no_api else None
+    if codec_endpoint:
+        os.environ.setdefault(ORIGINS_ENV, f"http://localhost:{args.ui_port},http://127.0.0.1:{args.ui_port}")
     if external:
         address = external
         log.info("using the Temporal server at %s; no embedded server started", address)
     else:
         server = DevServer(db_path=home / "temporal.db", log_path=home / "temporal.log", port=args.port,
-                           ui_port=args.ui_port)
+                           ui_port=args.ui_port, codec_endpoint=codec_endpoint)
         server.start()
         try:
             await server.wait_ready()
@@ -60,7 +71,8 @@ async def _up(args: argparse.Namespace) -> int:
     if server is not None:
         lines.append(f"Temporal UI:  {server.ui_url}/namespaces/default/workflows")
     if api is not None:
-        lines.append(f"Intake API:   http://127.0.0.1:{args.api_port} (OpenAPI at /docs)")
+        lines.append(f"Intake API:   http://127.0.0.1:{args.api_port} (OpenAPI at /docs)"
+                     + (f"; codec server at {codec_endpoint}" if codec_endpoint else ""))
     lines += [f"Artefacts:    {home / 'artefacts'}", f"Playbook:     {args.playbook}",
               "Ctrl-C stops everything; `firebreak declare --service S --kind toxicity` opens an incident."]
     print("\n".join(lines), flush=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from intake.app import serve
 from playbook.config import PlaybookError
+from workflows.codec import CodecConfigError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         serve(args.playbook.resolve(), args.host, args.port, args.address)
-    except PlaybookError as err:
+    except (PlaybookError, CodecConfigError) as err:
         print(f"firebreak: refusing to start the intake: {err}", file=sys.stderr)
         raise SystemExit(2) from err
 

@@ -31,12 +31,14 @@ from temporalio.service import RetryConfig
 
 from intake.auth import Authenticator, presented
 from intake.coalesce import Coalescer
+from intake.codec_server import codec_router
 from intake.config import IntakeConfig, Secrets, intake_config, load_secrets
 from intake.errors import IntakeError, from_validation
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
 from playbook.config import load_playbook
 from playbook.models import Detection, workflow_id_for
 from workflows.client import TASK_QUEUE, connect, raise_detections, signal_detections
+from workflows.codec import load_codec
 
 log = logging.getLogger("firebreak.intake")
 M = TypeVar("M", bound=BaseModel)
@@ -194,6 +196,9 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
                               "alert; 503 with Retry-After when it could not.")
     app.state.intake = intake
+    codec = load_codec()
+    if codec is not None:  # payload encryption is on: serve the codec endpoint for the Temporal UI
+        app.include_router(codec_router(codec))
     components: dict[str, Any] = {}
     error_schema = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     errors: dict[int | str, dict[str, Any]] = {

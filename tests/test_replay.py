@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.codec import data_converter
 from workflows.incident import IncidentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -21,5 +21,6 @@ def test_there_are_histories_of_several_shapes() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
-    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
+    # What the worker uses: with FIREBREAK_CODEC_KEYS set, these plaintext histories still replay (pass through).
+    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=data_converter())
     await replayer.replay_workflow(history)

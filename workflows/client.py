@@ -16,13 +16,13 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from playbook.models import Detection, workflow_id_for
 from playbook.state import IncidentInput
 from workflows import search_attributes as sa
+from workflows.codec import data_converter
 from workflows.incident import IncidentWorkflow
 
 TASK_QUEUE = os.environ.get("FIREBREAK_TASK_QUEUE", "firebreak-incidents")
@@ -39,8 +39,9 @@ def connect_config(address: str | None = None) -> dict[str, Any]:
 
 
 async def connect(address: str | None = None, **extra: Any) -> Client:
+    """A client with Firebreak's converter: pydantic, plus the encryption codec when keys are configured."""
     config = connect_config(address)
-    return await Client.connect(**config, data_converter=pydantic_data_converter, **extra)
+    return await Client.connect(**config, data_converter=data_converter(), **extra)
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:

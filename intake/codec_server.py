@@ -1,0 +1,90 @@
+"""The codec server the Temporal UI and CLI use to show encrypted payloads: POST /codec/encode, /codec/decode.
+
+Served by the intake API when payload encryption is on (workflows/codec.py). Bodies are Temporal's `Payloads` in
+protobuf JSON (`{"payloads": [{"metadata": {...}, "data": "..."}]}`), as the UI's "Remote Codec Endpoint" and
+`temporal --codec-endpoint` send them. Browsers get CORS answers only for the allowed origins (the UI's address);
+with FIREBREAK_CODEC_TOKEN set, every call needs `Authorization: Bearer <token>`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+
+from workflows.codec import CodecError, EncryptionCodec
+
+ORIGINS_ENV = "FIREBREAK_CODEC_CORS_ORIGINS"
+TOKEN_ENV = "FIREBREAK_CODEC_TOKEN"
+DEFAULT_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
+MAX_BODY_BYTES = 8 * 1024 * 1024
+ALLOW_HEADERS = "content-type, x-namespace, authorization"
+
+
+def allowed_origins(environ: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if environ is None else environ
+    raw = env.get(ORIGINS_ENV, "")
+    return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()] or list(DEFAULT_ORIGINS)
+
+
+def codec_router(codec: EncryptionCodec, origins: Sequence[str] | None = None,
+                 token: str | None = None) -> APIRouter:
+    router = APIRouter(prefix="/codec", tags=["codec"])
+    allowed = set(allowed_origins() if origins is None else origins)
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+
+    def cors(request: Request) -> dict[str, str]:
+        origin = request.headers.get("origin", "")
+        if origin not in allowed:
+            return {"Vary": "Origin"}
+        return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": ALLOW_HEADERS, "Access-Control-Allow-Credentials": "true",
+                "Access-Control-Max-Age": "600", "Vary": "Origin"}
+
+    async def run(request: Request, transform: Callable[[Sequence[Payload]], Awaitable[list[Payload]]]) -> Response:
+        headers = cors(request)
+        if token is not None:
+            presented = request.headers.get("authorization", "")
+            if not hmac.compare_digest(presented.encode(), f"Bearer {token}".encode()):
+                return JSONResponse({"message": f"the codec server needs 'Authorization: Bearer <{TOKEN_ENV}>'"},
+                                    status_code=401, headers=headers)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return JSONResponse({"message": f"the body is over {MAX_BODY_BYTES} bytes"}, status_code=413,
+                                    headers=headers)
+        try:
+            payloads = json_format.Parse(body, Payloads())
+        except (json_format.ParseError, UnicodeDecodeError, ValueError) as err:
+            return JSONResponse({"message": f"the body is not Temporal Payloads JSON ({err})", "field": "body"},
+                                status_code=400, headers=headers)
+        try:
+            result = await transform(list(payloads.payloads))
+        except CodecError as err:
+            return JSONResponse({"message": str(err)}, status_code=422, headers=headers)
+        return Response(json_format.MessageToJson(Payloads(payloads=result)), media_type="application/json",
+                        headers=headers)
+
+    @router.options("/encode", include_in_schema=False)
+    @router.options("/decode", include_in_schema=False)
+    async def preflight(request: Request) -> Response:
+        return Response(status_code=204, headers=cors(request))
+
+    @router.post("/encode")
+    async def encode(request: Request) -> Response:
+        """Encrypt Temporal Payloads (protobuf JSON) with the current key."""
+        return await run(request, codec.encode)
+
+    @router.post("/decode")
+    async def decode(request: Request) -> Response:
+        """Decrypt Temporal Payloads (protobuf JSON); payloads that are not encrypted pass through."""
+        return await run(request, codec.decode)
+
+    return router

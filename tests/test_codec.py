@@ -1,0 +1,203 @@
+"""Payload encryption: the AES-GCM codec, key rotation, wrong keys, a whole incident encrypted end to end, and the
+codec server the Temporal UI calls."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from intake.app import create_app
+from intake.codec_server import codec_router
+from playbook.models import Role, Severity
+from tests.behaviour import started, worker
+from tests.intake.support import config, secrets, serving
+from tests.support import detection, human, wait_for, write_playbook
+from workflows.client import connect, raise_detection
+from workflows.codec import (
+    ENCODING,
+    KEY_ID,
+    CodecConfigError,
+    CodecError,
+    EncryptionCodec,
+    data_converter,
+    load_codec,
+    new_key,
+    parse_keys,
+)
+from workflows.incident import IncidentWorkflow
+
+SECRET = "toxic answers about the launch"
+
+
+def keys(spec: str) -> EncryptionCodec:
+    return EncryptionCodec(parse_keys(spec, "test"))
+
+
+def payload(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(text).encode())
+
+
+async def test_round_trip_hides_the_data_and_names_the_key() -> None:
+    codec = keys(f"k1:{new_key()}")
+    original = [payload(SECRET), payload("second")]
+    encoded = await codec.encode(original)
+    assert all(p.metadata["encoding"] == ENCODING and p.metadata[KEY_ID] == b"k1" for p in encoded)
+    assert all(SECRET.encode() not in p.data and b"json/plain" not in p.data for p in encoded)
+    assert encoded[0].data != (await codec.encode(original[:1]))[0].data  # a fresh nonce every time
+    assert await codec.decode(encoded) == original
+    assert await codec.decode(original) == original  # payloads from before encryption pass through
+
+
+async def test_rotation_old_keys_still_decrypt_new_key_encrypts() -> None:
+    old_key, new = new_key(), new_key()
+    before = await keys(f"2026-01:{old_key}").encode([payload(SECRET)])
+    rotated = keys(f"2026-06:{new},2026-01:{old_key}")
+    assert await rotated.decode(before) == [payload(SECRET)]
+    after = await rotated.encode([payload(SECRET)])
+    assert after[0].metadata[KEY_ID] == b"2026-06"
+    with pytest.raises(CodecError, match="key id '2026-06', which is not configured"):
+        await keys(f"2026-01:{old_key}").decode(after)
+
+
+async def test_a_wrong_key_or_altered_data_is_refused_clearly() -> None:
+    sealed = await keys(f"k1:{new_key()}").encode([payload(SECRET)])
+    with pytest.raises(CodecError, match="key id 'k1' does not decrypt with the configured key"):
+        await keys(f"k1:{new_key()}").decode(sealed)
+    with pytest.raises(CodecError, match="'k1', which is not configured \\(configured: k2\\)"):
+        await keys(f"k2:{new_key()}").decode(sealed)
+    codec = keys(f"k1:{new_key()}")
+    tampered = (await codec.encode([payload(SECRET)]))[0]
+    tampered.data = tampered.data[:-1] + bytes([tampered.data[-1] ^ 1])
+    with pytest.raises(CodecError, match="altered"):
+        await codec.decode([tampered])
+
+
+def test_key_configuration_from_the_environment_or_a_file(tmp_path: Path) -> None:
+    assert load_codec({}) is None
+    assert data_converter(environ={}).payload_codec is None
+    k1, k2 = new_key(), new_key()
+    codec = load_codec({"FIREBREAK_CODEC_KEYS": f"k1:{k1}, k2:{k2}"})
+    assert codec is not None and codec.key_id == "k1" and codec.key_ids == ["k1", "k2"]
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"# current first\nnew:{k2}\nold:{k1}\n")
+    codec = load_codec({"FIREBREAK_CODEC_KEY_FILE": str(key_file)})
+    assert codec is not None and codec.key_ids == ["new", "old"]
+    converter = data_converter(environ={"FIREBREAK_CODEC_KEY_FILE": str(key_file)})
+    assert converter.payload_codec is not None
+    assert converter.failure_converter_class is DefaultFailureConverterWithEncodedAttributes
+    for spec, reason in ((f"k1{k1}", "entry 1 is not 'kid:base64key'"), ("k1:not base64!", "not valid base64"),
+                         (f"k1:{base64.b64encode(b'short').decode()}", "is 5 bytes; AES-GCM needs 16, 24 or 32"),
+                         (f"k1:{k1},k1:{k2}", "key id 'k1' appears twice")):
+        with pytest.raises(CodecConfigError, match=reason):
+            load_codec({"FIREBREAK_CODEC_KEYS": spec})
+    with pytest.raises(CodecConfigError, match="cannot read"):
+        load_codec({"FIREBREAK_CODEC_KEY_FILE": str(tmp_path / "missing")})
+
+
+async def test_an_incident_runs_encrypted_and_its_history_is_not_plaintext(
+        ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIREBREAK_CODEC_KEYS", f"k1:{new_key()}")
+    client = await connect(ts_env.client.service_client.config.target_host)  # as every Firebreak process does
+    assert client.data_converter.payload_codec is not None
+    async with worker(client, task_queue, write_playbook(tmp_path), home):
+        handle = started(await raise_detection(client, detection(summary=SECRET, severity_hint=Severity.SEV4),
+                                               task_queue=task_queue))
+        await wait_for(handle, lambda s: s.ticket is not None)
+        await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER, "on it"))
+        state = await wait_for(handle, lambda s: s.acknowledged_at is not None)
+        assert state.detection.summary == SECRET  # the codec client reads it back
+        history = await handle.fetch_history()
+
+    raw = history.to_json()
+    assert SECRET not in raw and "on it" not in raw
+    encodings = set()
+    for event in history.events:
+        for field in ("workflow_execution_started_event_attributes", "workflow_execution_signaled_event_attributes",
+                      "activity_task_scheduled_event_attributes", "activity_task_completed_event_attributes"):
+            if event.HasField(field):  # type: ignore[arg-type]
+                attrs = getattr(event, field)
+                carried = attrs.input if hasattr(attrs, "input") else attrs.result
+                encodings |= {p.metadata["encoding"] for p in carried.payloads}
+        if event.user_metadata.HasField("summary"):  # the UI summary (the time-skipping server drops it)
+            assert event.user_metadata.summary.metadata["encoding"] == ENCODING
+    assert encodings == {ENCODING}
+    # Replay needs the same converter: the encrypted history replays against today's workflow code.
+    await Replayer(workflows=[IncidentWorkflow], data_converter=client.data_converter).replay_workflow(history)
+
+
+async def test_codec_server_for_the_temporal_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    k1 = new_key()
+    monkeypatch.setenv("FIREBREAK_CODEC_KEYS", f"k1:{k1}")
+    monkeypatch.setenv("FIREBREAK_CODEC_CORS_ORIGINS", "http://localhost:8233")
+    cfg = config()
+    async with serving(create_app(cfg, secrets(cfg))) as api:
+        ui = {"Origin": "http://localhost:8233", "Content-Type": "application/json", "X-Namespace": "default"}
+        body = json_format.MessageToJson(Payloads(payloads=[payload(SECRET)]))
+        encoded = await api.http.post("/codec/encode", content=body, headers=ui)
+        assert encoded.status_code == 200
+        assert encoded.headers["access-control-allow-origin"] == "http://localhost:8233"
+        sealed = encoded.json()["payloads"][0]
+        assert base64.b64decode(sealed["metadata"]["encoding"]) == ENCODING and SECRET not in encoded.text
+        decoded = await api.http.post("/codec/decode", content=encoded.text, headers=ui)
+        assert decoded.status_code == 200
+        assert json_format.Parse(decoded.text, Payloads()).payloads[0] == payload(SECRET)
+
+        preflight = await api.http.options("/codec/decode", headers={
+            "Origin": "http://localhost:8233", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-namespace"})
+        assert preflight.status_code == 204
+        assert "x-namespace" in preflight.headers["access-control-allow-headers"]
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        stranger = await api.http.post("/codec/decode", content=encoded.text,
+                                       headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in stranger.headers
+
+        bad = await api.http.post("/codec/decode", content=b"{not json", headers=ui)
+        assert bad.status_code == 400 and "Payloads JSON" in bad.json()["message"]
+        wrong = json_format.MessageToJson(Payloads(payloads=await keys(f"k1:{new_key()}").encode([payload("x")])))
+        refused = await api.http.post("/codec/decode", content=wrong, headers=ui)
+        assert refused.status_code == 422 and "does not decrypt" in refused.json()["message"]
+
+    monkeypatch.delenv("FIREBREAK_CODEC_KEYS")
+    async with serving(create_app(cfg, secrets(cfg))) as api:  # encryption off: no codec endpoint
+        assert (await api.http.post("/codec/decode", content=body)).status_code == 404
+
+
+async def test_codec_server_token() -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.include_router(codec_router(keys(f"k1:{new_key()}"), token="s3cret"))
+    async with serving(app) as api:
+        body = json_format.MessageToJson(Payloads(payloads=[payload("x")]))
+        assert (await api.http.post("/codec/encode", content=body)).status_code == 401
+        ok = await api.http.post("/codec/encode", content=body, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+
+
+async def test_the_embedded_ui_is_told_the_codec_endpoint(tmp_path: Path) -> None:
+    import httpx
+
+    from embedded.devserver import DevServer
+    from tests.intake.support import free_port
+
+    assert "--ui-codec-endpoint" not in DevServer(db_path=tmp_path / "db", log_path=tmp_path / "log").command()
+    server = DevServer(db_path=tmp_path / "db", log_path=tmp_path / "log", port=free_port(), ui_port=free_port(),
+                       codec_endpoint="http://127.0.0.1:8800/codec")
+    server.start()
+    try:
+        await server.wait_ready()
+        async with httpx.AsyncClient() as http:
+            settings = (await http.get(f"{server.ui_url}/api/v1/settings", timeout=10)).json()
+    finally:
+        server.stop()
+    assert settings["Codec"]["Endpoint"] == "http://127.0.0.1:8800/codec"

@@ -1,0 +1,139 @@
+"""Optional payload encryption: AES-256-GCM (or 128/192) with key ids for rotation.
+
+Off unless FIREBREAK_CODEC_KEYS or FIREBREAK_CODEC_KEY_FILE is set. Both hold `kid:base64key` entries separated
+by commas or newlines; the first key encrypts, every key decrypts, so rotation is: put the new key first, keep the
+old ones after it until no open incident or retained history uses them. Each encrypted payload names its key id
+in its metadata. The codec runs in the client and the worker (outside the workflow sandbox); the Temporal server
+and its database only see ciphertext. Search attributes are never encoded: keep them free of secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+NONCE_BYTES = 12
+KEYS_ENV = "FIREBREAK_CODEC_KEYS"
+KEY_FILE_ENV = "FIREBREAK_CODEC_KEY_FILE"
+_KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class CodecConfigError(ValueError):
+    """The key configuration cannot be used; the message says which entry and why."""
+
+
+class CodecError(ValueError):
+    """A payload could not be decrypted (unknown key id, wrong key, or tampered data)."""
+
+
+class EncryptionCodec(PayloadCodec):
+    def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        if not keys:
+            raise CodecConfigError("the encryption codec needs at least one key")
+        self.key_id = keys[0][0]
+        self._keys = {kid: AESGCM(key) for kid, key in keys}
+        self._encrypt = self._keys[self.key_id]
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.encrypt(p) for p in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.decrypt(p) for p in payloads]
+
+    def encrypt(self, payload: Payload) -> Payload:
+        nonce = os.urandom(NONCE_BYTES)
+        kid = self.key_id.encode()
+        sealed = self._encrypt.encrypt(nonce, payload.SerializeToString(), kid)  # the key id is authenticated too
+        return Payload(metadata={"encoding": ENCODING, KEY_ID: kid}, data=nonce + sealed)
+
+    def decrypt(self, payload: Payload) -> Payload:
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload  # written before encryption was turned on: passes through
+        kid = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
+        aes = self._keys.get(kid)
+        if aes is None:
+            raise CodecError(f"a payload is encrypted with key id '{kid}', which is not configured "
+                             f"(configured: {', '.join(self._keys)}). Add that key after the current one in "
+                             f"{KEYS_ENV} or {KEY_FILE_ENV}.")
+        data = payload.data
+        try:
+            plain = aes.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], kid.encode())
+        except InvalidTag as err:
+            raise CodecError(f"a payload encrypted with key id '{kid}' does not decrypt with the configured key "
+                             f"of that id: the key is wrong, or the payload was altered.") from err
+        return Payload.FromString(plain)
+
+
+def parse_keys(text: str, where: str) -> list[tuple[str, bytes]]:
+    """`kid:base64key` entries separated by commas or newlines (blank lines and `#` comments skipped)."""
+    keys: list[tuple[str, bytes]] = []
+    entries = [e.strip() for line in text.splitlines() if not line.strip().startswith("#") for e in line.split(",")]
+    for n, entry in enumerate((e for e in entries if e), start=1):
+        kid, sep, encoded = entry.partition(":")
+        kid = kid.strip()
+        if not sep or not _KID.fullmatch(kid):
+            raise CodecConfigError(f"{where}: entry {n} is not 'kid:base64key' with a key id of letters, digits, "
+                                   f"'.', '_' or '-'")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise CodecConfigError(f"{where}: key '{kid}' is not valid base64") from err
+        if len(key) not in (16, 24, 32):
+            raise CodecConfigError(f"{where}: key '{kid}' is {len(key)} bytes; AES-GCM needs 16, 24 or 32 "
+                                   f"(e.g. `openssl rand -base64 32`)")
+        if kid in (k for k, _ in keys):
+            raise CodecConfigError(f"{where}: key id '{kid}' appears twice")
+        keys.append((kid, key))
+    if not keys:
+        raise CodecConfigError(f"{where}: no keys; give at least one 'kid:base64key'")
+    return keys
+
+
+def load_codec(environ: Mapping[str, str] | None = None) -> EncryptionCodec | None:
+    """The codec from FIREBREAK_CODEC_KEYS, else FIREBREAK_CODEC_KEY_FILE; None when neither is set (off)."""
+    env = os.environ if environ is None else environ
+    if env.get(KEYS_ENV, "").strip():
+        return EncryptionCodec(parse_keys(env[KEYS_ENV], KEYS_ENV))
+    path = env.get(KEY_FILE_ENV, "").strip()
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise CodecConfigError(f"{KEY_FILE_ENV}: cannot read {path}: {err.strerror}") from err
+        return EncryptionCodec(parse_keys(text, path))
+    return None
+
+
+def data_converter(codec: PayloadCodec | None = None, environ: Mapping[str, str] | None = None) -> DataConverter:
+    """The pydantic converter, plus (when configured) the encryption codec and encoded failure messages."""
+    codec = codec if codec is not None else load_codec(environ)
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+
+
+def new_key() -> str:
+    """A fresh 256-bit key, base64 (what `openssl rand -base64 32` prints)."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def describe(codec: EncryptionCodec | None) -> str:
+    return "off" if codec is None else f"on (encrypting with key '{codec.key_id}', decrypting {codec.key_ids})"
