@@ -402,9 +402,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace) -> int:
     from intake.app import serve  # type: ignore[import-not-found]
+    from observability.logs import configure_logging
 
     _playbook(args)
-    serve(args.playbook, args.host, args.port, args.address)
+    configure_logging()  # text, or JSON lines with FIREBREAK_LOG_FORMAT=json
+    try:
+        serve(args.playbook, args.host, args.port, args.address)
+    except CodecConfigError as err:
+        raise CliError(str(err), 2) from err
     return 0
 
 

@@ -19,6 +19,8 @@ from temporalio.worker import Worker
 
 from activities import all_activities
 from activities.context import ActivityContext, default_playbook_path
+from observability.logs import configure_logging
+from observability.runtime import metrics_address, worker_runtime
 from playbook.config import PlaybookError, load_playbook
 from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
 from workflows.codec import describe as describe_codec
@@ -48,7 +50,10 @@ def cached_workflows() -> int:
 
 async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Event) -> None:
     ctx = ActivityContext.from_environment(playbook_path)
-    client = await connect(address)
+    runtime = worker_runtime()  # metrics / core log forwarding: before the client, as the SDK requires
+    client = await connect(address, **({"runtime": runtime} if runtime is not None else {}))
+    if metrics_address():
+        log.info("worker metrics at http://%s/metrics", metrics_address())
     added = await ensure_search_attributes(client)
     if added:
         log.info("registered search attributes %s", ", ".join(added))
@@ -76,12 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--address", help="Temporal frontend host:port (default: envconfig / TEMPORAL_ADDRESS, "
                         "else localhost:7233)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     check_playbook(args.playbook)
     try:
         cached_workflows()
+        metrics_address()
         log.info("payload encryption %s", describe_codec(load_codec()))
-    except ValueError as err:  # also CodecConfigError: the key configuration is unusable
+    except ValueError as err:  # also CodecConfigError / MetricsConfigError: unusable configuration
         print(f"firebreak: refusing to start: {err}", file=sys.stderr)
         raise SystemExit(2) from err
 

@@ -18,6 +18,8 @@ import sys
 from activities.context import firebreak_home
 from embedded.devserver import DevServer, DevServerError
 from intake.codec_server import ORIGINS_ENV
+from observability.logs import configure_logging
+from observability.runtime import MetricsConfigError, metrics_address
 from worker import run_worker
 from workflows.codec import CodecConfigError, load_codec
 
@@ -41,7 +43,8 @@ async def _up(args: argparse.Namespace) -> int:
     server: DevServer | None = None
     try:
         encrypted = load_codec() is not None
-    except CodecConfigError as err:
+        metrics_address()
+    except (CodecConfigError, MetricsConfigError) as err:
         print(f"firebreak: {err}", file=sys.stderr)
         return 2
     # With encryption on, the UI decodes payloads through the intake's codec endpoint (intake/codec_server.py).
@@ -92,5 +95,5 @@ async def _up(args: argparse.Namespace) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     return asyncio.run(_up(args))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
 from intake.app import serve
+from observability.logs import configure_logging
 from playbook.config import PlaybookError
 from workflows.codec import CodecConfigError
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--address", help="Temporal frontend host:port (default: envconfig / TEMPORAL_ADDRESS, "
                         "else localhost:7233)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         serve(args.playbook.resolve(), args.host, args.port, args.address)
     except (PlaybookError, CodecConfigError) as err:

@@ -35,6 +35,8 @@ from intake.codec_server import codec_router
 from intake.config import IntakeConfig, Secrets, intake_config, load_secrets
 from intake.errors import IntakeError, from_validation
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
+from intake.metrics import install_metrics
+from observability.logs import json_logs
 from playbook.config import load_playbook
 from playbook.models import Detection, workflow_id_for
 from workflows.client import TASK_QUEUE, connect, raise_detections, signal_detections
@@ -199,6 +201,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     codec = load_codec()
     if codec is not None:  # payload encryption is on: serve the codec endpoint for the Temporal UI
         app.include_router(codec_router(codec))
+    install_metrics(app, intake)  # GET /metrics and the request counters (intake/metrics.py)
     components: dict[str, Any] = {}
     error_schema = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     errors: dict[int | str, dict[str, Any]] = {
@@ -355,5 +358,6 @@ def serve(playbook_path: Path, host: str | None = None, port: int | None = None,
     app, config = build(Path(playbook_path), address)
     server_config = uvicorn.Config(app, host=host or config.host, port=port or config.port, access_log=False,
                                    log_level="info", lifespan="on", server_header=False,
+                                   log_config=None if json_logs() else uvicorn.config.LOGGING_CONFIG,
                                    timeout_graceful_shutdown=int(config.temporal_timeout_seconds * 2) + 1)
     Server(server_config).run()
