@@ -707,8 +707,10 @@ class IncidentWorkflow:
                             subject=subject, text=text,
                             channels={n: pb.channels[n] for n in pb.communicate.notify_channels})
         try:
+            # The log append plus each paging webhook in turn, so a lost attempt is retried within seconds.
             await workflow.execute_activity("notify", note, result_type=int, summary=f"Notify {', '.join(to)}",
-                                            **EXTERNAL)
+                                            **_http_call(sum(c.timeout_seconds for c in note.channels.values())
+                                                         + ARCHIVE_TIMEOUT.total_seconds()))
         except ActivityError as err:
             self._record(self.state.step, f"could not notify {', '.join(to)}", {"error": _cause(err)})
 
