@@ -216,3 +216,58 @@ async def test_the_embedded_ui_is_told_the_codec_endpoint(tmp_path: Path) -> Non
     finally:
         server.stop()
     assert settings["Codec"]["Endpoint"] == "http://127.0.0.1:8800/codec"
+
+
+def test_up_with_encryption_serves_the_codec_to_its_ui(tmp_path: Path) -> None:
+    """`firebreak up` with keys: the embedded UI is pointed at the intake's codec endpoint, which decodes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.intake.support import free_port
+
+    port, ui_port, api_port = free_port(), free_port(), free_port()
+    key = new_key()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    env.update({"FIREBREAK_HOME": str(tmp_path / "home"), "FIREBREAK_PLAYBOOK": str(write_playbook(tmp_path)),
+                "FIREBREAK_CODEC_KEYS": f"k1:{key}"})
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "firebreak"), "up", "--port", str(port), "--ui-port",
+                             str(ui_port), "--api-port", str(api_port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any("Intake API" in line for line in lines):
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            lines.append(line)
+        endpoint = f"http://127.0.0.1:{api_port}/codec"
+        assert any(f"codec server at {endpoint}" in line for line in lines), "".join(lines)
+        settings_ = httpx.get(f"http://localhost:{ui_port}/api/v1/settings", timeout=10).json()
+        assert settings_["Codec"]["Endpoint"] == endpoint
+        sealed = json_format.MessageToJson(Payloads(payloads=[EncryptionCodec([("k1", base64.b64decode(key))])
+                                                              .encrypt(payload(SECRET))]))
+        ui = {"Origin": f"http://localhost:{ui_port}", "Content-Type": "application/json"}
+        decoded = None
+        for _ in range(100):  # the intake process may still be starting
+            try:
+                decoded = httpx.post(f"{endpoint}/decode", content=sealed, headers=ui, timeout=10)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert decoded is not None and decoded.status_code == 200, decoded
+        assert decoded.headers["access-control-allow-origin"] == f"http://localhost:{ui_port}"
+        assert json_format.Parse(decoded.text, Payloads()).payloads[0] == payload(SECRET)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate(timeout=5)
