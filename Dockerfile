@@ -11,6 +11,7 @@ COPY integrations ./integrations
 COPY intake ./intake
 COPY embedded ./embedded
 COPY bench ./bench
+COPY observability ./observability
 COPY playbook.toml /config/playbook.toml
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 firebreak && mkdir -p /data \
     && chown firebreak /data
