@@ -10,7 +10,6 @@ import asyncio
 import inspect
 import json
 import os
-import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -19,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
 from activities.context import default_playbook_path, firebreak_home
 from activities.review import RISK_REGISTER
+from intake.tokens import TokenStore, TokenStoreError
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.figures import bar_chart, figures
 from playbook.models import (
@@ -43,11 +43,11 @@ from playbook.render import incident_text, table
 from playbook.risk import RiskEntry
 from playbook.state import IncidentState
 from workflows import search_attributes as sa
+from workflows.actions import IncidentNotFound, find_incident, open_approvals, send_action
 from workflows.client import TASK_QUEUE, connect, raise_detection
 from workflows.codec import CodecConfigError
 from workflows.incident import IncidentWorkflow
 
-NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")
 OUTCOME_WAIT_SECONDS = 10.0
 
 
@@ -80,13 +80,10 @@ async def _client(args: argparse.Namespace) -> Client:
 
 async def _handle(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
     """An incident by number (INC-2026-0001) or workflow id; the running one if a number was reused."""
-    if not NUMBER.match(ref):
-        return client.get_workflow_handle(ref)
-    found = [w async for w in client.list_workflows(f"IncidentNumber = '{ref}'", limit=20)]
-    if not found:
-        raise CliError(f"no incident {ref}. `firebreak ls --all` lists incidents.")
-    found.sort(key=lambda w: (w.status == WorkflowExecutionStatus.RUNNING, w.start_time), reverse=True)
-    return client.get_workflow_handle(found[0].id, run_id=found[0].run_id)
+    try:
+        return await find_incident(client, ref)
+    except IncidentNotFound as err:
+        raise CliError(f"{err}. `firebreak ls --all` lists incidents.") from err
 
 
 async def _state(handle: WorkflowHandle[Any, Any]) -> IncidentState:
@@ -123,22 +120,15 @@ async def _send(args: argparse.Namespace, signal: Callable[..., Any], build: Cal
     client = await _client(args)
     handle = await _handle(client, args.incident)
     try:
-        await handle.signal(signal, payload)
+        outcome = await send_action(handle, signal, payload, OUTCOME_WAIT_SECONDS)
     except RPCError as err:
         raise CliError(f"could not reach incident {args.incident}: {err.message}") from err
-    deadline = asyncio.get_running_loop().time() + OUTCOME_WAIT_SECONDS
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            outcome = await handle.query(IncidentWorkflow.action_outcome, action_id)
-        except RPCError:
-            outcome = None
-        if outcome is not None:
-            if outcome.accepted:
-                print(f"{args.incident}: {outcome.message}")
-                return 0
-            print(f"{args.incident}: refused: {outcome.message}", file=sys.stderr)
-            return 1
-        await asyncio.sleep(0.2)
+    if outcome is not None:
+        if outcome.accepted:
+            print(f"{args.incident}: {outcome.message}")
+            return 0
+        print(f"{args.incident}: refused: {outcome.message}", file=sys.stderr)
+        return 1
     print(f"{args.incident}: sent; the incident has not processed it yet (is `firebreak worker` running?)")
     return 0
 
@@ -242,6 +232,8 @@ async def cmd_show(args: argparse.Namespace) -> int:
 
 async def cmd_pending(args: argparse.Namespace) -> int:
     client = await _client(args)
+    if not args.incident:
+        return await _pending_everywhere(client, args.json)
     state = await _state(await _handle(client, args.incident))
     pending = state.pending_approvals()
     if args.json:
@@ -251,6 +243,69 @@ async def cmd_pending(args: argparse.Namespace) -> int:
     else:
         print(table(["REQUEST", "ROLE", "DEADLINE", "WHAT"],
                     [[a.request_id, a.role.value, a.deadline.strftime("%H:%M UTC"), a.subject[:80]] for a in pending]))
+    return 0
+
+
+async def _pending_everywhere(client: Client, as_json: bool) -> int:
+    waiting, unanswered = await open_approvals(client)
+    if as_json:
+        print(json.dumps({"waiting": [w.model_dump(mode="json") for w in waiting],
+                          "unanswered": [u.model_dump(mode="json") for u in unanswered]}, indent=2))
+        return 0
+    if waiting:
+        print(table(["INCIDENT", "REQUEST", "ROLE", "MAY APPROVE", "DEADLINE", "WHAT"],
+                    [[w.incident, w.request_id, w.role.value, ",".join(w.escalated_to) or "-",
+                      w.deadline.strftime("%Y-%m-%d %H:%M UTC"), w.what[:60]] for w in waiting]))
+    else:
+        print("nothing waits for approval in the open incidents")
+    for u in unanswered:
+        print(f"{u.incident}: did not answer ({u.reason}); is `firebreak worker` running?", file=sys.stderr)
+    return 0
+
+
+def _tokens() -> TokenStore:
+    return TokenStore()
+
+
+def cmd_token_issue(args: argparse.Namespace) -> int:
+    roster = _playbook(args).roster
+    if args.person not in roster.people:
+        raise CliError(f"'{args.person}' is not on the roster in {args.playbook}; tokens are for people on the "
+                       f"roster ({', '.join(roster.people)})", 2)
+    try:
+        token, record = _tokens().issue(args.person)
+    except TokenStoreError as err:
+        raise CliError(str(err), 2) from err
+    print(token)
+    print(f"token {record.id} for {args.person}: shown once, only its hash is kept in {_tokens().path}. "
+          f"Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    try:
+        gone = _tokens().revoke(args.person, args.id)
+    except TokenStoreError as err:
+        raise CliError(str(err), 2) from err
+    if not gone:
+        raise CliError(f"{args.person} has no token{f' {args.id}' if args.id else ''} to revoke")
+    print(f"revoked {len(gone)} token(s) of {args.person}: {', '.join(t.id for t in gone)}")
+    return 0
+
+
+def cmd_token_ls(args: argparse.Namespace) -> int:
+    try:
+        records = _tokens().list()
+    except TokenStoreError as err:
+        raise CliError(str(err), 2) from err
+    if args.json:
+        print(json.dumps([{"id": r.id, "person": r.person, "created_at": r.created_at.isoformat()}
+                          for r in records], indent=2))
+    elif records:
+        print(table(["PERSON", "TOKEN", "CREATED"],
+                    [[r.person, r.id, r.created_at.strftime("%Y-%m-%d %H:%M UTC")] for r in records]))
+    else:
+        print(f"no personal tokens ({_tokens().path})")
     return 0
 
 
@@ -485,10 +540,23 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--timeline", type=int, default=None, metavar="N", help="only the latest N timeline entries")
     show.set_defaults(run=cmd_show)
 
-    pending = subs.add_parser("pending", help="what waits for approval in an incident")
-    pending.add_argument("incident")
+    pending = subs.add_parser("pending", help="what waits for approval: in one incident, or across open incidents")
+    pending.add_argument("incident", nargs="?", help="INC number or workflow id (default: every open incident)")
     pending.add_argument("--json", action="store_true")
     pending.set_defaults(run=cmd_pending)
+
+    token = subs.add_parser("token", help="personal API tokens for people on the roster (HTTP approvals)")
+    token_subs = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
+    issue = token_subs.add_parser("issue", help="print a new token for PERSON once (only its hash is stored)")
+    issue.add_argument("person")
+    issue.set_defaults(run=cmd_token_issue)
+    revoke = token_subs.add_parser("revoke", help="revoke PERSON's tokens (or one, with --id)")
+    revoke.add_argument("person")
+    revoke.add_argument("--id", help="only the token with this id (see `firebreak token ls`)")
+    revoke.set_defaults(run=cmd_token_revoke)
+    token_ls = token_subs.add_parser("ls", help="list the tokens: person, id, created")
+    token_ls.add_argument("--json", action="store_true")
+    token_ls.set_defaults(run=cmd_token_ls)
 
     for name, helptext in (("ack", "acknowledge an incident"),):
         ack = subs.add_parser(name, help=helptext)
