@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -36,6 +37,7 @@ from intake.config import IntakeConfig, Secrets, intake_config, load_secrets
 from intake.errors import IntakeError, from_validation
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
 from intake.metrics import install_metrics
+from intake.people import People, people_router
 from observability.logs import json_logs
 from playbook.config import load_playbook
 from playbook.models import Detection, workflow_id_for
@@ -181,7 +183,7 @@ def _schema_for(*types: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client | None = None,
-               address: str | None = None, task_queue: str | None = None) -> FastAPI:
+               address: str | None = None, task_queue: str | None = None, people: People | None = None) -> FastAPI:
     intake = Intake(config, secrets, client, address, task_queue)
 
     @asynccontextmanager
@@ -198,6 +200,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
                               "alert; 503 with Retry-After when it could not.")
     app.state.intake = intake
+    app.include_router(people_router(config, people or People(), lambda: intake.client))
     codec = load_codec()
     if codec is not None:  # payload encryption is on: serve the codec endpoint for the Temporal UI
         app.include_router(codec_router(codec))
@@ -331,7 +334,9 @@ def build(playbook_path: Path, address: str | None = None,
     playbook, _ = load_playbook(playbook_path)
     config = intake_config(playbook, str(playbook_path))
     secrets = load_secrets(config, environ, str(playbook_path))
-    return create_app(config, secrets, address=address), config
+    slack_secret = (os.environ if environ is None else environ).get(config.slack.signing_secret_env)
+    people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None)
+    return create_app(config, secrets, address=address, people=people), config
 
 
 def serve(playbook_path: Path, host: str | None = None, port: int | None = None, address: str | None = None) -> None:

@@ -119,6 +119,24 @@ class StormConfig(_Strict):
         default=50, description="while alerts keep arriving for one incident, at most one Temporal call per interval")
 
 
+class SlackConfig(_Strict):
+    """Slack interactive buttons (POST /v1/slack/actions): where the signing secret is and how fresh requests are."""
+
+    signing_secret_env: str = Field(default="FIREBREAK_SLACK_SIGNING_SECRET",
+                                    description="env var with the Slack app's signing secret")
+    max_age_seconds: Annotated[int, Field(ge=1, le=300)] = Field(
+        default=300, description="refuse requests whose X-Slack-Request-Timestamp is older (Slack says 5 minutes)")
+    answer_within_seconds: Annotated[float, Field(gt=0, le=2.9)] = Field(
+        default=2.0, description="how long a button waits for the incident's answer; Slack wants a reply within 3 s")
+
+
+class PeopleConfig(_Strict):
+    """People approving over HTTP with their personal tokens."""
+
+    outcome_wait_seconds: Annotated[float, Field(gt=0, le=30)] = Field(
+        default=5.0, description="how long an approval waits for the incident to accept or refuse it before 202")
+
+
 class IntakeConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8800
@@ -129,6 +147,8 @@ class IntakeConfig(_Strict):
     labels: LabelMapping = Field(default_factory=LabelMapping)
     storm: StormConfig = Field(default_factory=StormConfig)
     sources: dict[str, SourceConfig] = Field(default_factory=_default_sources)
+    people: PeopleConfig = Field(default_factory=PeopleConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
 
     @field_validator("sources")
     @classmethod

@@ -88,6 +88,14 @@ class Person(_Strict):
     roles: list[Role] = Field(min_length=1)
     contact: str = ""
     backup: str | None = None
+    slack_id: str | None = Field(default=None, description="Slack user id (U...) whose buttons act as this person; "
+                                                           "a contact of 'slack:U...' works too")
+
+    @property
+    def slack_user(self) -> str | None:
+        if self.slack_id:
+            return self.slack_id
+        return self.contact.removeprefix("slack:") if self.contact.startswith("slack:") else None
 
 
 class Roster(_Strict):
