@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from activities.context import default_playbook_path, firebreak_home
@@ -43,7 +43,8 @@ from playbook.render import incident_text, table
 from playbook.risk import RiskEntry
 from playbook.state import IncidentState
 from workflows import search_attributes as sa
-from workflows.actions import IncidentNotFound, find_incident, open_approvals, send_action
+from workflows.action_items import ActionItemWorkflow
+from workflows.actions import NUMBER, IncidentNotFound, find_incident, open_approvals, send_action
 from workflows.client import TASK_QUEUE, connect, raise_detection
 from workflows.codec import CodecConfigError
 from workflows.incident import IncidentWorkflow
@@ -89,6 +90,8 @@ async def _handle(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
 async def _state(handle: WorkflowHandle[Any, Any]) -> IncidentState:
     try:
         return await handle.query(IncidentWorkflow.get_state)
+    except WorkflowQueryFailedError as err:
+        raise CliError(f"{handle.id} is not an incident ({err.message})") from err
     except RPCError as err:
         raise CliError(f"cannot read incident {handle.id}: {err.message}. Is `firebreak worker` running?") from err
 
@@ -378,6 +381,37 @@ async def cmd_retro(args: argparse.Namespace) -> int:
     return await _send(args, IncidentWorkflow.retrospective_done, build)
 
 
+async def cmd_actions(args: argparse.Namespace) -> int:
+    client = await _client(args)
+    query = "WorkflowType = 'ActionItemWorkflow'" + ("" if args.all else " AND ExecutionStatus = 'Running'")
+    if args.incident:
+        if not NUMBER.match(args.incident):
+            raise CliError(f"'{args.incident}' is not an incident number like INC-2026-0001", 2)
+        query += f" AND IncidentNumber = '{args.incident}'"
+    items = []
+    async for w in client.list_workflows(query, limit=args.limit):
+        try:
+            items.append((w.id, await client.get_workflow_handle(w.id).query(ActionItemWorkflow.get_item)))
+        except RPCError as err:
+            raise CliError(f"cannot read action item {w.id}: {err.message}. Is `firebreak worker` running?") from err
+    if args.json:
+        print(json.dumps([{"id": wid, **item.model_dump(mode="json", exclude={"outcomes"})} for wid, item in items],
+                         indent=2))
+    elif not items:
+        print("no open action items" if not args.all else "no action items")
+    else:
+        print(table(["ACTION ITEM", "STATUS", "OWNER", "DUE", "REMINDERS", "WHAT"],
+                    [[wid, i.status, i.item.owner, i.item.due.strftime("%Y-%m-%d") if i.item.due else "-",
+                      str(i.reminders_sent), i.item.what[:60]] for wid, i in items]))
+    return 0
+
+
+async def cmd_done(args: argparse.Namespace) -> int:
+    args.incident = args.action_item
+    return await _send(args, ActionItemWorkflow.mark_done,
+                       lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.note))
+
+
 def _artefacts() -> Path:
     return firebreak_home() / "artefacts"
 
@@ -611,6 +645,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="risk register: NIST AI 600-1 risk name, repeatable (default from the signal kind)")
     _human(retro)
     retro.set_defaults(run=cmd_retro)
+    actions = subs.add_parser("actions", help="retrospective action items, chased by reminders until done")
+    actions.add_argument("--incident", help="only this incident's items (INC number)")
+    actions.add_argument("--all", action="store_true", help="include items already done")
+    actions.add_argument("--limit", type=int, default=200)
+    actions.add_argument("--json", action="store_true")
+    actions.set_defaults(run=cmd_actions)
+    done = subs.add_parser("done", help="mark an action item done (its owner or an incident commander)")
+    done.add_argument("action_item", help="the item's id, e.g. action-INC-2026-0001-1 (see `firebreak actions`)")
+    done.add_argument("--note", default="")
+    _human(done)
+    done.set_defaults(run=cmd_done)
     risks = subs.add_parser("risks", help="the risk register: one entry per resolved incident (local artefacts)")
     risks.add_argument("--kind", choices=[k.value for k in SignalKind])
     risks.add_argument("--owasp", metavar="LLM0N", help="only entries with this OWASP LLM Top 10 id")

@@ -22,6 +22,7 @@ from activities.context import ActivityContext, default_playbook_path
 from observability.logs import configure_logging
 from observability.runtime import metrics_address, worker_runtime
 from playbook.config import PlaybookError, load_playbook
+from workflows.action_items import ActionItemWorkflow
 from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
 from workflows.codec import describe as describe_codec
 from workflows.codec import load_codec
@@ -34,7 +35,7 @@ MAX_ACTIVITY_THREADS = 32
 
 def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QUEUE,
                  executor: ThreadPoolExecutor | None = None) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow, WatchWorkflow],
+    return Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow, WatchWorkflow, ActionItemWorkflow],
                   activities=all_activities(ctx),
                   activity_executor=executor or ThreadPoolExecutor(MAX_ACTIVITY_THREADS),
                   max_concurrent_activities=MAX_ACTIVITY_THREADS, max_cached_workflows=cached_workflows())

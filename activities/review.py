@@ -11,11 +11,14 @@ import json
 from datetime import UTC, datetime
 
 from temporalio import activity
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from activities.context import ActivityContext
 from playbook.messages import RetrospectiveInput
 from playbook.retrospective import retrospective_markdown, retrospective_record
 from playbook.risk import risk_entry
+from playbook.state import ActionItemInput
+from workflows import search_attributes as sa
 
 RISK_REGISTER = "_risk_register"
 
@@ -23,6 +26,22 @@ RISK_REGISTER = "_risk_register"
 class ReviewActivities:
     def __init__(self, ctx: ActivityContext) -> None:
         self.ctx = ctx
+
+    @activity.defn(name="track_action_items")
+    async def track_action_items(self, items: list[ActionItemInput]) -> list[str]:
+        """Start one ActionItemWorkflow per item; a retry finds the ones it already started."""
+        client, queue = activity.client(), activity.info().task_queue
+        started = []
+        for item in items:
+            handle = await client.start_workflow(
+                "ActionItemWorkflow", item, id=f"action-{item.incident_number}-{item.seq}", task_queue=queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"{item.incident_number} action item {item.seq}: {item.item.what}"[:200],
+                search_attributes=TypedSearchAttributes([
+                    SearchAttributePair(sa.INCIDENT_NUMBER, item.incident_number),
+                    SearchAttributePair(sa.INCIDENT_STATUS, "open")]))
+            started.append(handle.id)
+        return started
 
     @activity.defn(name="write_retrospective")
     def write_retrospective(self, request: RetrospectiveInput) -> str:

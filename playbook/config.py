@@ -246,6 +246,12 @@ class ReviewConfig(_Strict):
     deadline_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
     reminder_hours: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [24.0, 44.0])
     give_up_after_hours: Annotated[int, Field(ge=1)] = 7 * 24
+    action_item_reminder_hours: Annotated[float, Field(gt=0, le=24 * 30)] = Field(
+        default=24.0, description="how often an open action item's owner is reminded once it is due")
+    action_item_undated_days: Annotated[float, Field(gt=0, le=365)] = Field(
+        default=7.0, description="when an action item without a due date is first chased")
+    action_item_escalate_after: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=3, description="overdue reminders before the incident commander is told")
 
     @model_validator(mode="after")
     def _ordered(self) -> ReviewConfig:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from playbook.config import Playbook
 from playbook.models import (
+    ActionItem,
     ActionOutcome,
     ApprovalRequest,
     ApprovalStatus,
@@ -125,3 +126,28 @@ class IncidentSummary(BaseModel):
     alert_count: int
     briefs_sent: int
     retrospective_path: str | None
+
+
+class ActionItemInput(BaseModel):
+    """One retrospective action item to chase until its owner marks it done."""
+
+    incident_number: str
+    incident_workflow_id: str
+    seq: int
+    item: ActionItem
+    assigned_at: datetime
+    playbook: Playbook
+    escalate_to: str
+
+
+class ActionItemState(BaseModel):
+    incident_number: str
+    seq: int
+    item: ActionItem
+    status: str = "open"  # open | done
+    reminders_sent: int = 0
+    escalated: bool = False
+    done_by: str | None = None
+    done_at: datetime | None = None
+    note: str = ""
+    outcomes: list[ActionOutcome] = Field(default_factory=list)

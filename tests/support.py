@@ -23,6 +23,7 @@ from integrations.artefacts import ArtefactStore
 from playbook.models import Decision, Detection, HumanAction, Role, SignalKind
 from playbook.state import IncidentState
 from worker import build_worker
+from workflows.action_items import ActionItemWorkflow
 from workflows.incident import IncidentWorkflow
 
 ROSTER = """
@@ -73,7 +74,7 @@ async def incident_worker(client: Client, task_queue: str, playbook: Path, home:
         return
     acts = [a for a in all_activities(ctx) if a.__temporal_activity_definition.name not in replace]  # type: ignore
     with ThreadPoolExecutor(8) as executor:  # the real activities are synchronous
-        async with Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow],
+        async with Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow, ActionItemWorkflow],
                           activities=[*acts, *replace.values()], activity_executor=executor):
             yield ctx
 

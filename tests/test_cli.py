@@ -116,6 +116,17 @@ def test_incident_lifecycle_from_the_cli(cli_env: dict[str, str], worker_process
     closed = json.loads(run(cli_env, "ls", "--all", "--json").stdout)
     assert any(r["number"] == number and r["status"] == "closed" for r in closed)
 
+    items = json.loads(run(cli_env, "actions", "--incident", number, "--json").stdout)
+    assert [(i["id"], i["item"]["owner"], i["status"]) for i in items] == [(f"action-{number}-1", "olu", "open")]
+    not_owner = run(cli_env, "done", f"action-{number}-1", "--as", "sam")
+    assert not_owner.returncode == 1 and "only the owner (olu)" in not_owner.stderr
+    assert run(cli_env, "done", f"action-{number}-1", "--as", "olu", "--note", "suite merged").returncode == 0
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "no open action items" not in run(cli_env, "actions", "--incident",
+                                                                              number).stdout:
+        time.sleep(0.2)
+    assert "no open action items" in run(cli_env, "actions", "--incident", number).stdout
+
 
 def test_declare_from_a_detection_file_joins_by_fingerprint(cli_env: dict[str, str],
                                                            worker_process: subprocess.Popen[str],

@@ -36,7 +36,8 @@ async def find_incident(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
     """
     if not NUMBER.match(ref):
         return client.get_workflow_handle(ref)
-    found = [w async for w in client.list_workflows(f"IncidentNumber = '{ref}'", limit=20)]
+    found = [w async for w in client.list_workflows(
+        f"WorkflowType = 'IncidentWorkflow' AND IncidentNumber = '{ref}'", limit=20)]
     if not found:
         raise IncidentNotFound(f"no incident {ref}")
     found.sort(key=lambda w: (w.status == WorkflowExecutionStatus.RUNNING, w.start_time), reverse=True)

@@ -51,7 +51,14 @@ with workflow.unsafe.imports_passed_through():
         Ticket,
         TimelineEntry,
     )
-    from playbook.state import ALERT_SUMMARY_EVERY, ALERTS_ON_TIMELINE, IncidentInput, IncidentState, IncidentSummary
+    from playbook.state import (
+        ALERT_SUMMARY_EVERY,
+        ALERTS_ON_TIMELINE,
+        ActionItemInput,
+        IncidentInput,
+        IncidentState,
+        IncidentSummary,
+    )
     from workflows import search_attributes as sa
 
 SYSTEM = "firebreak"
@@ -510,10 +517,30 @@ class IncidentWorkflow:
         if done():
             s.retrospective_path = await self._write_retrospective(final=True)
             self._record(Step.REVIEW, "retrospective written", {"path": s.retrospective_path})
+            if workflow.patched("action-items-v1"):
+                await self._track_action_items()
         s.closed_at = workflow.now()
         self._set(status=IncidentStatus.CLOSED)
         await self._ticket_update("closed", "Closed" + ("" if done() else " without a retrospective"))
         return True
+
+    async def _track_action_items(self) -> None:
+        """One ActionItemWorkflow per action item, independent of this incident, reminding its owner until done."""
+        s = self.state
+        assert s.retrospective is not None and s.playbook is not None
+        if not s.retrospective.action_items:
+            return
+        items = [ActionItemInput(incident_number=self._number(), incident_workflow_id=s.workflow_id, seq=seq,
+                                 item=item, assigned_at=workflow.now(), playbook=s.playbook,
+                                 escalate_to=self._primary(Role.INCIDENT_COMMANDER))
+                 for seq, item in enumerate(s.retrospective.action_items, 1)]
+        try:
+            started = await workflow.execute_activity("track_action_items", items, result_type=list[str],
+                                                      summary=f"Review: track {len(items)} action item(s)", **QUICK)
+        except ActivityError as err:
+            self._record(Step.REVIEW, "could not start tracking the action items", {"error": _cause(err)})
+            return
+        self._record(Step.REVIEW, f"{len(started)} action item(s) tracked until done", {"workflows": started})
 
     async def _write_retrospective(self, final: bool) -> str:
         return await workflow.execute_activity(

@@ -1,0 +1,114 @@
+"""ActionItemWorkflow: one retrospective action item, chased by durable reminders until its owner marks it done.
+
+Started by the incident when its retrospective is recorded, and left running after the incident closes.
+Reminders start at the due date (or `action_item_undated_days` after assignment), repeat every
+`action_item_reminder_hours`, and after `action_item_escalate_after` of them the incident commander is told.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from playbook.messages import Notification
+    from playbook.models import ActionOutcome, HumanAction, Role
+    from playbook.state import ActionItemInput, ActionItemState
+    from workflows import search_attributes as sa
+
+NOTIFY: dict[str, Any] = {"start_to_close_timeout": timedelta(minutes=1),
+                          "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)}
+
+
+@workflow.defn
+class ActionItemWorkflow:
+    @workflow.init
+    def __init__(self, request: ActionItemInput) -> None:
+        self.request = request
+        self.state = ActionItemState(incident_number=request.incident_number, seq=request.seq, item=request.item)
+
+    @workflow.run
+    async def run(self, request: ActionItemInput) -> ActionItemState:
+        review = request.playbook.review
+        first = (request.item.due if request.item.due is not None
+                 else request.assigned_at + timedelta(days=review.action_item_undated_days))
+        next_at = first
+        while self.state.status != "done":
+            if await self._until(next_at):
+                break
+            self.state.reminders_sent += 1
+            overdue = "due" if self.state.reminders_sent == 1 else "overdue"
+            await self._notify(f"reminder-{self.state.reminders_sent}", [request.item.owner],
+                               f"{request.incident_number} action item {overdue}: {request.item.what}",
+                               f"Mark it done with: firebreak done {workflow.info().workflow_id} --as "
+                               f"{request.item.owner}")
+            if self.state.reminders_sent > review.action_item_escalate_after and not self.state.escalated:
+                self.state.escalated = True
+                await self._notify("escalation", [request.escalate_to],
+                                   f"{request.incident_number} action item still open: {request.item.what}",
+                                   f"{request.item.owner} has had {self.state.reminders_sent} reminders.")
+            # From now, not from the last slot: a worker that was down for days sends one reminder, not a burst.
+            next_at = workflow.now() + timedelta(hours=review.action_item_reminder_hours)
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(request)
+        workflow.upsert_search_attributes([sa.INCIDENT_STATUS.value_set("done")])
+        return self.state
+
+    @workflow.query
+    def get_item(self) -> ActionItemState:
+        return self.state
+
+    @workflow.query
+    def action_outcome(self, action_id: str) -> ActionOutcome | None:
+        return next((o for o in reversed(self.state.outcomes) if o.action_id == action_id), None)
+
+    @workflow.signal
+    def mark_done(self, action: HumanAction) -> None:
+        """The owner, or the incident commander, marks the item done."""
+        roster = self.request.playbook.roster.people
+        person = roster.get(action.by)
+        if self.state.status == "done":
+            self._answer(action, False, f"already done by {self.state.done_by}")
+        elif person is None:
+            self._answer(action, False, f"'{action.by}' is not on the roster")
+        elif action.role not in person.roles:
+            self._answer(action, False, f"{action.by} does not hold the role {action.role.value}")
+        elif action.by != self.request.item.owner and action.role != Role.INCIDENT_COMMANDER:
+            self._answer(action, False, f"only the owner ({self.request.item.owner}) or an incident commander "
+                                        "may mark it done")
+        else:
+            self.state.status, self.state.done_by, self.state.done_at = "done", action.by, workflow.now()
+            self.state.note = action.comment
+            self._answer(action, True, f"action item {self.request.seq} of {self.request.incident_number} done")
+
+    def _answer(self, action: HumanAction, accepted: bool, message: str) -> None:
+        if action.action_id:
+            self.state.outcomes.append(ActionOutcome(action_id=action.action_id, accepted=accepted, message=message))
+            del self.state.outcomes[:-50]
+
+    async def _until(self, when: datetime) -> bool:
+        """Wait until `when` or until done; True when done."""
+        remaining = when - workflow.now()
+        if remaining > timedelta(0):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self.state.status == "done", timeout=remaining,
+                                              timeout_summary="action item reminder")
+        return self.state.status == "done"
+
+    async def _notify(self, key: str, to: list[str], subject: str, text: str) -> None:
+        pb = self.request.playbook
+        note = Notification(key=f"{workflow.info().workflow_id}/{key}", incident_number=self.request.incident_number,
+                            to=to, contacts={p: pb.roster.people[p].contact for p in to if p in pb.roster.people},
+                            subject=subject, text=text,
+                            channels={n: pb.channels[n] for n in pb.communicate.notify_channels})
+        try:
+            await workflow.execute_activity("notify", note, result_type=int, summary=f"Remind {', '.join(to)}",
+                                            **NOTIFY)
+        except ActivityError:
+            workflow.logger.warning("could not remind %s about %s", to, self.request.item.what)
