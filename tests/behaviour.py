@@ -31,7 +31,19 @@ async def _quiet(handle: WorkflowHandle[Any, Any]) -> bool:
     return not raw.pending_activities and not raw.HasField("pending_workflow_task")
 
 
-async def _terminate_started() -> None:
+async def _action_items_of(client: Client, handle: WorkflowHandle[Any, Any]) -> list[WorkflowHandle[Any, Any]]:
+    """The ActionItemWorkflows an incident started: they outlive it, so they are cleaned up with it."""
+    try:
+        state = await handle.query(IncidentWorkflow.get_state)
+    except Exception:  # noqa: BLE001 - not an incident, or its worker is gone: nothing to add
+        return []
+    if state.retrospective is None:
+        return []
+    return [client.get_workflow_handle(f"action-{state.number}-{seq}")
+            for seq in range(1, len(state.retrospective.action_items) + 1)]
+
+
+async def _terminate_started(client: Client | None = None) -> None:
     """Terminate the test's running incidents, each once it has no activity or workflow task in flight.
 
     The time-skipping test server stops its clock while a task is in flight, and a task of a workflow
@@ -39,6 +51,8 @@ async def _terminate_started() -> None:
     """
     while _STARTED:
         handle = _STARTED.pop()
+        if client is not None:
+            _STARTED.extend(await _action_items_of(client, handle))
         try:
             quiet_reads = 0
             for _ in range(200):
@@ -69,7 +83,7 @@ async def worker(client: Client, task_queue: str, playbook: Path, home: Path,
         try:
             yield ctx
         finally:
-            await _terminate_started()
+            await _terminate_started(client)
 
 
 def started(handle: WorkflowHandle[Any, Any]) -> WorkflowHandle[Any, Any]:
