@@ -299,7 +299,12 @@ stabilise = ["rollback_prompt"]
             await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
             before = await poll(handle, lambda s: s.next_brief_due is not None and any(
                 a.request_id == "stabilise-1" for a in s.pending_approvals()))
-            timers_before = await _open_timers(handle)
+            # The approval's deadline timer starts once the approver has been paged (an activity later).
+            for _ in range(200):
+                timers_before = await _open_timers(handle)
+                if "approval stabilise-1 deadline" in timers_before:
+                    break
+                await asyncio.sleep(0.05)
     finally:
         await env.shutdown()
 
@@ -312,7 +317,8 @@ stabilise = ["rollback_prompt"]
             assert [a.request_id for a in after.pending_approvals()] == ["stabilise-1"]
             assert after.next_brief_due == before.next_brief_due
             # The cadence timer the first server started is still pending on the second.
-            assert "brief #1 due" in timers_before and await _open_timers(handle) == timers_before
+            assert timers_before == ["approval stabilise-1 deadline", "brief #1 due"]
+            assert await _open_timers(handle) == timers_before
             await handle.signal(IncidentWorkflow.approve, decision("stabilise-1", "olu", Role.AI_OPS))
             done = await poll(handle, lambda s: any(m.action == "rollback_prompt" for m in s.mitigations))
             assert [(m.action, m.outcome) for m in done.mitigations] == [("rollback_prompt", "done")]
