@@ -15,9 +15,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 
 from activities.context import ActivityContext
 from playbook.messages import RetrospectiveInput
+from playbook.proposals import proposal_diff, propose
 from playbook.retrospective import retrospective_markdown, retrospective_record
 from playbook.risk import risk_entry
-from playbook.state import ActionItemInput
+from playbook.state import ActionItemInput, IncidentState
 from workflows import search_attributes as sa
 
 RISK_REGISTER = "_risk_register"
@@ -54,4 +55,23 @@ class ReviewActivities:
         entry = risk_entry(state.model_copy(update={"retrospective_path": str(path)}), datetime.now(UTC),
                            str(suite) if suite.exists() else None)
         self.ctx.store.write(f"{RISK_REGISTER}/{number}.json", entry.model_dump_json(indent=2))
+        if request.final:
+            self._propose_playbook_updates(state, number)
         return str(path)
+
+    def _propose_playbook_updates(self, state: IncidentState, number: str) -> None:
+        """<number>/playbook-proposal.diff and .md: what this incident suggests changing, for a person to apply."""
+        try:
+            current = self.ctx.playbook_path.read_text(encoding="utf-8")
+        except OSError as err:
+            activity.logger.warning("no playbook proposals for %s: cannot read %s (%s)", number,
+                                    self.ctx.playbook_path, err)
+            return
+        proposed, reasons = propose(state, current, str(self.ctx.playbook_path))
+        if not reasons:
+            return
+        self.ctx.store.write(f"{number}/playbook-proposal.md", f"# Playbook updates proposed by {number}\n\n"
+                             + "".join(f"- {r}\n" for r in reasons)
+                             + "\nApply with: patch -p0 < playbook-proposal.diff (after reading it)\n")
+        self.ctx.store.write(f"{number}/playbook-proposal.diff",
+                             proposal_diff(current, proposed, str(self.ctx.playbook_path)))

@@ -258,6 +258,7 @@ class ApprovalRequest(BaseModel):
     requested_at: datetime
     deadline: datetime
     escalated_to: list[str] = Field(default_factory=list)
+    severity: Severity | None = Field(default=None, description="the incident's severity when it was asked")
     status: ApprovalStatus = ApprovalStatus.PENDING
     decided_by: str | None = None
     decided_at: datetime | None = None

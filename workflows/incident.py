@@ -559,7 +559,8 @@ class IncidentWorkflow:
         timeout = timeout or timedelta(minutes=pb.approvals.timeout_minutes)
         rid = request_id or f"{step.value}-{len(self.state.approvals) + 1}"
         req = ApprovalRequest(request_id=rid, step=step, subject=subject, why=why, role=role,
-                              requested_at=workflow.now(), deadline=workflow.now() + timeout)
+                              requested_at=workflow.now(), deadline=workflow.now() + timeout,
+                              severity=self.state.severity)
         self.state.approvals.append(req)
         self._record(step, f"approval requested: {subject}", {"request_id": rid, "role": role.value,
                                                                "deadline": req.deadline.isoformat()})
