@@ -47,8 +47,10 @@ class ReviewActivities:
     @activity.defn(name="write_retrospective")
     def write_retrospective(self, request: RetrospectiveInput) -> str:
         state = request.state
-        record = retrospective_record(state, request.final)
         number = state.number or state.workflow_id
+        reach = [json.loads(p.read_text()) for p in sorted(self.ctx.store.path(f"{number}/evidence").glob(
+            "*.blast_radius.json"))]
+        record = retrospective_record(state, request.final, reach)
         self.ctx.store.write(f"{number}/retrospective.json", json.dumps(record, indent=2))
         path = self.ctx.store.write(f"{number}/retrospective.md", retrospective_markdown(record))
         suite = self.ctx.store.path(f"{number}/regression")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from playbook.models import Step
 from playbook.risk import classify_risk
 from playbook.state import IncidentState
 
@@ -13,8 +14,17 @@ def _minutes(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds() / 60, 1) if start and end else None
 
 
-def retrospective_record(state: IncidentState, final: bool) -> dict[str, Any]:
+def _step_done(state: IncidentState, step: Step) -> datetime | None:
+    """When the step's last mitigation was recorded: the moment it was stabilised, or contained."""
+    times = [m.at for m in state.mitigations if m.step == step]
+    return max(times) if times else None
+
+
+def retrospective_record(state: IncidentState, final: bool,
+                         blast_radius: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The record; `blast_radius` holds the investigate step's reach summaries (traces, users, sessions)."""
     d = state.detection
+    reach = blast_radius or []
     notes = state.retrospective
     mode, harm, harm_severity, owasp, nist = classify_risk(d.kind, state.severity, notes.risk if notes else None)
     return {
@@ -28,6 +38,11 @@ def retrospective_record(state: IncidentState, final: bool) -> dict[str, Any]:
             "alerts": state.alert_count,
             "detected_at": d.detected_at.isoformat(),
             "minutes_to_acknowledge": _minutes(state.opened_at, state.acknowledged_at),
+            "minutes_to_stabilise": _minutes(state.opened_at, _step_done(state, Step.STABILISE)),
+            "minutes_to_contain": _minutes(state.opened_at, _step_done(state, Step.CONTAIN)),
+            "traces_affected": sum(r.get("traces_affected", 0) for r in reach) if reach else None,
+            "users_affected": sum(r.get("users_affected", 0) for r in reach) if reach else None,
+            "sessions_affected": sum(r.get("sessions_affected", 0) for r in reach) if reach else None,
             "minutes_to_resolve": _minutes(state.opened_at, state.resolved_at),
             "briefs_sent": state.briefs_sent,
         },
@@ -62,6 +77,11 @@ def retrospective_markdown(record: dict[str, Any]) -> str:
         f"- alerts: {impact['alerts']}",
         f"- detected at: {impact['detected_at']}",
         f"- minutes to acknowledge: {impact['minutes_to_acknowledge']}",
+        f"- minutes to stabilise: {impact['minutes_to_stabilise']}",
+        f"- minutes to contain: {impact['minutes_to_contain']}",
+        f"- traces / users / sessions affected: {impact['traces_affected']} / {impact['users_affected']} / "
+        f"{impact['sessions_affected']}" + ("" if impact["traces_affected"] is not None
+                                           else " (no Langfuse evidence source collected the reach)"),
         f"- minutes to resolve: {impact['minutes_to_resolve']}",
         f"- briefs sent: {impact['briefs_sent']}",
         "",

@@ -76,5 +76,7 @@ contain = ["disable_tools"]
             assert "prompt v13 dropped the safety preamble" in retro
             assert "no toxicity regression test" in retro
             assert "| acknowledged |" in retro
+            assert "- minutes to stabilise: " in retro and "minutes to stabilise: None" not in retro
+            assert "minutes to contain: None" not in retro
             assert len(control_plane.requests) == 1
             assert all(a.status == ApprovalStatus.APPROVED for a in state.approvals)

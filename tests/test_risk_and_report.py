@@ -14,13 +14,15 @@ from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from playbook.models import Resolution, RetrospectiveNotes, RiskAssessment, Role, Severity
+from playbook.retrospective import retrospective_record
+from playbook.state import IncidentState
 from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse fixture)
     approve_briefs_until,
     open_incident,
     terminate_leftovers,
     worker,
 )
-from tests.support import decision, wait_for, write_playbook
+from tests.support import decision, detection, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 FIREBREAK = str(Path(sys.executable).parent / "firebreak")
@@ -94,3 +96,12 @@ def test_unknown_taxonomy_values_are_refused() -> None:
 def test_report_and_risks_with_nothing_yet(tmp_path: Path) -> None:
     assert "no resolved incidents" in firebreak(tmp_path, "report").stdout
     assert "the risk register is empty" in firebreak(tmp_path, "risks").stdout
+
+
+def test_retrospective_impact_adds_up_the_reach_of_every_blast_radius() -> None:
+    state = IncidentState(workflow_id="incident-x", number="INC-2026-0100", detection=detection())
+    reach = [{"traces_affected": 3, "users_affected": 2, "sessions_affected": 2},
+             {"traces_affected": 1, "users_affected": 1, "sessions_affected": 0}]
+    impact = retrospective_record(state, final=False, blast_radius=reach)["impact"]
+    assert (impact["traces_affected"], impact["users_affected"], impact["sessions_affected"]) == (4, 3, 2)
+    assert retrospective_record(state, final=False)["impact"]["traces_affected"] is None
