@@ -149,3 +149,22 @@ channels = ["stakeholders"]
     keys = [r["headers"]["Idempotency-Key"] for r in stakeholders.requests]
     assert len(keys) == 4 and len(set(keys)) == 2
     assert [json.loads(r["body"])["approved_by"] for r in stakeholders.requests] == ["sam"] * 4
+
+
+async def test_briefs_after_a_storm_do_not_carry_its_alert_ids(ts_env: WorkflowEnvironment, task_queue: str,
+                                                               tmp_path: Path, home: Path) -> None:
+    async with worker(ts_env.client, task_queue, write_playbook(tmp_path), home):
+        handle, state = await open_incident(ts_env, task_queue, severity=Severity.SEV1)
+        fingerprint = state.detection.fingerprint
+        await handle.signal(IncidentWorkflow.alert_batch, [
+            detection(fingerprint=fingerprint, alert_id=f"storm-{i:04d}") for i in range(500)])
+        await wait_for(handle, lambda s: s.alert_count == 501)
+        assert state.acknowledged_at is not None
+        await approve_briefs_until(handle, ts_env, state.acknowledged_at + timedelta(minutes=35))
+        inputs = [event.activity_task_scheduled_event_attributes.input.payloads[0].data
+                  async for event in handle.fetch_history_events()
+                  if event.activity_task_scheduled_event_attributes.activity_type.name == "draft_brief"]
+        assert len(inputs) == 1
+        brief_input = json.loads(inputs[0])
+        assert brief_input["state"]["alert_count"] == 501 and brief_input["state"]["seen_alert_ids"] == []
+        assert b"storm-0499" not in inputs[0]

@@ -441,8 +441,8 @@ class IncidentWorkflow:
         self.state.brief_seq += 1
         seq = self.state.brief_seq
         brief = await workflow.execute_activity(
-            "draft_brief", BriefInput(state=self.state, seq=seq, next_update_due=next_due), result_type=Brief,
-            summary=f"Communicate: draft brief #{seq}", **QUICK)
+            "draft_brief", BriefInput(state=self.state.for_activity(), seq=seq, next_update_due=next_due),
+            result_type=Brief, summary=f"Communicate: draft brief #{seq}", **QUICK)
         self._record(Step.COMMUNICATE, f"brief #{seq} drafted", {"title": brief.title})
         status = await self._gate(Step.COMMUNICATE, f"brief #{seq}: {brief.title}",
                                   "stakeholder messages need the domain SME's approval", Role.DOMAIN_SME,
@@ -544,7 +544,7 @@ class IncidentWorkflow:
 
     async def _write_retrospective(self, final: bool) -> str:
         return await workflow.execute_activity(
-            "write_retrospective", RetrospectiveInput(state=self.state, final=final), result_type=str,
+            "write_retrospective", RetrospectiveInput(state=self.state.for_activity(), final=final), result_type=str,
             summary=f"Review: {'final' if final else 'draft'} retrospective", **QUICK)
 
     def _review_owners(self) -> list[str]:
