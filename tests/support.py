@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -108,6 +111,25 @@ def human(by: str, role: Role, comment: str = "") -> HumanAction:
 
 def decision(request_id: str, by: str, role: Role, comment: str = "") -> Decision:
     return Decision(request_id=request_id, by=by, role=role, comment=comment, action_id=str(uuid.uuid4()))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """Ctrl-C a process we started, as a person would; kill it if it does not stop in time."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=5)
 
 
 class Recorder:

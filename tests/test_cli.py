@@ -6,7 +6,6 @@ import json
 import os
 import random
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import write_playbook
+from tests.support import free_port, stop_process, write_playbook
 
 FIREBREAK = str(Path(sys.executable).parent / "firebreak")
 PLAYBOOK_BODY = """
@@ -54,11 +53,7 @@ def worker_process(cli_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen([FIREBREAK, "worker"], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, stdin=subprocess.DEVNULL)
     yield proc
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
 
 
 def test_incident_lifecycle_from_the_cli(cli_env: dict[str, str], worker_process: subprocess.Popen[str],
@@ -159,18 +154,12 @@ def test_bad_input_is_refused_with_the_reason(cli_env: dict[str, str], tmp_path:
     assert refused.returncode == 2 and "kind" in refused.stderr
     unknown = run(cli_env, "show", "INC-1999-0001")
     assert unknown.returncode == 1 and "no incident INC-1999-0001" in unknown.stderr
-    down = run({**cli_env, "TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}"}, "ls")
+    down = run({**cli_env, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}, "ls")
     assert down.returncode == 3 and "cannot reach Temporal" in down.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_up_runs_everything_and_carries_on_after_a_restart(tmp_path: Path) -> None:
-    port, ui_port = _free_port(), _free_port()
+    port, ui_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
     env.update({"FIREBREAK_HOME": str(tmp_path / "home"), "FIREBREAK_PLAYBOOK": str(write_playbook(tmp_path,
                 PLAYBOOK_BODY)), "FIREBREAK_TASK_QUEUE": f"up-{uuid.uuid4()}"})

@@ -19,7 +19,7 @@ from intake.codec_server import codec_router
 from playbook.models import Role, Severity
 from tests.behaviour import started, worker
 from tests.intake.support import config, secrets, serving
-from tests.support import detection, human, wait_for, write_playbook
+from tests.support import detection, free_port, human, stop_process, wait_for, write_playbook
 from workflows.client import connect, raise_detection
 from workflows.codec import (
     ENCODING,
@@ -203,7 +203,6 @@ async def test_the_embedded_ui_is_told_the_codec_endpoint(tmp_path: Path) -> Non
     import httpx
 
     from embedded.devserver import DevServer
-    from tests.intake.support import free_port
 
     assert "--ui-codec-endpoint" not in DevServer(db_path=tmp_path / "db", log_path=tmp_path / "log").command()
     server = DevServer(db_path=tmp_path / "db", log_path=tmp_path / "log", port=free_port(), ui_port=free_port(),
@@ -221,14 +220,12 @@ async def test_the_embedded_ui_is_told_the_codec_endpoint(tmp_path: Path) -> Non
 def test_up_with_encryption_serves_the_codec_to_its_ui(tmp_path: Path) -> None:
     """`firebreak up` with keys: the embedded UI is pointed at the intake's codec endpoint, which decodes."""
     import os
-    import signal
     import subprocess
     import sys
     import time
 
     import httpx
 
-    from tests.intake.support import free_port
 
     port, ui_port, api_port = free_port(), free_port(), free_port()
     key = new_key()
@@ -265,9 +262,4 @@ def test_up_with_encryption_serves_the_codec_to_its_ui(tmp_path: Path) -> None:
         assert decoded.headers["access-control-allow-origin"] == f"http://localhost:{ui_port}"
         assert json_format.Parse(decoded.text, Payloads()).payloads[0] == payload(SECRET)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate(timeout=5)
+        stop_process(proc, timeout=30)

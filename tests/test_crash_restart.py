@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,7 +34,7 @@ from embedded.binaries import temporal_cli
 from playbook.models import IncidentStatus, Role, Severity
 from playbook.state import IncidentState
 from tests.behaviour import _terminate_started, read_jsonl, started
-from tests.support import decision, detection, human, incident_worker, write_playbook
+from tests.support import decision, detection, free_port, human, incident_worker, stop_process, write_playbook
 from workflows import search_attributes as sa
 from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
@@ -120,13 +119,7 @@ def worker_processes(env: dict[str, str]) -> Iterator[Callable[..., subprocess.P
         yield start
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            stop_process(proc)
 
 
 def kill_9(proc: subprocess.Popen[str]) -> None:
@@ -253,12 +246,6 @@ channels = ["stakeholders"]
     assert [p.parent.name for p in tickets(home)] == [state.number]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _start_dev_server(db: Path, port: int) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), dev_server_database_filename=str(db), port=port,
@@ -290,7 +277,7 @@ instructions = "Roll ${service} back"
 [services."*"]
 stabilise = ["rollback_prompt"]
 """)
-    db, port, home, tq = tmp_path / "temporal.db", _free_port(), tmp_path / "home", f"restart-{uuid.uuid4()}"
+    db, port, home, tq = tmp_path / "temporal.db", free_port(), tmp_path / "home", f"restart-{uuid.uuid4()}"
     env = await _start_dev_server(db, port)
     try:
         async with incident_worker(env.client, tq, playbook, home):

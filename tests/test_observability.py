@@ -18,8 +18,8 @@ from intake.app import create_app
 from observability.logs import IncidentFilter, JsonFormatter, configure_logging
 from observability.runtime import MetricsConfigError, metrics_address
 from playbook.models import Role
-from tests.intake.support import API_TOKEN, bearer, config, free_port, secrets, serving
-from tests.support import detection, human, recorder, write_playbook
+from tests.intake.support import API_TOKEN, bearer, config, secrets, serving
+from tests.support import detection, free_port, human, recorder, write_playbook
 from tests.test_crash_restart import poll, worker_env, worker_processes
 from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from intake.config import IntakeConfig, Secrets
+from tests.support import free_port
 
 AM_TOKEN = "am-token-0123456789"
 GRAFANA_TOKEN = "grafana-token-0123456789"
@@ -33,12 +33,6 @@ SOURCES = {
 }
 ENVIRON = {"T_AM": AM_TOKEN, "T_GRAFANA": GRAFANA_TOKEN, "T_GRAFANA_HMAC": GRAFANA_HMAC, "T_PD": PD_KEY,
            "T_API": API_TOKEN}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def am_alert(fingerprint: str, status: str = "firing", starts: str = "2026-11-27T10:42:05.632777135Z",

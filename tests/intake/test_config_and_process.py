@@ -15,8 +15,7 @@ import pytest
 from intake.app import build
 from intake.config import intake_config, load_secrets
 from playbook.config import PlaybookError, parse_playbook
-from tests.intake.support import free_port
-from tests.support import ROSTER, write_playbook
+from tests.support import ROSTER, free_port, write_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 

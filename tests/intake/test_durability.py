@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from embedded.binaries import temporal_cli
 from intake.app import create_app
-from tests.intake.support import AM_TOKEN, am_alert, am_message, bearer, config, free_port, secrets, serving
-from tests.support import incident_worker, wait_for, write_playbook
+from tests.intake.support import AM_TOKEN, am_alert, am_message, bearer, config, secrets, serving
+from tests.support import free_port, incident_worker, wait_for, write_playbook
 from workflows import search_attributes as sa
 
 
