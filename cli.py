@@ -592,12 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
     token_ls.add_argument("--json", action="store_true")
     token_ls.set_defaults(run=cmd_token_ls)
 
-    for name, helptext in (("ack", "acknowledge an incident"),):
-        ack = subs.add_parser(name, help=helptext)
-        ack.add_argument("incident")
-        ack.add_argument("--comment", default="")
-        _human(ack)
-        ack.set_defaults(run=cmd_ack)
+    ack = subs.add_parser("ack", help="acknowledge an incident")
+    ack.add_argument("incident")
+    ack.add_argument("--comment", default="")
+    _human(ack)
+    ack.set_defaults(run=cmd_ack)
     for name in ("approve", "reject"):
         dec = subs.add_parser(name, help=f"{name} a pending request (see `firebreak pending`)")
         dec.add_argument("incident")

@@ -224,25 +224,24 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         creds = presented(request.headers, intake.auth.hmac_headers, routing_key)
         return intake.auth.authenticate(fmt, creds, body)
 
-    @app.post("/v1/alerts/alertmanager", status_code=202, response_model=AcceptedBody,
-              openapi_extra=body_doc(alertmanager.Message), responses=errors, tags=["alerts"])
-    async def alertmanager_webhook(request: Request) -> Response:
-        """Prometheus Alertmanager webhook (version "4"); each alert becomes a Detection."""
-        body = await read_body(request, limit)
-        source = await authenticate(request, "alertmanager", body)
-        message = parse(alertmanager.Message, body)
-        dets = alertmanager.detections(message, source, config.sources[source], config.labels)
-        return _accepted(await intake.deliver(dets))
+    def webhook(path: str, fmt: str, module: Any, doc: str) -> None:
+        """Alertmanager and Grafana: one message of alerts in, one Detection per alert."""
 
-    @app.post("/v1/alerts/grafana", status_code=202, response_model=AcceptedBody,
-              openapi_extra=body_doc(grafana.Message), responses=errors, tags=["alerts"])
-    async def grafana_webhook(request: Request) -> Response:
-        """Grafana unified-alerting webhook contact point (version "1"), optionally HMAC-signed."""
-        body = await read_body(request, limit)
-        source = await authenticate(request, "grafana", body)
-        message = parse(grafana.Message, body)
-        dets = grafana.detections(message, source, config.sources[source], config.labels)
-        return _accepted(await intake.deliver(dets))
+        async def receive(request: Request) -> Response:
+            body = await read_body(request, limit)
+            source = await authenticate(request, fmt, body)
+            message = parse(module.Message, body)
+            return _accepted(await intake.deliver(
+                module.detections(message, source, config.sources[source], config.labels)))
+
+        receive.__name__, receive.__doc__ = f"{fmt}_webhook", doc
+        app.post(path, status_code=202, response_model=AcceptedBody, openapi_extra=body_doc(module.Message),
+                 responses=errors, tags=["alerts"])(receive)
+
+    webhook("/v1/alerts/alertmanager", "alertmanager", alertmanager,
+            """Prometheus Alertmanager webhook (version "4"); each alert becomes a Detection.""")
+    webhook("/v1/alerts/grafana", "grafana", grafana,
+            """Grafana unified-alerting webhook contact point (version "1"), optionally HMAC-signed.""")
 
     @app.post("/v2/enqueue", status_code=202, response_model=PagerDutyAccepted,
               openapi_extra=body_doc(pagerduty.Event), responses=errors, tags=["alerts"])
