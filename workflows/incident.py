@@ -16,7 +16,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from playbook.config import ManualAction, Playbook, render_template
+    from playbook.config import (
+        LangfusePromptPatchAction,
+        ManualAction,
+        Playbook,
+        PromptfooRegressionAction,
+        render_template,
+    )
     from playbook.messages import (
         ActionResult,
         ActionRun,
@@ -61,6 +67,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
 
+from workflows.remedy import REMEDY_PATCH, RemedyMixin
+
 SYSTEM = "firebreak"
 RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE)
 ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
@@ -83,7 +91,7 @@ def _http_call(timeout_seconds: float) -> dict[str, Any]:
 
 
 @workflow.defn
-class IncidentWorkflow:
+class IncidentWorkflow(RemedyMixin):
     @workflow.init
     def __init__(self, request: IncidentInput) -> None:
         self.state: IncidentState = request.carried or IncidentState(
@@ -111,11 +119,13 @@ class IncidentWorkflow:
             await self._respond()
             if not self._resolved():
                 self._set(status=IncidentStatus.MONITORING)
-                await workflow.wait_condition(lambda: self._resolved() or self._may_continue_as_new())
+                await self._monitor()
             if not self._resolved():
                 cadence.cancel()
                 return self._continue_as_new()
             await cadence
+        if self._resolved() and self.state.status != IncidentStatus.CLOSED:
+            await self._carry_out_undos()
         if self.state.status != IncidentStatus.CLOSED and not await self._review():
             return self._continue_as_new()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -221,9 +231,19 @@ class IncidentWorkflow:
         if self._resolved():
             self._refuse(resolution, "resolve", f"already resolved by {self.state.resolved_by}")
             return
+        refusal = self._resolution_refusal(resolution)
+        if refusal:
+            self._refuse(resolution, "resolve", refusal)
+            return
         self.state.resolved_at, self.state.resolved_by = workflow.now(), resolution.by
         self.state.resolution_summary = resolution.comment
+        self._take_choices(resolution)
         self._accept(resolution, self.state.step, "resolved", {"summary": resolution.comment})
+
+    @workflow.signal
+    async def retest(self, action: HumanAction) -> None:
+        """Run the incident's regression suites again (after the candidate was fixed)."""
+        await self._request_retest(action)
 
     @workflow.signal
     async def retrospective_done(self, notes: RetrospectiveNotes) -> None:
@@ -349,6 +369,11 @@ class IncidentWorkflow:
             done = status == ApprovalStatus.APPROVED
             self._mitigation(step, name, "done" if done else status.value,
                              "confirmed by a person" if done else "not confirmed")
+            if done:
+                self._register(step, name, "confirmed by a person", self._manual_undo(name, action))
+            return
+        if isinstance(action, LangfusePromptPatchAction) and workflow.patched(REMEDY_PATCH):
+            await self._run_prompt_patch(step, name, action, mode, role)
             return
         if mode.startswith("approve:"):
             status = await self._gate(step, f"run {name}" + (f": {action.description}" if action.description
@@ -358,6 +383,9 @@ class IncidentWorkflow:
             if status != ApprovalStatus.APPROVED and not proceed_anyway:
                 self._mitigation(step, name, status.value, "not run")
                 return
+        if isinstance(action, PromptfooRegressionAction) and workflow.patched(REMEDY_PATCH):
+            await self._run_regression(step, name, action)
+            return
         run = ActionRun(key=self._key(step.value, name), incident_number=self._number(), step=step, name=name,
                         action=action, variables=self._variables(name))
         try:
@@ -370,6 +398,7 @@ class IncidentWorkflow:
                                f"{self._number()}: {name} failed", _cause(err))
             return
         self._mitigation(step, name, "done", result.detail)
+        self._register(step, name, result.detail, result.undo)
         if mode == "auto_with_notice":
             await self._notify(f"notice-{step.value}-{name}", [self._primary(Role.INCIDENT_COMMANDER)],
                                f"{self._number()}: {name} ran automatically", result.detail)
