@@ -10,7 +10,8 @@
 - Scores v3 (GET /api/public/v3/scores): name list, timestamps, limit <= 100, cursors, `meta.limit` always.
 - Health and projects. Every request is recorded in `requests`.
 
-Set `ignore_label_moves = True` to have PATCH answer 200 without moving anything (a server that lies).
+Set `ignore_label_moves = True` to have PATCH answer 200 without moving anything (a server that lies), and
+`lose_create_answers = N` to have the next N prompt creations stored but answered 500 (an answer lost on the way).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class FakeLangfuse:
         self.scores: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.ignore_label_moves = False
+        self.lose_create_answers = 0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
 
@@ -206,6 +208,9 @@ class FakeLangfuse:
                    "tags": body.get("tags") or [], "commitMessage": body.get("commitMessage")}
             versions.append(new)
             self._set_labels(body["name"], new["version"], [*body.get("labels", []), "latest"])
+            if self.lose_create_answers > 0:
+                self.lose_create_answers -= 1
+                return 500, {"message": "internal error (the version was stored)"}
             return 200, new
         if method == "GET" and len(rest) == 1:
             if "version" in query and "label" in query:
