@@ -15,7 +15,7 @@ from integrations.langfuse import (
     resolve_rollback,
     rollback_prompt,
 )
-from playbook.config import HttpAction, LangfusePromptRollbackAction
+from playbook.config import HttpAction, LangfusePromptRollbackAction, render_template
 from playbook.messages import ActionResult, ActionRun
 from playbook.remedy import UndoPlan, connection_of
 
@@ -43,7 +43,7 @@ class ActionActivities:
             "response": response.body_excerpt})
         undo = None if action.undo is None else UndoPlan(
             kind="http", request=action.undo, variables=dict(request.variables),
-            description=f"{action.undo.method} {action.undo.url}")
+            description=f"{action.undo.method} {render_template(action.undo.url, dict(request.variables))}")
         return ActionResult(ok=True, detail=f"{action.method} answered {response.status_code}",
                             status_code=response.status_code, undo=undo)
 

@@ -44,6 +44,7 @@ class AppliedMitigation(BaseModel):
     name: str
     step: Step
     applied_at: datetime
+    applied_by: str | None = Field(default=None, description="who confirmed a manual mitigation")
     detail: str = ""
     undo: UndoPlan | None = None
     choice: Choice | None = None

@@ -22,9 +22,9 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from playbook.models import HumanAction, Resolution, Role, Severity, SignalKind
-from tests.behaviour import open_incident, terminate_leftovers, whats, worker  # noqa: F401
+from tests.behaviour import open_incident, read_jsonl, terminate_leftovers, whats, worker  # noqa: F401
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
-from tests.support import decision, human, wait_for, write_playbook
+from tests.support import decision, human, recorder, wait_for, write_playbook
 from workflows.actions import wait_outcome
 from workflows.incident import IncidentWorkflow
 
@@ -252,3 +252,50 @@ async def test_only_the_ic_or_ai_ops_ask_for_a_retest(ts_env: WorkflowEnvironmen
         outcome = await wait_outcome(handle, action.action_id, 20)
         assert outcome is not None and not outcome.accepted
         assert "no regression suite has run" in outcome.message
+
+
+HTTP_PLAYBOOK = """
+[actions.disable_tools]
+kind = "http"
+url = "{url}/flags/${{service}}-tools/disable"
+body = '{{"reason": "${{incident_number}}"}}'
+[actions.disable_tools.undo]
+method = "POST"
+url = "{url}/flags/${{service}}-tools/enable"
+[actions.purge_caches]
+kind = "manual"
+instructions = "Purge ${{service}} caches."
+undo_instructions = "Warm the ${{service}} caches again."
+[approvals.actions.disable_tools]
+SEV3 = "auto"
+[services.support-bot]
+contain = ["disable_tools", "purge_caches"]
+"""
+
+
+async def test_http_and_manual_mitigations_are_undone_as_configured(
+        ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
+    with recorder() as control_plane:
+        playbook = write_playbook(tmp_path, HTTP_PLAYBOOK.format(url=control_plane.url))
+        async with worker(ts_env.client, task_queue, playbook, home) as ctx:
+            handle, _ = await open_incident(ts_env, task_queue, Severity.SEV3)
+            state = await wait_for(handle, lambda s: bool(s.pending_approvals()))
+            await handle.signal(IncidentWorkflow.approve, decision(state.pending_approvals()[0].request_id, "olu",
+                                                                   Role.AI_OPS, "purged"))
+            state = await wait_for(handle, lambda s: s.status.value == "monitoring")
+            assert [(m.name, m.undo.description if m.undo else None) for m in state.in_place] == [
+                ("disable_tools", f"POST {control_plane.url}/flags/support-bot-tools/enable"),
+                ("purge_caches", "by hand: Warm the support-bot caches again.")]
+
+            accepted, _ = await resolve(handle, undo=["disable_tools", "purge_caches"])
+            assert accepted
+            state = await wait_for(handle, lambda s: all(m.outcome != "in_place" for m in s.in_place))
+            assert [r["path"] for r in control_plane.requests] == ["/flags/support-bot-tools/disable",
+                                                                   "/flags/support-bot-tools/enable"]
+            undo_key = control_plane.requests[1]["headers"]["Idempotency-Key"]
+            assert undo_key.endswith("/undo/contain/disable_tools")
+            outcomes = {m.name: (m.outcome, m.outcome_detail) for m in state.in_place}
+            assert outcomes["disable_tools"] == ("undone", "POST answered 200")
+            assert outcomes["purge_caches"] == ("handed_over", "asked olu to: Warm the support-bot caches again.")
+            pages = read_jsonl(ctx.store.root / str(state.number) / "notifications.jsonl")
+            assert any(p["subject"].endswith("undo purge_caches") and p["to"] == ["olu"] for p in pages)

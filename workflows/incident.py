@@ -370,7 +370,8 @@ class IncidentWorkflow(RemedyMixin):
             self._mitigation(step, name, "done" if done else status.value,
                              "confirmed by a person" if done else "not confirmed")
             if done:
-                self._register(step, name, "confirmed by a person", self._manual_undo(name, action))
+                self._register(step, name, "confirmed by a person", self._manual_undo(name, action),
+                               by=self._confirmed_by(step, name))
             return
         if isinstance(action, LangfusePromptPatchAction) and workflow.patched(REMEDY_PATCH):
             await self._run_prompt_patch(step, name, action, mode, role)

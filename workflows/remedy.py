@@ -81,10 +81,16 @@ class RemedyMixin:
 
     # ------------------------------------------------------------------ the undo registry
 
-    def _register(self, step: Step, name: str, detail: str, undo: UndoPlan | None) -> None:
+    def _register(self, step: Step, name: str, detail: str, undo: UndoPlan | None, by: str | None = None) -> None:
         """A mitigation now in place, with how to undo it (None: nothing known to undo it with)."""
         self.state.in_place.append(AppliedMitigation(name=name, step=step, applied_at=workflow.now(), detail=detail,
-                                                     undo=undo))
+                                                     undo=undo, applied_by=by))
+
+    def _confirmed_by(self, step: Step, name: str) -> str | None:
+        """Who approved (confirmed) the manual action `name` in `step`; a brief's gate may have come in between."""
+        req = next((a for a in reversed(self.state.approvals)
+                    if a.step == step and a.subject.startswith(f"{name}:")), None)
+        return req.decided_by if req else None
 
     def _manual_undo(self, name: str, action: ManualAction) -> UndoPlan | None:
         if not action.undo_instructions:
@@ -242,7 +248,7 @@ class RemedyMixin:
         for m in reversed(todo):
             assert m.undo is not None
             if m.undo.kind == "manual":
-                who = self._primary(Role.AI_OPS)
+                who = m.applied_by or self._primary(Role.AI_OPS)
                 await self._notify(f"undo-{m.step.value}-{m.name}", [who], f"{self._number()}: undo {m.name}",
                                    f"The incident commander chose to undo {m.name}: {m.undo.instructions}")
                 m.outcome, m.outcome_detail = "handed_over", f"asked {who} to: {m.undo.instructions}"
