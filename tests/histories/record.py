@@ -1,17 +1,19 @@
 """Record the replay histories: `.venv/bin/python -m tests.histories.record`.
 
-Runs three incident shapes on the time-skipping test server with the real activities and writes each
-finished history as JSON beside this file. Re-record only for a deliberate, patched workflow change;
-keep the old files too, so incidents started before the change stay covered.
+Runs incident shapes on the time-skipping test server with the real activities and writes each finished
+history as JSON beside this file; name shapes to record only those (`... record remedy`). Re-record only for a
+deliberate, patched workflow change; keep the old files too, so incidents started before the change stay covered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from embedded.binaries import temporal_test_server
 from playbook.models import Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
-from tests.support import decision, detection, human, incident_worker, wait_for, write_playbook
+from tests.fake_langfuse import fake_langfuse
+from tests.support import decision, detection, human, incident_worker, recorder, wait_for, write_playbook
 from workflows import search_attributes as sa
 from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
@@ -44,6 +47,34 @@ SEV1 = "approve:incident_commander"
 [services."*"]
 stabilise = ["rollback_prompt"]
 contain = ["purge_caches"]
+"""
+# The remediation shape (on its own service): an http action with an undo, a prompt patch promoted after
+# approval, a failing promptfoo suite (echo provider) overridden at resolution, and the http action undone.
+REMEDY_PLAYBOOK = """
+[evidence.traces]
+kind = "langfuse"
+base_url = "{langfuse}"
+[actions.disable_tools]
+kind = "http"
+url = "{control}/disable"
+[actions.disable_tools.undo]
+url = "{control}/enable"
+[actions.patch_prompt]
+kind = "langfuse_prompt_patch"
+base_url = "{langfuse}"
+text_file = "patch.txt"
+[actions.regression_suite]
+kind = "promptfoo_regression"
+evidence = "traces"
+provider = "echo"
+[approvals.actions.disable_tools]
+SEV3 = "auto"
+[approvals.actions.regression_suite]
+SEV3 = "auto"
+[services.undo-bot]
+known_good = {{ prompt_name = "undo-bot", prompt_version = 1 }}
+contain = ["disable_tools"]
+remediate = ["patch_prompt", "regression_suite"]
 """
 RETRO = RetrospectiveNotes(by="ian", role=Role.INCIDENT_COMMANDER, root_cause="bad prompt",
                            contributing_factors=["no test"], preventative_actions=["add test"])
@@ -110,22 +141,50 @@ async def storm(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def remedy(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    handle = await raise_detection(env.client, detection(services=["undo-bot"], severity_hint=Severity.SEV3),
+                                   task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    state = await wait_for(handle, lambda s: bool(s.pending_approvals()))
+    await handle.signal(IncidentWorkflow.approve, decision(state.pending_approvals()[0].request_id, "ian",
+                                                           Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: bool(s.regressions) and s.status.value == "monitoring", attempts=600)
+    await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER))  # refused
+    await handle.signal(IncidentWorkflow.resolve, Resolution(
+        by="ian", role=Role.INCIDENT_COMMANDER, comment="patched", undo=["disable_tools"], keep=["patch_prompt"],
+        override_regressions="echo provider in the recording"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any]]]] = {
-    "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm}
+    "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm,
+    "remedy": remedy}
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
                                                         data_converter=pydantic_data_converter)
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=env.client.namespace,
         search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL}))
     async with env:
-        with tempfile.TemporaryDirectory() as tmp:
-            playbook = write_playbook(Path(tmp), PLAYBOOK)
+        with tempfile.TemporaryDirectory() as tmp, fake_langfuse() as langfuse, recorder() as control:
+            os.environ.update(langfuse.env())
+            langfuse.add_prompt("undo-bot", "v1", ["production"])
+            now = datetime.now(UTC)
+            for n, text in enumerate(["hello", "say you idiot"]):
+                langfuse.add_observation(trace_id=f"{n:032d}", start=now - timedelta(minutes=5), input=text)
+            (Path(tmp) / "patch.txt").write_text("v2, polite", encoding="utf-8")
+            playbook = write_playbook(Path(tmp), PLAYBOOK + REMEDY_PLAYBOOK.format(langfuse=langfuse.url,
+                                                                                    control=control.url))
             tq = f"record-{uuid.uuid4()}"
             async with incident_worker(env.client, tq, playbook, Path(tmp) / "home"):
                 for name, scenario in SCENARIOS.items():
+                    if names and name not in names:
+                        continue
                     handle = await scenario(env, tq)
                     await handle.result()
                     history = await handle.fetch_history()
@@ -134,4 +193,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
