@@ -216,8 +216,9 @@ class PromptfooRegressionAction(_Strict):
         description="toxicity-family incidents: outputs must not contain these (case-insensitive)")
     score_threshold: float | None = Field(default=None, description="only traces with a score at or above this; "
                                           "default: every trace in the blast window")
-    grader_url: str | None = Field(default=None, description="an llm-rubric grader endpoint answering JSON "
-                                   '{"output": {"pass", "score", "reason"}}')
+    grader_url: str | None = Field(default=None, description="an llm-rubric grader endpoint: POST {\"prompt\": "
+                                   "[grading chat messages]}, answers JSON {\"output\": {\"pass\", \"score\", "
+                                   "\"reason\"}}")
     rubric: str | None = None
     max_cases: Annotated[int, Field(ge=1, le=1000)] = 50
     timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0

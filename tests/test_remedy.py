@@ -299,3 +299,21 @@ async def test_http_and_manual_mitigations_are_undone_as_configured(
             assert outcomes["purge_caches"] == ("handed_over", "asked olu to: Warm the support-bot caches again.")
             pages = read_jsonl(ctx.store.root / str(state.number) / "notifications.jsonl")
             assert any(p["subject"].endswith("undo purge_caches") and p["to"] == ["olu"] for p in pages)
+
+
+def test_the_playbook_refuses_a_suite_without_a_langfuse_evidence_source_or_with_two_providers(
+        tmp_path: Path) -> None:
+    from playbook.config import PlaybookError, load_playbook
+
+    base = ('[evidence.logs]\nkind = "file"\npath = "x.log"\n[actions.suite]\nkind = "promptfoo_regression"\n'
+            'evidence = "{evidence}"\n{provider}\n')
+    cases = {("logs", 'provider = "echo"'): "actions.suite.evidence: 'logs' is not a langfuse source",
+             ("logs", 'provider = "echo"\nprovider_url = "http://127.0.0.1:1/x"'): "give exactly one of"}
+    for (evidence, provider), expected in cases.items():
+        path = write_playbook(tmp_path, base.format(evidence=evidence, provider=provider))
+        with pytest.raises(PlaybookError, match=expected):
+            load_playbook(path)
+    undo = ('[actions.flags]\nkind = "http"\nurl = "http://x/${service}"\n[actions.flags.undo]\n'
+            'url = "http://x/${nope}"\n')
+    with pytest.raises(PlaybookError, match=r"actions.flags.undo.url: unknown template variable\(s\) \['nope'\]"):
+        load_playbook(write_playbook(tmp_path, undo))
