@@ -82,9 +82,15 @@ class RemedyMixin:
     # ------------------------------------------------------------------ the undo registry
 
     def _register(self, step: Step, name: str, detail: str, undo: UndoPlan | None, by: str | None = None) -> None:
-        """A mitigation now in place, with how to undo it (None: nothing known to undo it with)."""
-        self.state.in_place.append(AppliedMitigation(name=name, step=step, applied_at=workflow.now(), detail=detail,
-                                                     undo=undo, applied_by=by))
+        """A mitigation now in place, with how to undo it (None: nothing known to undo it with). One that lands
+        after the resolution (its activity was in flight) had no choice offered: kept by default."""
+        applied = AppliedMitigation(name=name, step=step, applied_at=workflow.now(), detail=detail, undo=undo,
+                                    applied_by=by)
+        if self._resolved():
+            applied.choice, applied.defaulted = "keep", True
+            applied.outcome, applied.outcome_at = "kept", workflow.now()
+            self._record(step, f"{name}: kept in place (applied after the resolution)")
+        self.state.in_place.append(applied)
 
     def _confirmed_by(self, step: Step, name: str) -> str | None:
         """Who approved (confirmed) the manual action `name` in `step`; a brief's gate may have come in between."""
@@ -135,6 +141,9 @@ class RemedyMixin:
             await self._failed(step, name, _cause(err))
             return
         self._mitigation(step, name, "done", promoted.detail)
+        if mode == "auto_with_notice":
+            await self._notify(f"notice-{step.value}-{name}", [self._primary(Role.INCIDENT_COMMANDER)],
+                               f"{self._number()}: {name} ran automatically", promoted.detail)
         undo = None
         if promoted.moved and promoted.previous_version is not None:
             undo = UndoPlan(kind="langfuse_label", connection=connection_of(action), prompt_name=promoted.prompt_name,
