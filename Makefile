@@ -23,7 +23,8 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 # From the committed lock file, at setup time only: nothing is downloaded when tests or incidents run.
 # Optional dependencies (cloud SDKs, browsers, ML runtimes) are left out; libsql's Linux binding is pinned instead.
 $(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
-	npm ci --prefix $(PROMPTFOO_DIR) --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error
+	npm ci --prefix $(PROMPTFOO_DIR) --omit=optional --ignore-scripts --engine-strict=false --no-audit --no-fund \
+		--loglevel=error
 	touch $@
 
 up: $(VENV)/.runtime $(PROMPTFOO)
