@@ -736,7 +736,8 @@ class IncidentWorkflow:
                             channels={n: pb.channels[n] for n in pb.communicate.notify_channels})
         try:
             # The log append plus each paging webhook in turn, so a lost attempt is retried within seconds.
-            await workflow.execute_activity("notify", note, result_type=int, summary=f"Notify {', '.join(to)}",
+            await workflow.execute_activity("notify", note, result_type=int,
+                                            summary=f"{self._step_label()}: notify {', '.join(to)}: {subject}"[:200],
                                             **_http_call(sum(c.timeout_seconds for c in note.channels.values())
                                                          + ARCHIVE_TIMEOUT.total_seconds()))
         except ActivityError as err:
@@ -749,7 +750,8 @@ class IncidentWorkflow:
             await workflow.execute_activity(
                 "update_ticket", TicketUpdate(ticket=self.state.ticket, key=self._key("ticket", key), text=text,
                                               severity=self.state.severity, status=self.state.status),
-                result_type=bool, summary=f"Ticket: {text[:60]}", **QUICK)
+                result_type=bool, summary=f"{self._step_label()}: update ticket {self.state.ticket.key}: {text[:80]}",
+                **QUICK)
         except ActivityError as err:
             self._record(self.state.step, "ticket update failed", {"error": _cause(err)})
 
@@ -792,20 +794,53 @@ class IncidentWorkflow:
         workflow.set_current_details(self._details())
 
     def _details(self) -> str:
+        """The UI's Current Details (markdown): where the incident stands and what waits for whom."""
         s = self.state
         pending = s.pending_approvals()
+        if s.acknowledged_by:
+            ack = f"acknowledged by {s.acknowledged_by} at {_at(s.acknowledged_at)}"
+        else:
+            ack = "not acknowledged yet" + (f"; escalated to {', '.join(s.ack_escalated_to)}"
+                                            if s.ack_escalated_to else "")
         lines = [f"**{s.number or s.workflow_id}** · {s.severity.value} · {s.status.value} · step {s.step.value}",
                  "", f"- {s.detection.kind.value} on {', '.join(s.detection.services)}; {s.alert_count} alert(s)",
-                 f"- acknowledged: {s.acknowledged_by or 'not yet'}",
-                 f"- next brief due: {s.next_brief_due:%Y-%m-%d %H:%M} UTC" if s.next_brief_due
+                 f"- {ack}",
+                 f"- next brief due: {_at(s.next_brief_due)}" if s.next_brief_due
                  else "- next brief due: none scheduled",
                  f"- ticket: {s.ticket.key if s.ticket else 'not yet'}"]
+        if s.resolved_at is not None:
+            lines.append(f"- resolved by {s.resolved_by} at {_at(s.resolved_at)}"
+                         + (f"; retrospective due {_at(s.retrospective_due)}" if s.retrospective_due else ""))
         if pending:
-            lines += ["", "**Waiting for approval**"]
-            lines += [f"- `{a.request_id}` ({a.role.value}, by {a.deadline:%H:%M} UTC): {a.subject[:120]}"
-                      for a in pending]
+            lines += ["", "**Waiting for approval**", ""]
+            for a in pending[:20]:
+                who = self._approvers(a.role)
+                lines.append(f"- `{a.request_id}` {a.subject[:120]} — {a.role.value}: {', '.join(who) or 'nobody'}"
+                             + (f"; escalated to {', '.join(a.escalated_to)}" if a.escalated_to else "")
+                             + f"; decide by {_at(a.deadline)}")
+        in_place = [m for m in s.mitigations if m.outcome == "done"]
+        lines += ["", "**Mitigations in place**", ""]
+        lines += [f"- {m.step.value}: {m.action} ({_at(m.at)})" for m in in_place[-20:]] or ["- none yet"]
+        others = [m for m in s.mitigations if m.outcome != "done"]
+        if others:
+            lines.append("- not in place: " + ", ".join(f"{m.action} ({m.outcome})" for m in others[-10:]))
         return "\n".join(lines)
 
+    def _step_label(self) -> str:
+        """The step an activity summary names, as the UI's timeline shows it ("Stabilise: ...")."""
+        return self.state.step.value.capitalize()
+
+    def _approvers(self, role: Role) -> list[str]:
+        """Who may decide a request for `role`: everyone holding it, the one paged first."""
+        if self.state.playbook is None:
+            return []
+        holders = [p for p in self.state.playbook.roster.people if role in self.state.roles_of(p)]
+        primary = self._primary(role)
+        return [f"{p} (paged)" if p == primary else p for p in sorted(holders, key=lambda p: p != primary)]
+
+
+def _at(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
 
 def _cause(err: BaseException) -> str:
     """The innermost message of an activity failure, which is the one that says what went wrong."""
