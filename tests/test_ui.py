@@ -2,7 +2,8 @@
 
 The README's signal payloads are sent with the real `temporal` binary, so the documented JSON can't rot; a headless
 Chromium (Debian's chromium + chromium-driver, installed by `make test` when missing) finds an incident by its search
-attributes in the UI's workflow list and reads its summary and current details on the workflow page.
+attributes in the UI's workflow list, reads its summary, details and current details on the workflow page, and
+approves a request through the UI's "Send a Signal" dialog with the README's payload.
 """
 
 from __future__ import annotations
@@ -205,58 +206,102 @@ async def test_readme_signals_land_through_the_temporal_cli(ui_server: DevServer
         assert state.retrospective.action_items[0].owner == "carol"
 
 
-def _browse(ui_url: str, number: str, workflow_id: str, user_data: Path) -> dict[str, str]:
-    """In headless Chromium: the incident's row in the list filtered by its number, then its user metadata."""
-    from selenium import webdriver
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
+class Browser:
+    """Headless Debian Chromium through its chromedriver, as a person uses the Temporal UI. Synchronous: run its
+    steps in a thread, because the worker answering the UI's queries runs on the test's event loop."""
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={user_data}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    # The UI re-renders as data arrives: an element found a moment ago may be gone, so look again.
-    wait = WebDriverWait(driver, UI_WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
-    seen: dict[str, str] = {}
-    try:
+    def __init__(self, ui_url: str, user_data: Path) -> None:
+        from selenium import webdriver
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={user_data}"]:
+            options.add_argument(flag)
+        self.ui_url, self.user_data = ui_url, user_data
+        self.driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        # The UI re-renders as data arrives: an element found a moment ago may be gone, so look again.
+        self.wait = WebDriverWait(self.driver, UI_WAIT,
+                                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+
+    def close(self, failed: bool) -> None:
+        if failed:
+            self.driver.save_screenshot(str(self.user_data.parent / "ui-failure.png"))
+        self.driver.quit()
+
+    def shown(self, css: str) -> list[Any]:
+        """The elements for `css` a person can see (the UI keeps hidden copies of menus and dialogs)."""
+        from selenium.webdriver.common.by import By
+
+        return [e for e in self.driver.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
+
+    def click(self, css: str) -> None:
+        self.wait.until(lambda _: self.shown(css) and self.shown(css)[0].is_enabled())
+        self.shown(css)[0].click()
+
+    def find_in_list(self, number: str, workflow_id: str) -> str:
+        """The workflow list filtered by the incident's number, its search attributes added as columns; the rows."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
         query = urllib.parse.quote(f'IncidentNumber = "{number}"')
-        driver.get(f"{ui_url}/namespaces/default/workflows?query={query}")
+        self.driver.get(f"{self.ui_url}/namespaces/default/workflows?query={query}")
         row = "[data-testid=workflows-summary-configurable-table-row]"
-        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "tbody"), workflow_id))
-        # The incident's search attributes as columns, the way a person adds them with "Configure Columns".
-        driver.find_element(By.CSS_SELECTOR, "[data-testid=workflows-summary-table-configuration-button]").click()
+        self.wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "tbody"), workflow_id))
+        self.click("[data-testid=workflows-summary-table-configuration-button]")  # "Configure Columns"
         for column in ("IncidentNumber", "IncidentSeverity", "IncidentStep"):
-            wait.until(ec.element_to_be_clickable(
-                (By.CSS_SELECTOR, f"[data-testid=orderable-list-item-{column}-add-button]"))).click()
-        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, row), number))
-        seen["rows"] = wait.until(lambda d: "\n".join(r.text for r in d.find_elements(By.CSS_SELECTOR, row)))
-        driver.find_element(By.CSS_SELECTOR, "[data-testid=drawer-close-button]").click()
-        wait.until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "[data-testid=drawer-close-button]")))
-        wait.until(ec.element_to_be_clickable((By.LINK_TEXT, workflow_id))).click()
-        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid=user-metadata-tab]"))).click()
+            self.click(f"[data-testid=orderable-list-item-{column}-add-button]")
+        self.wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, row), number))
+        rows: str = self.wait.until(
+            lambda d: "\n".join(r.text for r in d.find_elements(By.CSS_SELECTOR, row)))
+        self.click("[data-testid=drawer-close-button]")
+        self.wait.until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "[data-testid=drawer-close-button]")))
+        return rows
+
+    def user_metadata(self, workflow_id: str | None, current_shows: str) -> dict[str, str]:
+        """Open the workflow (from the list, or reload its page) and read its User Metadata tab's three frames."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        if workflow_id:
+            self.wait.until(ec.element_to_be_clickable((By.LINK_TEXT, workflow_id))).click()
+            self.click("[data-testid=user-metadata-tab]")
+        else:
+            self.driver.refresh()
+        seen = {}
         # Each is markdown the UI renders in a frame of its own; the current details come from a query the
-        # worker answers, so wait for the incident's number to show there.
+        # worker answers.
         for frame, shows in (("user-metadata-summary", "on support-bot"), ("user-metadata-details", "detected:"),
-                             ("user-metadata-current-details", number)):
-            wait.until(ec.frame_to_be_available_and_switch_to_it((By.ID, frame)))
-            wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), shows))
-            seen[frame] = driver.find_element(By.TAG_NAME, "body").text
-            driver.switch_to.default_content()
-    except Exception:
-        driver.save_screenshot(str(user_data.parent / "ui-failure.png"))
-        raise
-    finally:
-        driver.quit()
-    return seen
+                             ("user-metadata-current-details", current_shows)):
+            self.wait.until(ec.frame_to_be_available_and_switch_to_it((By.ID, frame)))
+            self.wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), shows))
+            seen[frame] = self.driver.find_element(By.TAG_NAME, "body").text
+            self.driver.switch_to.default_content()
+        return seen
+
+    def send_signal(self, name: str, payload: str) -> None:
+        """More Actions -> Send a Signal -> Signal name -> Data -> json/plain -> Submit, as the README says."""
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.click("button[aria-controls=workflow-actions]")  # "More Actions"
+        self.click("[data-testid=signal-button]")  # "Send a Signal"
+        self.click("[data-testid=signal-select-button]")
+        self.wait.until(lambda _: any(o.text.strip() == name for o in self.shown("li[role=option]")))
+        next(o for o in self.shown("li[role=option]") if o.text.strip() == name).click()
+        editor = self.shown("[contenteditable=true][aria-label=Data]")[0]
+        editor.click()
+        editor.send_keys(payload)
+        self.click("input[value='json/plain']")  # leaves the editor, which then tidies the JSON
+        self.click("[data-testid=confirm-modal-button]")  # "Submit"
+        self.wait.until(lambda _: not self.shown("[data-testid=confirm-modal-button]"))
+        self.wait.until(ec.url_contains("user-metadata"))
 
 
 @pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
                     reason="needs Debian's chromium and chromium-driver: `make test` as root installs them")
-async def test_ui_finds_the_incident_by_search_attribute_and_shows_its_details(
+async def test_ui_finds_the_incident_shows_its_details_and_takes_a_signal(
         ui_server: DevServer, ui_client: Client, tmp_path: Path, home: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never download a browser or driver
@@ -266,17 +311,32 @@ async def test_ui_finds_the_incident_by_search_attribute_and_shows_its_details(
                                        task_queue=tq)
         await handle.signal(IncidentWorkflow.acknowledge, human("alice", Role.INCIDENT_COMMANDER))
         state = await wait_for(handle, lambda s: bool(s.pending_approvals()))
-        assert state.number is not None
-        # The worker answers the UI's metadata queries on this event loop, so the browser runs in a thread.
-        seen = await asyncio.to_thread(_browse, ui_server.ui_url, state.number, handle.id, tmp_path / "chromium")
-    assert handle.id in seen["rows"] and "running" in seen["rows"].lower()
-    assert f"{state.number} SEV1 stabilise" in seen["rows"], seen["rows"]
+        number = state.number
+        assert number is not None
+        browser = await asyncio.to_thread(Browser, ui_server.ui_url, tmp_path / "chromium")
+        failed = True
+        try:
+            rows = await asyncio.to_thread(browser.find_in_list, number, handle.id)
+            seen = await asyncio.to_thread(browser.user_metadata, handle.id, number)
+            await asyncio.to_thread(browser.send_signal, "approve", readme_payloads()["approve"])
+            state = await wait_for(handle, lambda s: bool(s.mitigations))
+            after = await asyncio.to_thread(browser.user_metadata, None, "rollback_prompt (")
+            failed = False
+        finally:
+            await asyncio.to_thread(browser.close, failed)
+    assert handle.id in rows and "running" in rows.lower()
+    assert f"{number} SEV1 stabilise" in rows, rows
     assert seen["user-metadata-summary"].strip() == "toxicity on support-bot: toxic answers after prompt v13"
     assert "toxicity (guardrail breach) on support-bot" in seen["user-metadata-details"]
     assert "toxicity_p95=0.91" in seen["user-metadata-details"]
     current = seen["user-metadata-current-details"]
-    assert f"{state.number} · SEV1 · acknowledged · step stabilise" in current
+    assert f"{number} · SEV1 · acknowledged · step stabilise" in current
     assert "Waiting for approval" in current and "stabilise-1" in current
     assert "ai_ops: bob (paged), carol" in current and "decide by" in current
     assert "acknowledged by alice" in current and "next brief due" in current
-
+    assert "none yet" in current
+    # The README's approve payload, sent from the UI's dialog, landed: approved by carol, mitigation in place.
+    request = state.approval("stabilise-1")
+    assert request is not None and request.status == ApprovalStatus.APPROVED and request.decided_by == "carol"
+    current = after["user-metadata-current-details"]
+    assert "Waiting for approval" not in current and "stabilise: rollback_prompt (" in current
