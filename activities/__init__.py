@@ -24,4 +24,4 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
 
 def _watch(ctx: ActivityContext) -> list[Callable[..., Any]]:
     watch = WatchActivities(ctx)
-    return [watch.watch_count, watch.watch_report]
+    return [watch.watch_count, watch.watch_report, watch.watch_failed]

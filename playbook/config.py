@@ -183,10 +183,11 @@ class ServicePlan(_Strict):
 LANGFUSE_EVIDENCE_FIELDS = frozenset({
     "base_url", "public_key_env", "secret_key_env", "timeout_seconds", "lookback_minutes", "trace_name", "tags",
     "environment", "score_names", "max_observations", "max_scores"})
+DEPLOY_EVIDENCE_FIELDS = frozenset({"lookback_minutes", "prompt_names", "max_deploys"})
 
 
 class EvidenceSource(LangfuseConnection):
-    kind: Literal["http", "file", "langfuse"]
+    kind: Literal["http", "file", "langfuse", "deploys"]
     description: str = ""
     url: str | None = None
     path: str | None = None
@@ -199,6 +200,10 @@ class EvidenceSource(LangfuseConnection):
     score_names: list[str] = Field(default_factory=list, description="scores to pull; empty pulls none")
     max_observations: Annotated[int, Field(ge=1, le=10_000)] = 1000
     max_scores: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    # kind = "deploys": the deploy log (Langfuse prompt-version webhooks received by the intake) in the blast window.
+    prompt_names: list[str] = Field(default_factory=list, description="only these prompts (template variables "
+                                                                      "allowed); empty: every prompt")
+    max_deploys: Annotated[int, Field(ge=1, le=1000)] = 20
 
     @model_validator(mode="after")
     def _location(self) -> EvidenceSource:
@@ -206,27 +211,151 @@ class EvidenceSource(LangfuseConnection):
             raise ValueError("an http evidence source needs 'url'")
         if self.kind == "file" and not self.path:
             raise ValueError("a file evidence source needs 'path'")
-        if self.kind != "langfuse":
-            stray = sorted(LANGFUSE_EVIDENCE_FIELDS & self.model_fields_set)
-            if stray:
-                raise ValueError(f"{stray} only apply to kind = \"langfuse\"")
+        allowed = {"langfuse": LANGFUSE_EVIDENCE_FIELDS, "deploys": DEPLOY_EVIDENCE_FIELDS}.get(self.kind, frozenset())
+        stray = sorted((LANGFUSE_EVIDENCE_FIELDS | DEPLOY_EVIDENCE_FIELDS) & self.model_fields_set - allowed)
+        if stray:
+            owners = sorted({k for k, fields in (("langfuse", LANGFUSE_EVIDENCE_FIELDS),
+                                                 ("deploys", DEPLOY_EVIDENCE_FIELDS)) if set(stray) & fields})
+            raise ValueError(f"{stray} only apply to kind = {' or '.join(repr(o) for o in owners)}")
         return self
 
 
-class GuardrailWatcher(LangfuseConnection):
-    """Counts guardrail scores at or over `threshold` in the last `window_minutes`, every `every_minutes` (a
-    Temporal Schedule made by `firebreak watchers sync`); `min_count` or more raise a Detection."""
+class _Watcher(LangfuseConnection):
+    """What every watcher has: the service it speaks for, its window and schedule, and its severity hint."""
 
-    kind: Literal["guardrail_scores"] = "guardrail_scores"
     service: str
-    signal: SignalKind = SignalKind.TOXICITY
-    score_names: list[str] = Field(min_length=1)
-    threshold: float
-    min_count: Annotated[int, Field(ge=1)] = 1
     window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
     every_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 5
     environment: str | None = None
     severity_hint: Severity | None = None
+
+
+class GuardrailWatcher(_Watcher):
+    """Counts guardrail scores at or over `threshold` in the last `window_minutes`, every `every_minutes` (a
+    Temporal Schedule made by `firebreak watchers sync`); `min_count` or more raise a Detection."""
+
+    kind: Literal["guardrail_scores"] = "guardrail_scores"
+    signal: SignalKind = SignalKind.TOXICITY
+    score_names: list[str] = Field(min_length=1)
+    threshold: float
+    min_count: Annotated[int, Field(ge=1)] = 1
+
+
+LATENCY_MEASURES = ("latency", "timeToFirstToken", "streamingLatency")
+COST_MEASURES = ("totalCost", "inputCost", "outputCost", "totalTokens", "inputTokens", "outputTokens")
+MetricAggregation = Literal["sum", "avg", "max", "min", "p50", "p75", "p90", "p95", "p99"]
+OBSERVATION_TYPES = ("GENERATION", "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING",
+                     "GUARDRAIL")
+PII_KINDS = ("EMAIL", "PHONE", "CARD", "SECRET", "TOKEN")
+
+
+class _TraceScope(_Strict):
+    """Which traces a watcher looks at (all of the project's, by default)."""
+
+    trace_name: str | None = Field(default=None, description="only traces of this name")
+    tags: list[str] = Field(default_factory=list, description="only traces with any of these tags")
+
+
+class MetricWatcher(_Watcher, _TraceScope):
+    """Latency or cost over the last `window_minutes` from the Metrics API v2, against an absolute `above` and/or
+    `ratio` times the baseline (the median of the hourly values of the `baseline_minutes` before the window).
+
+    latency_spike: `measure` latency (ms; or timeToFirstToken, streamingLatency) at `aggregation` p95.
+    cost_spike: `measure` totalCost (USD; or input/outputCost, total/input/outputTokens), summed and taken per
+    minute, so `above = 5` means $5 a minute. With both `above` and `ratio`, both must hold."""
+
+    kind: Literal["latency_spike", "cost_spike"]
+    measure: str | None = Field(default=None, description="default: latency for latency_spike, totalCost for "
+                                                          "cost_spike")
+    aggregation: MetricAggregation | None = Field(default=None, description="default: p95 for latency, sum for cost")
+    above: Annotated[float, Field(ge=0)] | None = None
+    ratio: Annotated[float, Field(gt=1)] | None = None
+    baseline_minutes: Annotated[int, Field(ge=60, le=30 * 24 * 60)] = 24 * 60
+    min_observations: Annotated[int, Field(ge=1)] = Field(
+        default=20, description="fewer observations in the window than this never breach (noise)")
+    model: str | None = Field(default=None, description="only observations of this model (providedModelName)")
+    observation_type: str | None = Field(default=None, description="only observations of this type (e.g. "
+                                         "GENERATION); default: root observations (whole traces) for latency, "
+                                         "every observation for cost")
+
+    @model_validator(mode="after")
+    def _measured(self) -> MetricWatcher:
+        allowed = LATENCY_MEASURES if self.kind == "latency_spike" else COST_MEASURES
+        if self.measure is None:
+            self.measure = allowed[0]
+        elif self.measure not in allowed:
+            raise ValueError(f"measure '{self.measure}' does not fit kind = \"{self.kind}\"; use one of "
+                             f"{', '.join(allowed)}")
+        if self.aggregation is None:
+            self.aggregation = "p95" if self.kind == "latency_spike" else "sum"
+        if self.kind == "cost_spike" and self.aggregation != "sum":
+            raise ValueError("a cost_spike watcher sums its measure (per minute); leave 'aggregation' out")
+        if self.above is None and self.ratio is None:
+            raise ValueError("give 'above' (an absolute threshold), 'ratio' (times the baseline), or both")
+        if self.observation_type is not None:
+            self.observation_type = self.observation_type.upper()
+            if self.observation_type not in OBSERVATION_TYPES:
+                raise ValueError(f"unknown observation_type '{self.observation_type}'; Langfuse has "
+                                 f"{', '.join(OBSERVATION_TYPES)}")
+        return self
+
+    @property
+    def signal(self) -> SignalKind:
+        return SignalKind.LATENCY_SPIKE if self.kind == "latency_spike" else SignalKind.COST_SPIKE
+
+
+class AgentLoopWatcher(_Watcher, _TraceScope):
+    """Traces in which one tool or agent (observation type + name) runs more than `max_repeats` times within the
+    window (Observations API v2); `min_traces` such traces or more raise a Detection. Each trace is reported once."""
+
+    kind: Literal["agent_loop"]
+    observation_types: list[str] = Field(default_factory=lambda: ["TOOL", "AGENT"], min_length=1)
+    names: list[str] = Field(default_factory=list, description="only observations of these names (empty: any)")
+    max_repeats: Annotated[int, Field(ge=2, le=100_000)] = 20
+    min_traces: Annotated[int, Field(ge=1)] = 1
+    max_observations: Annotated[int, Field(ge=100, le=100_000)] = Field(
+        default=10_000, description="read at most this many observations a run")
+
+    @field_validator("observation_types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        upper = [t.upper() for t in value]
+        unknown = [t for t in upper if t not in OBSERVATION_TYPES]
+        if unknown:
+            raise ValueError(f"unknown observation type(s) {unknown}; Langfuse has {', '.join(OBSERVATION_TYPES)}")
+        return upper
+
+    @property
+    def signal(self) -> SignalKind:
+        return SignalKind.AGENT_LOOP
+
+
+class DataExposureWatcher(_Watcher, _TraceScope):
+    """Personal data or secrets (integrations/redact.py's detectors) in the input/output of up to `sample` traces
+    of the window; a trace with any of `pii_kinds` is a finding, `min_traces` or more raise a Detection that
+    carries counts, kinds and trace ids, never the data. Each trace is reported once."""
+
+    kind: Literal["data_exposure"]
+    pii_kinds: list[str] = Field(default_factory=lambda: list(PII_KINDS), min_length=1)
+    sample: Annotated[int, Field(ge=1, le=10_000)] = Field(default=500, description="traces read a run")
+    min_traces: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("pii_kinds")
+    @classmethod
+    def _kinds(cls, value: list[str]) -> list[str]:
+        upper = [k.upper() for k in value]
+        unknown = [k for k in upper if k not in PII_KINDS]
+        if unknown:
+            raise ValueError(f"unknown PII kind(s) {unknown}; use {', '.join(PII_KINDS)}")
+        return upper
+
+    @property
+    def signal(self) -> SignalKind:
+        return SignalKind.PII_IN_LOGS
+
+
+Watcher = Annotated[GuardrailWatcher | MetricWatcher | AgentLoopWatcher | DataExposureWatcher,
+                    Field(discriminator="kind")]
 
 
 class WebhookChannel(_Strict):
@@ -282,13 +411,22 @@ class Playbook(_Strict):
     actions: dict[str, Action] = Field(default_factory=dict)
     services: dict[str, ServicePlan] = Field(default_factory=dict)
     evidence: dict[str, EvidenceSource] = Field(default_factory=dict)
-    watchers: dict[str, GuardrailWatcher] = Field(default_factory=dict)
+    watchers: dict[str, Watcher] = Field(default_factory=dict)
     channels: dict[str, WebhookChannel] = Field(default_factory=dict)
     communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
     intake: dict[str, Any] = Field(default_factory=dict,
                                    description="the intake API's settings; intake.config checks them")
+
+    @field_validator("watchers", mode="before")
+    @classmethod
+    def _guardrail_by_default(cls, value: Any) -> Any:
+        """A watcher without `kind` is a guardrail-score watcher (the first kind there was)."""
+        if isinstance(value, dict):
+            return {k: ({"kind": "guardrail_scores", **w} if isinstance(w, dict) and "kind" not in w else w)
+                    for k, w in value.items()}
+        return value
 
     def plan_for(self, service: str) -> ServicePlan:
         """The service's plan, else the '*' plan, else nothing to run."""
@@ -333,7 +471,8 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
                 problems.append((f"actions.{name}.{field}", f"unknown template variable(s) {sorted(unknown)}; "
                                  f"known: {sorted(TEMPLATE_VARIABLES)}"))
     for name, source in pb.evidence.items():
-        unknown = template_variables(" ".join([source.trace_name or "", *source.tags])) - TEMPLATE_VARIABLES
+        unknown = template_variables(" ".join([source.trace_name or "", *source.tags, *source.prompt_names])
+                                     ) - TEMPLATE_VARIABLES
         if unknown:
             problems.append((f"evidence.{name}", f"unknown template variable(s) {sorted(unknown)}; "
                              f"known: {sorted(TEMPLATE_VARIABLES)}"))
