@@ -87,6 +87,7 @@ class EvidenceItem(BaseModel):
     path: str | None = None
     size: int = 0
     error: str | None = None
+    summary: str | None = Field(default=None, description="one line on what the item holds (e.g. the last deploys)")
 
 
 class EvidencePack(BaseModel):
