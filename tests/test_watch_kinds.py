@@ -8,6 +8,7 @@ restarts), and not at all when a page fails mid-pagination; a data-exposure Dete
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from tests.behaviour import started, terminate_leftovers, worker  # noqa: F401
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
 from tests.support import ROSTER, state_of, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
+from workflows.schedules import watcher_schedule
 from workflows.watch import WatchWorkflow
 
 T0 = datetime(2026, 3, 1, 12, 1, tzinfo=UTC)
@@ -80,6 +82,22 @@ threshold = 0.8
     ]:
         with pytest.raises(PlaybookError, match=reason):
             _watcher(body)
+
+
+def test_the_playbooks_commented_examples_load_and_make_schedules() -> None:
+    """The examples in playbook.toml are true to the code: uncommented, they load, and each watcher gets a
+    schedule whose note says what it watches."""
+    text = (Path(__file__).resolve().parent.parent / "playbook.toml").read_text(encoding="utf-8")
+    blocks = re.findall(r"#   \[(?:watchers|evidence)\.[^\n]*\n(?:#   [^\[][^\n]*\n)*", text)
+    examples = "\n".join(line[4:] for block in blocks for line in block.splitlines())
+    pb = parse_playbook(text + "\n" + examples)
+    assert {w.kind for w in pb.watchers.values()} == {"guardrail_scores", "latency_spike", "cost_spike",
+                                                      "agent_loop", "data_exposure"}
+    assert pb.evidence["prompt_deploys"].kind == "deploys"
+    notes = {name: watcher_schedule(name, w).state.note for name, w in pb.watchers.items()}
+    assert notes["support_latency"] == ("Firebreak watcher support_latency (latency_spike): latency_p95_ms > 8000 "
+                                        "and >= 3x baseline on support-bot")
+    assert notes["agent_spend"] and "cost_per_minute_usd > 5" in notes["agent_spend"]
 
 
 def test_a_metric_breach_needs_enough_data_and_every_limit_given() -> None:
