@@ -68,10 +68,12 @@ def _read(request: WatchCheck, memory: WatchMemory) -> WatchCount:
         loops = scan_loops(client, w, start, end)
         new = {t: v for t, v in loops.looping.items() if t not in seen}
         worst = max((times for _, _, times in new.values()), default=0)
+        repeats = sorted({(kind, tool, times) for kind, tool, times in new.values()}, key=lambda r: -r[2])
+        looping = ", ".join(f"{kind} {tool or '?'} x{times}" for kind, tool, times in repeats[:5])
         return WatchCount(count=len(new), new_traces=sorted(new), trace_ids=sorted(new)[:SAMPLE_TRACES],
                           max_value=float(worst) if new else None, scanned=loops.scanned, truncated=loops.truncated,
                           details={"max_repeats_seen": float(worst)}, memory=memory,
-                          ongoing=len(loops.looping) - len(new))
+                          ongoing=len(loops.looping) - len(new), labels={"looping": looping[:200]} if new else {})
     assert isinstance(w, DataExposureWatcher)
     pii = scan_pii(client, w, start, end)
     fresh = {t: kinds for t, kinds in pii.traces.items() if t not in seen}
@@ -122,6 +124,7 @@ def detection_for(request: WatchReport) -> Detection:
         labels["pii_kinds"] = ",".join(kinds)
         summary = (f"personal data or secrets ({', '.join(kinds)}) in {c.count} of {c.scanned} trace(s) read in the "
                    f"last {w.window_minutes} min (watcher {name}; counts only, the data stays in Langfuse)")
+    labels.update(c.labels)
     if c.truncated:
         labels["truncated"] = "true"
     return Detection(source="langfuse", kind=w.signal, services=[w.service], severity_hint=w.severity_hint,

@@ -99,14 +99,13 @@ def deploy_entry(event: PromptVersionEvent, received_at: datetime) -> dict[str, 
     """What the deploy log keeps of an event: no prompt text (its sha256), no user e-mail."""
     p = event.prompt
     text = p.prompt if isinstance(p.prompt, str) else json.dumps(p.prompt, sort_keys=True, default=str)
-    at = p.updated_at if event.action == "updated" and p.updated_at else event.timestamp
     return {
-        "at": at.astimezone(UTC).isoformat(), "received_at": received_at.isoformat(), "action": event.action,
+        "at": event.timestamp.astimezone(UTC).isoformat(), "received_at": received_at.isoformat(),
+        "action": event.action,
         "prompt": p.name, "version": p.version, "labels": p.labels, "tags": p.tags, "type": p.type,
         "commit_message": p.commit_message, "prompt_id": p.id, "project_id": p.project_id,
         "prompt_sha256": hashlib.sha256(text.encode()).hexdigest() if p.prompt is not None else None,
-        "by": (event.user.name or event.user.id) if event.user else None, "event_timestamp":
-            event.timestamp.astimezone(UTC).isoformat(), "source": "langfuse-webhook"}
+        "by": (event.user.name or event.user.id) if event.user else None, "source": "langfuse-webhook"}
 
 
 def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactStore) -> APIRouter:

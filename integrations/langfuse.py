@@ -408,7 +408,8 @@ def _metrics(client: Langfuse, query: str, what: str) -> list[dict[str, Any]]:
 
 def read_metric(client: Langfuse, watcher: MetricWatcher, start: datetime, end: datetime) -> MetricReading:
     """The window's value and observation count, and (for `ratio`) the baseline: the median of the hourly values
-    of the `baseline_minutes` before the window. Sums are taken per minute so windows of any length compare."""
+    of the `baseline_minutes` (rounded up to whole clock hours) before the hour the window starts in. Sums are
+    taken per minute so windows of any length compare."""
     key, sums = f"{watcher.measure}_{watcher.aggregation}", watcher.aggregation == "sum"
     window_minutes = max((end - start).total_seconds() / 60, 1e-9)
     rows = _metrics(client, metric_query(watcher, start, end), f"reading {key} for the window")
@@ -418,8 +419,11 @@ def read_metric(client: Langfuse, watcher: MetricWatcher, start: datetime, end: 
         value /= window_minutes
     baseline, buckets = None, 0
     if watcher.ratio is not None:
-        since = start - timedelta(minutes=watcher.baseline_minutes)
-        hourly = _metrics(client, metric_query(watcher, since, start, "hour"), f"reading the {key} baseline")
+        # Whole clock hours only, so every bucket covers its 60 minutes: the hours before the one the window
+        # starts in.
+        until = datetime.fromtimestamp(int(start.timestamp()) // 3600 * 3600, UTC)
+        since = until - timedelta(hours=-(-watcher.baseline_minutes // 60))
+        hourly = _metrics(client, metric_query(watcher, since, until, "hour"), f"reading the {key} baseline")
         values = sorted(v / 60 if sums else v for v in (
             _number(r.get(key)) for r in hourly if (_number(r.get("count_count")) or 0) > 0) if v is not None)
         buckets = len(values)
@@ -469,7 +473,7 @@ def _observation_pages(client: Langfuse, flt: str, fields: str, start: datetime,
 
 @dataclass(frozen=True)
 class LoopScan:
-    looping: dict[str, tuple[str, str, int]]  # trace id -> (observation type, name, times), the worst repeat
+    looping: dict[str, tuple[str, str, int]]  # trace id -> (observation type, name, times), its worst repeat
     scanned: int
     truncated: bool
 

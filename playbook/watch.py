@@ -61,6 +61,7 @@ class WatchCount(BaseModel):
     details: dict[str, float] = Field(default_factory=dict, description="counts for the Detection's metrics (kinds "
                                                                         "of PII, repeats); never the data itself")
     scanned: int = Field(default=0, description="traces or observations read")
+    labels: dict[str, str] = Field(default_factory=dict, description="for the Detection, e.g. which tools loop")
     ongoing: int = Field(default=0, description="loop / data-exposure watchers: breaching traces reported before, "
                                                 "still in the window (the breach goes on, nothing new to report)")
 

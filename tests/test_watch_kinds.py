@@ -136,6 +136,10 @@ def _playbook(tmp_path: Path, fake: FakeLangfuse, name: str, body: str) -> Path:
     return write_playbook(tmp_path, f'[watchers.{name}]\nservice = "support-bot"\nbase_url = "{fake.url}"\n{body}')
 
 
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _memory(home: Path, name: str) -> WatchMemory:
     return WatchMemory.model_validate_json((home / "artefacts" / "_watchers" / f"{name}.json").read_text())
 
@@ -171,9 +175,10 @@ base_url = "{fake.url}"
 """)
     async with worker(ts_env.client, task_queue, playbook, home):
         now = await ts_env.get_current_time()
-        for hour in range(1, 6):  # the baseline: $0.10 an hour, fast traces
+        hour_start = datetime.fromtimestamp(int((now - timedelta(minutes=15)).timestamp()) // 3600 * 3600, UTC)
+        for hour in range(1, 6):  # the baseline: $0.10 an hour in the clock hours before the window's, fast traces
             for i in range(4):
-                fake.add_span(trace_id=uuid.uuid4().hex, start=now - timedelta(minutes=20 + 60 * hour + i),
+                fake.add_span(trace_id=uuid.uuid4().hex, start=hour_start - timedelta(hours=hour, minutes=-10 - i),
                               latency_ms=1200, cost=0.025, root=True, tokens=100)
         quiet = await _run(ts_env, task_queue, slow, playbook)
         assert not quiet.decision.raise_alert and "fewer than 10" in quiet.decision.reason
@@ -205,8 +210,9 @@ base_url = "{fake.url}"
         assert window["view"] == "observations" and "timeDimension" not in window
         assert window["metrics"] == [{"measure": "totalCost", "aggregation": "sum"},
                                      {"measure": "count", "aggregation": "count"}]
-        assert baseline["timeDimension"] == {"granularity": "hour"} and baseline["toTimestamp"] == window[
-            "fromTimestamp"]
+        assert baseline["timeDimension"] == {"granularity": "hour"}
+        assert baseline["toTimestamp"] == hour_start.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # whole hours only
+        assert _time(baseline["toTimestamp"]) - _time(baseline["fromTimestamp"]) == timedelta(hours=6)
         assert {"column": "isRootObservation", "operator": "=", "value": True, "type": "boolean"} in queries[0][
             "filters"]  # latency: whole traces
 
@@ -246,6 +252,7 @@ async def test_agent_loop_fires_once_per_trace_and_never_on_a_half_read(ts_env: 
         assert state.detection.kind == SignalKind.AGENT_LOOP and state.detection.metrics["looping_traces"] == 1
         assert state.detection.metrics["max_repeats_seen"] >= 25
         assert state.detection.links == [f"langfuse-trace:{looping}"]
+        assert state.detection.labels["looping"].startswith("TOOL search x")
         assert _memory(home, name).failures == 0 and _memory(home, name).traces == [looping]
         flt = json.loads(next(r for r in fake.requests if r["path"] == "/api/public/v2/observations")["query"][
             "filter"])
@@ -263,6 +270,7 @@ async def test_agent_loop_fires_once_per_trace_and_never_on_a_half_read(ts_env: 
             fake.add_span(trace_id="c" * 32, start=now - timedelta(minutes=1, seconds=i), type="AGENT", name="plan")
         later = await _run(ts_env, task_queue, name, playbook)
         assert later.decision.raise_alert and later.incident_workflow_id == first.incident_workflow_id
+        started(ts_env.client.get_workflow_handle(later.incident_workflow_id))  # a new run: the old one was ended
 
 
 async def test_data_exposure_reports_counts_never_the_data(ts_env: WorkflowEnvironment, task_queue: str,
