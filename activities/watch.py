@@ -15,7 +15,6 @@ A data-exposure Detection carries counts, PII kinds and trace ids, never the tex
 from __future__ import annotations
 
 import asyncio
-import re
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -40,14 +39,11 @@ from playbook.watch import (
     WatchReport,
     WatchReported,
     describe,
+    memory_path,
     metric_label,
 )
 
 SAMPLE_TRACES = 10  # trace ids a Detection links to
-
-
-def _memory_path(name: str) -> str:
-    return f"_watchers/{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.json"
 
 
 def _read(request: WatchCheck, memory: WatchMemory) -> WatchCount:
@@ -139,7 +135,7 @@ class WatchActivities:
         self.ctx = ctx
 
     def _memory(self, name: str) -> WatchMemory:
-        path = self.ctx.store.path(_memory_path(name))
+        path = self.ctx.store.path(memory_path(name))
         if not path.exists():
             return WatchMemory()
         try:
@@ -171,7 +167,7 @@ class WatchActivities:
             detection = detection_for(request)
             handle = await raise_detection(activity.client(), detection, task_queue=request.incident_task_queue)
             incident = handle.id or workflow_id_for(detection)
-        await asyncio.to_thread(self.ctx.store.write, _memory_path(request.name),
+        await asyncio.to_thread(self.ctx.store.write, memory_path(request.name),
                                 decision.memory.model_dump_json(indent=2))
         return WatchReported(incident_workflow_id=incident)
 
@@ -181,5 +177,5 @@ class WatchActivities:
         memory = self._memory(request.name)
         memory = memory.model_copy(update={"last_error": request.error[:1000], "last_error_at": request.at,
                                            "failures": memory.failures + 1})
-        self.ctx.store.write(_memory_path(request.name), memory.model_dump_json(indent=2))
+        self.ctx.store.write(memory_path(request.name), memory.model_dump_json(indent=2))
         return memory

@@ -11,6 +11,7 @@ breach across buckets while it lasts, and forgets it once a whole window passes 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -102,6 +103,11 @@ class WatchResult(BaseModel):
     decision: WatchDecision
     incident_workflow_id: str | None = None
     value: float | None = None
+
+
+def memory_path(name: str) -> str:
+    """Where a watcher's memory lives in the artefact store."""
+    return f"_watchers/{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.json"
 
 
 def bucket(when: datetime, minutes: int) -> str:

@@ -18,6 +18,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from cli import build_parser
 from playbook.config import MetricWatcher, PlaybookError, load_playbook, parse_playbook
 from playbook.models import SignalKind
 from playbook.watch import WatchCount, WatchInput, WatchMemory, WatchResult, decide
@@ -217,7 +218,8 @@ base_url = "{fake.url}"
 
 async def test_agent_loop_fires_once_per_trace_and_never_on_a_half_read(ts_env: WorkflowEnvironment,
                                                                         task_queue: str, tmp_path: Path, home: Path,
-                                                                        fake: FakeLangfuse) -> None:
+                                                                        fake: FakeLangfuse,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     name = f"loops{uuid.uuid4().hex[:6]}"
     playbook = _playbook(tmp_path, fake, name, 'kind = "agent_loop"\nmax_repeats = 20\nmin_traces = 1\n')
     async with worker(ts_env.client, task_queue, playbook, home):
@@ -238,6 +240,10 @@ async def test_agent_loop_fires_once_per_trace_and_never_on_a_half_read(ts_env: 
         assert memory.failures == 1 and "503" in (memory.last_error or "") and not memory.reported
         pages = [bool(r["query"].get("cursor")) for r in fake.requests if r["path"] == "/api/public/v2/observations"]
         assert pages == [False, True] * 3  # each attempt starts again from the first page; none decided on one
+        status = build_parser().parse_args(["--playbook", str(playbook), "watchers", "status", "--json"])
+        assert status.run(status) == 1  # `firebreak watchers status` says it is failing, and why
+        shown = json.loads(capsys.readouterr().out)
+        assert shown[0]["failures"] == 1 and "503" in shown[0]["last_error"] and shown[0]["kind"] == "agent_loop"
 
         fake.fail_cursor_pages = 1  # the first attempt fails on its second page, the retry reads it all
         first = await _run(ts_env, task_queue, name, playbook)
@@ -248,6 +254,7 @@ async def test_agent_loop_fires_once_per_trace_and_never_on_a_half_read(ts_env: 
         assert state.detection.links == [f"langfuse-trace:{looping}"]
         assert state.detection.labels["looping"].startswith("TOOL search x")
         assert _memory(home, name).failures == 0 and _memory(home, name).traces == [looping]
+        assert status.run(status) == 0 and json.loads(capsys.readouterr().out)[0]["episode"]
         flt = json.loads(next(r for r in fake.requests if r["path"] == "/api/public/v2/observations")["query"][
             "filter"])
         assert {"type": "stringOptions", "column": "type", "operator": "any of", "value": ["TOOL", "AGENT"]} in flt
