@@ -21,8 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.communicate import CommunicateActivities
 from activities.context import ActivityContext
-from intake.people import parse_slack_action
+from intake.app import create_app
+from intake.people import People, parse_slack_action
+from intake.tokens import TokenStore
 from integrations.artefacts import ArtefactStore
+from playbook.config import load_playbook
 from playbook.messages import SendBrief, SendResult
 from playbook.models import ApprovalStatus, Role, Severity
 from playbook.state import IncidentState
@@ -35,6 +38,10 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     worker,
 )
 from tests.fake_channels import SLACK_TOKEN, STATUSPAGE_KEY, FakeSlack, FakeStatuspage, serving, smtp_sink
+from tests.intake.support import bearer
+from tests.intake.support import config as intake_config
+from tests.intake.support import secrets as intake_secrets
+from tests.intake.support import serving as serving_api
 from tests.support import decision, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
@@ -258,3 +265,27 @@ async def _until(check: Any, attempts: int = 200) -> Any:
             return value
         await asyncio.sleep(0.05)
     raise AssertionError("condition not met")
+
+
+async def test_an_http_approval_carries_the_edited_brief(ts_env: WorkflowEnvironment, task_queue: str,
+                                                         tmp_path: Path, home: Path) -> None:
+    playbook = write_playbook(tmp_path)
+    tokens = TokenStore(tmp_path / "tokens.json")
+    people = People(tokens=tokens, roster=load_playbook(playbook)[0].roster)
+    cfg = intake_config(people={"outcome_wait_seconds": 5.0})
+    app = create_app(cfg, intake_secrets(cfg), client=ts_env.client, task_queue=task_queue, people=people)
+    sam, _ = tokens.issue("sam")
+    async with serving_api(app) as api, worker(ts_env.client, task_queue, playbook, home) as ctx:
+        handle, state = await open_incident(ts_env, task_queue, Severity.SEV1)
+        assert state.acknowledged_at is not None
+        await advance_to(ts_env, state.acknowledged_at + timedelta(minutes=31))
+        await wait_for(handle, lambda s: pending(s) == ["brief-1"])
+        url = f"/v1/incidents/{handle.id}/approvals/brief-1"
+        r = await api.http.post(url, headers=bearer(sam), json={"decision": "reject", "text": "no"})
+        assert r.status_code == 409 and "not a rejection" in r.json()["message"]
+        r = await api.http.post(url, headers=bearer(sam), json={"decision": "approve", "text": "# Short\n\nAll calm."})
+        assert r.status_code == 200, r.text
+        state = await wait_for(handle, lambda s: sent(s, "brief #1"), ts_env)
+    comms = ctx.store.root / str(state.number) / "comms"
+    assert (comms / "0001-brief.md").read_text().startswith("# Short\n\nAll calm.")
+    assert (comms / "0001-draft.md").exists() and "brief #1 edited by sam" in whats(state)
