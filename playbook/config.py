@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from playbook.models import Role, Severity, SignalKind, Step
 
@@ -301,8 +310,14 @@ class StatuspageChannel(_Strict):
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
 
-Channel = Annotated[WebhookChannel | SlackWebhookChannel | SlackChannel | EmailChannel | StatuspageChannel,
-                    Field(discriminator="kind")]
+def _channel_kind(value: Any) -> str:
+    """A channel's kind; "webhook" when not given, as before other kinds existed."""
+    return str(value.get("kind", "webhook") if isinstance(value, dict) else getattr(value, "kind", "webhook"))
+
+
+Channel = Annotated[Annotated[WebhookChannel, Tag("webhook")] | Annotated[SlackWebhookChannel, Tag("slack_webhook")]
+                    | Annotated[SlackChannel, Tag("slack")] | Annotated[EmailChannel, Tag("email")]
+                    | Annotated[StatuspageChannel, Tag("statuspage")], Discriminator(_channel_kind)]
 CHANNEL_KINDS_FOR_PAGES = ("webhook", "slack_webhook")
 INTERNAL_AUDIENCES = ("responders", "leadership")
 
@@ -318,6 +333,7 @@ class Audience(_Strict):
         default=1, description="a brief on every Nth cadence tick (1: every tick; the first tick always)")
     severities: list[Severity] = Field(default_factory=lambda: list(Severity),
                                        description="the severities this audience is briefed at")
+    kinds: list[SignalKind] = Field(default_factory=list, description="only incidents of these kinds (empty: all)")
     external: bool = Field(default=False, description="leaves the company: the communications role must approve "
                                                       "it too, after the domain SME")
 

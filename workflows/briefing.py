@@ -11,16 +11,16 @@ from __future__ import annotations
 import difflib
 
 from playbook.config import Audience, CommunicateConfig
-from playbook.models import Severity
+from playbook.models import Severity, SignalKind
 
 RESPONDERS = "responders"
 RELEASE = "-release"
 
 
-def due(config: CommunicateConfig, severity: Severity, seq: int) -> dict[str, Audience]:
-    """The audiences briefed on tick `seq` (1, 2, ...) at this severity, in the playbook's order."""
+def due(config: CommunicateConfig, severity: Severity, kind: SignalKind, seq: int) -> dict[str, Audience]:
+    """The audiences briefed on tick `seq` (1, 2, ...) of an incident of this kind and severity, in playbook order."""
     return {name: a for name, a in config.audience_map().items()
-            if severity in a.severities and (seq - 1) % a.every == 0}
+            if severity in a.severities and (not a.kinds or kind in a.kinds) and (seq - 1) % a.every == 0}
 
 
 def request_id(seq: int, audience: str) -> str:

@@ -445,7 +445,7 @@ class IncidentWorkflow:
         pb, s = self._playbook(), self.state
         s.brief_seq += 1
         seq = s.brief_seq
-        audiences = briefing.due(pb.communicate, s.severity, seq)
+        audiences = briefing.due(pb.communicate, s.severity, s.detection.kind, seq)
         if not audiences:
             self._record(Step.COMMUNICATE, f"brief #{seq}: no audience is briefed at {s.severity.value}")
             return
