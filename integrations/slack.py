@@ -25,9 +25,20 @@ def _sections(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
 
 
+def mrkdwn(markdown: str) -> str:
+    """The briefs' Markdown in Slack's mrkdwn: headings become bold lines, **bold** becomes *bold*."""
+    lines = []
+    for line in markdown.splitlines():
+        heading = line.lstrip("#")
+        if line.startswith("#") and heading.startswith(" "):
+            line = f"*{heading.strip()}*"
+        lines.append(line.replace("**", "*"))
+    return "\n".join(lines)
+
+
 def brief_blocks(title: str, text: str, footer: str) -> list[dict[str, Any]]:
     """A brief as Block Kit: the title as a header, the text, who approved it."""
-    body = text.split("\n", 1)[1].lstrip("\n") if text.startswith("# ") else text
+    body = mrkdwn(text.split("\n", 1)[1].lstrip("\n") if text.startswith("# ") else text)
     return [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}, *_sections(body),
             {"type": "context", "elements": [{"type": "mrkdwn", "text": footer[:300]}]}]
 
@@ -37,7 +48,7 @@ def approval_blocks(incident: str, request_id: str, subject: str, text: str, why
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{incident}: approval needed ({request_id})*\n"
                                                               f"{subject[:500]}\n_{why[:500]}_"}},
-        *_sections(text),
+        *_sections(mrkdwn(text)),
         {"type": "actions", "block_id": f"firebreak-{request_id}"[:255], "elements": [
             {"type": "button", "action_id": "firebreak-approve", "style": "primary",
              "text": {"type": "plain_text", "text": "Approve"}, "value": f"approve|{incident}|{request_id}"},

@@ -479,6 +479,7 @@ class IncidentWorkflow:
                          briefing.diff_stat(brief.text, request.text), actor=approver)
             brief = brief.model_copy(update={"draft_text": brief.text, "text": request.text,
                                              "edited_by": approver})
+        request.text = None  # the brief carries it from here and the comms archive keeps it; the state stays small
         released_by = None
         if audience.external:
             release = rid + briefing.RELEASE
