@@ -488,6 +488,13 @@ def _check_communicate(pb: Playbook) -> list[tuple[str, str]]:
         if name in pb.channels and pb.channels[name].kind != "slack":
             problems.append(("communicate.approval_channels", f"'{name}' is not a kind = \"slack\" channel; "
                              "approval requests with buttons need chat.postMessage"))
+    pages = [(aud, name) for aud, audience in comm.audience_map().items() for name in audience.channels
+             if name in pb.channels and pb.channels[name].kind == "statuspage"]
+    for name in sorted({n for _, n in pages}):
+        users = [aud for aud, n in pages if n == name]
+        if len(users) > 1:
+            problems.append((f"communicate.audiences.{users[1]}", f"the Statuspage channel '{name}' is already the "
+                             f"{users[0]} audience's; one audience keeps a page's incident"))
     for aud_name, audience in comm.audience_map().items():
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", aud_name):
             problems.append((f"communicate.audiences.{aud_name}", "name an audience with 1-32 lower-case letters, "

@@ -42,10 +42,15 @@ from tests.intake.support import bearer
 from tests.intake.support import config as intake_config
 from tests.intake.support import secrets as intake_secrets
 from tests.intake.support import serving as serving_api
-from tests.support import decision, wait_for, write_playbook
+from tests.support import ROSTER, decision, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 FIREBREAK = str(Path(sys.executable).parent / "firebreak")
+KIM = """
+[roster.people.kim]
+name = "Kim Comms"
+roles = ["communications"]
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +108,7 @@ async def approve(handle: Any, request_id: str, by: str, role: Role, text: str |
 async def test_audiences_channels_retries_and_the_communications_release(
         ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
     with serving(FakeSlack()) as slack, serving(FakeStatuspage()) as statuspage, smtp_sink() as smtp:
-        playbook = write_playbook(tmp_path, channels(slack, smtp.port, statuspage) + """
+        playbook = write_playbook(tmp_path, roster=ROSTER + KIM, body=channels(slack, smtp.port, statuspage) + """
 [communicate]
 approval_channels = ["ops_slack"]
 [communicate.audiences.responders]
@@ -163,9 +168,15 @@ external = true
             await advance_to(ts_env, acked + timedelta(minutes=61))
             state = await wait_for(handle, lambda s: pending(s) == ["brief-2", "brief-2-customers"], ts_env)
             await approve(handle, "brief-2", "sam", Role.DOMAIN_SME)
-            await approve(handle, "brief-2-customers", "sam", Role.DOMAIN_SME)
+            await approve(handle, "brief-2-customers", "cat", Role.DOMAIN_SME)
             await wait_for(handle, lambda s: "brief-2-customers-release" in pending(s), ts_env)
-            await approve(handle, "brief-2-customers-release", "cat", Role.COMMUNICATIONS)
+            # Four eyes: whoever approved the text as domain SME does not also release it.
+            same = decision("brief-2-customers-release", "cat", Role.COMMUNICATIONS)
+            await handle.signal(IncidentWorkflow.approve, same)
+            await wait_for(handle, lambda s: s.outcome(same.action_id) is not None)
+            refused = await handle.query(IncidentWorkflow.action_outcome, same.action_id)
+            assert refused is not None and not refused.accepted and "second person" in refused.message
+            await approve(handle, "brief-2-customers-release", "kim", Role.COMMUNICATIONS)
             state = await wait_for(handle, lambda s: sent(s, "brief #2") and sent(s, "brief #2 (customers)"), ts_env)
 
     assert [w for w in whats(state) if " sent to " in w] == [
@@ -193,7 +204,7 @@ external = true
     archive = read_jsonl(comms / "archive.jsonl")
     briefs = sorted((r["seq"], r["audience"], r["channel"]) for r in archive if r["kind"] == "brief")
     assert briefs == sorted(sends)  # one archive line per brief and channel, the archive copy included
-    assert {r["released_by"] for r in archive if r.get("audience") == "customers"} == {"cat"}
+    assert [r["released_by"] for r in archive if r.get("audience") == "customers"] == ["cat"] * 2 + ["kim"] * 2
     assert sorted(p.name for p in comms.glob("*-brief.md")) == [
         "0001-brief.md", "0001-customers-brief.md", "0001-leadership-brief.md", "0002-brief.md",
         "0002-customers-brief.md"]

@@ -93,6 +93,9 @@ def test_without_audiences_the_responders_get_the_old_channels(tmp_path: Path) -
     ('[channels.h]\nurl = "http://x"\n[communicate]\napproval_channels = ["h"]\n', "communicate.approval_channels",
      "not a kind = \"slack\" channel"),
     ('[channels.s]\nkind = "slack_webhook"\n', "channels.s.slack_webhook", "give 'url' or 'url_env'"),
+    ('[channels.sp]\nkind = "statuspage"\npage_id = "p"\n[communicate.audiences.customers]\nshape = "executive"\n'
+     'channels = ["sp"]\nexternal = true\n[communicate.audiences.legal]\nshape = "executive"\nchannels = ["sp"]\n'
+     'external = true\n', "communicate.audiences.legal", "already the customers audience's"),
     ('[communicate.audiences.Board]\nshape = "executive"\n', "communicate.audiences.Board", "lower-case"),
     ('[communicate.audiences.legal]\nshape = "executive"\nchannels = ["nope"]\n',
      "communicate.audiences.legal.channels", "no channel 'nope'"),

@@ -40,6 +40,11 @@ def is_brief_approval(request: str) -> bool:
     return request.startswith("brief-") and not request.endswith(RELEASE)
 
 
+def is_release(request: str) -> bool:
+    """The communications role's release of an external brief."""
+    return request.startswith("brief-") and request.endswith(RELEASE)
+
+
 def diff_stat(before: str, after: str) -> dict[str, int]:
     """Lines added and removed by an edit, for the timeline (the full diff goes to the comms archive)."""
     added = removed = 0

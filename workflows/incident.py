@@ -720,6 +720,12 @@ class IncidentWorkflow:
             self._refuse(decision, verb, f"request {req.request_id} needs the role {req.role.value}; "
                          f"{decision.by} acted as {decision.role.value}")
             return
+        if briefing.is_release(req.request_id) and status == ApprovalStatus.APPROVED:
+            sme = self.state.approval(req.request_id.removesuffix(briefing.RELEASE))
+            if sme is not None and sme.decided_by == decision.by:
+                self._refuse(decision, verb, f"{decision.by} approved this brief as domain SME; its release needs a "
+                             f"second person in the communications role")
+                return
         if decision.text is not None:
             problem = self._edit_problem(req, status, decision.text)
             if problem:
