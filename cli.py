@@ -617,7 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     _human(ack)
     ack.set_defaults(run=cmd_ack)
     for name in ("approve", "reject"):
-        dec = subs.add_parser(name, help=f"{name} a pending request (see `firebreak pending`)")
+        dec = subs.add_parser(name, help=f"{name} a pending request (see `firebreak pending`)",
+                              description=f"{name.capitalize()} a pending request: an action (stabilise-1 ...), a "
+                              "brief as the domain SME (brief-N for the responders, brief-N-<audience>), or an "
+                              "external brief's release as communications (brief-N-<audience>-release).")
         dec.add_argument("incident")
         dec.add_argument("request_id")
         dec.add_argument("--comment", default="")
