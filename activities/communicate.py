@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -30,6 +32,7 @@ from playbook.messages import ApprovalPost, BriefInput, Notification, SendBrief,
 from playbook.models import Brief
 
 ARCHIVE = "archive"
+T = TypeVar("T")
 
 
 def brief_stem(brief: Brief) -> str:
@@ -125,7 +128,8 @@ class CommunicateActivities:
         return incident_id
 
     @staticmethod
-    def _deliver(send):  # type: ignore[no-untyped-def]
+    def _deliver(send: Callable[[], T]) -> T:
+        """Run one channel call; its failure as a retryable ChannelError for the activity's retry policy."""
         try:
             return send()
         except ChannelError as err:
