@@ -459,10 +459,14 @@ class IncidentWorkflow:
         """Draft, SME approval (maybe with edits), communications release when external, send. True when sent."""
         pb = self._playbook()
         label, rid = briefing.label(seq, name), briefing.request_id(seq, name)
-        brief = await workflow.execute_activity(
-            "draft_brief", BriefInput(state=self.state.for_activity(), seq=seq, next_update_due=next_due,
-                                      audience=name, shape=audience.shape),
-            result_type=Brief, summary=f"Communicate: draft {label}", **QUICK)
+        try:
+            brief = await workflow.execute_activity(
+                "draft_brief", BriefInput(state=self.state.for_activity(), seq=seq, next_update_due=next_due,
+                                          audience=name, shape=audience.shape),
+                result_type=Brief, summary=f"Communicate: draft {label}", **QUICK)
+        except ActivityError as err:  # the other audiences' briefs go on
+            self._record(Step.COMMUNICATE, f"{label} not drafted", {"error": _cause(err)})
+            return False
         self._record(Step.COMMUNICATE, f"{label} drafted", {"title": brief.title, "audience": name,
                                                              "shape": audience.shape})
         why = "stakeholder messages need the domain SME's approval (approve with --text-file to send an edit)"
