@@ -254,7 +254,7 @@ channels = ["ops_hook", "ops_slack", "leaders_mail"]
     assert state.briefs_sent == 1
     # What was sent is the SME's text; the draft, the approved text and the diff are archived side by side.
     edit = next(e for e in state.timeline if e.what == "brief #1 edited by sam")
-    assert edit.actor == "sam" and edit.details == {"lines_added": 3, "lines_removed": 0}
+    assert (edit.actor, edit.role) == ("sam", "domain_sme") and edit.details == {"lines_added": 3, "lines_removed": 0}
     assert state.approval("brief-1").status == ApprovalStatus.APPROVED  # type: ignore[union-attr]
     assert "About 40 conversations" in json.dumps(slack.brief_messages()[0]["blocks"])
     assert "About 40 conversations" in smtp.messages[0].get_content()

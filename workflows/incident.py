@@ -479,8 +479,8 @@ class IncidentWorkflow:
         assert request is not None
         approver = request.decided_by or ""
         if request.text is not None and request.text.strip() != brief.text.strip():
-            self._record(Step.COMMUNICATE, f"{label} edited by {approver}",
-                         briefing.diff_stat(brief.text, request.text), actor=approver)
+            self.state.record(workflow.now(), Step.COMMUNICATE, approver, Role.DOMAIN_SME.value,
+                              f"{label} edited by {approver}", briefing.diff_stat(brief.text, request.text))
             brief = brief.model_copy(update={"draft_text": brief.text, "text": request.text,
                                              "edited_by": approver})
         request.text = None  # the brief carries it from here and the comms archive keeps it; the state stays small
