@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from playbook.models import Role, Severity, SignalKind, Step
 
@@ -359,16 +368,123 @@ Watcher = Annotated[GuardrailWatcher | MetricWatcher | AgentLoopWatcher | DataEx
 
 
 class WebhookChannel(_Strict):
+    """JSON POST with an Idempotency-Key header (per incident, brief and channel)."""
+
     kind: Literal["webhook"] = "webhook"
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
 
+class _SecretUrl(_Strict):
+    url: str | None = Field(default=None, description="the URL itself; prefer url_env, the URL is a secret")
+    url_env: str | None = Field(default=None, description="the environment variable holding the URL")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> _SecretUrl:
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError("give 'url' or 'url_env' (the environment variable holding the URL), not both")
+        return self
+
+
+class SlackWebhookChannel(_SecretUrl):
+    """A Slack incoming webhook (one Slack channel fixed by the URL). Slack has no idempotency key for it, so the
+    comms archive is checked before each send."""
+
+    kind: Literal["slack_webhook"] = "slack_webhook"
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+class SlackChannel(_Strict):
+    """Slack Web API chat.postMessage with Block Kit, through slack_sdk; brief approval requests posted here carry
+    Approve / Reject buttons for POST /v1/slack/actions."""
+
+    kind: Literal["slack"] = "slack"
+    channel: str = Field(description="channel id (C...) or name the bot is in")
+    token_env: str = Field(default="SLACK_BOT_TOKEN", description="the environment variable holding the bot token")
+    base_url: str | None = Field(default=None, description="default: slack_sdk's (https://slack.com/api/)")
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+class EmailChannel(_Strict):
+    """E-mail over SMTP (smtplib); each message's Message-ID comes from the incident, brief and channel."""
+
+    kind: Literal["email"] = "email"
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str = Field(description="the From address")
+    to: list[str] = Field(min_length=1)
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 20.0
+
+
+ComponentStatus = Literal["operational", "under_maintenance", "degraded_performance", "partial_outage",
+                          "major_outage"]
+
+
+class StatuspageChannel(_Strict):
+    """Atlassian Statuspage: the first brief creates one Statuspage incident per Firebreak incident, later briefs
+    update it. Public, so only audiences with `external = true` may use it."""
+
+    kind: Literal["statuspage"] = "statuspage"
+    page_id: str
+    api_key_env: str = Field(default="STATUSPAGE_API_KEY", description="sent as 'Authorization: OAuth <key>'")
+    base_url: str = "https://api.statuspage.io/v1"
+    component_ids: list[str] = Field(default_factory=list)
+    component_status: ComponentStatus | None = Field(default=None, description="set on the components while open")
+    impact_override: Literal["none", "minor", "major", "critical"] | None = None
+    deliver_notifications: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+def _channel_kind(value: Any) -> str:
+    """A channel's kind; "webhook" when not given, as before other kinds existed."""
+    return str(value.get("kind", "webhook") if isinstance(value, dict) else getattr(value, "kind", "webhook"))
+
+
+Channel = Annotated[Annotated[WebhookChannel, Tag("webhook")] | Annotated[SlackWebhookChannel, Tag("slack_webhook")]
+                    | Annotated[SlackChannel, Tag("slack")] | Annotated[EmailChannel, Tag("email")]
+                    | Annotated[StatuspageChannel, Tag("statuspage")], Discriminator(_channel_kind)]
+CHANNEL_KINDS_FOR_PAGES = ("webhook", "slack_webhook")
+INTERNAL_AUDIENCES = ("responders", "leadership")
+
+
+class Audience(_Strict):
+    """Who a brief is for: its shape, how often, where it goes and who approves it."""
+
+    shape: Literal["tactical", "executive"] = Field(
+        description="tactical: the responders' detail (metrics, actions, owners); executive: impact, risk, "
+                    "decisions, next update")
+    channels: list[str] = Field(default_factory=list, description="besides the comms archive, which always gets it")
+    every: Annotated[int, Field(ge=1, le=48)] = Field(
+        default=1, description="a brief on every Nth cadence tick (1: every tick; the first tick always)")
+    severities: list[Severity] = Field(default_factory=lambda: list(Severity),
+                                       description="the severities this audience is briefed at")
+    kinds: list[SignalKind] = Field(default_factory=list, description="only incidents of these kinds (empty: all)")
+    external: bool = Field(default=False, description="leaves the company: the communications role must approve "
+                                                      "it too, after the domain SME")
+
+
 class CommunicateConfig(_Strict):
-    channels: list[str] = Field(default_factory=list, description="besides the comms archive, which always gets a copy")
+    channels: list[str] = Field(default_factory=list,
+                                description="the responders' channels when [communicate.audiences] is not given")
     notify_channels: list[str] = Field(default_factory=list, description="where pages to responders go")
+    approval_channels: list[str] = Field(
+        default_factory=list, description="Slack (kind = \"slack\") channels where each brief's approval request is "
+                                          "posted with the draft and Approve / Reject buttons")
     approval_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 10
+    release_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        default=15, description="the communications role's window to release an external brief, then their backup's")
+    audiences: dict[str, Audience] | None = Field(
+        default=None, description="who gets briefs; default: the responders, tactical, on communicate.channels")
+
+    def audience_map(self) -> dict[str, Audience]:
+        """The audiences briefed, in the playbook's order; without [communicate.audiences], the responders."""
+        if self.audiences is not None:
+            return self.audiences
+        return {"responders": Audience(shape="tactical", channels=list(self.channels))}
 
 
 class ReviewConfig(_Strict):
@@ -412,7 +528,7 @@ class Playbook(_Strict):
     services: dict[str, ServicePlan] = Field(default_factory=dict)
     evidence: dict[str, EvidenceSource] = Field(default_factory=dict)
     watchers: dict[str, Watcher] = Field(default_factory=dict)
-    channels: dict[str, WebhookChannel] = Field(default_factory=dict)
+    channels: dict[str, Channel] = Field(default_factory=dict)
     communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
@@ -480,10 +596,52 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
             problems.append((f"watchers.{name}", "name a watcher with 1-64 letters, digits, '-' or '_' "
                              "(it becomes part of a Temporal schedule id)"))
-    for field in ("channels", "notify_channels"):
-        for name in getattr(pb.communicate, field):
+    problems += _check_communicate(pb)
+    return problems
+
+
+def _check_communicate(pb: Playbook) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    comm = pb.communicate
+    fields: dict[str, list[str]] = {"communicate.notify_channels": comm.notify_channels,
+                                    "communicate.approval_channels": comm.approval_channels}
+    if comm.audiences is None:
+        fields["communicate.channels"] = comm.channels
+    elif comm.channels:
+        problems.append(("communicate.channels", "with [communicate.audiences] given, list the channels in each "
+                         "audience's 'channels' instead"))
+    elif not comm.audiences:
+        problems.append(("communicate.audiences", "name at least one audience, or leave the table out for the "
+                         "default (the responders)"))
+    for name, audience in (comm.audiences or {}).items():
+        fields[f"communicate.audiences.{name}.channels"] = audience.channels
+    for key, names in fields.items():
+        for name in names:
             if name not in pb.channels:
-                problems.append((f"communicate.{field}", f"no channel '{name}' in [channels]"))
+                problems.append((key, f"no channel '{name}' in [channels]"))
+    for name in comm.notify_channels:
+        if name in pb.channels and pb.channels[name].kind not in CHANNEL_KINDS_FOR_PAGES:
+            problems.append(("communicate.notify_channels", f"'{name}' is a {pb.channels[name].kind} channel; pages "
+                             f"go to {' or '.join(CHANNEL_KINDS_FOR_PAGES)} channels"))
+    for name in comm.approval_channels:
+        if name in pb.channels and pb.channels[name].kind != "slack":
+            problems.append(("communicate.approval_channels", f"'{name}' is not a kind = \"slack\" channel; "
+                             "approval requests with buttons need chat.postMessage"))
+    pages = [(aud, name) for aud, audience in comm.audience_map().items() for name in audience.channels
+             if name in pb.channels and pb.channels[name].kind == "statuspage"]
+    for name in sorted({n for _, n in pages}):
+        users = [aud for aud, n in pages if n == name]
+        if len(users) > 1:
+            problems.append((f"communicate.audiences.{users[1]}", f"the Statuspage channel '{name}' is already the "
+                             f"{users[0]} audience's; one audience keeps a page's incident"))
+    for aud_name, audience in comm.audience_map().items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", aud_name):
+            problems.append((f"communicate.audiences.{aud_name}", "name an audience with 1-32 lower-case letters, "
+                             "digits or '_', starting with a letter (it becomes part of request ids and file names)"))
+        for name in audience.channels:
+            if name in pb.channels and pb.channels[name].kind == "statuspage" and not audience.external:
+                problems.append((f"communicate.audiences.{aud_name}", f"'{name}' is a public Statuspage: set "
+                                 "external = true so the communications role releases what goes there"))
     return problems
 
 
