@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 # Node 22 and promptfoo for the regression gate (the machine's Node may be older; promptfoo needs >= 22.22).
 PROMPTFOO_DIR := tools/promptfoo
 PROMPTFOO := $(PROMPTFOO_DIR)/node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: up test lint bench clean
+.PHONY: up test lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +32,23 @@ $(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
 up: $(VENV)/.runtime $(PROMPTFOO)
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev $(PROMPTFOO)
+test: $(VENV)/.dev $(PROMPTFOO) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# tests/test_ui.py drives Debian's Chromium headless through chromedriver. Install both when missing and we are
+# root (as in CI); otherwise say that the browser test will be skipped.
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	  apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	    chromium chromium-driver; \
+	else \
+	  echo "note: $(CHROMIUM) or $(CHROMEDRIVER) is missing and only root can install them" \
+	       "(apt-get install chromium chromium-driver); the browser test will be skipped" >&2; \
+	fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
