@@ -290,7 +290,10 @@ class EvidenceSource(LangfuseConnection):
         if self.kind == "file" and not self.path:
             raise ValueError("a file evidence source needs 'path'")
         allowed = {"langfuse": LANGFUSE_EVIDENCE_FIELDS, "deploys": DEPLOY_EVIDENCE_FIELDS}.get(self.kind, frozenset())
-        stray = sorted((LANGFUSE_EVIDENCE_FIELDS | DEPLOY_EVIDENCE_FIELDS) & self.model_fields_set - allowed)
+        # Values equal to the default do not count: a source round-tripped through JSON (a workflow's input) has
+        # every field set.
+        stray = sorted(f for f in (LANGFUSE_EVIDENCE_FIELDS | DEPLOY_EVIDENCE_FIELDS) & self.model_fields_set - allowed
+                       if getattr(self, f) != type(self).model_fields[f].get_default(call_default_factory=True))
         if stray:
             owners = sorted({k for k, fields in (("langfuse", LANGFUSE_EVIDENCE_FIELDS),
                                                  ("deploys", DEPLOY_EVIDENCE_FIELDS)) if set(stray) & fields})

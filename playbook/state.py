@@ -80,6 +80,8 @@ class IncidentState(BaseModel):
                                          description="per brief channel, what later briefs update "
                                                      "(the Statuspage incident id)")
     evidence_manifest: str | None = None
+    findings: list[str] = Field(default_factory=list,
+                                description="one-line summaries from the evidence pack (blast radius, last deploys)")
     retrospective_due: datetime | None = None
     review_reminders_sent: int = 0
     review_escalated: bool = False

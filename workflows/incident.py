@@ -423,6 +423,11 @@ class IncidentWorkflow(RemedyMixin):
                      + (f", {len(failed)} failed" if failed else ""),
                      {"manifest": pack.manifest_path,
                       "items": [{"name": i.name, "sha256": i.sha256, "error": i.error} for i in pack.items]})
+        findings = [f"{i.name}: {i.summary}" for i in pack.items if i.summary]
+        if findings and workflow.patched("findings-v1"):
+            # The blast radius and the last deploys go to the ticket and the briefs, not only the evidence folder.
+            self.state.findings = findings
+            await self._ticket_update("findings", "Investigation findings:\n" + "\n".join(f"- {f}" for f in findings))
 
     # ------------------------------------------------------------------ step 6: communicate
 
