@@ -40,7 +40,7 @@ from playbook.models import (
     SeverityChange,
     SignalKind,
 )
-from playbook.remedy import mitigations_text
+from playbook.remedy import PATCH_TEXT_LIMIT, PatchText, mitigations_text
 from playbook.render import incident_text, table
 from playbook.risk import RiskEntry
 from playbook.state import IncidentState
@@ -319,16 +319,21 @@ async def cmd_ack(args: argparse.Namespace) -> int:
                        lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.comment))
 
 
-def _edited_text(path: str | None) -> str | None:
-    """The edited brief from --text-file (or '-' for standard input)."""
-    if path is None:
-        return None
+def _read_text(path: str) -> str:
+    """A UTF-8 text file, or standard input for '-'."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise CliError(f"cannot read {path}: {err.strerror}", 2) from err
     except UnicodeDecodeError as err:
         raise CliError(f"{path} is not UTF-8 text", 2) from err
+
+
+def _edited_text(path: str | None) -> str | None:
+    """The edited brief from --text-file (or '-' for standard input)."""
+    if path is None:
+        return None
+    text = _read_text(path)
     if not text.strip():
         raise CliError(f"{path} is empty; approve without --text-file to send the draft as it is", 2)
     if len(text) > BRIEF_TEXT_LIMIT:
@@ -373,6 +378,16 @@ async def cmd_resolve(args: argparse.Namespace) -> int:
 async def cmd_retest(args: argparse.Namespace) -> int:
     return await _send(args, IncidentWorkflow.retest,
                        lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.comment))
+
+
+async def cmd_patch(args: argparse.Namespace) -> int:
+    text = _read_text(args.file)
+    if not text.strip():
+        raise CliError(f"{args.file} is empty", 2)
+    if len(text) > PATCH_TEXT_LIMIT:
+        raise CliError(f"{args.file} has {len(text)} characters; a patch text takes at most {PATCH_TEXT_LIMIT}", 2)
+    return await _send(args, IncidentWorkflow.patch, lambda by, role, aid: PatchText(
+        by=by, role=role, action_id=aid, comment=args.comment, text=text, action=args.action or ""))
 
 
 def _action_item(text: str) -> ActionItem:
@@ -717,6 +732,19 @@ def build_parser() -> argparse.ArgumentParser:
     retest.add_argument("--comment", default="")
     _human(retest)
     retest.set_defaults(run=cmd_retest)
+    patch = subs.add_parser(
+        "patch", help="send a new patch text for the prompt (incident commander or AI Ops): a new candidate version",
+        description="Send a new patched prompt text mid-incident. The incident creates a new candidate version in "
+        "Langfuse from it (labelled candidate; once per text, however often it is retried), runs the plan's "
+        "regression suites against it, and asks for the promotion approval with the suite's result. "
+        f"At most {PATCH_TEXT_LIMIT} characters. It runs once the response steps are done.")
+    patch.add_argument("incident")
+    patch.add_argument("--file", required=True, metavar="FILE", help="the new prompt text (UTF-8; '-' reads stdin)")
+    patch.add_argument("--action", metavar="NAME", help="the langfuse_prompt_patch action (default: the plan's only "
+                       "one)")
+    patch.add_argument("--comment", default="")
+    _human(patch)
+    patch.set_defaults(run=cmd_patch)
     retro = subs.add_parser("retro", help="record the retrospective (incident commander); closes the incident")
     retro.add_argument("incident")
     retro.add_argument("--file", help="JSON with root_cause, contributing_factors, preventative_actions, "

@@ -47,18 +47,23 @@ class RemedyActivities:
 
     @activity.defn(name="prepare_prompt_patch")
     def prepare_prompt_patch(self, request: PatchRequest) -> PatchResult:
-        """The candidate version (created once per incident and action, labelled candidate, verified)."""
+        """The candidate version (created once per incident, action and patch text, labelled candidate, verified):
+        the text is the playbook's text_file, or the one sent with `firebreak patch`."""
         action = request.action
         name = render_template(action.prompt_name, request.variables).strip()
         if not name:
             raise ApplicationError("no prompt to patch: set known_good.prompt_name for the service (or prompt_name "
                                    "on the action)", type="LangfuseRejected", non_retryable=True)
-        path = self.ctx.playbook_path.parent / render_template(action.text_file, request.variables)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ApplicationError(f"cannot read the patched prompt from {path} ({err.strerror}); write it there "
-                                   "on the worker's machine", type="PatchTextMissing", non_retryable=True) from err
+        if request.text is not None:  # sent mid-incident with `firebreak patch`
+            text = request.text
+        else:
+            path = self.ctx.playbook_path.parent / render_template(action.text_file, request.variables)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as err:
+                raise ApplicationError(f"cannot read the patched prompt from {path} ({err.strerror}); write it "
+                                       "there on the worker's machine", type="PatchTextMissing",
+                                       non_retryable=True) from err
         try:
             found = create_candidate(client_for(action), name, text, request.key, request.incident_number,
                                      action.candidate_label)

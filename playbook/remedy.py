@@ -14,9 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from playbook.config import HttpRequest, LangfuseConnection, LangfusePromptPatchAction, PromptfooRegressionAction
-from playbook.models import Step
+from playbook.models import HumanAction, Step
 
 Choice = Literal["keep", "undo"]
+PATCH_TEXT_LIMIT = 20_000
 UndoOutcome = Literal["in_place", "kept", "undone", "undo_failed", "handed_over"]
 
 
@@ -88,13 +89,16 @@ class RegressionRun(BaseModel):
     error: str | None = Field(default=None, description="why the suite could not run or be read")
     config_path: str | None = None
     results_path: str | None = None
+    candidate: str | None = Field(default=None, description="run against an unpromoted candidate before its "
+                                  "promotion gate: which one, e.g. 'version 3 of support/answer (candidate)'")
 
     def summary(self) -> str:
+        against = f" on {self.candidate}" if self.candidate else ""
         if self.error:
-            return f"regression suite #{self.seq} could not run: {self.error}"
+            return f"regression suite #{self.seq}{against} could not run: {self.error}"
         total = self.successes + self.failures + self.errors
         verdict = "passed" if self.passed else "FAILED"
-        text = f"regression suite #{self.seq} {verdict}: {self.successes} of {total} case(s) passed"
+        text = f"regression suite #{self.seq}{against} {verdict}: {self.successes} of {total} case(s) passed"
         if self.failed_cases:
             text += "; failing: " + "; ".join(f"{c.description}: {c.reason}" for c in self.failed_cases[:3])
         return text
@@ -111,6 +115,8 @@ class RegressionRequest(BaseModel):
     kind: str
     action: PromptfooRegressionAction
     candidate: dict[str, str | int] | None = None
+    before_promotion: bool = Field(default=False, description="the candidate is not promoted yet (the run is "
+                                   "its test before the promotion gate)")
 
 
 class PatchRequest(BaseModel):
@@ -122,15 +128,27 @@ class PatchRequest(BaseModel):
     action: LangfusePromptPatchAction
     variables: dict[str, str | int | None]
     version: int | None = Field(default=None, description="promote: the candidate version")
+    text: str | None = Field(default=None, max_length=PATCH_TEXT_LIMIT,
+                             description="a patch text sent mid-incident (`firebreak patch`), instead of text_file")
 
 
 class PatchResult(BaseModel):
     prompt_name: str
     version: int
+    seq: int = Field(default=0, description="0: the playbook's text_file; n: the n-th text sent by `firebreak patch`")
     created: bool = False
     previous_version: int | None = None
     moved: bool = False
     detail: str
+
+
+class PatchText(HumanAction):
+    """A new patch text mid-incident (`firebreak patch`): a new candidate version, tested and gated like the
+    first. `action` names the langfuse_prompt_patch action; empty means the plan's only one."""
+
+    text: str = Field(max_length=PATCH_TEXT_LIMIT)
+    action: str = ""
+    seq: int = Field(default=0, description="set by the workflow when it accepts the text: 1, 2, ...")
 
 
 class UndoRequest(BaseModel):

@@ -28,7 +28,7 @@ from playbook.models import (
     Ticket,
     TimelineEntry,
 )
-from playbook.remedy import AppliedMitigation, PatchResult, RegressionRun
+from playbook.remedy import AppliedMitigation, PatchResult, PatchText, RegressionRun
 
 # Distinct alerts after this many are counted but summarised on the timeline, so a storm cannot flood it.
 ALERTS_ON_TIMELINE = 20
@@ -61,6 +61,11 @@ class IncidentState(BaseModel):
     regressions: list[RegressionRun] = Field(default_factory=list, description="regression suite runs, in order")
     candidates: list[PatchResult] = Field(default_factory=list, description="prompt patch candidates made")
     regression_override: str = Field(default="", description="why the incident was resolved with failing regressions")
+    pending_retests: int = Field(default=0, description="accepted `firebreak retest` requests not run yet (kept "
+                                 "here so they survive continue-as-new)")
+    pending_patches: list[PatchText] = Field(default_factory=list, description="accepted `firebreak patch` texts "
+                                             "not turned into candidates yet")
+    patches_received: int = Field(default=0, description="how many `firebreak patch` texts were accepted (their seq)")
     steps_done: list[Step] = Field(default_factory=list)
     outcomes: list[ActionOutcome] = Field(default_factory=list)
     opened_at: datetime | None = None

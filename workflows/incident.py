@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         Ticket,
         TimelineEntry,
     )
+    from playbook.remedy import PatchText
     from playbook.state import (
         ALERT_SUMMARY_EVERY,
         ALERTS_ON_TIMELINE,
@@ -248,6 +249,11 @@ class IncidentWorkflow(RemedyMixin):
     async def retest(self, action: HumanAction) -> None:
         """Run the incident's regression suites again (after the candidate was fixed)."""
         await self._request_retest(action)
+
+    @workflow.signal
+    async def patch(self, text: PatchText) -> None:
+        """A new patch text (IC or AI Ops): a new candidate version, tested and gated like the first."""
+        await self._request_patch(text)
 
     @workflow.signal
     async def retrospective_done(self, notes: RetrospectiveNotes) -> None:

@@ -23,11 +23,12 @@ with workflow.unsafe.imports_passed_through():
         PromptfooRegressionAction,
         render_template,
     )
-    from playbook.models import ApprovalStatus, HumanAction, Resolution, Role, Step
+    from playbook.models import ApprovalStatus, HumanAction, IncidentStatus, Resolution, Role, Step
     from playbook.remedy import (
         AppliedMitigation,
         PatchRequest,
         PatchResult,
+        PatchText,
         RegressionRequest,
         RegressionRun,
         UndoPlan,
@@ -40,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
     from playbook.state import IncidentState
 
 REMEDY_PATCH = "remedy-v1"
+CANDIDATE_TEST_PATCH = "remedy-candidate-test-v1"   # the plan's suites run on a candidate before its gate
+PATCH_TEXT_PATCH = "remedy-patch-text-v1"           # `firebreak patch`: new candidates mid-incident
 RETEST_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
 LANGFUSE_CALLS: dict[str, Any] = {
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)}
@@ -77,8 +80,6 @@ class RemedyMixin:
         def _accept(self, action: HumanAction, step: Step, what: str,
                     details: dict[str, Any] | None = None) -> None: ...
 
-    _retests: int = 0
-
     # ------------------------------------------------------------------ the undo registry
 
     def _register(self, step: Step, name: str, detail: str, undo: UndoPlan | None, by: str | None = None) -> None:
@@ -107,27 +108,53 @@ class RemedyMixin:
     # ------------------------------------------------------------------ prompt patch as a candidate
 
     async def _run_prompt_patch(self, step: Step, name: str, action: LangfusePromptPatchAction, mode: str,
-                                role: Role) -> None:
-        """Create (or find) the candidate version, gate its promotion by the policy, promote and verify."""
-        request = PatchRequest(key=self._key(step.value, name), incident_number=self._number(), name=name,
-                               action=action, variables=self._variables(name))
+                                role: Role, text: PatchText | None = None) -> None:
+        """Create (or find) the candidate version, test it with the plan's regression suites, gate its promotion
+        by the policy, promote and verify.
+
+        The test before the gate runs each promptfoo_regression action of the service's plan against the
+        candidate (the provider endpoint is told its prompt, version and label, `candidate`), and the approval
+        request carries the result: counts and failing cases. A candidate that fails its suite is only promoted
+        by an explicit approval that saw the failure: even under an `auto` policy it waits for one, and an
+        expired request does not promote it whatever approvals.on_expiry says. A regression action later in the
+        plan still runs after the promotion as before (the run the resolution gate then reads); a patch sent
+        mid-incident (`firebreak patch`) is tested once, before its gate, since the version it tests is the very
+        version the promotion moves the label to, and that run is the one the resolution gate reads.
+        """
+        seq = text.seq if text else 0
+        key = self._key(step.value, name) if seq == 0 else self._key(step.value, name, f"patch-{seq}")
+        request = PatchRequest(key=key, incident_number=self._number(), name=name, action=action,
+                               variables=self._variables(name), text=text.text if text else None)
         timeouts: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=action.timeout_seconds * 4 + 5),
                                     **LANGFUSE_CALLS}
+        which = f" (text #{seq} from {text.by})" if text else ""
         try:
             candidate = await workflow.execute_activity("prepare_prompt_patch", request, result_type=PatchResult,
-                                                        summary=f"{step.value.capitalize()}: candidate for {name}",
-                                                        **timeouts)
+                                                        summary=f"{step.value.capitalize()}: candidate for {name}"
+                                                                f"{which}", **timeouts)
         except ActivityError as err:
-            await self._failed(step, name, _cause(err))
+            await self._failed(step, name, _cause(err), seq)
             return
+        candidate.seq = seq
         self.state.candidates.append(candidate)
-        self._record(step, f"{name}: {candidate.detail}", {"prompt": candidate.prompt_name,
-                                                           "version": candidate.version})
-        if mode.startswith("approve:"):
-            status = await self._gate(
-                step, f"promote {name}: candidate version {candidate.version} of {candidate.prompt_name} to "
-                f"{action.label}", f"playbook policy for {self.state.severity.value}: {mode}", role)
-            proceed_anyway = status == ApprovalStatus.EXPIRED and self._playbook().approvals.on_expiry == "proceed"
+        self._record(step, f"{name}: {candidate.detail}{which}", {"prompt": candidate.prompt_name,
+                                                                  "version": candidate.version})
+        tests = await self._test_candidate(step, candidate, action) if self._tests_candidates(text) else []
+        failing = [r for r in tests if not r.passed]
+        subject = (f"promote {name}: candidate version {candidate.version} of {candidate.prompt_name} to "
+                   f"{action.label}")
+        why = f"playbook policy for {self.state.severity.value}: {mode}"
+        if tests:
+            subject += " (regression suite FAILED)" if failing else " (regression suite passed)"
+            why = "\n".join([why, *(r.summary() for r in tests)])
+        if failing:
+            why += ("\nThe candidate FAILS its regression suite: approving promotes it to "
+                    f"{action.label} anyway (an expired request does not). Reject it and send a fixed text with "
+                    f"`firebreak patch {self._number()} --file FILE`.")
+        if mode.startswith("approve:") or failing:
+            status = await self._gate(step, subject, why, role)
+            proceed_anyway = (status == ApprovalStatus.EXPIRED and self._playbook().approvals.on_expiry == "proceed"
+                              and not failing)
             if status != ApprovalStatus.APPROVED and not proceed_anyway:
                 self._mitigation(step, name, status.value,
                                  f"candidate version {candidate.version} left unpromoted ({action.candidate_label})")
@@ -138,11 +165,12 @@ class RemedyMixin:
                                                        summary=f"{step.value.capitalize()}: promote {name}",
                                                        **timeouts)
         except ActivityError as err:
-            await self._failed(step, name, _cause(err))
+            await self._failed(step, name, _cause(err), seq)
             return
         self._mitigation(step, name, "done", promoted.detail)
         if mode == "auto_with_notice":
-            await self._notify(f"notice-{step.value}-{name}", [self._primary(Role.INCIDENT_COMMANDER)],
+            await self._notify(f"notice-{step.value}-{name}" + (f"-{seq}" if seq else ""),
+                               [self._primary(Role.INCIDENT_COMMANDER)],
                                f"{self._number()}: {name} ran automatically", promoted.detail)
         undo = None
         if promoted.moved and promoted.previous_version is not None:
@@ -153,47 +181,101 @@ class RemedyMixin:
                                         f"{promoted.previous_version}")
         self._register(step, name, promoted.detail, undo)
 
-    async def _failed(self, step: Step, name: str, cause: str) -> None:
+    def _plan(self) -> list[str]:
+        """The service plan's actions, in order, each once."""
+        pb = self._playbook()
+        return list(dict.fromkeys(n for s in (Step.STABILISE, Step.CONTAIN, Step.REMEDIATE)
+                                  for n in pb.actions_for(self.state.service, s)))
+
+    def _suites(self) -> list[tuple[str, PromptfooRegressionAction]]:
+        """The service plan's promptfoo regression actions, in plan order."""
+        pb = self._playbook()
+        return [(n, a) for n in self._plan() if isinstance(a := pb.actions.get(n), PromptfooRegressionAction)]
+
+    def _tests_candidates(self, text: PatchText | None) -> bool:
+        """Test the candidate before its gate? Only when the plan has a suite; patched for older histories (a
+        mid-incident text always is: no history before it has one)."""
+        return bool(self._suites()) and (text is not None or workflow.patched(CANDIDATE_TEST_PATCH))
+
+    async def _test_candidate(self, step: Step, candidate: PatchResult,
+                              action: LangfusePromptPatchAction) -> list[RegressionRun]:
+        """Each of the plan's suites against the unpromoted candidate. Reading only (the suite calls the
+        candidate's endpoint), so it runs without the suite's own approval policy."""
+        target: dict[str, str | int] = {"prompt_name": candidate.prompt_name, "version": candidate.version,
+                                        "label": action.candidate_label}
+        return [await self._run_regression(step, suite, suite_action, candidate=target)
+                for suite, suite_action in self._suites()]
+
+    async def _failed(self, step: Step, name: str, cause: str, seq: int = 0) -> None:
         self._mitigation(step, name, "failed", cause)
-        await self._notify(f"failed-{step.value}-{name}", [self._primary(Role.INCIDENT_COMMANDER)],
+        await self._notify(f"failed-{step.value}-{name}" + (f"-{seq}" if seq else ""),
+                           [self._primary(Role.INCIDENT_COMMANDER)],
                            f"{self._number()}: {name} failed", cause)
 
     # ------------------------------------------------------------------ the regression gate
 
-    async def _run_regression(self, step: Step, name: str, action: PromptfooRegressionAction) -> None:
+    async def _run_regression(self, step: Step, name: str, action: PromptfooRegressionAction,
+                              candidate: dict[str, str | int] | None = None) -> RegressionRun:
+        """One run of the suite. `candidate`: a test of an unpromoted candidate before its promotion gate (the
+        gate shows the result, so nobody is paged about it); otherwise against the latest candidate, if any."""
         seq = len(self.state.regressions) + 1
-        candidate = self.state.candidates[-1] if self.state.candidates else None
+        latest = self.state.candidates[-1] if self.state.candidates else None
+        target = candidate or ({"prompt_name": latest.prompt_name, "version": latest.version} if latest else None)
         request = RegressionRequest(
             key=self._key("regression", str(seq)), incident_number=self._number(), seq=seq, name=name,
-            kind=self.state.detection.kind.value, action=action,
-            candidate={"prompt_name": candidate.prompt_name, "version": candidate.version} if candidate else None)
+            kind=self.state.detection.kind.value, action=action, candidate=target,
+            before_promotion=candidate is not None)
+        against = (f"version {candidate['version']} of {candidate['prompt_name']} ({candidate['label']})"
+                   if candidate else None)
         try:
             run = await workflow.execute_activity(
                 "run_regression_suite", request, result_type=RegressionRun,
-                summary=f"{step.value.capitalize()}: regression suite #{seq} ({name})",
+                summary=f"{step.value.capitalize()}: regression suite #{seq} ({name})"
+                        + (f" on candidate version {candidate['version']}" if candidate else ""),
                 start_to_close_timeout=timedelta(seconds=action.timeout_seconds + 60),
                 heartbeat_timeout=timedelta(seconds=action.timeout_seconds + 30),
                 retry_policy=RetryPolicy(maximum_attempts=3))
         except ActivityError as err:
             run = RegressionRun(seq=seq, action=name, at=workflow.now(), passed=False, error=_cause(err))
+        run.candidate = against
         self.state.regressions.append(run)
+        if candidate is not None:
+            self._record(step, f"{name}: candidate test {'passed' if run.passed else 'failed'}",
+                         {"detail": run.summary()})
+            return run
         self._mitigation(step, name, "done" if run.passed else "failed", run.summary())
         if not run.passed:
             await self._notify(f"regression-{seq}", [self._primary(Role.INCIDENT_COMMANDER)],
                                f"{self._number()}: regression suite fails",
                                f"{run.summary()}\nResolution is held until it passes (firebreak retest "
                                f"{self._number()}) or you resolve with --override-regressions REASON.")
+        return run
 
     async def _monitor(self) -> None:
-        """Wait for resolution, running the regression suites again whenever someone asks (`firebreak retest`)."""
+        """Wait for resolution, turning patch texts sent meanwhile (`firebreak patch`) into tested, gated
+        candidates, and running the regression suites again whenever someone asks (`firebreak retest`). Both
+        requests wait in the state, so one accepted just before a continue-as-new runs in the next run."""
+        s = self.state
         while True:
             await workflow.wait_condition(lambda: self._resolved() or self._may_continue_as_new()
-                                          or self._retests > 0)
-            if self._resolved() or self._retests == 0:
+                                          or s.pending_retests > 0 or bool(s.pending_patches))
+            if self._resolved() or (s.pending_retests == 0 and not s.pending_patches):
                 return
-            self._retests = 0
-            if workflow.patched(REMEDY_PATCH):
-                await self._rerun_regressions()
+            while s.pending_patches and not self._resolved() and workflow.patched(PATCH_TEXT_PATCH):
+                await self._run_patch_text(s.pending_patches.pop(0))
+            if s.pending_retests > 0 and not self._resolved():
+                s.pending_retests = 0
+                if workflow.patched(REMEDY_PATCH):
+                    await self._rerun_regressions()
+
+    async def _run_patch_text(self, text: PatchText) -> None:
+        pb = self._playbook()
+        action = pb.actions[text.action]
+        assert isinstance(action, LangfusePromptPatchAction)
+        mode = pb.approvals.mode_for(text.action, self.state.severity)
+        role = Role(mode.split(":", 1)[1]) if mode.startswith("approve:") else Role.AI_OPS
+        await self._run_prompt_patch(Step.REMEDIATE, text.action, action, mode, role, text)
+        self._publish()
 
     async def _rerun_regressions(self) -> None:
         pb = self._playbook()
@@ -214,8 +296,42 @@ class RemedyMixin:
             self._refuse(action, "run the regression suite again",
                          "no regression suite has run in this incident yet (it runs in the remediate step)")
             return
-        self._retests += 1
+        self.state.pending_retests += 1
         self._accept(action, self.state.step, "regression suite re-run requested")
+
+    def _patch_actions(self) -> list[str]:
+        pb = self._playbook()
+        return [n for n in self._plan() if isinstance(pb.actions.get(n), LangfusePromptPatchAction)]
+
+    async def _request_patch(self, text: PatchText) -> None:
+        what = "send a new patch text"
+        if not await self._admit(text, what, RETEST_ROLES):
+            return
+        if self._resolved():
+            self._refuse(text, what, "the incident is already resolved")
+            return
+        if not text.text.strip():
+            self._refuse(text, what, "the patch text is empty")
+            return
+        name = text.action
+        if name:
+            if not isinstance(self._playbook().actions.get(name), LangfusePromptPatchAction):
+                self._refuse(text, what, f"'{name}' is not a langfuse_prompt_patch action in the playbook")
+                return
+        else:
+            plan = self._patch_actions()
+            if len(plan) != 1:
+                self._refuse(text, what, f"the plan for {self.state.service} has "
+                             + (f"{len(plan)} prompt patch actions ({', '.join(plan)}): name one with --action"
+                                if plan else "no langfuse_prompt_patch action: name one with --action"))
+                return
+            name = plan[0]
+        self.state.patches_received += 1
+        seq = self.state.patches_received
+        self.state.pending_patches.append(text.model_copy(update={"seq": seq, "action": name}))
+        later = "" if self.state.status == IncidentStatus.MONITORING else " once the response steps are done"
+        self._accept(text, self.state.step, f"patch text #{seq} for {name} accepted: a new candidate version, "
+                     f"tested and gated for promotion{later}", {"characters": len(text.text)})
 
     # ------------------------------------------------------------------ resolution
 
