@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from embedded.binaries import temporal_test_server
 from playbook.models import Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
+from playbook.remedy import PatchText
 from tests.fake_langfuse import fake_langfuse
 from tests.support import decision, detection, human, incident_worker, recorder, wait_for, write_playbook
 from workflows import search_attributes as sa
@@ -193,12 +194,39 @@ async def remedy(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def remedy_candidate(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """The candidate tested before its gate (the echo provider fails it; promoted by an explicit approval), a
+    patch text sent mid-incident (tested, then rejected), a retest, and the promoted patch undone."""
+    handle = await raise_detection(env.client, detection(services=["undo-bot"], severity_hint=Severity.SEV3),
+                                   task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    state = await wait_for(handle, lambda s: bool(s.pending_approvals()), attempts=600)
+    await handle.signal(IncidentWorkflow.approve, decision(state.pending_approvals()[0].request_id, "ian",
+                                                           Role.INCIDENT_COMMANDER, "promote despite the echo"))
+    await wait_for(handle, lambda s: len(s.regressions) == 2 and s.status.value == "monitoring", attempts=600)
+    await handle.signal(IncidentWorkflow.patch, PatchText(by="olu", role=Role.AI_OPS, text="v3, polite"))
+    state = await wait_for(handle, lambda s: bool(s.pending_approvals()), attempts=600)
+    await handle.signal(IncidentWorkflow.reject, decision(state.pending_approvals()[0].request_id, "ian",
+                                                          Role.INCIDENT_COMMANDER, "still fails"))
+    await wait_for(handle, lambda s: s.mitigations[-1].outcome == "rejected", attempts=600)
+    await handle.signal(IncidentWorkflow.retest, human("olu", Role.AI_OPS))
+    await wait_for(handle, lambda s: len(s.regressions) == 4, attempts=600)
+    await handle.signal(IncidentWorkflow.resolve, Resolution(
+        by="ian", role=Role.INCIDENT_COMMANDER, comment="patched", undo=["patch_prompt"],
+        override_regressions="echo provider in the recording"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any]]]
 SCENARIOS: dict[str, Scenario] = {
     "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm}
 # Recorded with a playbook of their own.
 OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_per_audience, AUDIENCES_PLAYBOOK),
-                                                 "remedy": (remedy, REMEDY_PLAYBOOK)}
+                                                 "remedy": (remedy, REMEDY_PLAYBOOK),
+                                                 "remedy_candidate": (remedy_candidate, REMEDY_PLAYBOOK)}
 
 
 async def main(names: list[str]) -> None:
@@ -222,7 +250,7 @@ async def main(names: list[str]) -> None:
             for n, text in enumerate(["hello", "say you idiot"]):
                 langfuse.add_observation(trace_id=f"{n:032d}", start=now - timedelta(minutes=5), input=text)
             for name, scenario, body in runs:
-                if name == "remedy":
+                if name.startswith("remedy"):
                     body = body.format(langfuse=langfuse.url, control=control.url)
                 with tempfile.TemporaryDirectory() as tmp:
                     (Path(tmp) / "patch.txt").write_text("v2, polite", encoding="utf-8")
