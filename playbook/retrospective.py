@@ -132,7 +132,9 @@ def retrospective_markdown(record: dict[str, Any]) -> str:
            for m in record["mitigations"]] or ["- none"]),
         "",
         "## Regression suite",
-        *([f"- run #{r['seq']} ({r['action']}): " + ("passed" if r["passed"] else "FAILED")
+        *([f"- run #{r['seq']} ({r['action']})" + (f" on {r['candidate']}, before its promotion gate"
+                                                     if r.get("candidate") else "")
+           + ": " + ("passed" if r["passed"] else "FAILED")
            + f", {r['successes']} passed, {r['failures']} failed, {r['errors']} errors"
            + (f"; could not run: {r['error']}" if r["error"] else "")
            + (f"; results: {r['results_path']}" if r["results_path"] else "")

@@ -194,6 +194,11 @@ async def test_the_approver_sees_a_failing_candidate_and_a_new_text_is_tested_th
             await handle.signal(IncidentWorkflow.resolve, res)
             outcome = await wait_outcome(handle, res.action_id, 20)
             assert outcome is not None and outcome.accepted, outcome
+            state = await wait_for(handle, lambda s: s.retrospective_path is not None)
+            retro = Path(str(state.retrospective_path)).read_text(encoding="utf-8")
+            assert f"- run #1 (regression_suite) on version 2 of {PROMPT} (candidate), before its promotion gate: " \
+                   "FAILED, 1 passed, 1 failed" in retro
+            assert "- run #2 (regression_suite): FAILED" in retro
 
 
 async def test_a_retest_accepted_before_continue_as_new_runs_in_the_next_run(
