@@ -25,10 +25,18 @@ from temporalio.testing import WorkflowEnvironment
 
 from integrations.promptfoo import build_suite, run_suite
 from playbook.config import PromptfooRegressionAction
-from playbook.models import Resolution, Role, Severity, SignalKind
+from playbook.models import ApprovalStatus, Resolution, Role, Severity, SignalKind
 from playbook.remedy import PATCH_TEXT_LIMIT, PatchText
 from playbook.state import IncidentInput
-from tests.behaviour import open_incident, read_jsonl, started, terminate_leftovers, worker  # noqa: F401
+from tests.behaviour import (  # noqa: F401
+    advance_to,
+    open_incident,
+    read_jsonl,
+    started,
+    terminate_leftovers,
+    whats,
+    worker,
+)
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
 from tests.support import decision, wait_for, write_playbook
 from workflows.actions import wait_outcome
@@ -50,10 +58,13 @@ text_file = "patch.txt"
 kind = "promptfoo_regression"
 evidence = "traces"
 provider_url = "{server}/answer"
+[approvals]
+timeout_minutes = 15
+on_expiry = "{on_expiry}"
 [approvals.actions.regression_suite]
 SEV2 = "auto"
 [approvals.actions.patch_prompt]
-SEV2 = "approve:ai_ops"
+SEV2 = "{policy}"
 [services.support-bot]
 known_good = {{ prompt_name = "{prompt}", prompt_version = 1 }}
 remediate = ["patch_prompt", "regression_suite"]
@@ -120,8 +131,8 @@ def serving(fake: FakeLangfuse | None = None) -> Iterator[Serving]:
 
 
 @contextmanager
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch_text: str) -> Iterator[tuple[FakeLangfuse,
-                                                                                             Serving, Path]]:
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch_text: str, policy: str = "approve:ai_ops",
+          on_expiry: str = "skip") -> Iterator[tuple[FakeLangfuse, Serving, Path]]:
     with fake_langfuse() as fake, serving(fake) as srv:
         for name, value in fake.env().items():
             monkeypatch.setenv(name, value)
@@ -131,7 +142,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch_text: str) -> I
                              output="you idiot")
         fake.add_observation(trace_id="b" * 32, start=now - timedelta(minutes=4), input="reset my password")
         (tmp_path / "patch.txt").write_text(patch_text, encoding="utf-8")
-        yield fake, srv, write_playbook(tmp_path, PLAYBOOK.format(langfuse=fake.url, server=srv.url, prompt=PROMPT))
+        yield fake, srv, write_playbook(tmp_path, PLAYBOOK.format(langfuse=fake.url, server=srv.url, prompt=PROMPT,
+                                                                  policy=policy, on_expiry=on_expiry))
 
 
 async def test_the_approver_sees_a_failing_candidate_and_a_new_text_is_tested_then_promoted(
@@ -201,27 +213,34 @@ async def test_the_approver_sees_a_failing_candidate_and_a_new_text_is_tested_th
             assert "- run #2 (regression_suite): FAILED" in retro
 
 
-async def test_a_retest_accepted_before_continue_as_new_runs_in_the_next_run(
+async def test_a_failing_candidate_waits_for_approval_under_auto_and_a_carried_retest_runs(
         ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pending request lives in the state IncidentInput carries: a run started from a carried state (as
-    continue-as-new starts it) runs the retest accepted in the run before."""
-    with setup(tmp_path, monkeypatch, f"answer briefly and {FIX}") as (_, srv, playbook):
+    """Under an `auto` policy a failing candidate still waits for an explicit approval, and its expiry does not
+    promote it even with on_expiry = "proceed". Then continue-as-new: the pending retest lives in the state that
+    IncidentInput carries, so a run started from the carried state (as continue-as-new starts it) runs it."""
+    with setup(tmp_path, monkeypatch, "answer briefly", policy="auto", on_expiry="proceed") as (fake, _, playbook):
         async with worker(ts_env.client, task_queue, playbook, home):
             handle, _ = await open_incident(ts_env, task_queue, Severity.SEV2, kind=SignalKind.TOXICITY)
-            state = await wait_for(handle, lambda s: bool(s.pending_approvals()), attempts=600)
-            await handle.signal(IncidentWorkflow.approve, decision(state.pending_approvals()[0].request_id, "olu",
-                                                                   Role.AI_OPS, "good"))
-            state = await wait_for(handle, lambda s: s.status.value == "monitoring", attempts=600)
-            assert [r.passed for r in state.regressions] == [True, True]
+            state = await wait_for(handle, lambda s: any(a.subject.startswith("promote patch_prompt")
+                                                         for a in s.pending_approvals()), attempts=600)
+            gate = next(a for a in state.pending_approvals() if a.subject.startswith("promote patch_prompt"))
+            assert gate.role == Role.AI_OPS and gate.subject.endswith("(regression suite FAILED)")
+            await advance_to(ts_env, gate.requested_at + timedelta(minutes=31))  # escalated, then expired
+            state = await wait_for(handle, lambda s: s.status.value == "monitoring" and len(s.regressions) == 2,
+                                   attempts=600)
+            assert state.approval(gate.request_id).status == ApprovalStatus.EXPIRED  # type: ignore[union-attr]
+            assert next(m.outcome for m in state.mitigations if m.action == "patch_prompt") == "expired"
+            assert fake.label_versions(PROMPT, "production") == [1] and not state.in_place
+
             await handle.terminate("replaced by the carried run below")
             carried = state.model_copy(update={"pending_retests": 1})
             handle = started(await ts_env.client.start_workflow(
                 IncidentWorkflow.run, IncidentInput(detection=state.detection, carried=carried),
                 id=f"{state.workflow_id}-next", task_queue=task_queue))
             state = await wait_for(handle, lambda s: len(s.regressions) == 3, attempts=600)
-            assert state.pending_retests == 0 and state.regressions[-1].passed
-            assert state.status.value == "monitoring"
+            assert state.pending_retests == 0 and state.status.value == "monitoring"
+            assert "regression_suite: failed" in whats(state)
 
 
 def test_the_patch_command_bounds_the_text(tmp_path: Path) -> None:
