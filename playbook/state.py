@@ -116,10 +116,11 @@ class IncidentState(BaseModel):
         return roles
 
     def for_activity(self) -> IncidentState:
-        """A copy without the dedup id lists and action outcomes, which briefs and retrospectives never read:
-        after a storm those lists hold thousands of ids, and every brief would carry them to the worker."""
+        """A copy without the dedup id lists, action outcomes and pending patch texts, which briefs and
+        retrospectives never read: after a storm those lists hold thousands of ids, and every brief would carry
+        them to the worker."""
         return self.model_copy(update={"seen_alert_ids": [], "resolved_alert_ids": [],
-                                       "source_acknowledged_ids": [], "outcomes": []})
+                                       "source_acknowledged_ids": [], "outcomes": [], "pending_patches": []})
 
     def outcome(self, action_id: str) -> ActionOutcome | None:
         return next((o for o in reversed(self.outcomes) if o.action_id == action_id), None)
