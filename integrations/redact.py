@@ -6,14 +6,21 @@ GitHub and Slack tokens). Placeholders look like `[REDACTED:EMAIL]`, so a reader
 
 `redact_text` works on one string; `redact_value` walks JSON-like data (dicts, lists, strings) and leaves
 numbers and booleans alone. Both count what they replaced, so the evidence pack can say how much it hid.
+
+`outbound` is the one function every boundary where data leaves Firebreak calls: the ticket writer, the brief
+drafter and channel senders, the Slack approval requests, notifications, the retrospective and risk register, the
+log formatters, and the client that hands detections to Temporal. It takes strings, JSON-like data or pydantic
+models (returning a redacted copy of the same type), so a new channel or artefact redacts with one call.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 EMAIL = "EMAIL"
 PHONE = "PHONE"
@@ -22,8 +29,18 @@ SECRET = "SECRET"
 TOKEN = "TOKEN"
 
 
+_NAMES = {EMAIL: "e-mail address", PHONE: "phone number", CARD: "card number", SECRET: "API key or secret",
+          TOKEN: "bearer token"}
+
+
 def placeholder(kind: str) -> str:
     return f"[REDACTED:{kind}]"
+
+
+def describe(counts: Counter[str] | dict[str, int]) -> str:
+    """'1 e-mail address, 2 card numbers': what a redaction replaced, for telling the person who wrote it."""
+    return ", ".join(f"{n} {_NAMES.get(kind, kind.lower())}{'' if n == 1 else 's'}"
+                     for kind, n in sorted(counts.items()) if n)
 
 
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
@@ -93,3 +110,20 @@ def redact_value(value: Any, counts: Counter[str] | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [redact_value(v, tally) for v in value]
     return value
+
+
+T = TypeVar("T")
+
+
+def outbound(value: T, keep: Collection[str] = (), counts: Counter[str] | None = None) -> T:
+    """`value` as it may leave Firebreak: every string in it redacted (dict keys included), numbers untouched.
+
+    A pydantic model comes back as a redacted copy of its own type; `keep` names top-level fields left as they
+    are (configuration such as channel addresses or the playbook snapshot, identifiers such as fingerprints),
+    which are Firebreak's own data, not what a trace or a person put in. Redacting twice changes nothing.
+    """
+    if isinstance(value, BaseModel):
+        data = redact_value(value.model_dump(mode="json", exclude=set(keep)), counts)
+        kept = {name: getattr(value, name) for name in keep}
+        return type(value).model_validate({**data, **kept})  # type: ignore[return-value]
+    return redact_value(value, counts)  # type: ignore[no-any-return]
