@@ -3,6 +3,12 @@
 Addresses, namespaces, TLS and API keys come from temporalio.envconfig (TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_CONFIG_FILE ...), so a Temporal cluster or Temporal Cloud
 needs no code change.
+
+Detections are redacted here, on their way into Temporal (`integrations.redact.outbound`): whatever Firebreak's own
+doors let in — the intake, `firebreak declare`, the watchers — reaches the workflow's history, state, timeline,
+the UI summary and `firebreak show` with `[REDACTED:...]` markers in place of e-mails, phone numbers, card numbers
+and keys. The fingerprint and alert id stay as sent (they only group and deduplicate alerts), and the workflow id
+is derived before redacting, so incidents group exactly as before.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from integrations.redact import outbound
 from playbook.models import Detection, workflow_id_for
 from playbook.state import IncidentInput
 from workflows import search_attributes as sa
@@ -70,6 +77,11 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
+def redacted(detection: Detection) -> Detection:
+    """The detection as Temporal keeps it: text redacted, identifiers as sent."""
+    return outbound(detection, keep=("fingerprint", "alert_id"))
+
+
 def static_summary(detection: Detection) -> str:
     """One line for the UI's list view (at most 200 bytes)."""
     text = f"{detection.kind.value} on {', '.join(detection.services)}: {detection.summary or 'detected'}"
@@ -91,6 +103,7 @@ async def raise_detections(client: Client, workflow_id: str, detections: list[De
     What the intake sends when it coalesces concurrent alerts: one Temporal call, one history event, however
     many alerts. The first firing detection opens the incident when none is running.
     """
+    detections = [redacted(d) for d in detections]
     first = next((d for d in detections if d.firing), detections[0])
     handle = await client.start_workflow(
         IncidentWorkflow.run, IncidentInput(detection=first), id=workflow_id, task_queue=task_queue,
@@ -102,6 +115,7 @@ async def raise_detections(client: Client, workflow_id: str, detections: list[De
 async def signal_detections(client: Client, workflow_id: str, detections: list[Detection],
                             rpc_timeout: timedelta | None = None) -> bool:
     """Add detections to the running incident only (resolves, acknowledgements); False when none runs."""
+    detections = [redacted(d) for d in detections]
     try:
         await client.get_workflow_handle(workflow_id).signal(IncidentWorkflow.alert_batch, detections,
                                                              rpc_timeout=rpc_timeout)
@@ -118,8 +132,9 @@ async def raise_detection(client: Client, detection: Detection,
 
     Signal-with-start is atomic: when it returns, Temporal has recorded the start or the signal.
     """
+    workflow_id, detection = workflow_id_for(detection), redacted(detection)
     return await client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(detection=detection), id=workflow_id_for(detection),
+        IncidentWorkflow.run, IncidentInput(detection=detection), id=workflow_id,
         task_queue=task_queue, start_signal="alert", start_signal_args=[detection],
         static_summary=static_summary(detection),
         search_attributes=_start_attributes(detection))
