@@ -75,7 +75,7 @@ class ActionResult(BaseModel):
     by: str
     role: Role
     message: str
-    redacted: dict[str, int] = Field(default_factory=dict, description="what was redacted from an edited brief")
+    redacted: dict[str, int] | None = Field(default=None, description="what was redacted from an edited brief")
 
 
 @dataclass
@@ -175,14 +175,15 @@ class PeopleRoutes:
                redacted: dict[str, int] | None = None) -> Response:
         common: dict[str, Any] = {"incident": target.number, "workflow_id": target.handle.id,
                                   "action_id": action.action_id, "by": action.by, "role": action.role,
-                                  "redacted": redacted or {}}
+                                  "redacted": redacted or None}
         if outcome is None:
             body = ActionResult(status="sent", message=f"sent, but incident {target.number} has not processed it "
                                 f"within {wait:g} s (is a worker running?); it will when a worker is back. "
                                 f"GET the incident's state to see the outcome", **common)
-            return JSONResponse(body.model_dump(mode="json"), status_code=202)
+            return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=202)
         body = ActionResult(status="accepted" if outcome.accepted else "refused", message=outcome.message, **common)
-        return JSONResponse(body.model_dump(mode="json"), status_code=200 if outcome.accepted else 409)
+        return JSONResponse(body.model_dump(mode="json", exclude_none=True),
+                            status_code=200 if outcome.accepted else 409)
 
     async def decide(self, request: Request, ref: str, request_id: str) -> Response:
         who = self.person(request)
