@@ -79,7 +79,7 @@ async def ensure_search_attributes(client: Client) -> list[str]:
 
 def redacted(detection: Detection) -> Detection:
     """The detection as Temporal keeps it: text redacted, identifiers as sent."""
-    return outbound(detection, keep=("fingerprint", "alert_id"))
+    return outbound(detection, keep=("fingerprint", "alert_id", "detected_at"))
 
 
 def static_summary(detection: Detection) -> str:
