@@ -131,6 +131,6 @@ def outbound(value: T, keep: Collection[str] = (), counts: Counter[str] | None =
     """
     if isinstance(value, BaseModel):
         data = redact_value(value.model_dump(mode="json", exclude=set(keep)), counts)
-        kept = {name: getattr(value, name) for name in keep}
+        kept = {name: getattr(value, name) for name in keep if name in type(value).model_fields}
         return type(value).model_validate({**data, **kept})  # type: ignore[return-value]
     return redact_value(value, counts)  # type: ignore[no-any-return]

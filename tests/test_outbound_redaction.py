@@ -28,6 +28,7 @@ from playbook.state import IncidentInput, IncidentState
 from tests.behaviour import advance_to, read_jsonl, started, terminate_leftovers, worker  # noqa: F401
 from tests.fake_channels import SLACK_TOKEN, STATUSPAGE_KEY, FakeSlack, FakeStatuspage, serving, smtp_sink
 from tests.support import ROSTER, decision, detection, human, recorder, wait_for, write_playbook
+from workflows.actions import send_action
 from workflows.client import raise_detections
 from workflows.incident import IncidentWorkflow
 
@@ -148,6 +149,10 @@ stabilise = ["check_chat"]
             await handle.signal(IncidentWorkflow.approve, decision("brief-1-public-release", "kim",
                                                                    Role.COMMUNICATIONS))
             state = await wait_for(handle, lambda s: sent(s, "brief #1") and sent(s, "brief #1 (public)"), ts_env)
+            # What people send through Firebreak's CLI, HTTP and Slack (send_action) is redacted before Temporal.
+            note = await send_action(handle, IncidentWorkflow.add_note, human("ian", Role.INCIDENT_COMMANDER,
+                                                                              f"called {PHONE}"), 10)
+            assert note is not None and note.accepted
             await handle.signal(IncidentWorkflow.resolve, Resolution(**human("ian", Role.INCIDENT_COMMANDER,
                                                                              f"refunded {EMAIL}").model_dump()))
             await wait_for(handle, lambda s: s.retrospective_path is not None, ts_env)
@@ -158,6 +163,7 @@ stabilise = ["check_chat"]
     # Firebreak's door: the alert it let in is redacted in Temporal's own state and timeline.
     second = next(e for e in state.timeline if e.what == "alert a-2 received")
     clean("the second alert on the timeline", json.dumps(second.details))
+    assert [e.details["text"] for e in state.timeline if e.what == "note"] == ["called [REDACTED:PHONE]"]
     # The ticket, the drafts and briefs as archived, the pages, the retrospective and the risk register.
     incident = ctx.store.root / number
     for name in ("ticket.json", "ticket.md", "notifications.jsonl", "retrospective.md", "retrospective.json"):
