@@ -2,8 +2,13 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Node 22 and promptfoo for the regression gate (the machine's Node may be older; promptfoo needs >= 22.22).
+PROMPTFOO_DIR := tools/promptfoo
+PROMPTFOO := $(PROMPTFOO_DIR)/node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: up test lint bench clean
+.PHONY: up test lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +22,33 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-up: $(VENV)/.runtime
+# From the committed lock file, at setup time only: nothing is downloaded when tests or incidents run.
+# Optional dependencies (cloud SDKs, browsers, ML runtimes) are left out; libsql's Linux binding is pinned instead.
+$(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
+	npm ci --prefix $(PROMPTFOO_DIR) --omit=optional --ignore-scripts --engine-strict=false --no-audit --no-fund \
+		--loglevel=error
+	touch $@
+
+up: $(VENV)/.runtime $(PROMPTFOO)
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(PROMPTFOO) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# tests/test_ui.py drives Debian's Chromium headless through chromedriver. Install both when missing and we are
+# root (as in CI); otherwise say that the browser test will be skipped.
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	  apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	    chromium chromium-driver; \
+	else \
+	  echo "note: $(CHROMIUM) or $(CHROMEDRIVER) is missing and only root can install them" \
+	       "(apt-get install chromium chromium-driver); the browser test will be skipped" >&2; \
+	fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -33,4 +59,4 @@ bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.intake
 
 clean:
-	rm -rf $(VENV) .firebreak build *.egg-info
+	rm -rf $(VENV) .firebreak build *.egg-info $(PROMPTFOO_DIR)/node_modules

@@ -42,6 +42,7 @@ from playbook.models import (
     SeverityChange,
     SignalKind,
 )
+from playbook.remedy import mitigations_text
 from playbook.render import incident_text, table
 from playbook.risk import RiskEntry
 from playbook.state import IncidentState
@@ -365,8 +366,20 @@ async def cmd_note(args: argparse.Namespace) -> int:
 
 
 async def cmd_resolve(args: argparse.Namespace) -> int:
-    return await _send(args, IncidentWorkflow.resolve,
-                       lambda by, role, aid: Resolution(by=by, role=role, action_id=aid, comment=args.summary))
+    code = await _send(args, IncidentWorkflow.resolve, lambda by, role, aid: Resolution(
+        by=by, role=role, action_id=aid, comment=args.summary, keep=args.keep, undo=args.undo,
+        override_regressions=args.override_regressions or ""))
+    if code == 0:
+        state = await _state(await _handle(await _client(args), args.incident))
+        if state.in_place:
+            print("Mitigations:")
+            print("\n".join(mitigations_text(state.in_place)))
+    return code
+
+
+async def cmd_retest(args: argparse.Namespace) -> int:
+    return await _send(args, IncidentWorkflow.retest,
+                       lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.comment))
 
 
 def _action_item(text: str) -> ActionItem:
@@ -689,11 +702,28 @@ def build_parser() -> argparse.ArgumentParser:
     note.add_argument("text")
     _human(note)
     note.set_defaults(run=cmd_note)
-    resolve = subs.add_parser("resolve", help="resolve the incident (incident commander); starts the review")
+    resolve = subs.add_parser(
+        "resolve", help="resolve the incident (incident commander); keep or undo each mitigation in place, "
+        "then the review starts", description="Resolve the incident. `firebreak show` lists the mitigations "
+        "still in place; each is kept unless named with --undo (no choice means keep, recorded as such). While "
+        "the latest regression suite run fails, resolving is refused unless --override-regressions gives a reason.")
     resolve.add_argument("incident")
     resolve.add_argument("--summary", default="")
+    resolve.add_argument("--keep", action="append", default=[], metavar="MITIGATION",
+                         help="leave this mitigation in place (repeatable; the default for any not named)")
+    resolve.add_argument("--undo", action="append", default=[], metavar="MITIGATION",
+                         help="reverse this mitigation now: its label move, undo request or manual undo step "
+                         "(repeatable)")
+    resolve.add_argument("--override-regressions", metavar="REASON",
+                         help="resolve although the regression suite fails; the reason goes on the timeline")
     _human(resolve)
     resolve.set_defaults(run=cmd_resolve)
+    retest = subs.add_parser("retest", help="run the incident's promptfoo regression suite again (incident "
+                             "commander or AI Ops), e.g. after the candidate was fixed")
+    retest.add_argument("incident")
+    retest.add_argument("--comment", default="")
+    _human(retest)
+    retest.set_defaults(run=cmd_retest)
     retro = subs.add_parser("retro", help="record the retrospective (incident commander); closes the incident")
     retro.add_argument("incident")
     retro.add_argument("--file", help="JSON with root_cause, contributing_factors, preventative_actions, "

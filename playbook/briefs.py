@@ -72,6 +72,7 @@ def _tactical(state: IncidentState, seq: int, next_due: datetime | None, audienc
         f"Prompt: {d.prompt_name or 'unknown'}"
         f"{f' v{d.prompt_version}' if d.prompt_version is not None else ''}. Metrics: {metrics}."
         + (f" Last deploy: {d.deploy_id}." if d.deploy_id else ""),
+        *_findings(state),
         "",
         "## Actions taken",
         *_actions(state),
@@ -82,6 +83,11 @@ def _tactical(state: IncidentState, seq: int, next_due: datetime | None, audienc
         "",
         f"Next update: {_when(next_due)}.",
     ]
+
+
+def _findings(state: IncidentState) -> list[str]:
+    """The investigate step's one-line findings (blast radius, last deploys), for internal audiences only."""
+    return [f"- {line}" for line in state.findings]
 
 
 def _executive(state: IncidentState, seq: int, next_due: datetime | None, audience: str) -> tuple[str, list[str]]:
@@ -101,6 +107,7 @@ def _executive(state: IncidentState, seq: int, next_due: datetime | None, audien
         "",
         "## Business impact and risk",
         _RISK[family],
+        *_findings(state),
         "",
         "## What we have done",
         f"{len(done)} mitigation(s) in place" + (f": {', '.join(m.action.replace('_', ' ') for m in done)}."

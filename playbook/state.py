@@ -28,6 +28,7 @@ from playbook.models import (
     Ticket,
     TimelineEntry,
 )
+from playbook.remedy import AppliedMitigation, PatchResult, RegressionRun
 
 # Distinct alerts after this many are counted but summarised on the timeline, so a storm cannot flood it.
 ALERTS_ON_TIMELINE = 20
@@ -55,6 +56,11 @@ class IncidentState(BaseModel):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     approvals: list[ApprovalRequest] = Field(default_factory=list)
     mitigations: list[MitigationRecord] = Field(default_factory=list)
+    in_place: list[AppliedMitigation] = Field(default_factory=list,
+                                              description="the undo registry: applied mitigations and their undo")
+    regressions: list[RegressionRun] = Field(default_factory=list, description="regression suite runs, in order")
+    candidates: list[PatchResult] = Field(default_factory=list, description="prompt patch candidates made")
+    regression_override: str = Field(default="", description="why the incident was resolved with failing regressions")
     steps_done: list[Step] = Field(default_factory=list)
     outcomes: list[ActionOutcome] = Field(default_factory=list)
     opened_at: datetime | None = None
@@ -74,6 +80,8 @@ class IncidentState(BaseModel):
                                          description="per brief channel, what later briefs update "
                                                      "(the Statuspage incident id)")
     evidence_manifest: str | None = None
+    findings: list[str] = Field(default_factory=list,
+                                description="one-line summaries from the evidence pack (blast radius, last deploys)")
     retrospective_due: datetime | None = None
     review_reminders_sent: int = 0
     review_escalated: bool = False

@@ -16,7 +16,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from playbook.config import Audience, ManualAction, Playbook, SlackChannel, render_template
+    from playbook.config import (
+        Audience,
+        LangfusePromptPatchAction,
+        ManualAction,
+        Playbook,
+        PromptfooRegressionAction,
+        SlackChannel,
+        render_template,
+    )
     from playbook.messages import (
         ActionResult,
         ActionRun,
@@ -63,6 +71,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import briefing
     from workflows import search_attributes as sa
 
+from workflows.remedy import REMEDY_PATCH, RemedyMixin
+
 SYSTEM = "firebreak"
 RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE)
 ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
@@ -85,7 +95,7 @@ def _http_call(timeout_seconds: float) -> dict[str, Any]:
 
 
 @workflow.defn
-class IncidentWorkflow:
+class IncidentWorkflow(RemedyMixin):
     @workflow.init
     def __init__(self, request: IncidentInput) -> None:
         self.state: IncidentState = request.carried or IncidentState(
@@ -113,11 +123,13 @@ class IncidentWorkflow:
             await self._respond()
             if not self._resolved():
                 self._set(status=IncidentStatus.MONITORING)
-                await workflow.wait_condition(lambda: self._resolved() or self._may_continue_as_new())
+                await self._monitor()
             if not self._resolved():
                 cadence.cancel()
                 return self._continue_as_new()
             await cadence
+        if self._resolved() and self.state.status != IncidentStatus.CLOSED:
+            await self._carry_out_undos()
         if self.state.status != IncidentStatus.CLOSED and not await self._review():
             return self._continue_as_new()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -223,9 +235,19 @@ class IncidentWorkflow:
         if self._resolved():
             self._refuse(resolution, "resolve", f"already resolved by {self.state.resolved_by}")
             return
+        refusal = self._resolution_refusal(resolution)
+        if refusal:
+            self._refuse(resolution, "resolve", refusal)
+            return
         self.state.resolved_at, self.state.resolved_by = workflow.now(), resolution.by
         self.state.resolution_summary = resolution.comment
+        self._take_choices(resolution)
         self._accept(resolution, self.state.step, "resolved", {"summary": resolution.comment})
+
+    @workflow.signal
+    async def retest(self, action: HumanAction) -> None:
+        """Run the incident's regression suites again (after the candidate was fixed)."""
+        await self._request_retest(action)
 
     @workflow.signal
     async def retrospective_done(self, notes: RetrospectiveNotes) -> None:
@@ -351,6 +373,12 @@ class IncidentWorkflow:
             done = status == ApprovalStatus.APPROVED
             self._mitigation(step, name, "done" if done else status.value,
                              "confirmed by a person" if done else "not confirmed")
+            if done:
+                self._register(step, name, "confirmed by a person", self._manual_undo(name, action),
+                               by=self._confirmed_by(step, name))
+            return
+        if isinstance(action, LangfusePromptPatchAction) and workflow.patched(REMEDY_PATCH):
+            await self._run_prompt_patch(step, name, action, mode, role)
             return
         if mode.startswith("approve:"):
             status = await self._gate(step, f"run {name}" + (f": {action.description}" if action.description
@@ -360,6 +388,9 @@ class IncidentWorkflow:
             if status != ApprovalStatus.APPROVED and not proceed_anyway:
                 self._mitigation(step, name, status.value, "not run")
                 return
+        if isinstance(action, PromptfooRegressionAction) and workflow.patched(REMEDY_PATCH):
+            await self._run_regression(step, name, action)
+            return
         run = ActionRun(key=self._key(step.value, name), incident_number=self._number(), step=step, name=name,
                         action=action, variables=self._variables(name))
         try:
@@ -372,6 +403,7 @@ class IncidentWorkflow:
                                f"{self._number()}: {name} failed", _cause(err))
             return
         self._mitigation(step, name, "done", result.detail)
+        self._register(step, name, result.detail, result.undo)
         if mode == "auto_with_notice":
             await self._notify(f"notice-{step.value}-{name}", [self._primary(Role.INCIDENT_COMMANDER)],
                                f"{self._number()}: {name} ran automatically", result.detail)
@@ -391,6 +423,11 @@ class IncidentWorkflow:
                      + (f", {len(failed)} failed" if failed else ""),
                      {"manifest": pack.manifest_path,
                       "items": [{"name": i.name, "sha256": i.sha256, "error": i.error} for i in pack.items]})
+        findings = [f"{i.name}: {i.summary}" for i in pack.items if i.summary]
+        if findings and workflow.patched("findings-v1"):
+            # The blast radius and the last deploys go to the ticket and the briefs, not only the evidence folder.
+            self.state.findings = findings
+            await self._ticket_update("findings", "Investigation findings:\n" + "\n".join(f"- {f}" for f in findings))
 
     # ------------------------------------------------------------------ step 6: communicate
 
@@ -876,7 +913,8 @@ class IncidentWorkflow:
                             channels={n: pb.channels[n] for n in pb.communicate.notify_channels})
         try:
             # The log append plus each paging webhook in turn, so a lost attempt is retried within seconds.
-            await workflow.execute_activity("notify", note, result_type=int, summary=f"Notify {', '.join(to)}",
+            await workflow.execute_activity("notify", note, result_type=int,
+                                            summary=f"{self._step_label()}: notify {', '.join(to)}: {subject}"[:200],
                                             **_http_call(sum(c.timeout_seconds for c in note.channels.values())
                                                          + ARCHIVE_TIMEOUT.total_seconds()))
         except ActivityError as err:
@@ -889,7 +927,8 @@ class IncidentWorkflow:
             await workflow.execute_activity(
                 "update_ticket", TicketUpdate(ticket=self.state.ticket, key=self._key("ticket", key), text=text,
                                               severity=self.state.severity, status=self.state.status),
-                result_type=bool, summary=f"Ticket: {text[:60]}", **QUICK)
+                result_type=bool, summary=f"{self._step_label()}: update ticket {self.state.ticket.key}: {text[:80]}",
+                **QUICK)
         except ActivityError as err:
             self._record(self.state.step, "ticket update failed", {"error": _cause(err)})
 
@@ -932,20 +971,57 @@ class IncidentWorkflow:
         workflow.set_current_details(self._details())
 
     def _details(self) -> str:
+        """The UI's Current Details (markdown): where the incident stands and what waits for whom."""
         s = self.state
         pending = s.pending_approvals()
+        if s.acknowledged_by:
+            ack = f"acknowledged by {s.acknowledged_by} at {_at(s.acknowledged_at)}"
+        else:
+            ack = "not acknowledged yet" + (f"; escalated to {', '.join(s.ack_escalated_to)}"
+                                            if s.ack_escalated_to else "")
         lines = [f"**{s.number or s.workflow_id}** · {s.severity.value} · {s.status.value} · step {s.step.value}",
                  "", f"- {s.detection.kind.value} on {', '.join(s.detection.services)}; {s.alert_count} alert(s)",
-                 f"- acknowledged: {s.acknowledged_by or 'not yet'}",
-                 f"- next brief due: {s.next_brief_due:%Y-%m-%d %H:%M} UTC" if s.next_brief_due
+                 f"- {ack}",
+                 f"- next brief due: {_at(s.next_brief_due)}" if s.next_brief_due
                  else "- next brief due: none scheduled",
                  f"- ticket: {s.ticket.key if s.ticket else 'not yet'}"]
+        if s.resolved_at is not None:
+            lines.append(f"- resolved by {s.resolved_by} at {_at(s.resolved_at)}"
+                         + (f"; retrospective due {_at(s.retrospective_due)}" if s.retrospective_due else ""))
         if pending:
-            lines += ["", "**Waiting for approval**"]
-            lines += [f"- `{a.request_id}` ({a.role.value}, by {a.deadline:%H:%M} UTC): {a.subject[:120]}"
-                      for a in pending]
+            lines += ["", "**Waiting for approval**", ""]
+            for a in pending[:20]:
+                who = self._approvers(a.role)
+                lines.append(f"- `{a.request_id}` {a.subject[:120]} — {a.role.value}: {', '.join(who) or 'nobody'}"
+                             + (f"; escalated to {', '.join(a.escalated_to)}" if a.escalated_to else "")
+                             + f"; decide by {_at(a.deadline)}")
+        undone = {(m.step, m.name) for m in s.in_place if m.outcome == "undone"}
+        in_place = [m for m in s.mitigations if m.outcome == "done" and (m.step, m.action) not in undone
+                    and not (s.playbook and isinstance(s.playbook.actions.get(m.action), PromptfooRegressionAction))]
+        lines += ["", "**Mitigations in place**", ""]
+        lines += [f"- {m.step.value}: {m.action} ({_at(m.at)})" for m in in_place[-20:]] or ["- none yet"]
+        if undone:
+            lines.append("- undone at resolution: " + ", ".join(name for _, name in sorted(undone)))
+        others = [m for m in s.mitigations if m.outcome != "done"]
+        if others:
+            lines.append("- not in place: " + ", ".join(f"{m.action} ({m.outcome})" for m in others[-10:]))
         return "\n".join(lines)
 
+    def _step_label(self) -> str:
+        """The step an activity summary names, as the UI's timeline shows it ("Stabilise: ...")."""
+        return self.state.step.value.capitalize()
+
+    def _approvers(self, role: Role) -> list[str]:
+        """Who may decide a request for `role`: everyone holding it, the one paged first."""
+        if self.state.playbook is None:
+            return []
+        holders = [p for p in self.state.playbook.roster.people if role in self.state.roles_of(p)]
+        primary = self._primary(role)
+        return [f"{p} (paged)" if p == primary else p for p in sorted(holders, key=lambda p: p != primary)]
+
+
+def _at(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
 
 def _cause(err: BaseException) -> str:
     """The innermost message of an activity failure, which is the one that says what went wrong."""
