@@ -237,3 +237,26 @@ def test_the_cli_redacts_an_edited_brief_and_tells_the_sme(tmp_path: Path, capsy
     assert text == "# Update\n\nCustomer [REDACTED:PHONE] wrote from [REDACTED:EMAIL] with Bearer [REDACTED:TOKEN]\n"
     assert capsys.readouterr().err == (f"firebreak: {path}: 1 e-mail address, 1 phone number, 1 bearer token replaced "
                                        f"with [REDACTED:...] markers; the brief is sent that way\n")
+
+
+async def test_a_fingerprint_carrying_pii_is_hashed_and_still_groups(ts_env: WorkflowEnvironment, task_queue: str,
+                                                                     tmp_path: Path, home: Path) -> None:
+    """An Alertmanager groupKey holds its group_by label values: the user's e-mail must not become the incident's
+    workflow id (shown in the UI, the CLI and every log line), and repeats must still join the same incident."""
+    from workflows.client import incident_workflow_id, raise_detection
+
+    group_key = f'{{}}:{{alertname="LeakedPII", user="{EMAIL}"}}'
+    first = detection(fingerprint=group_key, alert_id=f"am:{EMAIL}:1")
+    second = detection(fingerprint=group_key, alert_id=f"am:{EMAIL}:2")
+    workflow_id = incident_workflow_id(first)
+    assert workflow_id.startswith("incident-sha256-") and "jane" not in workflow_id
+    assert incident_workflow_id(detection(fingerprint="fp-plain")) == "incident-fp-plain"  # unchanged otherwise
+
+    async with worker(ts_env.client, task_queue, write_playbook(tmp_path), home):
+        handle = started(await raise_detection(ts_env.client, first, task_queue=task_queue))
+        assert handle.id == workflow_id
+        await raise_detection(ts_env.client, second, task_queue=task_queue)
+        state = await wait_for(handle, lambda s: s.alert_count == 2 and s.ticket is not None)
+        assert state.detection.fingerprint is not None and state.detection.fingerprint.startswith("sha256:")
+        assert len(state.seen_alert_ids) == 2 and all(a.startswith("sha256:") for a in state.seen_alert_ids)
+        assert "jane.doe" not in state.model_dump_json()
