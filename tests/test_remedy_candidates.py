@@ -259,6 +259,30 @@ def test_the_patch_command_bounds_the_text(tmp_path: Path) -> None:
         PatchText(by="olu", role=Role.AI_OPS, text="x" * (PATCH_TEXT_LIMIT + 1))
 
 
+async def test_send_action_keeps_a_patch_text_verbatim_and_redacts_its_comment() -> None:
+    """A prompt goes to production as written: the CLI's send_action leaves the patch text (and the action it
+    names) alone, while the comment is redacted like every other human text."""
+    from playbook.models import ActionOutcome
+    from workflows.actions import send_action
+
+    sent: list[Any] = []
+
+    class Handle:
+        async def signal(self, _signal: Any, payload: Any, **_: Any) -> None:
+            sent.append(payload)
+
+        async def query(self, _query: Any, action_id: str, **_: Any) -> ActionOutcome:
+            return ActionOutcome(action_id=action_id, accepted=True, message="ok")
+
+    text = "Write to help@acme.example or call +1 415 555 0100; never insult anyone."
+    patch = PatchText(by="olu", role=Role.AI_OPS, action_id="a-1", text=text, action="patch_prompt",
+                      comment="asked by jo@acme.example")
+    outcome = await send_action(Handle(), IncidentWorkflow.patch, patch, 1)  # type: ignore[arg-type]
+    assert outcome is not None and outcome.accepted
+    assert isinstance(sent[0], PatchText) and sent[0].text == text and sent[0].action == "patch_prompt"
+    assert "jo@acme.example" not in sent[0].comment
+
+
 def test_llm_rubric_is_graded_by_the_local_grader(tmp_path: Path) -> None:
     """promptfoo's llm-rubric with its grading provider pointed at a local endpoint: nothing leaves 127.0.0.1."""
     with serving() as srv:
