@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from temporalio.service import RPCError
 from activities.context import default_playbook_path, firebreak_home
 from activities.review import RISK_REGISTER
 from intake.tokens import TokenStore, TokenStoreError
+from integrations.redact import describe, outbound
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.figures import bar_chart, figures
 from playbook.models import (
@@ -333,6 +335,11 @@ def _edited_text(path: str | None) -> str | None:
         raise CliError(f"{path} is empty; approve without --text-file to send the draft as it is", 2)
     if len(text) > BRIEF_TEXT_LIMIT:
         raise CliError(f"{path} has {len(text)} characters; a brief takes at most {BRIEF_TEXT_LIMIT}", 2)
+    found: Counter[str] = Counter()
+    text = outbound(text, counts=found)  # nothing that leaves Firebreak carries personal data or secrets
+    if found:
+        print(f"firebreak: {path}: {describe(found)} replaced with [REDACTED:...] markers; the brief is sent that "
+              f"way", file=sys.stderr)
     return text
 
 

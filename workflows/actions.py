@@ -1,7 +1,8 @@
 """Human actions from outside the worker: find an incident, send a signal, read back what the workflow made of it.
 
 The CLI, the HTTP approval surface and the Slack buttons all go through here, so they find incidents and report
-outcomes the same way. Every wait is bounded.
+outcomes the same way. Every wait is bounded. What people write (notes, comments, summaries, retrospectives, an
+edited brief) is redacted here on its way into Temporal, like the detections in workflows/client.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
+from integrations.redact import outbound
 from playbook.models import ActionOutcome, ApprovalRequest, HumanAction, Role
 from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
@@ -23,6 +25,8 @@ from workflows.incident import IncidentWorkflow
 NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")
 OPEN_INCIDENTS = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
 POLL_SECONDS = 0.2
+# Who acts and on what: identifiers the workflow checks against the roster and its requests, never redacted.
+IDENTIFIERS = ("by", "role", "action_id", "request_id", "person", "assign_role", "severity")
 
 
 class IncidentNotFound(Exception):
@@ -51,6 +55,7 @@ async def send_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., An
     Returns the outcome (accepted or refused, and why), or None when the workflow has not processed the action
     within the wait (no worker running). Raises RPCError when the signal itself is not recorded.
     """
+    action = outbound(action, keep=IDENTIFIERS)
     await handle.signal(signal, action, rpc_timeout=timedelta(seconds=max(wait_seconds, 1.0)))
     return await wait_outcome(handle, action.action_id, wait_seconds)
 
