@@ -707,8 +707,10 @@ class IncidentWorkflow(RemedyMixin):
             self._record(Step.REVIEW, "retrospective written", {"path": s.retrospective_path})
             if workflow.patched("action-items-v1"):
                 await self._track_action_items()
-        if self._closing is not None:
-            await self._closing  # bounded by its gates' timeouts; a closed incident takes no more approvals
+        if self._closing is not None and not self._closing.done():
+            # Bounded by its gates' timeouts; a closed incident would refuse the approvals it waits for.
+            self._record(Step.REVIEW, "closing once the final brief is sent or expires")
+            await self._closing
         s.closed_at = workflow.now()
         self._set(status=IncidentStatus.CLOSED)
         await self._ticket_update("closed", "Closed" + ("" if done() else " without a retrospective"))
