@@ -537,6 +537,10 @@ class Audience(_Strict):
     kinds: list[SignalKind] = Field(default_factory=list, description="only incidents of these kinds (empty: all)")
     external: bool = Field(default=False, description="leaves the company: the communications role must approve "
                                                       "it too, after the domain SME")
+    final: bool | None = Field(
+        default=None, description="the closing 'resolved' brief at resolution: unset, when this audience received a "
+                                  "brief during the incident; true, also when it did not (at its severities and "
+                                  "kinds); false, never")
 
 
 class CommunicateConfig(_Strict):

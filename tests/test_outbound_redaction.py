@@ -156,6 +156,16 @@ stabilise = ["check_chat"]
             await handle.signal(IncidentWorkflow.resolve, Resolution(**human("ian", Role.INCIDENT_COMMANDER,
                                                                              f"refunded {EMAIL}").model_dump()))
             await wait_for(handle, lambda s: s.retrospective_path is not None, ts_env)
+            # The closing brief (it quotes the resolution's raw comment) goes out redacted too.
+            await wait_for(handle, lambda s: {a.request_id for a in s.pending_approvals()} == {
+                "brief-final", "brief-final-public"})
+            for rid in ("brief-final", "brief-final-public"):
+                await handle.signal(IncidentWorkflow.approve, decision(rid, "sam", Role.DOMAIN_SME))
+            await wait_for(handle, lambda s: any(a.request_id == "brief-final-public-release"
+                                                 for a in s.pending_approvals()))
+            await handle.signal(IncidentWorkflow.approve, decision("brief-final-public-release", "kim",
+                                                                   Role.COMMUNICATIONS))
+            await wait_for(handle, lambda s: sent(s, "final brief") and sent(s, "final brief (public)"))
             await handle.signal(IncidentWorkflow.retrospective_done, RetrospectiveNotes(
                 **human("ian", Role.INCIDENT_COMMANDER).model_dump(), root_cause=f"the bot echoed {CARD}"))
             state = await wait_for(handle, lambda s: s.closed_at is not None, ts_env)
@@ -170,7 +180,9 @@ stabilise = ["check_chat"]
         clean(name, (incident / name).read_text())
     clean("risk register", (ctx.store.root / "_risk_register" / f"{number}.json").read_text())
     archived = sorted(p for p in [*incident.glob("briefs/*"), *incident.glob("comms/*")] if p.is_file())
-    assert {"0001-draft.md", "0001-brief.md", "0001-edit.diff", "0001-public-brief.md"} <= {p.name for p in archived}
+    assert {"0001-draft.md", "0001-brief.md", "0001-edit.diff", "0001-public-brief.md", "0002-draft.md",
+            "0002-brief.md", "0002-public-brief.md"} <= {p.name for p in archived}
+    assert "refunded [REDACTED:EMAIL]" in (incident / "comms" / "0002-brief.md").read_text()
     for path in archived:
         clean(path.name, path.read_text(), marked=path.suffix in (".md", ".diff"))
     # The SME's edit went out, redacted, and the comms archive says what was taken out of it.
@@ -178,16 +190,16 @@ stabilise = ["check_chat"]
     assert "## Customer impact\nCustomer [REDACTED:PHONE] wrote from [REDACTED:EMAIL] with Bearer " \
            "[REDACTED:TOKEN]" in brief
     records = {r["channel"]: r for r in read_jsonl(incident / "comms" / "archive.jsonl")
-               if r["kind"] == "brief" and r["audience"] == "responders"}
+               if r["kind"] == "brief" and r["audience"] == "responders" and r["seq"] == 1}
     assert records["ops_slack"]["redacted"] == {"EMAIL": 1, "PHONE": 1, "TOKEN": 1}
     # Every message the channels received.
-    assert len(slack.webhook_messages) == 1 and len(slack.brief_messages()) == 1
-    assert len(slack.approval_requests()) == 3  # brief-1, brief-1-public and its release, each with the draft
+    assert len(slack.webhook_messages) == 2 and len(slack.brief_messages()) == 2  # brief #1 and the final brief
+    assert len(slack.approval_requests()) == 6  # brief-1, brief-1-public, its release and the same for the final
     for message in [*slack.webhook_messages, *slack.messages]:
         clean("a Slack message", json.dumps(message))
-    assert len(smtp.messages) == 1
-    mail = smtp.messages[0]
-    clean("the e-mail", f"{mail['Subject']}\n{mail.get_content()}")
+    assert len(smtp.messages) == 2
+    for mail in smtp.messages:
+        clean("the e-mail", f"{mail['Subject']}\n{mail.get_content()}")
     (page,) = statuspage.incidents.values()
     clean("the Statuspage incident", json.dumps(page))
     for kind in ("incident_brief", "incident_notification"):  # some pages carry no alert text: checked together

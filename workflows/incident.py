@@ -86,6 +86,7 @@ QUICK: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30),
 EXTERNAL: dict[str, Any] = {"start_to_close_timeout": timedelta(minutes=2),
             "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)}
 ARCHIVE_TIMEOUT = timedelta(seconds=30)
+FINAL_BRIEF_PATCH = "final-brief-v1"
 HTTP_MARGIN = timedelta(seconds=5)
 
 
@@ -103,6 +104,7 @@ class IncidentWorkflow(RemedyMixin):
             workflow_id=workflow.info().workflow_id, detection=request.detection)
         self._cadence_changed = False
         self._brief_in_progress = False
+        self._closing: asyncio.Task[None] | None = None
         self._published: dict[str, Any] = {}
         # Sets mirror the state's id lists so a storm's dedup stays O(1) per alert.
         self._seen = set(self.state.seen_alert_ids)
@@ -498,10 +500,38 @@ class IncidentWorkflow(RemedyMixin):
         if any(sent):
             s.briefs_sent += 1
 
-    async def _brief_audience(self, seq: int, name: str, audience: Audience, next_due: datetime) -> bool:
-        """Draft, SME approval (maybe with edits), communications release when external, send. True when sent."""
+    async def _final_briefs(self) -> None:
+        """The closing 'resolved' brief, to every audience briefed during the incident (or configured for it).
+
+        It runs as a task beside the review's wait, not before it: its gates (the SME, then for external
+        audiences the communications release, each with its backup) can take up to twice their timeouts, and the
+        48-hour retrospective's reminders and escalation must keep their times whatever they do. An unapproved
+        closing brief expires like any other and says so on the timeline. The incident closes after the
+        retrospective once this task is done too (at most those timeouts later), because a closed incident
+        refuses the approvals the closing brief still waits for.
+        """
+        pb, s = self._playbook(), self.state
+        try:
+            audiences = briefing.closing_audiences(pb.communicate, s.severity, s.detection.kind,
+                                                   (e.what for e in s.timeline), s.brief_seq)
+            if not audiences:
+                self._record(Step.COMMUNICATE, "no final brief: no audience was briefed during the incident")
+                return
+            s.brief_seq += 1
+            seq = s.brief_seq
+            sent = await asyncio.gather(*(self._brief_audience(seq, name, audience, None, closing=True)
+                                          for name, audience in audiences.items()))
+            if any(sent):
+                s.briefs_sent += 1
+        finally:
+            self._brief_in_progress = False
+
+    async def _brief_audience(self, seq: int, name: str, audience: Audience, next_due: datetime | None,
+                              closing: bool = False) -> bool:
+        """Draft, SME approval (maybe with edits), communications release when external, send. True when sent.
+        A closing brief's gates are not settled by the resolution (they are asked after it)."""
         pb = self._playbook()
-        label, rid = briefing.label(seq, name), briefing.request_id(seq, name)
+        label, rid = briefing.label(seq, name, closing), briefing.request_id(seq, name, closing)
         try:
             brief = await workflow.execute_activity(
                 "draft_brief", BriefInput(state=self.state.for_activity(), seq=seq, next_update_due=next_due,
@@ -514,7 +544,8 @@ class IncidentWorkflow(RemedyMixin):
                                                              "shape": audience.shape})
         why = "stakeholder messages need the domain SME's approval (approve with --text-file to send an edit)"
         status = await self._gate_posted(brief, f"{label}: {brief.title}", why, Role.DOMAIN_SME,
-                                         timedelta(minutes=pb.communicate.approval_timeout_minutes), rid)
+                                         timedelta(minutes=pb.communicate.approval_timeout_minutes), rid,
+                                         until_resolved=not closing)
         if status != ApprovalStatus.APPROVED:
             self._record(Step.COMMUNICATE, f"{label} not sent: {status.value}")
             return False
@@ -533,24 +564,25 @@ class IncidentWorkflow(RemedyMixin):
             why = "external messages need the communications role's release after the domain SME's approval"
             subject = f"release {label} to {', '.join(audience.channels) or 'the archive'}: {brief.title}"
             status = await self._gate_posted(brief, subject, why, Role.COMMUNICATIONS,
-                                             timedelta(minutes=pb.communicate.release_timeout_minutes), release)
+                                             timedelta(minutes=pb.communicate.release_timeout_minutes), release,
+                                             until_resolved=not closing)
             if status != ApprovalStatus.APPROVED:
                 self._record(Step.COMMUNICATE, f"{label} not sent: release {status.value}")
                 return False
             released_by = self.state.approval(release).decided_by  # type: ignore[union-attr]
-        return await self._send_brief(seq, name, audience, brief, approver, released_by)
+        return await self._send_brief(seq, name, audience, brief, approver, released_by, closing)
 
     async def _send_brief(self, seq: int, name: str, audience: Audience, brief: Brief, approver: str,
-                          released_by: str | None) -> bool:
+                          released_by: str | None, closing: bool = False) -> bool:
         """One activity per channel, each retried on its own; failures go on the timeline, one line a channel."""
-        pb, label = self._playbook(), briefing.label(seq, name)
+        pb, label = self._playbook(), briefing.label(seq, name, closing)
         channels = [ARCHIVE_CHANNEL, *audience.channels]
 
         def send(channel: str) -> Any:
             cfg = pb.channels.get(channel)
             return workflow.execute_activity(
-                "send_brief", SendBrief(key=self._key(*briefing.key_parts(seq, name), channel), channel=channel,
-                                        channel_config=cfg, brief=brief, approved_by=approver,
+                "send_brief", SendBrief(key=self._key(*briefing.key_parts(seq, name, closing), channel),
+                                        channel=channel, channel_config=cfg, brief=brief, approved_by=approver,
                                         released_by=released_by, external_id=self.state.channel_refs.get(channel)),
                 result_type=SendResult, summary=f"Communicate: {label} to {channel}",
                 **(_http_call(cfg.timeout_seconds) if cfg is not None
@@ -569,9 +601,10 @@ class IncidentWorkflow(RemedyMixin):
         return bool(set(delivered) - {ARCHIVE_CHANNEL}) or delivered == channels
 
     async def _gate_posted(self, brief: Brief, subject: str, why: str, role: Role, timeout: timedelta,
-                           request_id: str) -> ApprovalStatus:
+                           request_id: str, until_resolved: bool = True) -> ApprovalStatus:
         """The approval gate, with the request also posted to the Slack approval channels once it exists."""
-        gate = asyncio.create_task(self._gate(Step.COMMUNICATE, subject, why, role, timeout, request_id=request_id))
+        gate = asyncio.create_task(self._gate(Step.COMMUNICATE, subject, why, role, timeout, request_id=request_id,
+                                              until_resolved=until_resolved))
         await self._post_approval(request_id, brief, subject, why)
         return await gate
 
@@ -640,6 +673,9 @@ class IncidentWorkflow(RemedyMixin):
             await self._notify("retro-due", self._review_owners(), f"{self._number()}: retrospective due",
                                f"Hold the retrospective by {s.retrospective_due:%Y-%m-%d %H:%M} UTC. "
                                f"Draft: {s.retrospective_path}")
+            if workflow.patched(FINAL_BRIEF_PATCH):
+                self._brief_in_progress = True  # no continue-as-new while the closing brief waits
+                self._closing = asyncio.create_task(self._final_briefs())
         done: Callable[[], bool] = lambda: s.retrospective is not None  # noqa: E731
         give_up = s.resolved_at + timedelta(hours=cfg.give_up_after_hours)
         while not done():
@@ -677,6 +713,10 @@ class IncidentWorkflow(RemedyMixin):
             self._record(Step.REVIEW, "retrospective written", {"path": s.retrospective_path})
             if workflow.patched("action-items-v1"):
                 await self._track_action_items()
+        if self._closing is not None and not self._closing.done():
+            # Bounded by its gates' timeouts; a closed incident would refuse the approvals it waits for.
+            self._record(Step.REVIEW, "closing once the final brief is sent or expires")
+            await self._closing
         s.closed_at = workflow.now()
         self._set(status=IncidentStatus.CLOSED)
         await self._ticket_update("closed", "Closed" + ("" if done() else " without a retrospective"))
@@ -711,8 +751,9 @@ class IncidentWorkflow(RemedyMixin):
     # ------------------------------------------------------------------ approval gates
 
     async def _gate(self, step: Step, subject: str, why: str, role: Role, timeout: timedelta | None = None,
-                    request_id: str | None = None) -> ApprovalStatus:
-        """Ask `role` to decide; on timeout escalate to the backup once; then expire."""
+                    request_id: str | None = None, until_resolved: bool = True) -> ApprovalStatus:
+        """Ask `role` to decide; on timeout escalate to the backup once; then expire. The resolution cancels it
+        unless `until_resolved` is False (the closing brief's gates, asked after the resolution)."""
         pb = self._playbook()
         timeout = timeout or timedelta(minutes=pb.approvals.timeout_minutes)
         rid = request_id or f"{step.value}-{len(self.state.approvals) + 1}"
@@ -728,8 +769,11 @@ class IncidentWorkflow(RemedyMixin):
                            f"{subject}\nWhy: {why}\nDecide by {req.deadline:%H:%M} UTC: "
                            f"firebreak approve {self._number()} {rid}")
 
+        def cancelled() -> bool:
+            return until_resolved and self._resolved()
+
         def decided() -> bool:
-            return req.status != ApprovalStatus.PENDING or self._resolved()
+            return req.status != ApprovalStatus.PENDING or cancelled()
 
         if not await self._wait(decided, timeout, f"approval {rid} deadline"):
             backup = self._escalation_chain(primary)[1:2]
@@ -742,10 +786,10 @@ class IncidentWorkflow(RemedyMixin):
                                    f"{primary} did not decide in time. {subject}\nWhy: {why}")
                 await self._wait(decided, timeout, f"approval {rid} escalated deadline")
         if req.status == ApprovalStatus.PENDING:
-            req.status = ApprovalStatus.CANCELLED if self._resolved() else ApprovalStatus.EXPIRED
+            req.status = ApprovalStatus.CANCELLED if cancelled() else ApprovalStatus.EXPIRED
             req.decided_at = workflow.now()
             self._record(step, f"approval {rid} {req.status.value}"
-                         + ("" if self._resolved() else f"; policy on expiry: {pb.approvals.on_expiry}"))
+                         + ("" if cancelled() else f"; policy on expiry: {pb.approvals.on_expiry}"))
         self._publish()
         return req.status
 

@@ -176,6 +176,30 @@ async def briefs_per_audience(env: WorkflowEnvironment, tq: str) -> WorkflowHand
     return handle
 
 
+async def final_brief(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """The closing brief (final-brief-v1): responders and customers briefed, resolved, both told 'resolved'."""
+    handle = await raise_detection(env.client, detection(severity_hint=Severity.SEV1), task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: s.next_brief_due is not None)
+    await env.sleep(timedelta(minutes=31))
+    for prefix in ("brief-1", "brief-final"):
+        await wait_for(handle, lambda s: len(s.pending_approvals()) == 2)
+        await handle.signal(IncidentWorkflow.approve, decision(prefix, "sam", Role.DOMAIN_SME))
+        await handle.signal(IncidentWorkflow.approve, decision(f"{prefix}-customers", "sam", Role.DOMAIN_SME))
+        release = f"{prefix}-customers-release"
+        await wait_for(handle, lambda s: any(a.request_id == release for a in s.pending_approvals()))  # noqa: B023
+        await handle.signal(IncidentWorkflow.approve, decision(release, "cat", Role.COMMUNICATIONS))
+        await wait_for(handle, lambda s: not s.pending_approvals())
+        if prefix == "brief-1":
+            await wait_for(handle, lambda s: s.briefs_sent == 1)
+            await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER,
+                                                                     comment="ok"))
+    await wait_for(handle, lambda s: s.briefs_sent == 2)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
 async def remedy(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     handle = await raise_detection(env.client, detection(services=["undo-bot"], severity_hint=Severity.SEV3),
                                    task_queue=tq)
@@ -226,7 +250,8 @@ SCENARIOS: dict[str, Scenario] = {
 # Recorded with a playbook of their own.
 OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_per_audience, AUDIENCES_PLAYBOOK),
                                                  "remedy": (remedy, REMEDY_PLAYBOOK),
-                                                 "remedy_candidate": (remedy_candidate, REMEDY_PLAYBOOK)}
+                                                 "remedy_candidate": (remedy_candidate, REMEDY_PLAYBOOK),
+                                                 "final_brief": (final_brief, AUDIENCES_PLAYBOOK)}
 
 
 async def main(names: list[str]) -> None:
