@@ -22,7 +22,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.support import free_port
+from tests.support import free_port, serving  # noqa: F401  (tests import serving from here)
 
 SLACK_TOKEN = "xoxb-test-token"
 STATUSPAGE_KEY = "sp-test-key"
@@ -135,17 +135,6 @@ class FakeStatuspage(_Server):
                 incident["components"].update(fields.get("components", {}))
                 incident["incident_updates"].append({"status": fields.get("status"), "body": fields.get("body")})
             return 200, "application/json", incident
-
-
-@contextmanager
-def serving(fake: _Server) -> Iterator[Any]:
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        fake.server.shutdown()
-        fake.server.server_close()
 
 
 @dataclass

@@ -34,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.support import serving
+
 PROJECT = "proj-1"
 _GROUPS = {
     "basic": {"name", "level", "statusMessage", "version", "environment", "bookmarked", "public", "userId",
@@ -386,11 +388,5 @@ class FakeLangfuse:
 
 @contextmanager
 def fake_langfuse() -> Iterator[FakeLangfuse]:
-    fake = FakeLangfuse()
-    thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(FakeLangfuse(), poll_interval=0.05) as fake:
         yield fake
-    finally:
-        fake.server.shutdown()
-        fake.server.server_close()

@@ -10,11 +10,11 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -165,13 +165,24 @@ class Recorder:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
+class _Serves(Protocol):
+    server: ThreadingHTTPServer
+
+
+Served = TypeVar("Served", bound=_Serves)
+
+
 @contextmanager
-def recorder() -> Iterator[Recorder]:
-    rec = Recorder()
-    thread = threading.Thread(target=rec.server.serve_forever, daemon=True)
+def serving(fake: Served, poll_interval: float = 0.5) -> Iterator[Served]:
+    """Serve `fake.server` (a fake of some HTTP API on 127.0.0.1) on a thread for the block, then close it."""
+    thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True)
     thread.start()
     try:
-        yield rec
+        yield fake
     finally:
-        rec.server.shutdown()
-        rec.server.server_close()
+        fake.server.shutdown()
+        fake.server.server_close()
+
+
+def recorder() -> AbstractContextManager[Recorder]:
+    return serving(Recorder())

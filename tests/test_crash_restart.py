@@ -34,7 +34,16 @@ from embedded.binaries import temporal_cli
 from playbook.models import IncidentStatus, Role, Severity
 from playbook.state import IncidentState
 from tests.behaviour import _terminate_started, read_jsonl, started
-from tests.support import decision, detection, free_port, human, incident_worker, stop_process, write_playbook
+from tests.support import (
+    decision,
+    detection,
+    free_port,
+    human,
+    incident_worker,
+    serving,
+    stop_process,
+    write_playbook,
+)
 from workflows import search_attributes as sa
 from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
@@ -86,15 +95,11 @@ class IdempotentReceiver:
 
 @contextmanager
 def idempotent_receiver() -> Iterator[IdempotentReceiver]:
-    rec = IdempotentReceiver()
-    thread = threading.Thread(target=rec.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield rec
-    finally:
-        rec.release.set()
-        rec.server.shutdown()
-        rec.server.server_close()
+    with serving(IdempotentReceiver()) as rec:
+        try:
+            yield rec
+        finally:
+            rec.release.set()  # let a held request finish before the server shuts down
 
 
 def worker_env(address: str, tmp_path: Path, playbook: Path) -> dict[str, str]:

@@ -8,7 +8,6 @@ the real promptfoo CLI (installed by `make`) as a subprocess against a candidate
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from playbook.models import HumanAction, Resolution, Role, Severity, SignalKind
 from tests.behaviour import open_incident, read_jsonl, terminate_leftovers, whats, worker  # noqa: F401
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
-from tests.support import decision, human, recorder, wait_for, write_playbook
+from tests.support import decision, human, recorder, serving, wait_for, write_playbook
 from workflows.actions import wait_outcome
 from workflows.incident import IncidentWorkflow
 
@@ -173,14 +172,8 @@ class Candidate:
 
 @contextmanager
 def candidate_endpoint() -> Iterator[Candidate]:
-    cand = Candidate()
-    thread = threading.Thread(target=cand.server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Candidate()) as cand:
         yield cand
-    finally:
-        cand.server.shutdown()
-        cand.server.server_close()
 
 
 @contextmanager

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +38,7 @@ from tests.behaviour import (  # noqa: F401
 )
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
 from tests.support import decision, wait_for, write_playbook
+from tests.support import serving as support_serving
 from workflows.actions import wait_outcome
 from workflows.incident import IncidentWorkflow
 
@@ -120,14 +120,8 @@ class Serving:
 
 @contextmanager
 def serving(fake: FakeLangfuse | None = None) -> Iterator[Serving]:
-    srv = Serving(fake)
-    thread = threading.Thread(target=srv.server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with support_serving(Serving(fake)) as srv:
         yield srv
-    finally:
-        srv.server.shutdown()
-        srv.server.server_close()
 
 
 @contextmanager
