@@ -1,36 +1,73 @@
 """Playbook update proposals learned from an incident, as a diff against playbook.toml for a person to apply.
 
 What the incident teaches, mechanically: a severity the incident commander had to change becomes a severity rule;
-an approval nobody gave in time becomes a policy question; a failed action points at its runbook. Each proposal
+an approval nobody gave in time becomes a policy question; a guardrail breach reported from elsewhere with a score
+under the service's watcher threshold becomes a lower threshold; a failed action points at its runbook. Each proposal
 is checked by loading the proposed file, so a proposal is never a playbook Firebreak would refuse.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 
-from playbook.config import ManualAction, PlaybookError, parse_playbook
+from playbook.config import GuardrailWatcher, ManualAction, PlaybookError, parse_playbook
 from playbook.models import ApprovalStatus, Step
 from playbook.state import IncidentState
 
 _SEVERITY_CHANGE = re.compile(r"^severity (SEV\d) -> (SEV\d)$")
 
 
-def _set_policy(text: str, action: str, severity: str, mode: str) -> str:
-    """Set approvals.actions.<action>.<severity> = mode, editing the section when it exists."""
-    header = f"[approvals.actions.{action}]"
+def _set_key(text: str, header: str, key: str, value: str) -> str:
+    """Set `key = value` (a TOML literal) in the [header] section, adding the section when it is missing."""
     lines = text.splitlines()
     if header not in (line.strip() for line in lines):
-        return text.rstrip("\n") + f"\n\n{header}\n{severity} = \"{mode}\"\n"
+        return text.rstrip("\n") + f"\n\n{header}\n{key} = {value}\n"
     start = next(i for i, line in enumerate(lines) if line.strip() == header)
     end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
     for i in range(start + 1, end):
-        if re.match(rf"^\s*{severity}\s*=", lines[i]):
-            lines[i] = f"{severity} = \"{mode}\""
+        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i]):
+            comment = re.search(r"\s+#.*$", lines[i])
+            lines[i] = f"{key} = {value}" + (comment.group(0) if comment else "")
             return "\n".join(lines) + "\n"
-    lines.insert(end, f"{severity} = \"{mode}\"")
+    lines.insert(end, f"{key} = {value}")
     return "\n".join(lines) + "\n"
+
+
+def _set_policy(text: str, action: str, severity: str, mode: str) -> str:
+    """Set approvals.actions.<action>.<severity> = mode, editing the section when it exists."""
+    return _set_key(text, f"[approvals.actions.{action}]", severity, f'"{mode}"')
+
+
+def _guardrail_thresholds(state: IncidentState, text: str) -> tuple[str, list[str]]:
+    """A guardrail incident the service's own score watcher did not raise, reported with a score below that
+    watcher's threshold: propose the threshold the watcher would have needed to catch it (rounded down)."""
+    d, number = state.detection, state.number or state.workflow_id
+    if state.playbook is None or d.source == "langfuse":  # the watchers raise as source "langfuse"
+        return text, []
+    reasons: list[str] = []
+    for name, watcher in sorted(state.playbook.watchers.items()):
+        if not isinstance(watcher, GuardrailWatcher) or watcher.service not in d.services or watcher.signal != d.kind:
+            continue
+        seen = [(metric, value) for metric, value in sorted(d.metrics.items())
+                if any(metric == s or metric.startswith(f"{s}_") for s in watcher.score_names)
+                and 0 < value < watcher.threshold]
+        if not seen:
+            continue
+        metric, value = min(seen, key=lambda mv: mv[1])
+        lowered = math.floor(value * 100) / 100
+        header = f"[watchers.{name}]"
+        if header not in (line.strip() for line in text.splitlines()):
+            reasons.append(f"{number} came from {d.source} with {metric}={value:g} while watcher {name} alerts at "
+                           f"{watcher.threshold:g}: consider threshold = {lowered:g} (its section is not written "
+                           f"as {header}, so no edit is proposed)")
+            continue
+        reasons.append(f"{number} came from {d.source} with {metric}={value:g}, under watcher {name}'s threshold "
+                       f"{watcher.threshold:g}, so the watcher stayed quiet: lower it to {lowered:g} (check the "
+                       f"false-positive rate on recent scores first)")
+        text = _set_key(text, header, "threshold", f"{lowered:g}")
+    return text, reasons
 
 
 def propose(state: IncidentState, playbook_text: str, playbook_path: str) -> tuple[str, list[str]]:
@@ -60,6 +97,8 @@ def propose(state: IncidentState, playbook_text: str, playbook_path: str) -> tup
         reasons.append(f"nobody approved {action} in time during {number}: decide whether it should run with "
                        f"notice at {severity}")
         text = _set_policy(text, action, severity, "auto_with_notice")
+    text, learned = _guardrail_thresholds(state, text)
+    reasons += learned
     for m in state.mitigations:
         if m.outcome == "failed":
             reasons.append(f"{m.action} failed during {number} ({m.detail}): "

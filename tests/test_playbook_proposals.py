@@ -84,3 +84,42 @@ async def test_a_quiet_incident_proposes_nothing(ts_env: WorkflowEnvironment, ta
             by="ian", role=Role.INCIDENT_COMMANDER, root_cause="noise"))
         await wait_for(handle, lambda s: s.status.value == "closed")
     assert not (ctx.store.root / str(state.number) / "playbook-proposal.diff").exists()
+
+
+WATCHED = """
+[watchers.support_toxicity]
+service = "support-bot"
+score_names = ["toxicity"]
+threshold = 0.95          # scores at or over this count
+min_count = 3
+"""
+
+
+def test_a_breach_the_watcher_missed_proposes_the_threshold_that_would_have_caught_it(tmp_path: Path) -> None:
+    from playbook.config import parse_playbook
+    from playbook.proposals import propose
+    from playbook.state import IncidentState
+    from tests.support import detection
+
+    playbook = write_playbook(tmp_path, WATCHED)
+    text = playbook.read_text()
+    pb = parse_playbook(text, str(playbook))
+
+    def state(**overrides: object) -> IncidentState:
+        return IncidentState(workflow_id="incident-x", number="INC-2026-0042", playbook=pb,
+                             detection=detection(services=["support-bot"], **overrides))
+
+    # Reported by Alertmanager at 0.91, under the watcher's 0.95: the watcher stayed quiet.
+    proposed, reasons = propose(state(source="alertmanager", metrics={"toxicity_p95": 0.917}), text, str(playbook))
+    assert reasons == ["INC-2026-0042 came from alertmanager with toxicity_p95=0.917, under watcher support_toxicity's "
+                       "threshold 0.95, so the watcher stayed quiet: lower it to 0.91 (check the false-positive rate "
+                       "on recent scores first)"]
+    assert "threshold = 0.91          # scores at or over this count" in proposed
+    assert parse_playbook(proposed, str(playbook)).watchers["support_toxicity"].threshold == 0.91  # type: ignore[union-attr]
+
+    # Raised by the watcher itself, over the threshold, or another kind or service: nothing to learn.
+    for quiet in (state(source="langfuse", metrics={"toxicity_p95": 0.5}),
+                  state(source="alertmanager", metrics={"toxicity_p95": 0.97}),
+                  state(source="alertmanager", metrics={"latency_p95": 0.5}),
+                  state(source="alertmanager", kind="hallucination", metrics={"toxicity_p95": 0.5})):
+        assert propose(quiet, text, str(playbook)) == (text, [])
