@@ -21,6 +21,7 @@ from activities import all_activities
 from activities.context import ActivityContext, default_playbook_path
 from observability.logs import configure_logging
 from observability.runtime import metrics_address, worker_runtime
+from observability.tracing import setup as setup_tracing
 from playbook.config import PlaybookError, load_playbook
 from workflows.action_items import ActionItemWorkflow
 from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
@@ -87,8 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cached_workflows()
         metrics_address()
+        if setup_tracing("firebreak-worker"):
+            log.info("OpenTelemetry tracing on")
         log.info("payload encryption %s", describe_codec(load_codec()))
-    except ValueError as err:  # also CodecConfigError / MetricsConfigError: unusable configuration
+    except ValueError as err:  # also CodecConfigError / MetricsConfigError / TracingConfigError: unusable
         print(f"firebreak: refusing to start: {err}", file=sys.stderr)
         raise SystemExit(2) from err
 
