@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
+from observability.tracing import set_incidents
 from playbook.config import Roster
 from playbook.models import ActionOutcome, Decision, HumanAction, Role
 from playbook.state import IncidentState
@@ -155,6 +156,7 @@ class PeopleRoutes:
     # ---------------------------------------------------------------- act
 
     async def act(self, target: Target, signal: Any, action: HumanAction, wait: float) -> Response:
+        set_incidents([target.handle.id])  # on the request's span, when tracing is on
         try:
             outcome = await send_action(target.handle, signal, action, wait)
         except RPCError as err:

@@ -66,7 +66,7 @@ def setup(service_name: str, environ: Mapping[str, str] | None = None) -> bool:
 
     env = os.environ if environ is None else environ
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: env.get("OTEL_SERVICE_NAME") or service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_endpoint(env))))
     atexit.register(provider.shutdown)  # flush what is buffered
     install(provider)
     return True
@@ -76,6 +76,14 @@ def shutdown() -> None:
     """Export what is buffered and stop (for processes that leave through os._exit, like the CLI)."""
     if _provider is not None and hasattr(_provider, "shutdown"):
         _provider.shutdown()
+
+
+def traces_endpoint(environ: Mapping[str, str]) -> str:
+    """Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else the
+    OTLP/HTTP default (an empty variable, as compose files leave them, counts as unset)."""
+    traces = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    return traces or (f"{base.rstrip('/')}/v1/traces" if base else "http://localhost:4318/v1/traces")
 
 
 def tracer() -> Any:
@@ -95,7 +103,9 @@ def client_interceptors(environ: Mapping[str, str] | None = None) -> list[Any]:
 
 
 def set_incidents(workflow_ids: list[str]) -> None:
-    """Put the incidents a request fed on the current span (the intake's request span)."""
+    """Put the incidents a request fed on the current span (the intake's request span); nothing when off."""
+    if _provider is None:
+        return
     from opentelemetry import trace
 
     span = trace.get_current_span()

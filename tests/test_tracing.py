@@ -88,5 +88,7 @@ def test_what_turns_tracing_on() -> None:
     assert tracing.tracing_enabled({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert not tracing.tracing_enabled({"FIREBREAK_OTEL": "0", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
     assert tracing.client_interceptors({}) == []
+    assert tracing.traces_endpoint({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}) == "http://c:4318/v1/traces"
+    assert tracing.traces_endpoint({"OTEL_EXPORTER_OTLP_ENDPOINT": ""}) == "http://localhost:4318/v1/traces"
     with pytest.raises(tracing.TracingConfigError, match="FIREBREAK_OTEL must be 1 or 0"):
         tracing.tracing_enabled({"FIREBREAK_OTEL": "maybe"})
