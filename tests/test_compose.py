@@ -64,3 +64,20 @@ def test_dockerfile_copies_what_the_package_needs() -> None:
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     for pattern in packages["include"]:
         assert f"COPY {pattern.rstrip('*')} " in dockerfile, f"Dockerfile does not copy package {pattern}"
+
+
+def test_metrics_encryption_and_tracing_settings(compose: dict[str, Any]) -> None:
+    from observability.runtime import metrics_address
+    from workflows.codec import KEY_FILE_ENV, KEYS_ENV
+
+    services = compose["services"]
+    worker, intake = services["worker"]["environment"], services["intake"]["environment"]
+    address = metrics_address(worker)
+    assert address is not None and address.rpartition(":")[2] in services["worker"]["expose"]
+    assert worker["FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS"].isdigit()
+    for var in (KEYS_ENV, KEY_FILE_ENV):  # one key configuration for every process, empty (off) by default
+        assert worker[var] == intake[var] == f"${{{var}:-}}"
+    assert intake["FIREBREAK_CODEC_CORS_ORIGINS"] == services["temporal-ui"]["environment"]["TEMPORAL_CORS_ORIGINS"]
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "# OTEL_EXPORTER_OTLP_ENDPOINT:" in text  # tracing is offered, commented out (off by default)
+    assert not any(k.startswith("OTEL_") or k == "FIREBREAK_OTEL" for k in (*worker, *intake))
