@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: up test lint bench clean
+.PHONY: up test lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +22,23 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 up: $(VENV)/.runtime
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# tests/test_ui.py drives Debian's Chromium headless through chromedriver. Install both when missing and we are
+# root (as in CI); otherwise say that the browser test will be skipped.
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	  apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	    chromium chromium-driver; \
+	else \
+	  echo "note: $(CHROMIUM) or $(CHROMEDRIVER) is missing and only root can install them" \
+	       "(apt-get install chromium chromium-driver); the browser test will be skipped" >&2; \
+	fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -29,6 +29,7 @@ from observability.tracing import TracingConfigError
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.figures import bar_chart, figures
 from playbook.models import (
+    BRIEF_TEXT_LIMIT,
     ActionItem,
     Decision,
     Detection,
@@ -319,10 +320,28 @@ async def cmd_ack(args: argparse.Namespace) -> int:
                        lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.comment))
 
 
+def _edited_text(path: str | None) -> str | None:
+    """The edited brief from --text-file (or '-' for standard input)."""
+    if path is None:
+        return None
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise CliError(f"cannot read {path}: {err.strerror}", 2) from err
+    except UnicodeDecodeError as err:
+        raise CliError(f"{path} is not UTF-8 text", 2) from err
+    if not text.strip():
+        raise CliError(f"{path} is empty; approve without --text-file to send the draft as it is", 2)
+    if len(text) > BRIEF_TEXT_LIMIT:
+        raise CliError(f"{path} has {len(text)} characters; a brief takes at most {BRIEF_TEXT_LIMIT}", 2)
+    return text
+
+
 async def cmd_decide(args: argparse.Namespace) -> int:
     signal = IncidentWorkflow.approve if args.command == "approve" else IncidentWorkflow.reject
+    text = _edited_text(getattr(args, "text_file", None))
     return await _send(args, signal, lambda by, role, aid: Decision(
-        by=by, role=role, action_id=aid, request_id=args.request_id, comment=args.comment))
+        by=by, role=role, action_id=aid, request_id=args.request_id, comment=args.comment, text=text))
 
 
 async def cmd_severity(args: argparse.Namespace) -> int:
@@ -484,6 +503,37 @@ async def cmd_watchers_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watchers_status(args: argparse.Namespace) -> int:
+    """What each watcher remembers: its breach in progress, alerts raised, and whether Langfuse answers."""
+    from integrations.artefacts import ArtefactStore
+    from playbook.watch import WatchMemory, describe, memory_path
+
+    pb = _playbook(args)
+    store = ArtefactStore(firebreak_home() / "artefacts")
+    rows: list[dict[str, Any]] = []
+    for name, watcher in sorted(pb.watchers.items()):
+        path = store.path(memory_path(name))
+        try:
+            memory = WatchMemory.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
+        except ValueError:
+            memory = None
+        rows.append({"name": name, "kind": watcher.kind, "watches": describe(watcher), "ran": memory is not None,
+                     **(memory.model_dump(mode="json", exclude={"reported", "traces"}) if memory else {}),
+                     "alerts_remembered": len(memory.reported) if memory else 0,
+                     "traces_remembered": len(memory.traces) if memory else 0})
+    failing = 1 if any(r.get("failures") for r in rows) else 0
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"{args.playbook}: no [watchers] configured")
+    else:
+        print(table(["WATCHER", "KIND", "BREACH IN PROGRESS", "LAST BREACH", "ALERTS", "FAILING", "LAST ERROR"], [
+            [r["name"], r["kind"], r.get("episode") or "-", r.get("last_breach_at") or "-",
+             str(r["alerts_remembered"]), f"{r['failures']} run(s)" if r.get("failures") else "-",
+             (r.get("last_error") or "-")[:80]] for r in rows]))
+    return failing
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import worker
 
@@ -545,6 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
     watchers_subs = watchers.add_subparsers(dest="watchers_command", required=True, metavar="COMMAND")
     watchers_subs.add_parser("sync", help="create, update or delete one schedule per [watchers.<name>]").set_defaults(
         run=cmd_watchers_sync)
+    status = watchers_subs.add_parser("status", help="each watcher's breach in progress and Langfuse errors "
+                                                     "(exit 1 while one fails to read Langfuse)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=cmd_watchers_status)
 
     declare = subs.add_parser("declare", help="open an incident (or join the one with the same fingerprint)")
     declare.add_argument("--file", help="a Detection as JSON instead of the flags below")
@@ -600,10 +654,17 @@ def build_parser() -> argparse.ArgumentParser:
     _human(ack)
     ack.set_defaults(run=cmd_ack)
     for name in ("approve", "reject"):
-        dec = subs.add_parser(name, help=f"{name} a pending request (see `firebreak pending`)")
+        dec = subs.add_parser(name, help=f"{name} a pending request (see `firebreak pending`)",
+                              description=f"{name.capitalize()} a pending request: an action (stabilise-1 ...), a "
+                              "brief as the domain SME (brief-N for the responders, brief-N-<audience>), or an "
+                              "external brief's release as communications (brief-N-<audience>-release).")
         dec.add_argument("incident")
         dec.add_argument("request_id")
         dec.add_argument("--comment", default="")
+        if name == "approve":
+            dec.add_argument("--text-file", metavar="PATH",
+                             help="approving a brief (domain SME): send this edited text instead of the draft "
+                                  "('-' reads standard input); the draft and the edit are both archived")
         _human(dec)
         dec.set_defaults(run=cmd_decide)
     sev = subs.add_parser("severity", help="change the severity (incident commander)")

@@ -19,9 +19,10 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
     investigate, communicate, review = InvestigateActivities(ctx), CommunicateActivities(ctx), ReviewActivities(ctx)
     return [detect.open_incident, detect.create_ticket, detect.update_ticket, actions.run_action,
             investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
+            communicate.post_approval_request,
             review.write_retrospective, review.track_action_items, *_watch(ctx)]
 
 
 def _watch(ctx: ActivityContext) -> list[Callable[..., Any]]:
     watch = WatchActivities(ctx)
-    return [watch.watch_count, watch.watch_report]
+    return [watch.watch_count, watch.watch_report, watch.watch_failed]

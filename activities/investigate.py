@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
 from activities.context import ActivityContext
+from integrations.deploys import read_deploys
 from integrations.langfuse import LangfuseError, collect_langfuse_evidence
 from integrations.redact import redact_value
 from integrations.sources import SourceError, fetch_source
-from playbook.config import EvidenceSource
+from playbook.config import EvidenceSource, render_template
 from playbook.messages import EvidenceInput, EvidenceItem, EvidencePack
 
 
@@ -44,6 +45,25 @@ class InvestigateActivities:
                                  fetched_at=datetime.now(UTC), error=str(err))]
         return [self._store(number, f"{name}.{suffix}", where, content) for suffix, content in parts.items()]
 
+    def _deploys(self, number: str, name: str, source: EvidenceSource, request: EvidenceInput) -> EvidenceItem:
+        """The deploy log's prompt versions in the blast window (detected_at - lookback_minutes .. now), newest
+        first, from the Langfuse prompt webhooks the intake recorded."""
+        end = datetime.now(UTC)
+        start = min(request.detection.detected_at - timedelta(minutes=source.lookback_minutes), end)
+        names = [n for n in (render_template(p, dict(request.variables)).strip() for p in source.prompt_names) if n]
+        deploys, truncated = read_deploys(self.ctx.store, start, end, names or None, source.max_deploys)
+        listed = "; ".join(f"{d.get('prompt')} v{d.get('version')} {d.get('action')}"
+                           f"{' [' + ','.join(d.get('labels') or []) + ']' if d.get('labels') else ''} at {d.get('at')}"
+                           for d in deploys[:5])
+        more = f" (+{len(deploys) - 5} more)" if len(deploys) > 5 else ""
+        summary = (f"{len(deploys)}{'+' if truncated else ''} deploy(s) in the window: {listed}{more}" if deploys
+                   else "no deploys recorded in the window")
+        content = redact_value({"window": {"from": start.isoformat(), "to": end.isoformat()},
+                                "prompts": names or "all", "truncated": truncated, "deploys": deploys})
+        item = self._store(number, f"{name}.json", f"deploy-log:{'+'.join(names) or 'all prompts'}",
+                           json.dumps(content, indent=2).encode())
+        return item.model_copy(update={"summary": summary[:1000]})
+
     @activity.defn(name="collect_evidence")
     def collect_evidence(self, request: EvidenceInput) -> EvidencePack:
         number = request.incident_number
@@ -54,6 +74,13 @@ class InvestigateActivities:
             activity.heartbeat(name)
             if source.kind == "langfuse":
                 items.extend(self._langfuse(number, name, source, request))
+                continue
+            if source.kind == "deploys":
+                try:
+                    items.append(self._deploys(number, name, source, request))
+                except (OSError, ValueError) as err:
+                    items.append(EvidenceItem(name=name, source="deploy-log", fetched_at=datetime.now(UTC),
+                                              error=f"could not read the deploy log: {err}"))
                 continue
             try:
                 where, content = fetch_source(source, dict(request.variables))

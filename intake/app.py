@@ -30,14 +30,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
+from activities.context import firebreak_home
 from intake.auth import Authenticator, presented
 from intake.coalesce import Coalescer
 from intake.codec_server import codec_router
 from intake.config import IntakeConfig, Secrets, intake_config, load_secrets
 from intake.errors import IntakeError, from_validation
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
+from intake.langfuse_webhook import langfuse_router
 from intake.metrics import install_metrics
 from intake.people import People, people_router
+from integrations.artefacts import ArtefactStore
 from observability import tracing
 from observability.logs import json_logs
 from playbook.config import load_playbook
@@ -187,7 +190,10 @@ def _schema_for(*types: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client | None = None,
-               address: str | None = None, task_queue: str | None = None, people: People | None = None) -> FastAPI:
+               address: str | None = None, task_queue: str | None = None, people: People | None = None,
+               langfuse_secret: bytes | None = None, store: ArtefactStore | None = None) -> FastAPI:
+    """The intake app. `langfuse_secret` signs Langfuse webhooks (None: that route answers 403); `store` is where
+    the deploy log goes (default: $FIREBREAK_HOME/artefacts, as the worker's)."""
     intake = Intake(config, secrets, client, address, task_queue)
 
     @asynccontextmanager
@@ -205,6 +211,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                               "alert; 503 with Retry-After when it could not.")
     app.state.intake = intake
     app.include_router(people_router(config, people or People(), lambda: intake.client))
+    app.include_router(langfuse_router(config, langfuse_secret, store or ArtefactStore(firebreak_home() / "artefacts")))
     codec = load_codec()
     if codec is not None:  # payload encryption is on: serve the codec endpoint for the Temporal UI
         app.include_router(codec_router(codec))
@@ -341,7 +348,9 @@ def build(playbook_path: Path, address: str | None = None,
     secrets = load_secrets(config, environ, str(playbook_path))
     slack_secret = (os.environ if environ is None else environ).get(config.slack.signing_secret_env)
     people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None)
-    return create_app(config, secrets, address=address, people=people), config
+    webhook_secret = (os.environ if environ is None else environ).get(config.langfuse.secret_env, "").strip()
+    return create_app(config, secrets, address=address, people=people,
+                      langfuse_secret=webhook_secret.encode() if webhook_secret else None), config
 
 
 def serve(playbook_path: Path, host: str | None = None, port: int | None = None, address: str | None = None) -> None:

@@ -130,6 +130,15 @@ class SlackConfig(_Strict):
         default=2.0, description="how long a button waits for the incident's answer; Slack wants a reply within 3 s")
 
 
+class LangfuseWebhookConfig(_Strict):
+    """Langfuse prompt-version webhooks (POST /v1/langfuse/webhook) into the deploy log."""
+
+    secret_env: str = Field(default="FIREBREAK_LANGFUSE_WEBHOOK_SECRET",
+                            description="env var with the webhook's signing secret (lf-whsec_...)")
+    max_age_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        default=300, description="refuse signatures whose timestamp is further than this from now (replays)")
+
+
 class PeopleConfig(_Strict):
     """People approving over HTTP with their personal tokens."""
 
@@ -149,6 +158,7 @@ class IntakeConfig(_Strict):
     sources: dict[str, SourceConfig] = Field(default_factory=_default_sources)
     people: PeopleConfig = Field(default_factory=PeopleConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
+    langfuse: LangfuseWebhookConfig = Field(default_factory=LangfuseWebhookConfig)
 
     @field_validator("sources")
     @classmethod

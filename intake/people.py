@@ -32,7 +32,7 @@ from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
 from observability.tracing import set_incidents
 from playbook.config import Roster
-from playbook.models import ActionOutcome, Decision, HumanAction, Role
+from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
 from playbook.state import IncidentState
 from workflows import search_attributes as sa
 from workflows.actions import IncidentNotFound, find_incident, open_approvals, send_action, wait_outcome
@@ -56,6 +56,9 @@ class DecisionBody(BaseModel):
     role: Role | None = Field(default=None, description="the role you act in (default: your only role on the "
                                                         "roster, or the role the request needs if you hold it)")
     comment: str = Field(default="", max_length=4000)
+    text: str | None = Field(default=None, max_length=BRIEF_TEXT_LIMIT,
+                             description="approving a brief as the domain SME: the edited text to send instead of "
+                                         "the draft (both are archived)")
 
 
 class AckBody(BaseModel):
@@ -191,7 +194,8 @@ class PeopleRoutes:
             wanted = req.role
         role = self.role(who, body.role, wanted)
         signal = IncidentWorkflow.approve if body.decision == "approve" else IncidentWorkflow.reject
-        action = Decision(by=who, role=role, action_id=str(uuid.uuid4()), request_id=request_id, comment=body.comment)
+        action = Decision(by=who, role=role, action_id=str(uuid.uuid4()), request_id=request_id, comment=body.comment,
+                          text=body.text)
         return await self.act(target, signal, action, self.wait)
 
     async def acknowledge(self, request: Request, ref: str) -> Response:

@@ -1,7 +1,9 @@
-"""Where briefs and notifications go: the comms archive (always) and JSON webhooks.
+"""Where briefs and notifications go: the comms archive (always) and JSON webhooks (Slack, e-mail and Statuspage
+in their own modules).
 
 Webhook sends carry an Idempotency-Key, so a receiver that honours it sees one message per brief even
-when a send is retried after a crash between sending and archiving.
+when a send is retried after a crash between sending and archiving. Channels without such a key are checked
+against the archive before sending (`archived`).
 """
 
 from __future__ import annotations
@@ -36,3 +38,16 @@ def archive(store: ArtefactStore, incident_number: str, key: str, kind: str, rec
     """One line per message in <incident>/comms/archive.jsonl; True the first time this key is archived."""
     return store.append_once(f"{incident_number}/comms/archive.jsonl", key,
                              {"archived_at": datetime.now(UTC).isoformat(), "kind": kind, **record})
+
+
+def archived(store: ArtefactStore, incident_number: str, key: str) -> dict[str, Any] | None:
+    """The archive record of the message with this key, if it was sent and archived already."""
+    path = store.path(f"{incident_number}/comms/archive.jsonl")
+    if not path.exists():
+        return None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if record.get("key") == key:
+                return dict(record)
+    return None

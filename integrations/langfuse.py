@@ -1,5 +1,6 @@
 """The Langfuse adapter, over the real langfuse 5 SDK: prompt-label rollback with read-back verification,
-and the blast-window pull (root observations and scores) for the evidence pack.
+the blast-window pull (root observations and scores) for the evidence pack, and the watchers' reads (breaching
+scores, Metrics API v2 values and baselines, tool/agent loops, personal data in trace input/output).
 
 Keys come from the environment variables the playbook names (LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY by
 default), never from the playbook itself. Errors are sorted for Temporal: `LangfuseUnavailable` may pass on
@@ -24,13 +25,26 @@ import httpx
 from langfuse import Langfuse
 from langfuse.api import NotFoundError
 from langfuse.api.core.api_error import ApiError
+from langfuse.api.core.request_options import RequestOptions
 
-from integrations.redact import redact_value
-from playbook.config import EvidenceSource, LangfuseConnection, LangfusePromptRollbackAction, render_template
+from integrations.redact import redact_text, redact_value
+from playbook.config import (
+    AgentLoopWatcher,
+    DataExposureWatcher,
+    EvidenceSource,
+    LangfuseConnection,
+    LangfusePromptRollbackAction,
+    MetricWatcher,
+    render_template,
+)
 
 CLOUD_URL = "https://cloud.langfuse.com"
 OBSERVATION_PAGE = 100   # the API allows up to 1000; 100 keeps each response small
 SCORE_PAGE = 100         # the API's maximum for scores v3
+LOOP_PAGE = 1000         # loop scans read core fields only, so the API's maximum page
+# Watchers leave retrying to Temporal (each attempt recorded, backoff on the workflow's clock), not the SDK's own
+# wall-clock retries.
+NO_SDK_RETRIES: RequestOptions = {"max_retries": 0}
 OBSERVATION_FIELDS = "core,basic,io,trace_context"
 
 
@@ -312,7 +326,8 @@ def count_breaches(client: Langfuse, score_names: list[str], threshold: float, s
         try:
             page = client.api.scores.get_many(
                 name=",".join(score_names), data_type="NUMERIC", value_min=threshold, from_timestamp=start,
-                to_timestamp=end, environment=environment, fields="subject", limit=SCORE_PAGE, cursor=cursor)
+                to_timestamp=end, environment=environment, fields="subject", limit=SCORE_PAGE, cursor=cursor,
+                request_options=NO_SDK_RETRIES)
         except Exception as err:  # noqa: BLE001
             raise _classify(err, "reading scores") from err
         for score in page.data:
@@ -331,3 +346,184 @@ def count_breaches(client: Langfuse, score_names: list[str], threshold: float, s
         if not cursor:
             return BreachCount(count, float(top) if top is not None else None, traces, False)
     return BreachCount(count, float(top) if top is not None else None, traces, True)
+
+
+# ---------------------------------------------------------------------------------------------- metric watchers
+
+@dataclass(frozen=True)
+class MetricReading:
+    value: float | None      # the window's value (per minute for sums); None when Langfuse had no data
+    count: int               # observations in the window
+    baseline: float | None   # the median of the baseline's hourly values (per minute for sums)
+    baseline_buckets: int
+
+
+def _number(value: Any) -> float | None:
+    """A metrics row value as a float (ClickHouse may send big numbers as strings); None when absent."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # NaN: no data
+
+
+def metric_filters(watcher: MetricWatcher) -> list[dict[str, Any]]:
+    conditions: list[dict[str, Any]] = []
+    if watcher.environment:
+        conditions.append({"column": "environment", "operator": "=", "value": watcher.environment, "type": "string"})
+    if watcher.trace_name:
+        conditions.append({"column": "traceName", "operator": "=", "value": watcher.trace_name, "type": "string"})
+    if watcher.tags:
+        conditions.append({"column": "tags", "operator": "any of", "value": watcher.tags, "type": "arrayOptions"})
+    if watcher.model:
+        conditions.append({"column": "providedModelName", "operator": "=", "value": watcher.model, "type": "string"})
+    if watcher.observation_type:
+        conditions.append({"column": "type", "operator": "=", "value": watcher.observation_type, "type": "string"})
+    elif watcher.kind == "latency_spike":  # end-to-end: the trace's own (root) observation
+        conditions.append({"column": "isRootObservation", "operator": "=", "value": True, "type": "boolean"})
+    return conditions
+
+
+def metric_query(watcher: MetricWatcher, start: datetime, end: datetime, granularity: str | None = None) -> str:
+    """The Metrics API v2 query (view observations): the measure and the observation count, maybe per bucket."""
+    query: dict[str, Any] = {
+        "view": "observations",
+        "metrics": [{"measure": watcher.measure, "aggregation": watcher.aggregation},
+                    {"measure": "count", "aggregation": "count"}],
+        "filters": metric_filters(watcher), "fromTimestamp": _iso(start), "toTimestamp": _iso(end)}
+    if granularity:
+        query["timeDimension"] = {"granularity": granularity}
+        query["config"] = {"row_limit": 1000}
+    return json.dumps(query)
+
+
+def _metrics(client: Langfuse, query: str, what: str) -> list[dict[str, Any]]:
+    try:
+        return list(client.api.metrics.metrics(query=query, request_options=NO_SDK_RETRIES).data)
+    except Exception as err:  # noqa: BLE001
+        raise _classify(err, what) from err
+
+
+def read_metric(client: Langfuse, watcher: MetricWatcher, start: datetime, end: datetime) -> MetricReading:
+    """The window's value and observation count, and (for `ratio`) the baseline: the median of the hourly values
+    of the `baseline_minutes` (rounded up to whole clock hours) before the hour the window starts in. Sums are
+    taken per minute so windows of any length compare."""
+    key, sums = f"{watcher.measure}_{watcher.aggregation}", watcher.aggregation == "sum"
+    window_minutes = max((end - start).total_seconds() / 60, 1e-9)
+    rows = _metrics(client, metric_query(watcher, start, end), f"reading {key} for the window")
+    value = _number(rows[0].get(key)) if rows else None
+    count = int(_number(rows[0].get("count_count")) or 0) if rows else 0
+    if value is not None and sums:
+        value /= window_minutes
+    baseline, buckets = None, 0
+    if watcher.ratio is not None:
+        # Whole clock hours only, so every bucket covers its 60 minutes: the hours before the one the window
+        # starts in.
+        until = datetime.fromtimestamp(int(start.timestamp()) // 3600 * 3600, UTC)
+        since = until - timedelta(hours=-(-watcher.baseline_minutes // 60))
+        hourly = _metrics(client, metric_query(watcher, since, until, "hour"), f"reading the {key} baseline")
+        values = sorted(v / 60 if sums else v for v in (
+            _number(r.get(key)) for r in hourly if (_number(r.get("count_count")) or 0) > 0) if v is not None)
+        buckets = len(values)
+        if values:
+            mid = len(values) // 2
+            baseline = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    return MetricReading(value=value, count=count, baseline=baseline, baseline_buckets=buckets)
+
+
+# ---------------------------------------------------------------------------------------------- loop and PII scans
+
+def _scope_filter(scope: AgentLoopWatcher | DataExposureWatcher, start: datetime, end: datetime,
+                  extra: list[dict[str, Any]]) -> str:
+    conditions: list[dict[str, Any]] = [
+        {"type": "datetime", "column": "startTime", "operator": ">=", "value": _iso(start)},
+        {"type": "datetime", "column": "startTime", "operator": "<", "value": _iso(end)}, *extra]
+    if scope.trace_name:
+        conditions.append({"type": "string", "column": "traceName", "operator": "=", "value": scope.trace_name})
+    if scope.tags:
+        conditions.append({"type": "arrayOptions", "column": "tags", "operator": "any of", "value": scope.tags})
+    if scope.environment:
+        conditions.append({"type": "string", "column": "environment", "operator": "=", "value": scope.environment})
+    return json.dumps(conditions)
+
+
+def _observation_pages(client: Langfuse, flt: str, fields: str, start: datetime, end: datetime, max_rows: int,
+                       page_size: int, what: str) -> tuple[list[Any], bool]:
+    """Every observation the filter matches, up to `max_rows`; (rows, truncated). All or nothing: a page that
+    fails raises, so a caller never decides on the first pages of an answer."""
+    rows: list[Any] = []
+    cursor: str | None = None
+    for _ in range(max_rows // page_size + 2):
+        try:
+            page = client.api.observations.get_many(fields=fields, limit=page_size, cursor=cursor,
+                                                    from_start_time=start, to_start_time=end, filter=flt,
+                                                    request_options=NO_SDK_RETRIES)
+        except Exception as err:  # noqa: BLE001
+            raise _classify(err, f"{what} (after {len(rows)} observation(s))") from err
+        rows.extend(page.data)
+        cursor = page.meta.cursor if page.meta is not None else None
+        if len(rows) >= max_rows:
+            return rows[:max_rows], bool(cursor) or len(rows) > max_rows
+        if not cursor:
+            return rows, False
+    return rows, True
+
+
+@dataclass(frozen=True)
+class LoopScan:
+    looping: dict[str, tuple[str, str, int]]  # trace id -> (observation type, name, times), its worst repeat
+    scanned: int
+    truncated: bool
+
+
+def scan_loops(client: Langfuse, watcher: AgentLoopWatcher, start: datetime, end: datetime) -> LoopScan:
+    """Traces whose tool/agent observations (same type and name) repeat more than `max_repeats` times."""
+    extra: list[dict[str, Any]] = [{"type": "stringOptions", "column": "type", "operator": "any of",
+                                    "value": watcher.observation_types}]
+    if watcher.names:
+        extra.append({"type": "stringOptions", "column": "name", "operator": "any of", "value": watcher.names})
+    rows, truncated = _observation_pages(client, _scope_filter(watcher, start, end, extra), "core,basic", start, end,
+                                         watcher.max_observations, LOOP_PAGE, "reading tool/agent observations")
+    counts: Counter[tuple[str, str, str]] = Counter(
+        (str(o.trace_id), str(o.type), str(getattr(o, "name", None) or "")) for o in rows if o.trace_id)
+    looping: dict[str, tuple[str, str, int]] = {}
+    for (trace, kind, name), times in counts.most_common():
+        if times > watcher.max_repeats and trace not in looping:
+            looping[trace] = (kind, name, times)
+    return LoopScan(looping=looping, scanned=len(rows), truncated=truncated)
+
+
+@dataclass(frozen=True)
+class PiiScan:
+    traces: dict[str, dict[str, int]]  # trace id -> {kind: how many}, only traces with a watched kind
+    scanned: int
+    truncated: bool
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def scan_pii(client: Langfuse, watcher: DataExposureWatcher, start: datetime, end: datetime) -> PiiScan:
+    """Personal data and secrets in the input/output of up to `sample` traces (root observations) of the window,
+    found with integrations/redact.py's detectors. Only counts leave this function, never the text."""
+    rows, truncated = _observation_pages(
+        client, _scope_filter(watcher, start, end, [{"type": "boolean", "column": "isRootObservation",
+                                                     "operator": "=", "value": True}]),
+        "core,basic,io", start, end, watcher.sample, OBSERVATION_PAGE, "reading trace input/output")
+    wanted = set(watcher.pii_kinds)
+    found: dict[str, dict[str, int]] = {}
+    for o in rows:
+        counts: Counter[str] = Counter()
+        redact_text(_text(getattr(o, "input", None)), counts)
+        redact_text(_text(getattr(o, "output", None)), counts)
+        hits = {k: n for k, n in sorted(counts.items()) if k in wanted and n}
+        if hits and o.trace_id:
+            merged = found.setdefault(str(o.trace_id), {})
+            for k, n in hits.items():
+                merged[k] = merged.get(k, 0) + n
+    return PiiScan(traces=found, scanned=len(rows), truncated=truncated)

@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from playbook.models import Role, Severity, SignalKind, Step
 
@@ -183,10 +192,11 @@ class ServicePlan(_Strict):
 LANGFUSE_EVIDENCE_FIELDS = frozenset({
     "base_url", "public_key_env", "secret_key_env", "timeout_seconds", "lookback_minutes", "trace_name", "tags",
     "environment", "score_names", "max_observations", "max_scores"})
+DEPLOY_EVIDENCE_FIELDS = frozenset({"lookback_minutes", "prompt_names", "max_deploys"})
 
 
 class EvidenceSource(LangfuseConnection):
-    kind: Literal["http", "file", "langfuse"]
+    kind: Literal["http", "file", "langfuse", "deploys"]
     description: str = ""
     url: str | None = None
     path: str | None = None
@@ -199,6 +209,10 @@ class EvidenceSource(LangfuseConnection):
     score_names: list[str] = Field(default_factory=list, description="scores to pull; empty pulls none")
     max_observations: Annotated[int, Field(ge=1, le=10_000)] = 1000
     max_scores: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    # kind = "deploys": the deploy log (Langfuse prompt-version webhooks received by the intake) in the blast window.
+    prompt_names: list[str] = Field(default_factory=list, description="only these prompts (template variables "
+                                                                      "allowed); empty: every prompt")
+    max_deploys: Annotated[int, Field(ge=1, le=1000)] = 20
 
     @model_validator(mode="after")
     def _location(self) -> EvidenceSource:
@@ -206,40 +220,271 @@ class EvidenceSource(LangfuseConnection):
             raise ValueError("an http evidence source needs 'url'")
         if self.kind == "file" and not self.path:
             raise ValueError("a file evidence source needs 'path'")
-        if self.kind != "langfuse":
-            stray = sorted(LANGFUSE_EVIDENCE_FIELDS & self.model_fields_set)
-            if stray:
-                raise ValueError(f"{stray} only apply to kind = \"langfuse\"")
+        allowed = {"langfuse": LANGFUSE_EVIDENCE_FIELDS, "deploys": DEPLOY_EVIDENCE_FIELDS}.get(self.kind, frozenset())
+        stray = sorted((LANGFUSE_EVIDENCE_FIELDS | DEPLOY_EVIDENCE_FIELDS) & self.model_fields_set - allowed)
+        if stray:
+            owners = sorted({k for k, fields in (("langfuse", LANGFUSE_EVIDENCE_FIELDS),
+                                                 ("deploys", DEPLOY_EVIDENCE_FIELDS)) if set(stray) & fields})
+            raise ValueError(f"{stray} only apply to kind = {' or '.join(repr(o) for o in owners)}")
         return self
 
 
-class GuardrailWatcher(LangfuseConnection):
-    """Counts guardrail scores at or over `threshold` in the last `window_minutes`, every `every_minutes` (a
-    Temporal Schedule made by `firebreak watchers sync`); `min_count` or more raise a Detection."""
+class _Watcher(LangfuseConnection):
+    """What every watcher has: the service it speaks for, its window and schedule, and its severity hint."""
 
-    kind: Literal["guardrail_scores"] = "guardrail_scores"
     service: str
-    signal: SignalKind = SignalKind.TOXICITY
-    score_names: list[str] = Field(min_length=1)
-    threshold: float
-    min_count: Annotated[int, Field(ge=1)] = 1
     window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
     every_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 5
     environment: str | None = None
     severity_hint: Severity | None = None
 
 
+class GuardrailWatcher(_Watcher):
+    """Counts guardrail scores at or over `threshold` in the last `window_minutes`, every `every_minutes` (a
+    Temporal Schedule made by `firebreak watchers sync`); `min_count` or more raise a Detection."""
+
+    kind: Literal["guardrail_scores"] = "guardrail_scores"
+    signal: SignalKind = SignalKind.TOXICITY
+    score_names: list[str] = Field(min_length=1)
+    threshold: float
+    min_count: Annotated[int, Field(ge=1)] = 1
+
+
+LATENCY_MEASURES = ("latency", "timeToFirstToken", "streamingLatency")
+COST_MEASURES = ("totalCost", "inputCost", "outputCost", "totalTokens", "inputTokens", "outputTokens")
+MetricAggregation = Literal["sum", "avg", "max", "min", "p50", "p75", "p90", "p95", "p99"]
+OBSERVATION_TYPES = ("GENERATION", "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING",
+                     "GUARDRAIL")
+PII_KINDS = ("EMAIL", "PHONE", "CARD", "SECRET", "TOKEN")
+
+
+class _TraceScope(_Strict):
+    """Which traces a watcher looks at (all of the project's, by default)."""
+
+    trace_name: str | None = Field(default=None, description="only traces of this name")
+    tags: list[str] = Field(default_factory=list, description="only traces with any of these tags")
+
+
+class MetricWatcher(_Watcher, _TraceScope):
+    """Latency or cost over the last `window_minutes` from the Metrics API v2, against an absolute `above` and/or
+    `ratio` times the baseline (the median of the hourly values of the `baseline_minutes` before the window).
+
+    latency_spike: `measure` latency (ms; or timeToFirstToken, streamingLatency) at `aggregation` p95.
+    cost_spike: `measure` totalCost (USD; or input/outputCost, total/input/outputTokens), summed and taken per
+    minute, so `above = 5` means $5 a minute. With both `above` and `ratio`, both must hold."""
+
+    kind: Literal["latency_spike", "cost_spike"]
+    measure: str | None = Field(default=None, description="default: latency for latency_spike, totalCost for "
+                                                          "cost_spike")
+    aggregation: MetricAggregation | None = Field(default=None, description="default: p95 for latency, sum for cost")
+    above: Annotated[float, Field(ge=0)] | None = None
+    ratio: Annotated[float, Field(gt=1)] | None = None
+    baseline_minutes: Annotated[int, Field(ge=60, le=30 * 24 * 60)] = 24 * 60
+    min_observations: Annotated[int, Field(ge=1)] = Field(
+        default=20, description="fewer observations in the window than this never breach (noise)")
+    model: str | None = Field(default=None, description="only observations of this model (providedModelName)")
+    observation_type: str | None = Field(default=None, description="only observations of this type (e.g. "
+                                         "GENERATION); default: root observations (whole traces) for latency, "
+                                         "every observation for cost")
+
+    @model_validator(mode="after")
+    def _measured(self) -> MetricWatcher:
+        allowed = LATENCY_MEASURES if self.kind == "latency_spike" else COST_MEASURES
+        if self.measure is None:
+            self.measure = allowed[0]
+        elif self.measure not in allowed:
+            raise ValueError(f"measure '{self.measure}' does not fit kind = \"{self.kind}\"; use one of "
+                             f"{', '.join(allowed)}")
+        if self.aggregation is None:
+            self.aggregation = "p95" if self.kind == "latency_spike" else "sum"
+        if self.kind == "cost_spike" and self.aggregation != "sum":
+            raise ValueError("a cost_spike watcher sums its measure (per minute); leave 'aggregation' out")
+        if self.above is None and self.ratio is None:
+            raise ValueError("give 'above' (an absolute threshold), 'ratio' (times the baseline), or both")
+        if self.observation_type is not None:
+            self.observation_type = self.observation_type.upper()
+            if self.observation_type not in OBSERVATION_TYPES:
+                raise ValueError(f"unknown observation_type '{self.observation_type}'; Langfuse has "
+                                 f"{', '.join(OBSERVATION_TYPES)}")
+        return self
+
+    @property
+    def signal(self) -> SignalKind:
+        return SignalKind.LATENCY_SPIKE if self.kind == "latency_spike" else SignalKind.COST_SPIKE
+
+
+class AgentLoopWatcher(_Watcher, _TraceScope):
+    """Traces in which one tool or agent (observation type + name) runs more than `max_repeats` times within the
+    window (Observations API v2); `min_traces` such traces or more raise a Detection. Each trace is reported once."""
+
+    kind: Literal["agent_loop"]
+    observation_types: list[str] = Field(default_factory=lambda: ["TOOL", "AGENT"], min_length=1)
+    names: list[str] = Field(default_factory=list, description="only observations of these names (empty: any)")
+    max_repeats: Annotated[int, Field(ge=2, le=100_000)] = 20
+    min_traces: Annotated[int, Field(ge=1)] = 1
+    max_observations: Annotated[int, Field(ge=100, le=100_000)] = Field(
+        default=10_000, description="read at most this many observations a run")
+
+    @field_validator("observation_types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        upper = [t.upper() for t in value]
+        unknown = [t for t in upper if t not in OBSERVATION_TYPES]
+        if unknown:
+            raise ValueError(f"unknown observation type(s) {unknown}; Langfuse has {', '.join(OBSERVATION_TYPES)}")
+        return upper
+
+    @property
+    def signal(self) -> SignalKind:
+        return SignalKind.AGENT_LOOP
+
+
+class DataExposureWatcher(_Watcher, _TraceScope):
+    """Personal data or secrets (integrations/redact.py's detectors) in the input/output of up to `sample` traces
+    of the window; a trace with any of `pii_kinds` is a finding, `min_traces` or more raise a Detection that
+    carries counts, kinds and trace ids, never the data. Each trace is reported once."""
+
+    kind: Literal["data_exposure"]
+    pii_kinds: list[str] = Field(default_factory=lambda: list(PII_KINDS), min_length=1)
+    sample: Annotated[int, Field(ge=1, le=10_000)] = Field(default=500, description="traces read a run")
+    min_traces: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("pii_kinds")
+    @classmethod
+    def _kinds(cls, value: list[str]) -> list[str]:
+        upper = [k.upper() for k in value]
+        unknown = [k for k in upper if k not in PII_KINDS]
+        if unknown:
+            raise ValueError(f"unknown PII kind(s) {unknown}; use {', '.join(PII_KINDS)}")
+        return upper
+
+    @property
+    def signal(self) -> SignalKind:
+        return SignalKind.PII_IN_LOGS
+
+
+Watcher = Annotated[GuardrailWatcher | MetricWatcher | AgentLoopWatcher | DataExposureWatcher,
+                    Field(discriminator="kind")]
+
+
 class WebhookChannel(_Strict):
+    """JSON POST with an Idempotency-Key header (per incident, brief and channel)."""
+
     kind: Literal["webhook"] = "webhook"
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
 
+class _SecretUrl(_Strict):
+    url: str | None = Field(default=None, description="the URL itself; prefer url_env, the URL is a secret")
+    url_env: str | None = Field(default=None, description="the environment variable holding the URL")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> _SecretUrl:
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError("give 'url' or 'url_env' (the environment variable holding the URL), not both")
+        return self
+
+
+class SlackWebhookChannel(_SecretUrl):
+    """A Slack incoming webhook (one Slack channel fixed by the URL). Slack has no idempotency key for it, so the
+    comms archive is checked before each send."""
+
+    kind: Literal["slack_webhook"] = "slack_webhook"
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+class SlackChannel(_Strict):
+    """Slack Web API chat.postMessage with Block Kit, through slack_sdk; brief approval requests posted here carry
+    Approve / Reject buttons for POST /v1/slack/actions."""
+
+    kind: Literal["slack"] = "slack"
+    channel: str = Field(description="channel id (C...) or name the bot is in")
+    token_env: str = Field(default="SLACK_BOT_TOKEN", description="the environment variable holding the bot token")
+    base_url: str | None = Field(default=None, description="default: slack_sdk's (https://slack.com/api/)")
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+class EmailChannel(_Strict):
+    """E-mail over SMTP (smtplib); each message's Message-ID comes from the incident, brief and channel."""
+
+    kind: Literal["email"] = "email"
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str = Field(description="the From address")
+    to: list[str] = Field(min_length=1)
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 20.0
+
+
+ComponentStatus = Literal["operational", "under_maintenance", "degraded_performance", "partial_outage",
+                          "major_outage"]
+
+
+class StatuspageChannel(_Strict):
+    """Atlassian Statuspage: the first brief creates one Statuspage incident per Firebreak incident, later briefs
+    update it. Public, so only audiences with `external = true` may use it."""
+
+    kind: Literal["statuspage"] = "statuspage"
+    page_id: str
+    api_key_env: str = Field(default="STATUSPAGE_API_KEY", description="sent as 'Authorization: OAuth <key>'")
+    base_url: str = "https://api.statuspage.io/v1"
+    component_ids: list[str] = Field(default_factory=list)
+    component_status: ComponentStatus | None = Field(default=None, description="set on the components while open")
+    impact_override: Literal["none", "minor", "major", "critical"] | None = None
+    deliver_notifications: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+def _channel_kind(value: Any) -> str:
+    """A channel's kind; "webhook" when not given, as before other kinds existed."""
+    return str(value.get("kind", "webhook") if isinstance(value, dict) else getattr(value, "kind", "webhook"))
+
+
+Channel = Annotated[Annotated[WebhookChannel, Tag("webhook")] | Annotated[SlackWebhookChannel, Tag("slack_webhook")]
+                    | Annotated[SlackChannel, Tag("slack")] | Annotated[EmailChannel, Tag("email")]
+                    | Annotated[StatuspageChannel, Tag("statuspage")], Discriminator(_channel_kind)]
+CHANNEL_KINDS_FOR_PAGES = ("webhook", "slack_webhook")
+INTERNAL_AUDIENCES = ("responders", "leadership")
+
+
+class Audience(_Strict):
+    """Who a brief is for: its shape, how often, where it goes and who approves it."""
+
+    shape: Literal["tactical", "executive"] = Field(
+        description="tactical: the responders' detail (metrics, actions, owners); executive: impact, risk, "
+                    "decisions, next update")
+    channels: list[str] = Field(default_factory=list, description="besides the comms archive, which always gets it")
+    every: Annotated[int, Field(ge=1, le=48)] = Field(
+        default=1, description="a brief on every Nth cadence tick (1: every tick; the first tick always)")
+    severities: list[Severity] = Field(default_factory=lambda: list(Severity),
+                                       description="the severities this audience is briefed at")
+    kinds: list[SignalKind] = Field(default_factory=list, description="only incidents of these kinds (empty: all)")
+    external: bool = Field(default=False, description="leaves the company: the communications role must approve "
+                                                      "it too, after the domain SME")
+
+
 class CommunicateConfig(_Strict):
-    channels: list[str] = Field(default_factory=list, description="besides the comms archive, which always gets a copy")
+    channels: list[str] = Field(default_factory=list,
+                                description="the responders' channels when [communicate.audiences] is not given")
     notify_channels: list[str] = Field(default_factory=list, description="where pages to responders go")
+    approval_channels: list[str] = Field(
+        default_factory=list, description="Slack (kind = \"slack\") channels where each brief's approval request is "
+                                          "posted with the draft and Approve / Reject buttons")
     approval_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 10
+    release_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        default=15, description="the communications role's window to release an external brief, then their backup's")
+    audiences: dict[str, Audience] | None = Field(
+        default=None, description="who gets briefs; default: the responders, tactical, on communicate.channels")
+
+    def audience_map(self) -> dict[str, Audience]:
+        """The audiences briefed, in the playbook's order; without [communicate.audiences], the responders."""
+        if self.audiences is not None:
+            return self.audiences
+        return {"responders": Audience(shape="tactical", channels=list(self.channels))}
 
 
 class ReviewConfig(_Strict):
@@ -282,13 +527,22 @@ class Playbook(_Strict):
     actions: dict[str, Action] = Field(default_factory=dict)
     services: dict[str, ServicePlan] = Field(default_factory=dict)
     evidence: dict[str, EvidenceSource] = Field(default_factory=dict)
-    watchers: dict[str, GuardrailWatcher] = Field(default_factory=dict)
-    channels: dict[str, WebhookChannel] = Field(default_factory=dict)
+    watchers: dict[str, Watcher] = Field(default_factory=dict)
+    channels: dict[str, Channel] = Field(default_factory=dict)
     communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
     intake: dict[str, Any] = Field(default_factory=dict,
                                    description="the intake API's settings; intake.config checks them")
+
+    @field_validator("watchers", mode="before")
+    @classmethod
+    def _guardrail_by_default(cls, value: Any) -> Any:
+        """A watcher without `kind` is a guardrail-score watcher (the first kind there was)."""
+        if isinstance(value, dict):
+            return {k: ({"kind": "guardrail_scores", **w} if isinstance(w, dict) and "kind" not in w else w)
+                    for k, w in value.items()}
+        return value
 
     def plan_for(self, service: str) -> ServicePlan:
         """The service's plan, else the '*' plan, else nothing to run."""
@@ -333,7 +587,8 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
                 problems.append((f"actions.{name}.{field}", f"unknown template variable(s) {sorted(unknown)}; "
                                  f"known: {sorted(TEMPLATE_VARIABLES)}"))
     for name, source in pb.evidence.items():
-        unknown = template_variables(" ".join([source.trace_name or "", *source.tags])) - TEMPLATE_VARIABLES
+        unknown = template_variables(" ".join([source.trace_name or "", *source.tags, *source.prompt_names])
+                                     ) - TEMPLATE_VARIABLES
         if unknown:
             problems.append((f"evidence.{name}", f"unknown template variable(s) {sorted(unknown)}; "
                              f"known: {sorted(TEMPLATE_VARIABLES)}"))
@@ -341,10 +596,52 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
             problems.append((f"watchers.{name}", "name a watcher with 1-64 letters, digits, '-' or '_' "
                              "(it becomes part of a Temporal schedule id)"))
-    for field in ("channels", "notify_channels"):
-        for name in getattr(pb.communicate, field):
+    problems += _check_communicate(pb)
+    return problems
+
+
+def _check_communicate(pb: Playbook) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    comm = pb.communicate
+    fields: dict[str, list[str]] = {"communicate.notify_channels": comm.notify_channels,
+                                    "communicate.approval_channels": comm.approval_channels}
+    if comm.audiences is None:
+        fields["communicate.channels"] = comm.channels
+    elif comm.channels:
+        problems.append(("communicate.channels", "with [communicate.audiences] given, list the channels in each "
+                         "audience's 'channels' instead"))
+    elif not comm.audiences:
+        problems.append(("communicate.audiences", "name at least one audience, or leave the table out for the "
+                         "default (the responders)"))
+    for name, audience in (comm.audiences or {}).items():
+        fields[f"communicate.audiences.{name}.channels"] = audience.channels
+    for key, names in fields.items():
+        for name in names:
             if name not in pb.channels:
-                problems.append((f"communicate.{field}", f"no channel '{name}' in [channels]"))
+                problems.append((key, f"no channel '{name}' in [channels]"))
+    for name in comm.notify_channels:
+        if name in pb.channels and pb.channels[name].kind not in CHANNEL_KINDS_FOR_PAGES:
+            problems.append(("communicate.notify_channels", f"'{name}' is a {pb.channels[name].kind} channel; pages "
+                             f"go to {' or '.join(CHANNEL_KINDS_FOR_PAGES)} channels"))
+    for name in comm.approval_channels:
+        if name in pb.channels and pb.channels[name].kind != "slack":
+            problems.append(("communicate.approval_channels", f"'{name}' is not a kind = \"slack\" channel; "
+                             "approval requests with buttons need chat.postMessage"))
+    pages = [(aud, name) for aud, audience in comm.audience_map().items() for name in audience.channels
+             if name in pb.channels and pb.channels[name].kind == "statuspage"]
+    for name in sorted({n for _, n in pages}):
+        users = [aud for aud, n in pages if n == name]
+        if len(users) > 1:
+            problems.append((f"communicate.audiences.{users[1]}", f"the Statuspage channel '{name}' is already the "
+                             f"{users[0]} audience's; one audience keeps a page's incident"))
+    for aud_name, audience in comm.audience_map().items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", aud_name):
+            problems.append((f"communicate.audiences.{aud_name}", "name an audience with 1-32 lower-case letters, "
+                             "digits or '_', starting with a letter (it becomes part of request ids and file names)"))
+        for name in audience.channels:
+            if name in pb.channels and pb.channels[name].kind == "statuspage" and not audience.external:
+                problems.append((f"communicate.audiences.{aud_name}", f"'{name}' is a public Statuspage: set "
+                                 "external = true so the communications role releases what goes there"))
     return problems
 
 

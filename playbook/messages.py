@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from playbook.config import Action, EvidenceSource, Playbook, WebhookChannel
+from playbook.config import Action, Channel, EvidenceSource, Playbook, SlackChannel
 from playbook.models import Brief, Detection, IncidentStatus, PlaybookRef, Severity, Step, Ticket
 from playbook.state import IncidentState
 
@@ -53,7 +53,7 @@ class Notification(BaseModel):
     contacts: dict[str, str] = Field(default_factory=dict)
     subject: str
     text: str
-    channels: dict[str, WebhookChannel] = Field(default_factory=dict)
+    channels: dict[str, Channel] = Field(default_factory=dict)
 
 
 class ActionRun(BaseModel):
@@ -87,6 +87,7 @@ class EvidenceItem(BaseModel):
     path: str | None = None
     size: int = 0
     error: str | None = None
+    summary: str | None = Field(default=None, description="one line on what the item holds (e.g. the last deploys)")
 
 
 class EvidencePack(BaseModel):
@@ -98,14 +99,18 @@ class BriefInput(BaseModel):
     state: IncidentState
     seq: int
     next_update_due: datetime | None
+    audience: str = "responders"
+    shape: str = "tactical"
 
 
 class SendBrief(BaseModel):
     key: str
     channel: str
-    channel_config: WebhookChannel | None = None
+    channel_config: Channel | None = None
     brief: Brief
     approved_by: str
+    released_by: str | None = Field(default=None, description="who in the communications role released it")
+    external_id: str | None = Field(default=None, description="e.g. the Statuspage incident this channel updates")
 
 
 class SendResult(BaseModel):
@@ -113,6 +118,20 @@ class SendResult(BaseModel):
     delivered: bool
     detail: str
     archive_path: str | None = None
+    external_id: str | None = None
+
+
+class ApprovalPost(BaseModel):
+    """An approval request posted to Slack with Approve / Reject buttons."""
+
+    key: str
+    incident_number: str
+    request_id: str
+    channel: str
+    channel_config: SlackChannel
+    subject: str
+    why: str
+    text: str
 
 
 class RetrospectiveInput(BaseModel):

@@ -155,8 +155,13 @@ class HumanAction(Actor):
     comment: str = ""
 
 
+BRIEF_TEXT_LIMIT = 20_000
+
+
 class Decision(HumanAction):
     request_id: str
+    text: str | None = Field(default=None, max_length=BRIEF_TEXT_LIMIT,
+                             description="approving a brief: the edited text to send instead of the draft")
 
 
 class SeverityChange(HumanAction):
@@ -263,6 +268,7 @@ class ApprovalRequest(BaseModel):
     decided_by: str | None = None
     decided_at: datetime | None = None
     comment: str = ""
+    text: str | None = Field(default=None, description="a brief's text as edited by whoever approved it")
 
 
 class ActionOutcome(BaseModel):
@@ -298,6 +304,10 @@ class Brief(BaseModel):
     text: str
     drafted_at: datetime
     next_update_due: datetime | None = None
+    audience: str = "responders"
+    shape: str = "tactical"
+    draft_text: str | None = Field(default=None, description="the draft as drafted, when the approver edited it")
+    edited_by: str | None = None
 
 
 class PlaybookRef(BaseModel):

@@ -70,6 +70,9 @@ class IncidentState(BaseModel):
     brief_seq: int = 0
     briefs_sent: int = 0
     next_brief_due: datetime | None = None
+    channel_refs: dict[str, str] = Field(default_factory=dict,
+                                         description="per brief channel, what later briefs update "
+                                                     "(the Statuspage incident id)")
     evidence_manifest: str | None = None
     retrospective_due: datetime | None = None
     review_reminders_sent: int = 0

@@ -8,20 +8,27 @@
 - Observations v2 (GET /api/public/v2/observations): the JSON `filter` (startTime, isRootObservation,
   traceName, tags, environment) takes precedence over query parameters; field groups; base64 cursors.
 - Scores v3 (GET /api/public/v3/scores): name list, timestamps, limit <= 100, cursors, `meta.limit` always.
+- Metrics v2 (GET /api/public/v2/metrics?query=<json>): view observations; measures count, latency (ms),
+  totalCost / inputCost / outputCost, totalTokens / inputTokens / outputTokens; aggregations sum, avg, count, min,
+  max, pNN; filters like observations'; `timeDimension` buckets rows (key `time_dimension`) by minute, hour or day.
+  Rows are named `<measure>_<aggregation>`; an empty selection gives no rows.
 - Health and projects. Every request is recorded in `requests`.
 
 Set `ignore_label_moves = True` to have PATCH answer 200 without moving anything (a server that lies).
+`fail_cursor_pages = n` answers 503 to the next n requests that carry a cursor (a page failing mid-pagination);
+`fail_paths[path] = n` answers 503 to the next n requests to that path.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,7 +42,12 @@ _GROUPS = {
     "metadata": {"metadata"},
     "trace_context": {"tags", "release", "traceName"},
     "usage": {"usageDetails", "costDetails", "totalCost"},
+    "model": {"providedModelName"},
+    "metrics": {"latency"},
 }
+_MEASURES = {"latency", "totalCost", "inputCost", "outputCost", "totalTokens", "inputTokens", "outputTokens",
+             "count"}
+_GRANULARITY = {"minute": 60, "hour": 3600, "day": 86400}
 _CORE = {"id", "traceId", "startTime", "endTime", "projectId", "parentObservationId", "type"}
 
 
@@ -57,6 +69,8 @@ class FakeLangfuse:
         self.scores: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.ignore_label_moves = False
+        self.fail_cursor_pages = 0
+        self.fail_paths: dict[str, int] = {}
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
 
@@ -94,6 +108,24 @@ class FakeLangfuse:
         self.observations.append(obs)
         return obs
 
+    def add_span(self, *, trace_id: str, start: datetime, type: str = "GENERATION", name: str = "llm",
+                 trace_name: str = "support-answer", latency_ms: float = 0.0, cost: float = 0.0, tokens: int = 0,
+                 model: str | None = None, root: bool = False, environment: str = "production",
+                 tags: list[str] | None = None) -> dict[str, Any]:
+        """An observation with the fields metrics and loop scans read: type, latency (seconds, as v2 sends it),
+        cost and tokens (inputCost/outputCost and inputTokens/outputTokens split the totals in half)."""
+        end = start + timedelta(milliseconds=latency_ms)
+        obs = {"id": uuid.uuid4().hex[:16], "traceId": trace_id, "startTime": iso(start), "endTime": iso(end),
+               "projectId": PROJECT, "parentObservationId": None if root else "parent", "type": type,
+               "name": name, "level": "DEFAULT", "environment": environment, "userId": None, "sessionId": None,
+               "isRootObservation": root, "input": None, "output": None, "tags": tags or [],
+               "traceName": trace_name, "release": None, "latency": latency_ms / 1000, "totalCost": cost,
+               "providedModelName": model, "usageDetails": {"input": tokens // 2, "output": tokens - tokens // 2,
+                                                            "total": tokens},
+               "costDetails": {"input": cost / 2, "output": cost / 2, "total": cost}}
+        self.observations.append(obs)
+        return obs
+
     def add_score(self, *, name: str, value: float, when: datetime, trace_id: str,
                   comment: str | None = None) -> dict[str, Any]:
         score = {"id": uuid.uuid4().hex[:16], "projectId": PROJECT, "name": name, "value": value,
@@ -127,6 +159,10 @@ class FakeLangfuse:
         if cond["type"] == "datetime":
             left, right = _parse_time(str(have)), _parse_time(str(value))
             return {">=": left >= right, ">": left > right, "<": left < right, "<=": left <= right}[op]
+        if cond["type"] == "boolean":
+            return bool(have) == bool(value) if op == "=" else bool(have) != bool(value)
+        if cond["type"] in ("stringOptions", "categoryOptions"):
+            return (have in (value or [])) == (op == "any of")
         if cond["type"] == "arrayOptions":
             overlap = set(have or []) & set(value or [])
             return {"any of": bool(overlap), "none of": not overlap,
@@ -161,6 +197,13 @@ class FakeLangfuse:
                     return self._reply(401, {"message": "Invalid credentials"})
                 # Split the raw path before decoding: a prompt name may hold an encoded "/".
                 segments = [unquote(s) for s in parts.path.split("/")[1:]]
+                failing = fake.fail_paths.get(parts.path, 0)
+                if failing:
+                    fake.fail_paths[parts.path] = failing - 1
+                    return self._reply(503, {"message": "the fake is failing this path on purpose"})
+                if fake.fail_cursor_pages and query.get("cursor"):
+                    fake.fail_cursor_pages -= 1
+                    return self._reply(503, {"message": "the fake is failing a page on purpose"})
                 try:
                     with fake.lock:
                         status, payload = fake._route(self.command, segments, query, raw)
@@ -190,6 +233,8 @@ class FakeLangfuse:
             return self._observations(query)
         if method == "GET" and rest == ["v3", "scores"]:
             return self._scores(query)
+        if method == "GET" and rest == ["v2", "metrics"]:
+            return self._metrics(json.loads(query["query"]))
         return 404, {"message": f"the fake has no {method} /{'/'.join(seg)}"}
 
     def _prompts(self, method: str, rest: list[str], query: dict[str, str], raw: bytes) -> tuple[int, Any]:
@@ -282,6 +327,56 @@ class FakeLangfuse:
         if start + limit < len(rows):
             meta["cursor"] = base64.b64encode(str(start + limit).encode()).decode()
         return 200, {"data": page, "meta": meta}
+
+    @staticmethod
+    def _measure(obs: dict[str, Any], measure: str) -> float | None:
+        usage, costs = obs.get("usageDetails") or {}, obs.get("costDetails") or {}
+        return {"latency": None if obs.get("latency") is None else float(obs["latency"]) * 1000,
+                "totalCost": obs.get("totalCost"), "inputCost": costs.get("input"), "outputCost": costs.get("output"),
+                "totalTokens": usage.get("total"), "inputTokens": usage.get("input"),
+                "outputTokens": usage.get("output"), "count": 1}[measure]
+
+    @staticmethod
+    def _aggregate(values: list[float], aggregation: str) -> float:
+        if aggregation == "count":
+            return len(values)
+        if aggregation == "sum":
+            return sum(values)
+        if aggregation == "avg":
+            return sum(values) / len(values)
+        if aggregation in ("min", "max"):
+            return min(values) if aggregation == "min" else max(values)
+        ranked = sorted(values)  # pNN, nearest rank
+        return ranked[max(0, math.ceil(int(aggregation[1:]) / 100 * len(ranked)) - 1)]
+
+    def _metrics(self, query: dict[str, Any]) -> tuple[int, Any]:
+        missing = [k for k in ("view", "metrics", "fromTimestamp", "toTimestamp") if k not in query]
+        if missing:
+            return 400, {"message": f"missing {missing}"}
+        if query["view"] != "observations":
+            return 400, {"message": "the fake has only the observations view"}
+        since, until = _parse_time(query["fromTimestamp"]), _parse_time(query["toTimestamp"])
+        rows = [o for o in self.observations if since <= _parse_time(o["startTime"]) < until
+                and all(self._matches(o, c) for c in query.get("filters", []))]
+        buckets: dict[str, list[dict[str, Any]]] = {}
+        step = _GRANULARITY.get((query.get("timeDimension") or {}).get("granularity", ""), 0)
+        if query.get("timeDimension") and not step:
+            return 400, {"message": "the fake buckets by minute, hour or day"}
+        for o in rows:
+            at = _parse_time(o["startTime"])
+            key = iso(datetime.fromtimestamp(int(at.timestamp()) // step * step, UTC)) if step else ""
+            buckets.setdefault(key, []).append(o)
+        out = []
+        for key, group in sorted(buckets.items()):
+            row: dict[str, Any] = {"time_dimension": key} if step else {}
+            for metric in query["metrics"]:
+                measure, aggregation = metric["measure"], metric["aggregation"]
+                if measure not in _MEASURES:
+                    return 400, {"message": f"unknown measure {measure}"}
+                values = [v for v in (self._measure(o, measure) for o in group) if v is not None]
+                row[f"{measure}_{aggregation}"] = self._aggregate(values, aggregation) if values else None
+            out.append(row)
+        return 200, {"data": out}
 
 
 @contextmanager

@@ -50,7 +50,15 @@ async def test_reminders_escalation_and_the_retrospective_record(ts_env: Workflo
         assert "_to be filled in at the review_" in draft
         assert json.loads((folder / "retrospective.json").read_text())["status"] == "draft"
         notifications = folder / "notifications.jsonl"
-        due = [n for n in read_jsonl(notifications) if n["subject"].endswith("retrospective due")]
+
+        def due_notices() -> list[dict]:
+            if not notifications.exists():
+                return []
+            return [n for n in read_jsonl(notifications) if n["subject"].endswith("retrospective due")]
+
+        # The "retrospective due" notice is sent by an activity after the draft is written: poll for it.
+        await wait_for(handle, lambda _: bool(due_notices()))
+        due = due_notices()
         assert [n["to"] for n in due] == [["ian", "sam"]]
 
         # Nothing before the first reminder (playbook default review.reminder_hours = [24, 44]).

@@ -32,6 +32,9 @@ severity = "SEV1"
 
         description = await handle.describe()
         assert await description.static_summary() == "pii_in_logs on search-api: emails in request logs"
+        static_details = await description.static_details() or ""
+        assert static_details.startswith("**pii_in_logs** (data exposure) on **search-api**")
+        assert "- summary: emails in request logs" in static_details and "`toxicity_p95=0.91`" in static_details
         attrs = description.typed_search_attributes
         assert attrs.get(sa.INCIDENT_NUMBER) == state.number
         assert attrs.get(sa.INCIDENT_SEVERITY) == "SEV1"
@@ -44,16 +47,25 @@ severity = "SEV1"
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert metadata.current_details.startswith(f"**{state.number}** · SEV1 · monitoring")
         assert "next brief due" in metadata.current_details
+        assert "acknowledged by ian at " in metadata.current_details
+        assert "**Mitigations in place**" in metadata.current_details
 
         found = [w.id async for w in client.list_workflows(
             f"IncidentSeverity = 'SEV1' AND AffectedService = 'search-api' AND IncidentNumber = '{state.number}'")]
         assert found == [handle.id]
 
-        summaries = []
+        names, timers = [], []
         converter = DataConverter.default
         async for event in handle.fetch_history_events():
             if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                summaries.append(await converter.decode([event.user_metadata.summary]))
-        names = [s[0] for s in summaries]
+                names.append((await converter.decode([event.user_metadata.summary]))[0])
+            elif event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                timers.append((await converter.decode([event.user_metadata.summary]))[0])
         assert names[:2] == ["Detect: classify severity, number the incident", f"Detect: ticket {state.number}"]
+        assert f"Detect: notify ian: {state.number} needs acknowledgement" in names
+        assert f"Detect: update ticket {state.ticket.key}: Acknowledged by ian" in names  # type: ignore[union-attr]
         assert "Investigate: collect the evidence pack" in names
+        # Every activity call says which step it serves, as the UI's timeline shows it; every timer says what for.
+        steps = ("Detect", "Stabilise", "Contain", "Investigate", "Remediate", "Communicate", "Review")
+        assert all(name.split(": ", 1)[0] in steps for name in names), names
+        assert timers and all(timers), timers

@@ -108,7 +108,7 @@ class ActionItemWorkflow:
                             subject=subject, text=text,
                             channels={n: pb.channels[n] for n in pb.communicate.notify_channels})
         try:
-            await workflow.execute_activity("notify", note, result_type=int, summary=f"Remind {', '.join(to)}",
-                                            **NOTIFY)
+            await workflow.execute_activity("notify", note, result_type=int,
+                                            summary=f"Review: remind {', '.join(to)}: {subject}"[:200], **NOTIFY)
         except ActivityError:
             workflow.logger.warning("could not remind %s about %s", to, self.request.item.what)

@@ -79,6 +79,30 @@ def static_summary(detection: Detection) -> str:
     return text.encode()[:200].decode(errors="ignore")
 
 
+def static_details(detection: Detection) -> str:
+    """The UI's Details (markdown, fixed at start): what was detected. What changes (number, severity, step,
+    approvals, mitigations) is in the workflow's Current Details and search attributes."""
+    d = detection
+    lines = [f"**{d.kind.value}** ({d.kind.family.replace('_', ' ')}) on **{', '.join(d.services)}**",
+             "", f"- detected: {d.detected_at:%Y-%m-%d %H:%M:%S} UTC by {d.source}"
+             + (f" (alert `{d.alert_id}`)" if d.alert_id else "")]
+    if d.summary:
+        lines.append(f"- summary: {d.summary[:500]}")
+    if d.severity_hint:
+        lines.append(f"- severity suggested by the source: {d.severity_hint.value}")
+    if d.metrics:
+        lines.append("- metrics: " + ", ".join(f"`{k}={v:g}`" for k, v in list(d.metrics.items())[:20]))
+    for label, value in (("deploy", d.deploy_id), ("model", d.model),
+                         ("prompt", f"{d.prompt_name} v{d.prompt_version}" if d.prompt_name else None),
+                         ("fingerprint", d.fingerprint)):
+        if value:
+            lines.append(f"- {label}: `{value}`")
+    lines += [f"- link: {link}" for link in d.links[:5]]
+    lines += ["", "The incident number, severity, step, pending approvals and mitigations are in "
+              "**Current Details** and the search attributes IncidentNumber, IncidentSeverity and IncidentStep."]
+    return "\n".join(lines).encode()[:20_000].decode(errors="ignore")
+
+
 def _start_attributes(detection: Detection) -> TypedSearchAttributes:
     return TypedSearchAttributes([
         SearchAttributePair(sa.AFFECTED_SERVICE, detection.services[0]),
@@ -98,7 +122,7 @@ async def raise_detections(client: Client, workflow_id: str, detections: list[De
     handle = await client.start_workflow(
         IncidentWorkflow.run, IncidentInput(detection=first), id=workflow_id, task_queue=task_queue,
         start_signal="alert_batch", start_signal_args=[detections], static_summary=static_summary(first),
-        search_attributes=_start_attributes(first), rpc_timeout=rpc_timeout)
+        static_details=static_details(first), search_attributes=_start_attributes(first), rpc_timeout=rpc_timeout)
     return handle.result_run_id or ""
 
 
@@ -124,5 +148,5 @@ async def raise_detection(client: Client, detection: Detection,
     return await client.start_workflow(
         IncidentWorkflow.run, IncidentInput(detection=detection), id=workflow_id_for(detection),
         task_queue=task_queue, start_signal="alert", start_signal_args=[detection],
-        static_summary=static_summary(detection),
+        static_summary=static_summary(detection), static_details=static_details(detection),
         search_attributes=_start_attributes(detection))

@@ -16,10 +16,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from playbook.config import ManualAction, Playbook, render_template
+    from playbook.config import Audience, ManualAction, Playbook, SlackChannel, render_template
     from playbook.messages import (
         ActionResult,
         ActionRun,
+        ApprovalPost,
         BriefInput,
         EvidenceInput,
         EvidencePack,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         IncidentState,
         IncidentSummary,
     )
+    from workflows import briefing
     from workflows import search_attributes as sa
 
 SYSTEM = "firebreak"
@@ -437,6 +439,119 @@ class IncidentWorkflow:
         return drafted[-1] if drafted else None
 
     async def _issue_brief(self, next_due: datetime) -> None:
+        if not workflow.patched("briefs-per-audience-v1"):
+            await self._issue_brief_v0(next_due)
+            return
+        pb, s = self._playbook(), self.state
+        s.brief_seq += 1
+        seq = s.brief_seq
+        audiences = briefing.due(pb.communicate, s.severity, s.detection.kind, seq)
+        if not audiences:
+            self._record(Step.COMMUNICATE, f"brief #{seq}: no audience is briefed at {s.severity.value}")
+            return
+        # Each audience on its own: a brief waiting for its communications release never holds up the others.
+        sent = await asyncio.gather(*(self._brief_audience(seq, name, audience, next_due)
+                                      for name, audience in audiences.items()))
+        if any(sent):
+            s.briefs_sent += 1
+
+    async def _brief_audience(self, seq: int, name: str, audience: Audience, next_due: datetime) -> bool:
+        """Draft, SME approval (maybe with edits), communications release when external, send. True when sent."""
+        pb = self._playbook()
+        label, rid = briefing.label(seq, name), briefing.request_id(seq, name)
+        try:
+            brief = await workflow.execute_activity(
+                "draft_brief", BriefInput(state=self.state.for_activity(), seq=seq, next_update_due=next_due,
+                                          audience=name, shape=audience.shape),
+                result_type=Brief, summary=f"Communicate: draft {label}", **QUICK)
+        except ActivityError as err:  # the other audiences' briefs go on
+            self._record(Step.COMMUNICATE, f"{label} not drafted", {"error": _cause(err)})
+            return False
+        self._record(Step.COMMUNICATE, f"{label} drafted", {"title": brief.title, "audience": name,
+                                                             "shape": audience.shape})
+        why = "stakeholder messages need the domain SME's approval (approve with --text-file to send an edit)"
+        status = await self._gate_posted(brief, f"{label}: {brief.title}", why, Role.DOMAIN_SME,
+                                         timedelta(minutes=pb.communicate.approval_timeout_minutes), rid)
+        if status != ApprovalStatus.APPROVED:
+            self._record(Step.COMMUNICATE, f"{label} not sent: {status.value}")
+            return False
+        request = self.state.approval(rid)
+        assert request is not None
+        approver = request.decided_by or ""
+        if request.text is not None and request.text.strip() != brief.text.strip():
+            self.state.record(workflow.now(), Step.COMMUNICATE, approver, Role.DOMAIN_SME.value,
+                              f"{label} edited by {approver}", briefing.diff_stat(brief.text, request.text))
+            brief = brief.model_copy(update={"draft_text": brief.text, "text": request.text,
+                                             "edited_by": approver})
+        request.text = None  # the brief carries it from here and the comms archive keeps it; the state stays small
+        released_by = None
+        if audience.external:
+            release = rid + briefing.RELEASE
+            why = "external messages need the communications role's release after the domain SME's approval"
+            subject = f"release {label} to {', '.join(audience.channels) or 'the archive'}: {brief.title}"
+            status = await self._gate_posted(brief, subject, why, Role.COMMUNICATIONS,
+                                             timedelta(minutes=pb.communicate.release_timeout_minutes), release)
+            if status != ApprovalStatus.APPROVED:
+                self._record(Step.COMMUNICATE, f"{label} not sent: release {status.value}")
+                return False
+            released_by = self.state.approval(release).decided_by  # type: ignore[union-attr]
+        return await self._send_brief(seq, name, audience, brief, approver, released_by)
+
+    async def _send_brief(self, seq: int, name: str, audience: Audience, brief: Brief, approver: str,
+                          released_by: str | None) -> bool:
+        """One activity per channel, each retried on its own; failures go on the timeline, one line a channel."""
+        pb, label = self._playbook(), briefing.label(seq, name)
+        channels = [ARCHIVE_CHANNEL, *audience.channels]
+
+        def send(channel: str) -> Any:
+            cfg = pb.channels.get(channel)
+            return workflow.execute_activity(
+                "send_brief", SendBrief(key=self._key(*briefing.key_parts(seq, name), channel), channel=channel,
+                                        channel_config=cfg, brief=brief, approved_by=approver,
+                                        released_by=released_by, external_id=self.state.channel_refs.get(channel)),
+                result_type=SendResult, summary=f"Communicate: {label} to {channel}",
+                **(_http_call(cfg.timeout_seconds) if cfg is not None
+                   else {**EXTERNAL, "start_to_close_timeout": ARCHIVE_TIMEOUT}))
+
+        results = await asyncio.gather(*(send(c) for c in channels), return_exceptions=True)
+        delivered = [c for c, r in zip(channels, results, strict=True) if isinstance(r, SendResult)]
+        failed = {c: _cause(r) for c, r in zip(channels, results, strict=True) if isinstance(r, BaseException)}
+        for result in results:
+            if isinstance(result, SendResult) and result.external_id:
+                self.state.channel_refs[result.channel] = result.external_id
+        self._record(Step.COMMUNICATE, f"{label} sent to {', '.join(delivered) or 'no channel'}",
+                     {"failed": failed} if failed else None)
+        for channel, error in failed.items():
+            self._record(Step.COMMUNICATE, f"{label} to {channel} failed after retries", {"error": error})
+        return bool(set(delivered) - {ARCHIVE_CHANNEL}) or delivered == channels
+
+    async def _gate_posted(self, brief: Brief, subject: str, why: str, role: Role, timeout: timedelta,
+                           request_id: str) -> ApprovalStatus:
+        """The approval gate, with the request also posted to the Slack approval channels once it exists."""
+        gate = asyncio.create_task(self._gate(Step.COMMUNICATE, subject, why, role, timeout, request_id=request_id))
+        await self._post_approval(request_id, brief, subject, why)
+        return await gate
+
+    async def _post_approval(self, request_id: str, brief: Brief, subject: str, why: str) -> None:
+        """The approval request, with the draft and buttons, in each Slack approval channel (failures noted)."""
+        pb = self._playbook()
+        await asyncio.sleep(0)  # let the gate record the request first, so a button pressed at once finds it
+        for channel in pb.communicate.approval_channels:
+            cfg = pb.channels.get(channel)
+            if not isinstance(cfg, SlackChannel):
+                continue
+            post = ApprovalPost(key=self._key("approval", request_id, channel), incident_number=self._number(),
+                                request_id=request_id, channel=channel, channel_config=cfg, subject=subject,
+                                why=why, text=brief.text)
+            try:
+                await workflow.execute_activity("post_approval_request", post, result_type=str,
+                                                summary=f"Communicate: ask for {request_id} in {channel}",
+                                                **_http_call(cfg.timeout_seconds))
+            except ActivityError as err:
+                self._record(Step.COMMUNICATE, f"could not post {request_id} to {channel}", {"error": _cause(err)})
+
+    async def _issue_brief_v0(self, next_due: datetime) -> None:
+        """Before briefs per audience: the one tactical brief (kept so incidents started then replay)."""
         pb = self._playbook()
         self.state.brief_seq += 1
         seq = self.state.brief_seq
@@ -609,10 +724,35 @@ class IncidentWorkflow:
             self._refuse(decision, verb, f"request {req.request_id} needs the role {req.role.value}; "
                          f"{decision.by} acted as {decision.role.value}")
             return
+        if briefing.is_release(req.request_id) and status == ApprovalStatus.APPROVED:
+            sme = self.state.approval(req.request_id.removesuffix(briefing.RELEASE))
+            if sme is not None and sme.decided_by == decision.by:
+                self._refuse(decision, verb, f"{decision.by} approved this brief as domain SME; its release needs a "
+                             f"second person in the communications role")
+                return
+        if decision.text is not None:
+            problem = self._edit_problem(req, status, decision.text)
+            if problem:
+                self._refuse(decision, verb, problem)
+                return
+            req.text = decision.text
         req.status, req.decided_by, req.decided_at = status, decision.by, workflow.now()
         req.comment = decision.comment
         self._accept(decision, req.step, f"{req.request_id} {status.value}", {"subject": req.subject,
-                                                                              "comment": decision.comment})
+                                                                              "comment": decision.comment}
+                     | ({"edited": True} if decision.text is not None else {}))
+
+    @staticmethod
+    def _edit_problem(req: ApprovalRequest, status: ApprovalStatus, text: str) -> str | None:
+        """Why an approval may not carry this edited text, or None when it may."""
+        if status != ApprovalStatus.APPROVED:
+            return "edited text goes with an approval, not a rejection"
+        if req.step != Step.COMMUNICATE or not briefing.is_brief_approval(req.request_id):
+            return (f"request {req.request_id} takes no text: only a brief's approval by the domain SME "
+                    f"may carry an edited brief")
+        if not text.strip():
+            return "the edited brief is empty"
+        return None
 
     # ------------------------------------------------------------------ people and permissions
 
@@ -736,7 +876,8 @@ class IncidentWorkflow:
                             channels={n: pb.channels[n] for n in pb.communicate.notify_channels})
         try:
             # The log append plus each paging webhook in turn, so a lost attempt is retried within seconds.
-            await workflow.execute_activity("notify", note, result_type=int, summary=f"Notify {', '.join(to)}",
+            await workflow.execute_activity("notify", note, result_type=int,
+                                            summary=f"{self._step_label()}: notify {', '.join(to)}: {subject}"[:200],
                                             **_http_call(sum(c.timeout_seconds for c in note.channels.values())
                                                          + ARCHIVE_TIMEOUT.total_seconds()))
         except ActivityError as err:
@@ -749,7 +890,8 @@ class IncidentWorkflow:
             await workflow.execute_activity(
                 "update_ticket", TicketUpdate(ticket=self.state.ticket, key=self._key("ticket", key), text=text,
                                               severity=self.state.severity, status=self.state.status),
-                result_type=bool, summary=f"Ticket: {text[:60]}", **QUICK)
+                result_type=bool, summary=f"{self._step_label()}: update ticket {self.state.ticket.key}: {text[:80]}",
+                **QUICK)
         except ActivityError as err:
             self._record(self.state.step, "ticket update failed", {"error": _cause(err)})
 
@@ -792,20 +934,53 @@ class IncidentWorkflow:
         workflow.set_current_details(self._details())
 
     def _details(self) -> str:
+        """The UI's Current Details (markdown): where the incident stands and what waits for whom."""
         s = self.state
         pending = s.pending_approvals()
+        if s.acknowledged_by:
+            ack = f"acknowledged by {s.acknowledged_by} at {_at(s.acknowledged_at)}"
+        else:
+            ack = "not acknowledged yet" + (f"; escalated to {', '.join(s.ack_escalated_to)}"
+                                            if s.ack_escalated_to else "")
         lines = [f"**{s.number or s.workflow_id}** · {s.severity.value} · {s.status.value} · step {s.step.value}",
                  "", f"- {s.detection.kind.value} on {', '.join(s.detection.services)}; {s.alert_count} alert(s)",
-                 f"- acknowledged: {s.acknowledged_by or 'not yet'}",
-                 f"- next brief due: {s.next_brief_due:%Y-%m-%d %H:%M} UTC" if s.next_brief_due
+                 f"- {ack}",
+                 f"- next brief due: {_at(s.next_brief_due)}" if s.next_brief_due
                  else "- next brief due: none scheduled",
                  f"- ticket: {s.ticket.key if s.ticket else 'not yet'}"]
+        if s.resolved_at is not None:
+            lines.append(f"- resolved by {s.resolved_by} at {_at(s.resolved_at)}"
+                         + (f"; retrospective due {_at(s.retrospective_due)}" if s.retrospective_due else ""))
         if pending:
-            lines += ["", "**Waiting for approval**"]
-            lines += [f"- `{a.request_id}` ({a.role.value}, by {a.deadline:%H:%M} UTC): {a.subject[:120]}"
-                      for a in pending]
+            lines += ["", "**Waiting for approval**", ""]
+            for a in pending[:20]:
+                who = self._approvers(a.role)
+                lines.append(f"- `{a.request_id}` {a.subject[:120]} — {a.role.value}: {', '.join(who) or 'nobody'}"
+                             + (f"; escalated to {', '.join(a.escalated_to)}" if a.escalated_to else "")
+                             + f"; decide by {_at(a.deadline)}")
+        in_place = [m for m in s.mitigations if m.outcome == "done"]
+        lines += ["", "**Mitigations in place**", ""]
+        lines += [f"- {m.step.value}: {m.action} ({_at(m.at)})" for m in in_place[-20:]] or ["- none yet"]
+        others = [m for m in s.mitigations if m.outcome != "done"]
+        if others:
+            lines.append("- not in place: " + ", ".join(f"{m.action} ({m.outcome})" for m in others[-10:]))
         return "\n".join(lines)
 
+    def _step_label(self) -> str:
+        """The step an activity summary names, as the UI's timeline shows it ("Stabilise: ...")."""
+        return self.state.step.value.capitalize()
+
+    def _approvers(self, role: Role) -> list[str]:
+        """Who may decide a request for `role`: everyone holding it, the one paged first."""
+        if self.state.playbook is None:
+            return []
+        holders = [p for p in self.state.playbook.roster.people if role in self.state.roles_of(p)]
+        primary = self._primary(role)
+        return [f"{p} (paged)" if p == primary else p for p in sorted(holders, key=lambda p: p != primary)]
+
+
+def _at(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
 
 def _cause(err: BaseException) -> str:
     """The innermost message of an activity failure, which is the one that says what went wrong."""

@@ -21,8 +21,8 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from playbook.config import GuardrailWatcher, Playbook
-from playbook.watch import WatchInput
+from playbook.config import Playbook, Watcher
+from playbook.watch import WatchInput, describe
 from workflows.client import TASK_QUEUE
 from workflows.watch import WatchWorkflow
 
@@ -34,7 +34,7 @@ def schedule_id(name: str) -> str:
     return SCHEDULE_PREFIX + name
 
 
-def watcher_schedule(name: str, watcher: GuardrailWatcher, task_queue: str = TASK_QUEUE) -> Schedule:
+def watcher_schedule(name: str, watcher: Watcher, task_queue: str = TASK_QUEUE) -> Schedule:
     every = timedelta(minutes=watcher.every_minutes)
     return Schedule(
         action=ScheduleActionStartWorkflow(
@@ -42,8 +42,7 @@ def watcher_schedule(name: str, watcher: GuardrailWatcher, task_queue: str = TAS
             id=f"watch-{name}", task_queue=task_queue, execution_timeout=timedelta(minutes=10)),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=max(every, timedelta(minutes=1))),
-        state=ScheduleState(note=f"Firebreak watcher {name}: {', '.join(watcher.score_names)} >= "
-                                 f"{watcher.threshold} on {watcher.service}"))
+        state=ScheduleState(note=f"Firebreak watcher {name} ({watcher.kind}): {describe(watcher)}"))
 
 
 async def sync_watchers(client: Client, playbook: Playbook, task_queue: str = TASK_QUEUE) -> list[tuple[str, str]]:

@@ -1,13 +1,14 @@
 """Record the replay histories: `.venv/bin/python -m tests.histories.record`.
 
-Runs three incident shapes on the time-skipping test server with the real activities and writes each
-finished history as JSON beside this file. Re-record only for a deliberate, patched workflow change;
-keep the old files too, so incidents started before the change stay covered.
+Runs the incident shapes (or only those named: `... record briefs_per_audience`) on the time-skipping test server
+with the real activities and writes each finished history as JSON beside this file. Re-record only for a
+deliberate, patched workflow change; keep the old files too, so incidents started before the change stay covered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -110,22 +111,65 @@ async def storm(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     return handle
 
 
-SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any]]]] = {
+AUDIENCES_PLAYBOOK = """
+[communicate.audiences.responders]
+shape = "tactical"
+[communicate.audiences.customers]
+shape = "executive"
+external = true
+"""
+
+
+async def briefs_per_audience(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """Briefs for responders and (external) customers: an SME edit, a refused edit, the communications release."""
+    handle = await raise_detection(env.client, detection(severity_hint=Severity.SEV1), task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: s.next_brief_due is not None)
+    await env.sleep(timedelta(minutes=31))
+    await wait_for(handle, lambda s: len(s.pending_approvals()) == 2)
+    edited = decision("brief-1", "sam", Role.DOMAIN_SME)
+    edited.text = "# Update 1\n\nEdited by the SME."
+    await handle.signal(IncidentWorkflow.approve, edited)
+    await handle.signal(IncidentWorkflow.approve, decision("brief-1-customers", "sam", Role.DOMAIN_SME))
+    await wait_for(handle, lambda s: any(a.request_id == "brief-1-customers-release" for a in s.pending_approvals()))
+    refused = decision("brief-1-customers-release", "cat", Role.COMMUNICATIONS)
+    refused.text = "a release takes no text"
+    await handle.signal(IncidentWorkflow.approve, refused)
+    await handle.signal(IncidentWorkflow.approve, decision("brief-1-customers-release", "cat", Role.COMMUNICATIONS))
+    await wait_for(handle, lambda s: s.briefs_sent == 1 and any(
+        e.what.startswith("brief #1 (customers) sent") for e in s.timeline))
+    await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment="ok"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
+Scenario = Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any]]]
+SCENARIOS: dict[str, Scenario] = {
     "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm}
+# Recorded with a playbook of their own.
+OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_per_audience, AUDIENCES_PLAYBOOK)}
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    """Record the named scenarios (all of them when none is named)."""
+    unknown = set(names) - set(SCENARIOS) - set(OWN_PLAYBOOK)
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {sorted(unknown)}; known: {sorted([*SCENARIOS, *OWN_PLAYBOOK])}")
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
                                                         data_converter=pydantic_data_converter)
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=env.client.namespace,
         search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL}))
+    runs = [(name, scenario, PLAYBOOK) for name, scenario in SCENARIOS.items() if not names or name in names]
+    runs += [(name, scenario, body) for name, (scenario, body) in OWN_PLAYBOOK.items() if not names or name in names]
     async with env:
-        with tempfile.TemporaryDirectory() as tmp:
-            playbook = write_playbook(Path(tmp), PLAYBOOK)
-            tq = f"record-{uuid.uuid4()}"
-            async with incident_worker(env.client, tq, playbook, Path(tmp) / "home"):
-                for name, scenario in SCENARIOS.items():
+        for name, scenario, body in runs:
+            with tempfile.TemporaryDirectory() as tmp:
+                playbook = write_playbook(Path(tmp), body)
+                tq = f"record-{uuid.uuid4()}"
+                async with incident_worker(env.client, tq, playbook, Path(tmp) / "home"):
                     handle = await scenario(env, tq)
                     await handle.result()
                     history = await handle.fetch_history()
@@ -134,4 +178,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -1,0 +1,67 @@
+"""The deploy log: prompt versions Langfuse announced (prompt-version webhooks received by the intake), kept in
+the artefact store as one append-only JSON-lines file per prompt, `_deploys/<prompt>.jsonl`.
+
+Each line is keyed by the webhook delivery's `id`, so a redelivered webhook is recorded once. The prompt's text
+is not kept (only its sha256), nor the acting user's e-mail: the log says what changed, when and by whom.
+The investigate step reads it back (`kind = "deploys"` evidence) for the prompt versions in the blast window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from integrations.artefacts import ArtefactStore
+
+DEPLOY_DIR = "_deploys"
+MAX_LINES_READ = 100_000  # per prompt file; a log far past this should be rotated
+
+
+def log_path(prompt_name: str) -> str:
+    """The file for one prompt; names with '/' (folders) or other characters get a readable, unique file name."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", prompt_name).strip(".") or "_"
+    if safe != prompt_name:
+        safe = f"{safe[:80]}-{hashlib.sha256(prompt_name.encode()).hexdigest()[:8]}"
+    return f"{DEPLOY_DIR}/{safe}.jsonl"
+
+
+def record_deploy(store: ArtefactStore, delivery_id: str, entry: dict[str, Any]) -> bool:
+    """Append one deploy event (entry['prompt'] names the prompt) unless this delivery is there; True if new."""
+    return store.append_once(log_path(str(entry["prompt"])), delivery_id, entry)
+
+
+def _parse_time(text: Any) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def read_deploys(store: ArtefactStore, since: datetime, until: datetime,
+                 prompt_names: list[str] | None = None, limit: int = 20) -> tuple[list[dict[str, Any]], bool]:
+    """Deploy events whose time falls in [since, until], newest first, at most `limit`; (events, truncated)."""
+    folder = store.path(DEPLOY_DIR)
+    if prompt_names:
+        files = [store.path(log_path(name)) for name in prompt_names]
+    else:
+        files = sorted(folder.glob("*.jsonl")) if folder.exists() else []
+    found: list[tuple[datetime, dict[str, Any]]] = []
+    for path in files:
+        if not path.exists():
+            continue
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh):
+                if n >= MAX_LINES_READ:
+                    break
+                if not line.strip():
+                    continue
+                entry = json.loads(line)
+                when = _parse_time(entry.get("at"))
+                if when is not None and since <= when <= until:
+                    found.append((when, entry))
+    found.sort(key=lambda pair: pair[0], reverse=True)
+    return [entry for _, entry in found[:limit]], len(found) > limit
