@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Node 22 and promptfoo for the regression gate (the machine's Node may be older; promptfoo needs >= 22.22).
+PROMPTFOO_DIR := tools/promptfoo
+PROMPTFOO := $(PROMPTFOO_DIR)/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 
@@ -19,10 +22,17 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-up: $(VENV)/.runtime
+# From the committed lock file, at setup time only: nothing is downloaded when tests or incidents run.
+# Optional dependencies (cloud SDKs, browsers, ML runtimes) are left out; libsql's Linux binding is pinned instead.
+$(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
+	npm ci --prefix $(PROMPTFOO_DIR) --omit=optional --ignore-scripts --engine-strict=false --no-audit --no-fund \
+		--loglevel=error
+	touch $@
+
+up: $(VENV)/.runtime $(PROMPTFOO)
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev browser
+test: $(VENV)/.dev $(PROMPTFOO) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -51,4 +61,4 @@ bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.intake; intake=$$?; $(BIN)/python -m bench.fleet && exit $$intake
 
 clean:
-	rm -rf $(VENV) .firebreak build *.egg-info
+	rm -rf $(VENV) .firebreak build *.egg-info $(PROMPTFOO_DIR)/node_modules

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from temporalio.service import RPCError
 from activities.context import default_playbook_path, firebreak_home
 from activities.review import RISK_REGISTER
 from intake.tokens import TokenStore, TokenStoreError
+from integrations.redact import describe, outbound
 from observability import tracing
 from observability.tracing import TracingConfigError
 from playbook.config import Playbook, PlaybookError, load_playbook
@@ -42,6 +44,7 @@ from playbook.models import (
     SeverityChange,
     SignalKind,
 )
+from playbook.remedy import PATCH_TEXT_LIMIT, PatchText, mitigations_text
 from playbook.render import incident_text, table
 from playbook.risk import RiskEntry
 from playbook.state import IncidentState
@@ -320,20 +323,30 @@ async def cmd_ack(args: argparse.Namespace) -> int:
                        lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.comment))
 
 
-def _edited_text(path: str | None) -> str | None:
-    """The edited brief from --text-file (or '-' for standard input)."""
-    if path is None:
-        return None
+def _read_text(path: str) -> str:
+    """A UTF-8 text file, or standard input for '-'."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise CliError(f"cannot read {path}: {err.strerror}", 2) from err
     except UnicodeDecodeError as err:
         raise CliError(f"{path} is not UTF-8 text", 2) from err
+
+
+def _edited_text(path: str | None) -> str | None:
+    """The edited brief from --text-file (or '-' for standard input)."""
+    if path is None:
+        return None
+    text = _read_text(path)
     if not text.strip():
         raise CliError(f"{path} is empty; approve without --text-file to send the draft as it is", 2)
     if len(text) > BRIEF_TEXT_LIMIT:
         raise CliError(f"{path} has {len(text)} characters; a brief takes at most {BRIEF_TEXT_LIMIT}", 2)
+    found: Counter[str] = Counter()
+    text = outbound(text, counts=found)  # nothing that leaves Firebreak carries personal data or secrets
+    if found:
+        print(f"firebreak: {path}: {describe(found)} replaced with [REDACTED:...] markers; the brief is sent that "
+              f"way", file=sys.stderr)
     return text
 
 
@@ -360,8 +373,30 @@ async def cmd_note(args: argparse.Namespace) -> int:
 
 
 async def cmd_resolve(args: argparse.Namespace) -> int:
-    return await _send(args, IncidentWorkflow.resolve,
-                       lambda by, role, aid: Resolution(by=by, role=role, action_id=aid, comment=args.summary))
+    code = await _send(args, IncidentWorkflow.resolve, lambda by, role, aid: Resolution(
+        by=by, role=role, action_id=aid, comment=args.summary, keep=args.keep, undo=args.undo,
+        override_regressions=args.override_regressions or ""))
+    if code == 0:
+        state = await _state(await _handle(await _client(args), args.incident))
+        if state.in_place:
+            print("Mitigations:")
+            print("\n".join(mitigations_text(state.in_place)))
+    return code
+
+
+async def cmd_retest(args: argparse.Namespace) -> int:
+    return await _send(args, IncidentWorkflow.retest,
+                       lambda by, role, aid: HumanAction(by=by, role=role, action_id=aid, comment=args.comment))
+
+
+async def cmd_patch(args: argparse.Namespace) -> int:
+    text = _read_text(args.file)
+    if not text.strip():
+        raise CliError(f"{args.file} is empty", 2)
+    if len(text) > PATCH_TEXT_LIMIT:
+        raise CliError(f"{args.file} has {len(text)} characters; a patch text takes at most {PATCH_TEXT_LIMIT}", 2)
+    return await _send(args, IncidentWorkflow.patch, lambda by, role, aid: PatchText(
+        by=by, role=role, action_id=aid, comment=args.comment, text=text, action=args.action or ""))
 
 
 def _action_item(text: str) -> ActionItem:
@@ -684,11 +719,41 @@ def build_parser() -> argparse.ArgumentParser:
     note.add_argument("text")
     _human(note)
     note.set_defaults(run=cmd_note)
-    resolve = subs.add_parser("resolve", help="resolve the incident (incident commander); starts the review")
+    resolve = subs.add_parser(
+        "resolve", help="resolve the incident (incident commander); keep or undo each mitigation in place, "
+        "then the review starts", description="Resolve the incident. `firebreak show` lists the mitigations "
+        "still in place; each is kept unless named with --undo (no choice means keep, recorded as such). While "
+        "the latest regression suite run fails, resolving is refused unless --override-regressions gives a reason.")
     resolve.add_argument("incident")
     resolve.add_argument("--summary", default="")
+    resolve.add_argument("--keep", action="append", default=[], metavar="MITIGATION",
+                         help="leave this mitigation in place (repeatable; the default for any not named)")
+    resolve.add_argument("--undo", action="append", default=[], metavar="MITIGATION",
+                         help="reverse this mitigation now: its label move, undo request or manual undo step "
+                         "(repeatable)")
+    resolve.add_argument("--override-regressions", metavar="REASON",
+                         help="resolve although the regression suite fails; the reason goes on the timeline")
     _human(resolve)
     resolve.set_defaults(run=cmd_resolve)
+    retest = subs.add_parser("retest", help="run the incident's promptfoo regression suite again (incident "
+                             "commander or AI Ops), e.g. after the candidate was fixed")
+    retest.add_argument("incident")
+    retest.add_argument("--comment", default="")
+    _human(retest)
+    retest.set_defaults(run=cmd_retest)
+    patch = subs.add_parser(
+        "patch", help="send a new patch text for the prompt (incident commander or AI Ops): a new candidate version",
+        description="Send a new patched prompt text mid-incident. The incident creates a new candidate version in "
+        "Langfuse from it (labelled candidate; once per text, however often it is retried), runs the plan's "
+        "regression suites against it, and asks for the promotion approval with the suite's result. "
+        f"At most {PATCH_TEXT_LIMIT} characters. It runs once the response steps are done.")
+    patch.add_argument("incident")
+    patch.add_argument("--file", required=True, metavar="FILE", help="the new prompt text (UTF-8; '-' reads stdin)")
+    patch.add_argument("--action", metavar="NAME", help="the langfuse_prompt_patch action (default: the plan's only "
+                       "one)")
+    patch.add_argument("--comment", default="")
+    _human(patch)
+    patch.set_defaults(run=cmd_patch)
     retro = subs.add_parser("retro", help="record the retrospective (incident commander); closes the incident")
     retro.add_argument("incident")
     retro.add_argument("--file", help="JSON with root_cause, contributing_factors, preventative_actions, "

@@ -15,8 +15,9 @@ from integrations.langfuse import (
     resolve_rollback,
     rollback_prompt,
 )
-from playbook.config import HttpAction, LangfusePromptRollbackAction
+from playbook.config import HttpAction, LangfusePromptRollbackAction, render_template
 from playbook.messages import ActionResult, ActionRun
+from playbook.remedy import UndoPlan, connection_of
 
 
 class ActionActivities:
@@ -40,8 +41,11 @@ class ActionActivities:
         self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
             "step": request.step.value, "action": request.name, "status_code": response.status_code,
             "response": response.body_excerpt})
+        undo = None if action.undo is None else UndoPlan(
+            kind="http", request=action.undo, variables=dict(request.variables),
+            description=f"{action.undo.method} {render_template(action.undo.url, dict(request.variables))}")
         return ActionResult(ok=True, detail=f"{action.method} answered {response.status_code}",
-                            status_code=response.status_code)
+                            status_code=response.status_code, undo=undo)
 
     def _langfuse_prompt_rollback(self, request: ActionRun, action: LangfusePromptRollbackAction) -> ActionResult:
         """Move the label, then read it back; idempotent, so a retried attempt finds the label in place."""
@@ -58,4 +62,9 @@ class ActionActivities:
             "step": request.step.value, "action": request.name, "kind": action.kind, "prompt": name,
             "label": action.label, "version": version, "previous_version": result.previous_version,
             "moved": result.moved})
-        return ActionResult(ok=True, detail=result.detail)
+        undo = None
+        if result.moved and result.previous_version is not None:
+            undo = UndoPlan(kind="langfuse_label", connection=connection_of(action), prompt_name=name,
+                            label=action.label, restore_version=result.previous_version, expect_version=version,
+                            description=f"move {action.label} of {name} back to version {result.previous_version}")
+        return ActionResult(ok=True, detail=result.detail, undo=undo)

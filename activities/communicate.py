@@ -4,12 +4,17 @@ One send_brief activity per brief and channel, so a channel that is down is retr
 up the others. Each send is idempotent: webhooks carry an Idempotency-Key; Slack, e-mail and Statuspage are
 checked against the comms archive first (e-mail also carries a Message-ID derived from the key, and the
 Statuspage incident id is remembered per incident and channel, so later briefs update it).
+
+Everything here leaves Firebreak, so each activity passes its content through `integrations.redact.outbound` once,
+before any channel sees it: the draft (what the SME approves), the brief as sent (the SME's edit included), the
+Slack approval request and each notification. Channel configuration and roster contacts are Firebreak's own and kept.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -20,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import ActivityContext
 from integrations import mail, slack, statuspage
 from integrations.channels import ChannelError, archive, archived, post_webhook
+from integrations.redact import outbound
 from playbook.briefs import draft_brief
 from playbook.config import (
     EmailChannel,
@@ -56,8 +62,8 @@ class CommunicateActivities:
 
     @activity.defn(name="draft_brief")
     def draft_brief(self, request: BriefInput) -> Brief:
-        brief = draft_brief(request.state, request.seq, datetime.now(UTC), request.next_update_due,
-                            audience=request.audience, shape=request.shape)
+        brief = outbound(draft_brief(request.state, request.seq, datetime.now(UTC), request.next_update_due,
+                                     audience=request.audience, shape=request.shape))
         path, created = self.ctx.store.write_once(f"{brief.incident_number}/briefs/{brief_stem(brief)}-draft.md",
                                                   brief.text)
         if not created:  # a retried draft keeps the text the approver saw
@@ -66,6 +72,8 @@ class CommunicateActivities:
 
     @activity.defn(name="send_brief")
     def send_brief(self, request: SendBrief) -> SendResult:
+        redacted: Counter[str] = Counter()  # what the SME's edit (or an older draft) still carried
+        request = request.model_copy(update={"brief": outbound(request.brief, counts=redacted)})
         brief, cfg, store = request.brief, request.channel_config, self.ctx.store
         number = brief.incident_number
         detail, external_id = "sent", request.external_id
@@ -95,7 +103,8 @@ class CommunicateActivities:
         archive(store, number, request.key, "brief",
                 {"channel": request.channel, "seq": brief.seq, "audience": brief.audience, "title": brief.title,
                  "approved_by": request.approved_by, "edited_by": brief.edited_by,
-                 "released_by": request.released_by, "detail": detail, "external_id": external_id})
+                 "released_by": request.released_by, "detail": detail, "external_id": external_id}
+                | ({"redacted": dict(sorted(redacted.items()))} if redacted else {}))
         return SendResult(channel=request.channel, delivered=True, detail=detail, external_id=external_id,
                           archive_path=str(store.path(f"{number}/comms/archive.jsonl")))
 
@@ -140,6 +149,7 @@ class CommunicateActivities:
         """The approval request in Slack, with the draft and Approve / Reject buttons; the message's ts."""
         if (done := archived(self.ctx.store, request.incident_number, request.key)) is not None:
             return str(done.get("detail") or "")
+        request = outbound(request, keep=("key", "incident_number", "request_id", "channel", "channel_config"))
         blocks = slack.approval_blocks(request.incident_number, request.request_id, request.subject, request.text,
                                        request.why)
         ts = self._deliver(lambda: slack.post_message(request.channel_config,
@@ -152,6 +162,7 @@ class CommunicateActivities:
     @activity.defn(name="notify")
     def notify(self, request: Notification) -> int:
         """Page people: always into the incident's notifications log, and to each paging webhook."""
+        request = outbound(request, keep=("key", "incident_number", "to", "contacts", "channels"))
         self.ctx.store.append_once(f"{request.incident_number}/notifications.jsonl", request.key, {
             "at": datetime.now(UTC).isoformat(), "to": request.to,
             "contacts": {p: request.contacts.get(p, "") for p in request.to},

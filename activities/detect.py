@@ -8,6 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
+from integrations.redact import outbound
 from integrations.tickets import ticket_backend
 from playbook.config import PlaybookError, load_playbook
 from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput, TicketUpdate
@@ -29,13 +30,17 @@ class DetectActivities:
         severity, why = classify(request.detection, playbook)
         number = self.ctx.store.allocate_number(request.chain_id, playbook.tickets.number_prefix,
                                                 datetime.now(UTC).year)
+        d = request.detection  # logged as it came: the log formatter redacts what leaves in logs
+        activity.logger.info("%s opened as %s: %s on %s: %s", number, severity.value, d.kind.value,
+                             ", ".join(d.services), d.summary or "-")
         return OpenedIncident(number=number, severity=severity, severity_reason=why, playbook=playbook,
                               playbook_ref=PlaybookRef(path=str(self.ctx.playbook_path), sha256=digest))
 
     @activity.defn(name="create_ticket")
     def create_ticket(self, request: TicketInput) -> Ticket:
-        return ticket_backend("local", self.ctx.store).create(request)
+        # Redacted here, once for every backend: a ticket leaves Firebreak (a tracker, or files people share).
+        return ticket_backend("local", self.ctx.store).create(outbound(request, keep=("number",)))
 
     @activity.defn(name="update_ticket")
     def update_ticket(self, request: TicketUpdate) -> bool:
-        return ticket_backend(request.ticket.backend, self.ctx.store).update(request)
+        return ticket_backend(request.ticket.backend, self.ctx.store).update(outbound(request, keep=("ticket", "key")))

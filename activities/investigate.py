@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio import activity
 
@@ -24,6 +25,13 @@ from playbook.messages import EvidenceInput, EvidenceItem, EvidencePack
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def reach_summary(radius: dict[str, Any]) -> str:
+    """One line for the ticket and the briefs: how many traces, users and sessions the window touched."""
+    cut = " (at least: the read was capped)" if radius.get("truncated") else ""
+    return (f"blast radius: {radius.get('traces_affected', 0)} trace(s), {radius.get('users_affected', 0)} user(s), "
+            f"{radius.get('sessions_affected', 0)} session(s) in the window{cut}")
 
 
 class InvestigateActivities:
@@ -43,7 +51,10 @@ class InvestigateActivities:
         except LangfuseError as err:
             return [EvidenceItem(name=name, source=f"langfuse:{source.base_url or 'default'}",
                                  fetched_at=datetime.now(UTC), error=str(err))]
-        return [self._store(number, f"{name}.{suffix}", where, content) for suffix, content in parts.items()]
+        items = [self._store(number, f"{name}.{suffix}", where, content) for suffix, content in parts.items()]
+        radius = json.loads(parts["blast_radius.json"])
+        return [item.model_copy(update={"summary": reach_summary(radius)}) if item.name.endswith(".blast_radius.json")
+                else item for item in items]
 
     def _deploys(self, number: str, name: str, source: EvidenceSource, request: EvidenceInput) -> EvidenceItem:
         """The deploy log's prompt versions in the blast window (detected_at - lookback_minutes .. now), newest

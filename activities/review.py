@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from activities.context import ActivityContext
+from integrations.redact import outbound
 from playbook.messages import RetrospectiveInput
 from playbook.proposals import proposal_diff, propose
 from playbook.retrospective import retrospective_markdown, retrospective_record
@@ -46,7 +47,9 @@ class ReviewActivities:
 
     @activity.defn(name="write_retrospective")
     def write_retrospective(self, request: RetrospectiveInput) -> str:
-        state = request.state
+        # The retrospective, the risk register and the proposals are shared beyond the responders: redacted
+        # (the playbook snapshot is Firebreak's own configuration and is kept as it is).
+        state = outbound(request.state, keep=("playbook",))
         number = state.number or state.workflow_id
         reach = [json.loads(p.read_text()) for p in sorted(self.ctx.store.path(f"{number}/evidence").glob(
             "*.blast_radius.json"))]

@@ -30,7 +30,7 @@ from integrations.langfuse import (
     scan_pii,
 )
 from playbook.config import AgentLoopWatcher, DataExposureWatcher, GuardrailWatcher, MetricWatcher
-from playbook.models import Detection, workflow_id_for
+from playbook.models import Detection
 from playbook.watch import (
     WatchCheck,
     WatchCount,
@@ -166,7 +166,7 @@ class WatchActivities:
         if decision.raise_alert and decision.fingerprint:
             detection = detection_for(request)
             handle = await raise_detection(activity.client(), detection, task_queue=request.incident_task_queue)
-            incident = handle.id or workflow_id_for(detection)
+            incident = handle.id
         await asyncio.to_thread(self.ctx.store.write, memory_path(request.name),
                                 decision.memory.model_dump_json(indent=2))
         return WatchReported(incident_workflow_id=incident)

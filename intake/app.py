@@ -44,8 +44,8 @@ from integrations.artefacts import ArtefactStore
 from observability import tracing
 from observability.logs import json_logs
 from playbook.config import load_playbook
-from playbook.models import Detection, workflow_id_for
-from workflows.client import TASK_QUEUE, connect, raise_detections, signal_detections
+from playbook.models import Detection
+from workflows.client import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
 from workflows.codec import load_codec
 
 log = logging.getLogger("firebreak.intake")
@@ -107,7 +107,7 @@ class Intake:
         """Hand the detections to Temporal grouped by incident; returns when every group is recorded."""
         groups: dict[str, tuple[list[Detection], bool]] = {}
         for i, det in enumerate(detections):
-            key = workflow_id_for(det)
+            key = incident_workflow_id(det)
             dets, start = groups.get(key, ([], False))
             dets.append(det)
             groups[key] = (dets, start or (det.firing and i not in (no_start or set())))

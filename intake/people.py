@@ -16,6 +16,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
+from integrations.redact import outbound
 from observability.tracing import set_incidents
 from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
@@ -74,6 +76,7 @@ class ActionResult(BaseModel):
     by: str
     role: Role
     message: str
+    redacted: dict[str, int] | None = Field(default=None, description="what was redacted from an edited brief")
 
 
 @dataclass
@@ -158,7 +161,8 @@ class PeopleRoutes:
 
     # ---------------------------------------------------------------- act
 
-    async def act(self, target: Target, signal: Any, action: HumanAction, wait: float) -> Response:
+    async def act(self, target: Target, signal: Any, action: HumanAction, wait: float,
+                  redacted: dict[str, int] | None = None) -> Response:
         set_incidents([target.handle.id])  # on the request's span, when tracing is on
         try:
             outcome = await send_action(target.handle, signal, action, wait)
@@ -166,19 +170,22 @@ class PeopleRoutes:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise IntakeError(409, f"incident {target.number} is closed", "incident") from err
             raise self._unavailable(err) from err
-        return self.answer(target, action, outcome, wait)
+        return self.answer(target, action, outcome, wait, redacted)
 
     @staticmethod
-    def answer(target: Target, action: HumanAction, outcome: ActionOutcome | None, wait: float) -> Response:
+    def answer(target: Target, action: HumanAction, outcome: ActionOutcome | None, wait: float,
+               redacted: dict[str, int] | None = None) -> Response:
         common: dict[str, Any] = {"incident": target.number, "workflow_id": target.handle.id,
-                                  "action_id": action.action_id, "by": action.by, "role": action.role}
+                                  "action_id": action.action_id, "by": action.by, "role": action.role,
+                                  "redacted": redacted or None}
         if outcome is None:
             body = ActionResult(status="sent", message=f"sent, but incident {target.number} has not processed it "
                                 f"within {wait:g} s (is a worker running?); it will when a worker is back. "
                                 f"GET the incident's state to see the outcome", **common)
-            return JSONResponse(body.model_dump(mode="json"), status_code=202)
+            return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=202)
         body = ActionResult(status="accepted" if outcome.accepted else "refused", message=outcome.message, **common)
-        return JSONResponse(body.model_dump(mode="json"), status_code=200 if outcome.accepted else 409)
+        return JSONResponse(body.model_dump(mode="json", exclude_none=True),
+                            status_code=200 if outcome.accepted else 409)
 
     async def decide(self, request: Request, ref: str, request_id: str) -> Response:
         who = self.person(request)
@@ -194,9 +201,11 @@ class PeopleRoutes:
             wanted = req.role
         role = self.role(who, body.role, wanted)
         signal = IncidentWorkflow.approve if body.decision == "approve" else IncidentWorkflow.reject
+        found: Counter[str] = Counter()  # an edited brief is redacted before it reaches Temporal; the SME is told
+        text = outbound(body.text, counts=found) if body.text is not None else None
         action = Decision(by=who, role=role, action_id=str(uuid.uuid4()), request_id=request_id, comment=body.comment,
-                          text=body.text)
-        return await self.act(target, signal, action, self.wait)
+                          text=text)
+        return await self.act(target, signal, action, self.wait, dict(sorted(found.items())))
 
     async def acknowledge(self, request: Request, ref: str) -> Response:
         who = self.person(request)

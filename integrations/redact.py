@@ -6,14 +6,22 @@ GitHub and Slack tokens). Placeholders look like `[REDACTED:EMAIL]`, so a reader
 
 `redact_text` works on one string; `redact_value` walks JSON-like data (dicts, lists, strings) and leaves
 numbers and booleans alone. Both count what they replaced, so the evidence pack can say how much it hid.
+
+`outbound` is the one function every boundary where data leaves Firebreak calls: the ticket writer, the brief
+drafter and channel senders, the Slack approval requests, notifications, the retrospective and risk register, the
+log formatters, and the doors into Temporal (detections in workflows/client.py, people's actions in
+workflows/actions.py). It takes strings, JSON-like data or pydantic models (returning a redacted copy of the same
+type), so a new channel or artefact redacts with one call.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 EMAIL = "EMAIL"
 PHONE = "PHONE"
@@ -22,8 +30,18 @@ SECRET = "SECRET"
 TOKEN = "TOKEN"
 
 
+_NAMES = {EMAIL: "e-mail address", PHONE: "phone number", CARD: "card number", SECRET: "API key or secret",
+          TOKEN: "bearer token"}
+
+
 def placeholder(kind: str) -> str:
     return f"[REDACTED:{kind}]"
+
+
+def describe(counts: Counter[str] | dict[str, int]) -> str:
+    """'1 e-mail address, 2 card numbers': what a redaction replaced, for telling the person who wrote it."""
+    return ", ".join(f"{n} {_NAMES.get(kind, kind.lower())}{'' if n == 1 else 's'}"
+                     for kind, n in sorted(counts.items()) if n)
 
 
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
@@ -45,6 +63,11 @@ _PHONE = re.compile(
     r")(?!\w|\.\d)")
 
 
+# Every pattern above needs one of these; text with none of them (most labels and names) is returned at once.
+_MAYBE = re.compile(r"[@\d]|(?i:bearer|aws_secret_access_key)|[spr]k-|A(?:KIA|SIA|GPA|IDA|ROA)|gh[pousr]_"
+                    r"|xox[abposr]-")
+
+
 def luhn_valid(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -57,6 +80,8 @@ def luhn_valid(digits: str) -> bool:
 
 def redact_text(text: str, counts: Counter[str] | None = None) -> str:
     """The text with secrets, e-mails, card numbers and phone numbers replaced, in that order."""
+    if not _MAYBE.search(text):
+        return text
     tally: Counter[str] = counts if counts is not None else Counter()
 
     def sub(pattern: re.Pattern[str], kind: str, keep: Callable[[re.Match[str]], str] | None = None) -> None:
@@ -93,3 +118,20 @@ def redact_value(value: Any, counts: Counter[str] | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [redact_value(v, tally) for v in value]
     return value
+
+
+T = TypeVar("T")
+
+
+def outbound(value: T, keep: Collection[str] = (), counts: Counter[str] | None = None) -> T:
+    """`value` as it may leave Firebreak: every string in it redacted (dict keys included), numbers untouched.
+
+    A pydantic model comes back as a redacted copy of its own type; `keep` names top-level fields left as they
+    are (configuration such as channel addresses or the playbook snapshot, identifiers such as fingerprints),
+    which are Firebreak's own data, not what a trace or a person put in. Redacting twice changes nothing.
+    """
+    if isinstance(value, BaseModel):
+        data = redact_value(value.model_dump(mode="json", exclude=set(keep)), counts)
+        kept = {name: getattr(value, name) for name in keep if name in type(value).model_fields}
+        return type(value).model_validate({**data, **kept})  # type: ignore[return-value]
+    return redact_value(value, counts)  # type: ignore[no-any-return]

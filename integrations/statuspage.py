@@ -12,7 +12,9 @@ from integrations.channels import ChannelError
 from playbook.config import StatuspageChannel
 from playbook.models import IncidentStatus
 
-STATUS = {IncidentStatus.OPEN: "investigating", IncidentStatus.ACKNOWLEDGED: "investigating",
+# Statuspage's incident status: investigating until acknowledged, identified while the responders work, monitoring,
+# and resolved with the closing brief (which also sets the components back to operational).
+STATUS = {IncidentStatus.OPEN: "investigating", IncidentStatus.ACKNOWLEDGED: "identified",
           IncidentStatus.MONITORING: "monitoring", IncidentStatus.RESOLVED: "resolved",
           IncidentStatus.CLOSED: "resolved"}
 

@@ -3,6 +3,10 @@
 Each record carries the incident (workflow id) where there is one: from the SDK's workflow and activity loggers'
 extras, from an explicit `extra={"incident": ...}`, or — for any logger called inside an activity, such as httpx's
 request lines — from the running activity's info.
+
+Logs leave Firebreak (collectors, terminals, support tickets), so both formats pass every line through
+`integrations.redact.outbound`: a message, an extra or a traceback quoting an alert's e-mail address or API key
+comes out with `[REDACTED:EMAIL]` / `[REDACTED:SECRET]` in its place, whatever logger wrote it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
+
+from integrations.redact import outbound
 
 LOG_FORMAT_ENV = "FIREBREAK_LOG_FORMAT"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -63,14 +69,21 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps(outbound(entry), default=str)
+
+
+class RedactingFormatter(logging.Formatter):
+    """The text format, redacted: the whole formatted line, traceback included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return outbound(super().format(record))
 
 
 def configure_logging(level: int = logging.INFO, environ: Mapping[str, str] | None = None) -> None:
     """Replace the root handlers with one stderr handler in the configured format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(IncidentFilter())
-    handler.setFormatter(JsonFormatter() if json_logs(environ) else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if json_logs(environ) else RedactingFormatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

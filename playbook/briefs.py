@@ -6,6 +6,11 @@
   prompts, metrics, deploys or people).
 
 An audience the templates do not know by name gets its shape's general template (responders' or leadership's).
+
+A brief drafted once the incident is resolved is its closing brief, in the same shapes: tactical says what
+happened, what was done, which mitigations were kept or undone and the follow-ups (the retrospective's due date);
+executive the impact's duration, the status and the retrospective; legal adds the data obligations to close;
+customers get the public "resolved" wording only.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ def _tactical(state: IncidentState, seq: int, next_due: datetime | None, audienc
         f"Prompt: {d.prompt_name or 'unknown'}"
         f"{f' v{d.prompt_version}' if d.prompt_version is not None else ''}. Metrics: {metrics}."
         + (f" Last deploy: {d.deploy_id}." if d.deploy_id else ""),
+        *_findings(state),
         "",
         "## Actions taken",
         *_actions(state),
@@ -82,6 +88,11 @@ def _tactical(state: IncidentState, seq: int, next_due: datetime | None, audienc
         "",
         f"Next update: {_when(next_due)}.",
     ]
+
+
+def _findings(state: IncidentState) -> list[str]:
+    """The investigate step's one-line findings (blast radius, last deploys), for internal audiences only."""
+    return [f"- {line}" for line in state.findings]
 
 
 def _executive(state: IncidentState, seq: int, next_due: datetime | None, audience: str) -> tuple[str, list[str]]:
@@ -101,6 +112,7 @@ def _executive(state: IncidentState, seq: int, next_due: datetime | None, audien
         "",
         "## Business impact and risk",
         _RISK[family],
+        *_findings(state),
         "",
         "## What we have done",
         f"{len(done)} mitigation(s) in place" + (f": {', '.join(m.action.replace('_', ' ') for m in done)}."
@@ -148,18 +160,128 @@ def _customers(state: IncidentState, seq: int, next_due: datetime | None, audien
     ]
 
 
+def _duration(state: IncidentState) -> str:
+    start, end = state.detection.detected_at, state.resolved_at
+    if start is None or end is None:
+        return "unknown"
+    minutes = max(0, int((end - start).total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def _follow_ups(state: IncidentState) -> str:
+    return f"Retrospective due by {_when(state.retrospective_due)}."
+
+
+def _kept_and_undone(state: IncidentState) -> list[str]:
+    """What became of each mitigation in place at resolution (kept, undone ...), when the undo registry has it."""
+    return [f"- {m.name} ({m.step.value}): {m.outcome.replace('_', ' ')}"
+            + (f" — {m.outcome_detail}" if m.outcome_detail else "") for m in state.in_place]
+
+
+def _final_tactical(state: IncidentState, seq: int, next_due: datetime | None,
+                    audience: str) -> tuple[str, list[str]]:
+    d = state.detection
+    number = state.number or state.workflow_id
+    label = "" if audience == "responders" else f" ({audience})"
+    title = f"[{state.severity.value}] {number} resolved{label}: {d.kind.value} on {', '.join(d.services)}"
+    kept = _kept_and_undone(state)
+    return title, [
+        "## What happened",
+        f"{d.summary or d.kind.value + ' detected'} (detected {_when(d.detected_at)} by {d.source}; "
+        f"{state.alert_count} alert(s)). Resolved {_when(state.resolved_at)} by {state.resolved_by or 'unknown'}"
+        f" after {_duration(state)}" + (f": {state.resolution_summary}." if state.resolution_summary else "."),
+        *_findings(state),
+        "",
+        "## What was done",
+        *_actions(state),
+        *(["", "## Mitigations at resolution", *kept] if kept else []),
+        "",
+        "## Follow-ups",
+        f"{_follow_ups(state)} Incident commander: {state.acknowledged_by or 'not recorded'}.",
+    ]
+
+
+def _final_executive(state: IncidentState, seq: int, next_due: datetime | None,
+                     audience: str) -> tuple[str, list[str]]:
+    d = state.detection
+    number = state.number or state.workflow_id
+    done = [m for m in state.mitigations if m.outcome == "done"]
+    title = f"[{state.severity.value}] {number} resolved" + (
+        "" if audience == "leadership" else f" ({audience})") + f": {d.kind.value.replace('_', ' ')} on " \
+        f"{', '.join(d.services)}"
+    return title, [
+        "## Summary",
+        f"{state.severity.value} incident on {', '.join(d.services)}: "
+        f"{d.summary or d.kind.value.replace('_', ' ')}. Status: resolved {_when(state.resolved_at)}.",
+        "",
+        "## Impact",
+        f"Impact lasted {_duration(state)} (from {_when(d.detected_at)}). {_RISK[d.kind.family]}",
+        "",
+        "## What we did",
+        f"{len(done)} mitigation(s)" + (f": {', '.join(m.action.replace('_', ' ') for m in done)}."
+                                        if done else "."),
+        "",
+        "## Next",
+        _follow_ups(state),
+    ]
+
+
+def _final_legal(state: IncidentState, seq: int, next_due: datetime | None,
+                 audience: str) -> tuple[str, list[str]]:
+    title, body = _final_executive(state, seq, next_due, audience)
+    d = state.detection
+    exposure = d.kind.family == "data_exposure"
+    return title, [
+        *body[:-2],
+        "## Data obligations",
+        ("Personal or restricted data may have been involved (" + d.kind.value.replace("_", " ") + "). Confirm "
+         "that notifications owed (regulators, customers, partners) are made within their deadlines, and record "
+         "the decision.") if exposure else
+        "No personal-data exposure was indicated; confirm at the retrospective that no notification is owed.",
+        f"Evidence pack kept: {state.evidence_manifest}." if state.evidence_manifest else
+        "No evidence pack was collected.",
+        "",
+        *body[-2:],
+    ]
+
+
+def _final_customers(state: IncidentState, seq: int, next_due: datetime | None,
+                     audience: str) -> tuple[str, list[str]]:
+    d = state.detection
+    what = _PUBLIC_WHAT[d.kind.family]
+    title = f"Resolved: {what[0].upper()}{what[1:]}"
+    return title, [
+        f"This incident has been resolved. From {_when(d.detected_at)} to {_when(state.resolved_at)} we saw {what} "
+        f"({', '.join(d.services)}).",
+        "",
+        "The issue is fixed and the service is working normally. We are reviewing what happened to prevent it "
+        "from happening again. Thank you for your patience.",
+    ]
+
+
 Template = Callable[[IncidentState, int, datetime | None, str], tuple[str, list[str]]]
 # Named templates and their shape; an audience uses its named template when the shapes agree.
 TEMPLATES: dict[str, tuple[str, Template]] = {
     "responders": ("tactical", _tactical), "leadership": ("executive", _executive),
     "legal": ("executive", _legal), "customers": ("executive", _customers)}
 SHAPES: dict[str, Template] = {"tactical": _tactical, "executive": _executive}
+FINAL_TEMPLATES: dict[str, tuple[str, Template]] = {
+    "responders": ("tactical", _final_tactical), "leadership": ("executive", _final_executive),
+    "legal": ("executive", _final_legal), "customers": ("executive", _final_customers)}
+FINAL_SHAPES: dict[str, Template] = {"tactical": _final_tactical, "executive": _final_executive}
+
+
+def is_final(state: IncidentState) -> bool:
+    """A brief drafted after the incident is resolved is its closing brief (the cadence stops at resolution)."""
+    return state.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED)
 
 
 def draft_brief(state: IncidentState, seq: int, drafted_at: datetime, next_update_due: datetime | None,
                 audience: str = "responders", shape: str = "tactical") -> Brief:
-    named = TEMPLATES.get(audience)
-    template = named[1] if named is not None and named[0] == shape else SHAPES[shape]
+    templates, shapes = (FINAL_TEMPLATES, FINAL_SHAPES) if is_final(state) else (TEMPLATES, SHAPES)
+    named = templates.get(audience)
+    template = named[1] if named is not None and named[0] == shape else shapes[shape]
     title, body = template(state, seq, next_update_due, audience)
     number = state.number or state.workflow_id
     return Brief(incident_number=number, seq=seq, severity=state.severity, status=state.status, title=title,

@@ -128,9 +128,9 @@ class ApprovalPolicy(_Strict):
         return self.actions.get(action, {}).get(severity, self.default)
 
 
-class HttpAction(_Strict):
-    kind: Literal["http"] = "http"
-    description: str = ""
+class HttpRequest(_Strict):
+    """One templated HTTP call to your control plane."""
+
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
@@ -139,12 +139,21 @@ class HttpAction(_Strict):
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
 
 
+class HttpAction(HttpRequest):
+    kind: Literal["http"] = "http"
+    description: str = ""
+    undo: HttpRequest | None = Field(default=None, description="the call that reverses this action, offered to "
+                                     "the incident commander at resolution ([actions.<name>.undo])")
+
+
 class ManualAction(_Strict):
     """A runbook step a person performs; the workflow waits for them to confirm it is done."""
 
     kind: Literal["manual"] = "manual"
     description: str = ""
     instructions: str
+    undo_instructions: str | None = Field(default=None, description="how a person reverses it, handed to them "
+                                          "when the incident commander chooses undo at resolution")
 
 
 class LangfuseConnection(_Strict):
@@ -173,7 +182,67 @@ class LangfusePromptRollbackAction(LangfuseConnection):
         return value
 
 
-Action = Annotated[HttpAction | ManualAction | LangfusePromptRollbackAction, Field(discriminator="kind")]
+class LangfusePromptPatchAction(LangfuseConnection):
+    """Create a patched prompt version labelled `candidate_label`, then, after the approval gate, move `label`
+    (production) to it and read it back to verify."""
+
+    kind: Literal["langfuse_prompt_patch"] = "langfuse_prompt_patch"
+    description: str = ""
+    prompt_name: str = "${known_good_prompt_name}"
+    text_file: str = Field(description="the patched prompt text, read by the worker; template variables allowed, "
+                           "e.g. patches/${incident_number}.txt")
+    candidate_label: str = "candidate"
+    label: str = "production"
+
+    @field_validator("label", "candidate_label")
+    @classmethod
+    def _movable(cls, value: str) -> str:
+        if not value.strip() or value == "latest":
+            raise ValueError("give a label to move, e.g. production ('latest' is managed by Langfuse)")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LangfusePromptPatchAction:
+        if self.label == self.candidate_label:
+            raise ValueError("'candidate_label' and 'label' must differ")
+        return self
+
+
+class PromptfooRegressionAction(_Strict):
+    """Generate a promptfoo suite from the incident's offending traces and run it against the candidate.
+
+    While its latest run fails, the incident cannot be resolved without an override with a reason."""
+
+    kind: Literal["promptfoo_regression"] = "promptfoo_regression"
+    description: str = ""
+    evidence: str = Field(description="the [evidence.<name>] langfuse source whose traces become test cases")
+    provider_url: str | None = Field(default=None, description="the candidate's HTTP endpoint: POST "
+                                     '{"prompt", "incident"}, answers JSON {"output": "..."}')
+    provider: str | None = Field(default=None, description="any promptfoo provider id instead, e.g. exec:./run.sh")
+    prompt: str = Field(default="{{input}}", description="promptfoo prompt; {{input}} is the trace's input")
+    blocked_terms: list[str] = Field(
+        default_factory=lambda: ["idiot", "stupid", "moron", "shut up", "hate you"],
+        description="toxicity-family incidents: outputs must not contain these (case-insensitive)")
+    score_threshold: float | None = Field(default=None, description="only traces with a score at or above this; "
+                                          "default: every trace in the blast window")
+    grader_url: str | None = Field(default=None, description="an llm-rubric grader endpoint: POST {\"prompt\": "
+                                   "[grading chat messages]}, answers JSON {\"output\": {\"pass\", \"score\", "
+                                   "\"reason\"}}")
+    rubric: str | None = None
+    max_cases: Annotated[int, Field(ge=1, le=1000)] = 50
+    timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+
+    @model_validator(mode="after")
+    def _one_provider(self) -> PromptfooRegressionAction:
+        if (self.provider_url is None) == (self.provider is None):
+            raise ValueError("give exactly one of 'provider_url' (an HTTP endpoint) or 'provider' (a promptfoo id)")
+        if (self.grader_url is None) != (self.rubric is None):
+            raise ValueError("give both 'grader_url' and 'rubric', or neither")
+        return self
+
+
+Action = Annotated[HttpAction | ManualAction | LangfusePromptRollbackAction | LangfusePromptPatchAction
+                   | PromptfooRegressionAction, Field(discriminator="kind")]
 
 
 class KnownGood(_Strict):
@@ -221,7 +290,10 @@ class EvidenceSource(LangfuseConnection):
         if self.kind == "file" and not self.path:
             raise ValueError("a file evidence source needs 'path'")
         allowed = {"langfuse": LANGFUSE_EVIDENCE_FIELDS, "deploys": DEPLOY_EVIDENCE_FIELDS}.get(self.kind, frozenset())
-        stray = sorted((LANGFUSE_EVIDENCE_FIELDS | DEPLOY_EVIDENCE_FIELDS) & self.model_fields_set - allowed)
+        # Values equal to the default do not count: a source round-tripped through JSON (a workflow's input) has
+        # every field set.
+        stray = sorted(f for f in (LANGFUSE_EVIDENCE_FIELDS | DEPLOY_EVIDENCE_FIELDS) & self.model_fields_set - allowed
+                       if getattr(self, f) != type(self).model_fields[f].get_default(call_default_factory=True))
         if stray:
             owners = sorted({k for k, fields in (("langfuse", LANGFUSE_EVIDENCE_FIELDS),
                                                  ("deploys", DEPLOY_EVIDENCE_FIELDS)) if set(stray) & fields})
@@ -465,6 +537,10 @@ class Audience(_Strict):
     kinds: list[SignalKind] = Field(default_factory=list, description="only incidents of these kinds (empty: all)")
     external: bool = Field(default=False, description="leaves the company: the communications role must approve "
                                                       "it too, after the domain SME")
+    final: bool | None = Field(
+        default=None, description="the closing 'resolved' brief at resolution: unset, when this audience received a "
+                                  "brief during the incident; true, also when it did not (at its severities and "
+                                  "kinds); false, never")
 
 
 class CommunicateConfig(_Strict):
@@ -586,6 +662,12 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
             if unknown:
                 problems.append((f"actions.{name}.{field}", f"unknown template variable(s) {sorted(unknown)}; "
                                  f"known: {sorted(TEMPLATE_VARIABLES)}"))
+    for name, action in pb.actions.items():
+        if isinstance(action, PromptfooRegressionAction):
+            source = pb.evidence.get(action.evidence)
+            if source is None or source.kind != "langfuse":
+                problems.append((f"actions.{name}.evidence", f"'{action.evidence}' is not a langfuse source in "
+                                 "[evidence]; the suite is built from its traces"))
     for name, source in pb.evidence.items():
         unknown = template_variables(" ".join([source.trace_name or "", *source.tags, *source.prompt_names])
                                      ) - TEMPLATE_VARIABLES
@@ -645,13 +727,25 @@ def _check_communicate(pb: Playbook) -> list[tuple[str, str]]:
     return problems
 
 
-def _action_texts(action: HttpAction | ManualAction | LangfusePromptRollbackAction) -> dict[str, str]:
+def _action_texts(action: HttpAction | ManualAction | LangfusePromptRollbackAction | LangfusePromptPatchAction
+                  | PromptfooRegressionAction) -> dict[str, str]:
     """The action's fields that may hold template variables, by key."""
     if isinstance(action, ManualAction):
-        return {"instructions": action.instructions}
+        return {"instructions": action.instructions, "undo_instructions": action.undo_instructions or ""}
     if isinstance(action, LangfusePromptRollbackAction):
         return {"prompt_name": action.prompt_name, "prompt_version": action.prompt_version}
-    return {"url": action.url, "body": action.body or "", **{f"headers.{k}": v for k, v in action.headers.items()}}
+    if isinstance(action, LangfusePromptPatchAction):
+        return {"prompt_name": action.prompt_name, "text_file": action.text_file}
+    if isinstance(action, PromptfooRegressionAction):
+        return {}
+    texts = _request_texts(action)
+    if action.undo is not None:
+        texts.update({f"undo.{k}": v for k, v in _request_texts(action.undo).items()})
+    return texts
+
+
+def _request_texts(request: HttpRequest) -> dict[str, str]:
+    return {"url": request.url, "body": request.body or "", **{f"headers.{k}": v for k, v in request.headers.items()}}
 
 
 def template_variables(text: str) -> set[str]:

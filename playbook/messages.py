@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from playbook.config import Action, Channel, EvidenceSource, Playbook, SlackChannel
 from playbook.models import Brief, Detection, IncidentStatus, PlaybookRef, Severity, Step, Ticket
+from playbook.remedy import UndoPlan
 from playbook.state import IncidentState
 
 
@@ -69,6 +70,7 @@ class ActionResult(BaseModel):
     ok: bool
     detail: str
     status_code: int | None = None
+    undo: UndoPlan | None = Field(default=None, description="how to reverse what the action did, when known")
 
 
 class EvidenceInput(BaseModel):

@@ -174,7 +174,11 @@ class RoleAssignment(HumanAction):
 
 
 class Resolution(HumanAction):
-    pass
+    """Resolve, choosing keep or undo for each mitigation still in place (no choice: keep, recorded as such)."""
+
+    keep: list[str] = Field(default_factory=list, description="mitigations to leave in place")
+    undo: list[str] = Field(default_factory=list, description="mitigations to reverse now")
+    override_regressions: str = Field(default="", description="resolve although the regression suite fails: why")
 
 
 class ActionItem(BaseModel):

@@ -49,7 +49,7 @@ def propose(state: IncidentState, playbook_text: str, playbook_path: str) -> tup
     for request in state.approvals:
         if request.status != ApprovalStatus.EXPIRED or request.step == Step.COMMUNICATE:
             continue
-        action = request.subject.removeprefix("run ").split(":", 1)[0].strip()
+        action = request.subject.removeprefix("run ").removeprefix("promote ").split(":", 1)[0].strip()
         if state.playbook is None or action not in state.playbook.actions:
             continue
         severity = (request.severity or state.severity).value

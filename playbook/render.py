@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from playbook.remedy import mitigations_text
 from playbook.state import IncidentState
 
 
@@ -45,6 +46,15 @@ def incident_text(state: IncidentState, timeline_limit: int | None = None) -> st
     if state.mitigations:
         out += ["", "Mitigations:"]
         out += [f"  {m.step.value}: {m.action} -> {m.outcome} {m.detail}".rstrip() for m in state.mitigations]
+    if state.in_place:
+        out += ["", "Mitigations in place (keep or undo each with `firebreak resolve --keep/--undo`):"
+                if not state.resolved_at else "Mitigations at resolution:"]
+        out += mitigations_text(state.in_place)
+    if state.regressions:
+        out += ["", "Regression suite:"]
+        out += [f"  {r.summary()}" + (f" ({r.results_path})" if r.results_path else "") for r in state.regressions]
+        if state.regression_override:
+            out.append(f"  resolved despite failures: {state.regression_override}")
     entries = state.timeline if timeline_limit is None else state.timeline[-timeline_limit:]
     partial = ", latest shown" if len(entries) < len(state.timeline) else ""
     out += ["", f"Timeline ({len(state.timeline)} entries{partial}):"]

@@ -52,13 +52,29 @@ def retrospective_record(state: IncidentState, final: bool,
         "action_items": [item.model_dump(mode="json") for item in notes.action_items] if notes else [],
         "went_well": notes.went_well if notes else [],
         "went_badly": notes.went_badly if notes else [],
-        "mitigations": [m.model_dump(mode="json") for m in state.mitigations],
+        "mitigations": _mitigations(state),
+        "regressions": [r.model_dump(mode="json") for r in state.regressions],
+        "regression_override": state.regression_override or None,
         "approvals": [a.model_dump(mode="json") for a in state.approvals],
         "timeline": [e.model_dump(mode="json") for e in state.timeline],
         "evidence_manifest": state.evidence_manifest,
         "risk": {"failure_mode": mode, "harm_type": harm, "harm_severity": harm_severity, "owasp_llm": owasp,
                  "nist_ai_600_1": nist},
     }
+
+
+def _mitigations(state: IncidentState) -> list[dict[str, Any]]:
+    """Each mitigation record; the ones that were in place at resolution say what became of them."""
+    registry = {(m.step, m.name): m for m in state.in_place}
+    out = []
+    for m in state.mitigations:
+        row = m.model_dump(mode="json")
+        applied = registry.get((m.step, m.action)) if m.outcome == "done" else None
+        if applied is not None:
+            row["at_resolution"] = applied.resolution_text()
+            row["undo"] = applied.undo.description if applied.undo else None
+        out.append(row)
+    return out
 
 
 def _bullets(items: list[str], empty: str) -> list[str]:
@@ -111,8 +127,20 @@ def retrospective_markdown(record: dict[str, Any]) -> str:
         f"- NIST AI 600-1: {'; '.join(record['risk']['nist_ai_600_1']) or 'none'}",
         "",
         "## Mitigations",
-        *([f"- {m['step']}: {m['action']} — {m['outcome']} {m['detail']}" for m in record["mitigations"]]
-          or ["- none"]),
+        *([f"- {m['step']}: {m['action']} — {m['outcome']} {m['detail']}"
+           + (f"; at resolution: {m['at_resolution']}" if m.get("at_resolution") else "")
+           for m in record["mitigations"]] or ["- none"]),
+        "",
+        "## Regression suite",
+        *([f"- run #{r['seq']} ({r['action']})" + (f" on {r['candidate']}, before its promotion gate"
+                                                     if r.get("candidate") else "")
+           + ": " + ("passed" if r["passed"] else "FAILED")
+           + f", {r['successes']} passed, {r['failures']} failed, {r['errors']} errors"
+           + (f"; could not run: {r['error']}" if r["error"] else "")
+           + (f"; results: {r['results_path']}" if r["results_path"] else "")
+           for r in record.get("regressions", [])] or ["- no regression suite ran"]),
+        *([f"- resolved despite failing regressions: {record['regression_override']}"]
+          if record.get("regression_override") else []),
         "",
         "## Timeline",
         "| at | step | who | role | what |",

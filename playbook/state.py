@@ -28,6 +28,7 @@ from playbook.models import (
     Ticket,
     TimelineEntry,
 )
+from playbook.remedy import AppliedMitigation, PatchResult, PatchText, RegressionRun
 
 # Distinct alerts after this many are counted but summarised on the timeline, so a storm cannot flood it.
 ALERTS_ON_TIMELINE = 20
@@ -55,6 +56,16 @@ class IncidentState(BaseModel):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     approvals: list[ApprovalRequest] = Field(default_factory=list)
     mitigations: list[MitigationRecord] = Field(default_factory=list)
+    in_place: list[AppliedMitigation] = Field(default_factory=list,
+                                              description="the undo registry: applied mitigations and their undo")
+    regressions: list[RegressionRun] = Field(default_factory=list, description="regression suite runs, in order")
+    candidates: list[PatchResult] = Field(default_factory=list, description="prompt patch candidates made")
+    regression_override: str = Field(default="", description="why the incident was resolved with failing regressions")
+    pending_retests: int = Field(default=0, description="accepted `firebreak retest` requests not run yet (kept "
+                                 "here so they survive continue-as-new)")
+    pending_patches: list[PatchText] = Field(default_factory=list, description="accepted `firebreak patch` texts "
+                                             "not turned into candidates yet")
+    patches_received: int = Field(default=0, description="how many `firebreak patch` texts were accepted (their seq)")
     steps_done: list[Step] = Field(default_factory=list)
     outcomes: list[ActionOutcome] = Field(default_factory=list)
     opened_at: datetime | None = None
@@ -74,6 +85,8 @@ class IncidentState(BaseModel):
                                          description="per brief channel, what later briefs update "
                                                      "(the Statuspage incident id)")
     evidence_manifest: str | None = None
+    findings: list[str] = Field(default_factory=list,
+                                description="one-line summaries from the evidence pack (blast radius, last deploys)")
     retrospective_due: datetime | None = None
     review_reminders_sent: int = 0
     review_escalated: bool = False
@@ -103,10 +116,11 @@ class IncidentState(BaseModel):
         return roles
 
     def for_activity(self) -> IncidentState:
-        """A copy without the dedup id lists and action outcomes, which briefs and retrospectives never read:
-        after a storm those lists hold thousands of ids, and every brief would carry them to the worker."""
+        """A copy without the dedup id lists, action outcomes and pending patch texts, which briefs and
+        retrospectives never read: after a storm those lists hold thousands of ids, and every brief would carry
+        them to the worker."""
         return self.model_copy(update={"seen_alert_ids": [], "resolved_alert_ids": [],
-                                       "source_acknowledged_ids": [], "outcomes": []})
+                                       "source_acknowledged_ids": [], "outcomes": [], "pending_patches": []})
 
     def outcome(self, action_id: str) -> ActionOutcome | None:
         return next((o for o in reversed(self.outcomes) if o.action_id == action_id), None)

@@ -15,8 +15,9 @@
 - Health and projects. Every request is recorded in `requests`.
 
 Set `ignore_label_moves = True` to have PATCH answer 200 without moving anything (a server that lies).
-`fail_cursor_pages = n` answers 503 to the next n requests that carry a cursor (a page failing mid-pagination);
-`fail_paths[path] = n` answers 503 to the next n requests to that path.
+`lose_create_answers = N` stores the next N prompt creations but answers them 500 (an answer lost on the
+way). `fail_cursor_pages = n` answers 503 to the next n requests that carry a cursor (a page failing
+mid-pagination); `fail_paths[path] = n` answers 503 to the next n requests to that path.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class FakeLangfuse:
         self.scores: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.ignore_label_moves = False
+        self.lose_create_answers = 0
         self.fail_cursor_pages = 0
         self.fail_paths: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -251,6 +253,9 @@ class FakeLangfuse:
                    "tags": body.get("tags") or [], "commitMessage": body.get("commitMessage")}
             versions.append(new)
             self._set_labels(body["name"], new["version"], [*body.get("labels", []), "latest"])
+            if self.lose_create_answers > 0:
+                self.lose_create_answers -= 1
+                return 500, {"message": "internal error (the version was stored)"}
             return 200, new
         if method == "GET" and len(rest) == 1:
             if "version" in query and "label" in query:

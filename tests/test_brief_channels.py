@@ -294,9 +294,11 @@ async def test_an_http_approval_carries_the_edited_brief(ts_env: WorkflowEnviron
         url = f"/v1/incidents/{handle.id}/approvals/brief-1"
         r = await api.http.post(url, headers=bearer(sam), json={"decision": "reject", "text": "no"})
         assert r.status_code == 409 and "not a rejection" in r.json()["message"]
-        r = await api.http.post(url, headers=bearer(sam), json={"decision": "approve", "text": "# Short\n\nAll calm."})
+        r = await api.http.post(url, headers=bearer(sam), json={"decision": "approve",
+                                                                "text": "# Short\n\nAll calm. Ring 555-123-4567."})
         assert r.status_code == 200, r.text
+        assert r.json()["redacted"] == {"PHONE": 1}  # redacted before it reached Temporal, and the SME is told
         state = await wait_for(handle, lambda s: sent(s, "brief #1"), ts_env)
     comms = ctx.store.root / str(state.number) / "comms"
-    assert (comms / "0001-brief.md").read_text().startswith("# Short\n\nAll calm.")
+    assert (comms / "0001-brief.md").read_text().startswith("# Short\n\nAll calm. Ring [REDACTED:PHONE].")
     assert (comms / "0001-draft.md").exists() and "brief #1 edited by sam" in whats(state)

@@ -91,7 +91,15 @@ def test_incident_lifecycle_from_the_cli(cli_env: dict[str, str], worker_process
 
     assert run(cli_env, "severity", number, "SEV1", "--as", "ian", "--reason", "spreading").returncode == 0
     assert run(cli_env, "note", number, "customers noticed", "--as", "olu").returncode == 0
-    assert run(cli_env, "resolve", number, "--as", "ian", "--summary", "rolled back").returncode == 0
+    in_place = run(cli_env, "show", number).stdout
+    assert "Mitigations in place (keep or undo each" in in_place
+    assert "rollback_prompt (stabilise): confirmed by a person; undo: no undo configured -> in place" in in_place
+    no_undo = run(cli_env, "resolve", number, "--as", "ian", "--undo", "rollback_prompt")
+    assert no_undo.returncode == 1 and "rollback_prompt has no undo configured" in no_undo.stderr
+    resolved = run(cli_env, "resolve", number, "--as", "ian", "--summary", "rolled back", "--keep", "rollback_prompt")
+    assert resolved.returncode == 0, resolved.stderr
+    assert "rollback_prompt (stabilise): confirmed by a person; undo: no undo configured -> kept, chosen by ian" in (
+        resolved.stdout)
     retro = run(cli_env, "retro", number, "--as", "ian", "--root-cause", "prompt v13 lost its guardrail",
                 "--factor", "no regression test", "--prevent", "promptfoo gate",
                 "--action", "add toxicity suite|olu|2026-12-01")

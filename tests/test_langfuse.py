@@ -232,3 +232,6 @@ def test_collect_evidence_never_writes_raw_pii(fake: FakeLangfuse, tmp_path: Pat
             assert raw not in text, f"{raw} reached {path}"
     radius = json.loads((tmp_path / "artefacts" / "INC-7" / "evidence" / "langfuse.blast_radius.json").read_text())
     assert radius["traces_affected"] == 131  # no trace-name filter: the other bot counts, staging does not
+    summary = names["langfuse.blast_radius.json"].summary
+    assert summary == (f"blast radius: 131 trace(s), {radius['users_affected']} user(s), "
+                       f"{radius['sessions_affected']} session(s) in the window")

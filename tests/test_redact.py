@@ -51,3 +51,19 @@ def test_values_are_walked_and_counted_numbers_untouched() -> None:
     assert redact_value(data, counts) == {
         "user [REDACTED:EMAIL]": ["ring [REDACTED:PHONE]", {"n": 4111111111111111, "ok": True}], "v": 0.5}
     assert counts == {"EMAIL": 1, "PHONE": 1}
+
+
+def test_outbound_redacts_a_model_into_its_own_type_keeping_named_fields() -> None:
+    from integrations.redact import describe, outbound
+    from tests.support import detection
+
+    raw = detection(summary="from jane@example.com, card 4111 1111 1111 1111",
+                    labels={"key": "sk-lf-0123456789abcdef0123"}, fingerprint="fp-jane@example.com")
+    counts: Counter[str] = Counter()
+    clean = outbound(raw, keep=("fingerprint",), counts=counts)
+    assert type(clean) is type(raw) and clean.summary == "from [REDACTED:EMAIL], card [REDACTED:CARD]"
+    assert clean.labels == {"key": "[REDACTED:SECRET]"} and clean.fingerprint == "fp-jane@example.com"
+    assert clean.metrics == raw.metrics and clean.detected_at == raw.detected_at
+    assert outbound(clean, keep=("fingerprint",)) == clean  # redacting twice changes nothing
+    assert describe(counts) == "1 card number, 1 e-mail address, 1 API key or secret"
+    assert outbound(["ring 555-123-4567", 3]) == ["ring [REDACTED:PHONE]", 3]

@@ -1,7 +1,9 @@
 """Human actions from outside the worker: find an incident, send a signal, read back what the workflow made of it.
 
 The CLI, the HTTP approval surface and the Slack buttons all go through here, so they find incidents and report
-outcomes the same way. Every wait is bounded.
+outcomes the same way. Every wait is bounded. What people write (notes, comments, summaries, retrospectives, an
+edited brief) is redacted here on its way into Temporal, like the detections in workflows/client.py; a patched
+prompt's text (`firebreak patch`) is the one exception (VERBATIM below).
 """
 
 from __future__ import annotations
@@ -16,13 +18,21 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
+from integrations.redact import outbound
 from playbook.models import ActionOutcome, ApprovalRequest, HumanAction, Role
+from playbook.remedy import PatchText
 from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 
 NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")
 OPEN_INCIDENTS = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
 POLL_SECONDS = 0.2
+# Who acts and on what: identifiers the workflow checks against the roster and its requests, never redacted.
+IDENTIFIERS = ("by", "role", "action_id", "request_id", "person", "assign_role", "severity")
+# A patched prompt goes to production as written (a support address or phone number in it is meant to be there),
+# so its text is sent verbatim, with the action it patches; it stays off the timeline, briefs and tickets (the
+# workflow records its length only), and only Langfuse and the history (encrypted with the codec) hold it.
+VERBATIM: dict[type[HumanAction], tuple[str, ...]] = {PatchText: ("text", "action")}
 
 
 class IncidentNotFound(Exception):
@@ -51,6 +61,7 @@ async def send_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., An
     Returns the outcome (accepted or refused, and why), or None when the workflow has not processed the action
     within the wait (no worker running). Raises RPCError when the signal itself is not recorded.
     """
+    action = outbound(action, keep=IDENTIFIERS + VERBATIM.get(type(action), ()))
     await handle.signal(signal, action, rpc_timeout=timedelta(seconds=max(wait_seconds, 1.0)))
     return await wait_outcome(handle, action.action_id, wait_seconds)
 

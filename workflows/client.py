@@ -3,10 +3,17 @@
 Addresses, namespaces, TLS and API keys come from temporalio.envconfig (TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_CONFIG_FILE ...), so a Temporal cluster or Temporal Cloud
 needs no code change.
+
+Detections are redacted here, on their way into Temporal (`integrations.redact.outbound`): whatever Firebreak's own
+doors let in — the intake, `firebreak declare`, the watchers — reaches the workflow's history, state, timeline,
+the UI summary and `firebreak show` with `[REDACTED:...]` markers in place of e-mails, phone numbers, card numbers
+and keys. The fingerprint and alert id stay as sent (they only group and deduplicate alerts) unless they carry PII,
+then they are hashed; the workflow id is derived from the raw fingerprint, so grouping never depends on redaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from datetime import timedelta
@@ -19,6 +26,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from integrations.redact import outbound, redact_text
 from observability.tracing import client_interceptors
 from playbook.models import Detection, workflow_id_for
 from playbook.state import IncidentInput
@@ -73,6 +81,33 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
+def _private(key: str | None) -> bool:
+    return key is not None and key != "" and redact_text(key) != key
+
+
+def _hashed(key: str) -> str:
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def incident_workflow_id(detection: Detection) -> str:
+    """The incident's workflow id: from the raw fingerprint (so grouping never depends on redaction), hashed when
+    that fingerprint carries PII or a secret (an Alertmanager groupKey holds its group_by label values), since the
+    id shows in the Temporal UI, the CLI and every log line."""
+    fingerprint = detection.incident_fingerprint()
+    if _private(fingerprint):
+        return f"incident-{_hashed(fingerprint).replace(':', '-')}"
+    return workflow_id_for(detection)
+
+
+def redacted(detection: Detection) -> Detection:
+    """The detection as Temporal keeps it: text redacted; the fingerprint and alert id as sent unless they carry PII
+    or a secret, then as their hash (repeats still match, since the same key hashes the same)."""
+    clean = outbound(detection, keep=("fingerprint", "alert_id", "detected_at"))
+    keys = {name: _hashed(value) for name, value in (("fingerprint", clean.fingerprint), ("alert_id", clean.alert_id))
+            if value and _private(value)}
+    return clean.model_copy(update=keys) if keys else clean
+
+
 def static_summary(detection: Detection) -> str:
     """One line for the UI's list view (at most 200 bytes)."""
     text = f"{detection.kind.value} on {', '.join(detection.services)}: {detection.summary or 'detected'}"
@@ -118,6 +153,7 @@ async def raise_detections(client: Client, workflow_id: str, detections: list[De
     What the intake sends when it coalesces concurrent alerts: one Temporal call, one history event, however
     many alerts. The first firing detection opens the incident when none is running.
     """
+    detections = [redacted(d) for d in detections]
     first = next((d for d in detections if d.firing), detections[0])
     handle = await client.start_workflow(
         IncidentWorkflow.run, IncidentInput(detection=first), id=workflow_id, task_queue=task_queue,
@@ -129,6 +165,7 @@ async def raise_detections(client: Client, workflow_id: str, detections: list[De
 async def signal_detections(client: Client, workflow_id: str, detections: list[Detection],
                             rpc_timeout: timedelta | None = None) -> bool:
     """Add detections to the running incident only (resolves, acknowledgements); False when none runs."""
+    detections = [redacted(d) for d in detections]
     try:
         await client.get_workflow_handle(workflow_id).signal(IncidentWorkflow.alert_batch, detections,
                                                              rpc_timeout=rpc_timeout)
@@ -145,8 +182,9 @@ async def raise_detection(client: Client, detection: Detection,
 
     Signal-with-start is atomic: when it returns, Temporal has recorded the start or the signal.
     """
+    workflow_id, detection = incident_workflow_id(detection), redacted(detection)
     return await client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(detection=detection), id=workflow_id_for(detection),
+        IncidentWorkflow.run, IncidentInput(detection=detection), id=workflow_id,
         task_queue=task_queue, start_signal="alert", start_signal_args=[detection],
         static_summary=static_summary(detection), static_details=static_details(detection),
         search_attributes=_start_attributes(detection))

@@ -16,7 +16,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from playbook.config import Audience, ManualAction, Playbook, SlackChannel, render_template
+    from playbook.config import (
+        Audience,
+        LangfusePromptPatchAction,
+        ManualAction,
+        Playbook,
+        PromptfooRegressionAction,
+        SlackChannel,
+        render_template,
+    )
     from playbook.messages import (
         ActionResult,
         ActionRun,
@@ -52,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         Ticket,
         TimelineEntry,
     )
+    from playbook.remedy import PatchText
     from playbook.state import (
         ALERT_SUMMARY_EVERY,
         ALERTS_ON_TIMELINE,
@@ -62,6 +71,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import briefing
     from workflows import search_attributes as sa
+
+from workflows.remedy import REMEDY_PATCH, RemedyMixin
 
 SYSTEM = "firebreak"
 RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE)
@@ -75,6 +86,7 @@ QUICK: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30),
 EXTERNAL: dict[str, Any] = {"start_to_close_timeout": timedelta(minutes=2),
             "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)}
 ARCHIVE_TIMEOUT = timedelta(seconds=30)
+FINAL_BRIEF_PATCH = "final-brief-v1"
 HTTP_MARGIN = timedelta(seconds=5)
 
 
@@ -85,13 +97,14 @@ def _http_call(timeout_seconds: float) -> dict[str, Any]:
 
 
 @workflow.defn
-class IncidentWorkflow:
+class IncidentWorkflow(RemedyMixin):
     @workflow.init
     def __init__(self, request: IncidentInput) -> None:
         self.state: IncidentState = request.carried or IncidentState(
             workflow_id=workflow.info().workflow_id, detection=request.detection)
         self._cadence_changed = False
         self._brief_in_progress = False
+        self._closing: asyncio.Task[None] | None = None
         self._published: dict[str, Any] = {}
         # Sets mirror the state's id lists so a storm's dedup stays O(1) per alert.
         self._seen = set(self.state.seen_alert_ids)
@@ -113,11 +126,13 @@ class IncidentWorkflow:
             await self._respond()
             if not self._resolved():
                 self._set(status=IncidentStatus.MONITORING)
-                await workflow.wait_condition(lambda: self._resolved() or self._may_continue_as_new())
+                await self._monitor()
             if not self._resolved():
                 cadence.cancel()
                 return self._continue_as_new()
             await cadence
+        if self._resolved() and self.state.status != IncidentStatus.CLOSED:
+            await self._carry_out_undos()
         if self.state.status != IncidentStatus.CLOSED and not await self._review():
             return self._continue_as_new()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -223,9 +238,24 @@ class IncidentWorkflow:
         if self._resolved():
             self._refuse(resolution, "resolve", f"already resolved by {self.state.resolved_by}")
             return
+        refusal = self._resolution_refusal(resolution)
+        if refusal:
+            self._refuse(resolution, "resolve", refusal)
+            return
         self.state.resolved_at, self.state.resolved_by = workflow.now(), resolution.by
         self.state.resolution_summary = resolution.comment
+        self._take_choices(resolution)
         self._accept(resolution, self.state.step, "resolved", {"summary": resolution.comment})
+
+    @workflow.signal
+    async def retest(self, action: HumanAction) -> None:
+        """Run the incident's regression suites again (after the candidate was fixed)."""
+        await self._request_retest(action)
+
+    @workflow.signal
+    async def patch(self, text: PatchText) -> None:
+        """A new patch text (IC or AI Ops): a new candidate version, tested and gated like the first."""
+        await self._request_patch(text)
 
     @workflow.signal
     async def retrospective_done(self, notes: RetrospectiveNotes) -> None:
@@ -351,6 +381,12 @@ class IncidentWorkflow:
             done = status == ApprovalStatus.APPROVED
             self._mitigation(step, name, "done" if done else status.value,
                              "confirmed by a person" if done else "not confirmed")
+            if done:
+                self._register(step, name, "confirmed by a person", self._manual_undo(name, action),
+                               by=self._confirmed_by(step, name))
+            return
+        if isinstance(action, LangfusePromptPatchAction) and workflow.patched(REMEDY_PATCH):
+            await self._run_prompt_patch(step, name, action, mode, role)
             return
         if mode.startswith("approve:"):
             status = await self._gate(step, f"run {name}" + (f": {action.description}" if action.description
@@ -360,6 +396,9 @@ class IncidentWorkflow:
             if status != ApprovalStatus.APPROVED and not proceed_anyway:
                 self._mitigation(step, name, status.value, "not run")
                 return
+        if isinstance(action, PromptfooRegressionAction) and workflow.patched(REMEDY_PATCH):
+            await self._run_regression(step, name, action)
+            return
         run = ActionRun(key=self._key(step.value, name), incident_number=self._number(), step=step, name=name,
                         action=action, variables=self._variables(name))
         try:
@@ -372,6 +411,7 @@ class IncidentWorkflow:
                                f"{self._number()}: {name} failed", _cause(err))
             return
         self._mitigation(step, name, "done", result.detail)
+        self._register(step, name, result.detail, result.undo)
         if mode == "auto_with_notice":
             await self._notify(f"notice-{step.value}-{name}", [self._primary(Role.INCIDENT_COMMANDER)],
                                f"{self._number()}: {name} ran automatically", result.detail)
@@ -391,6 +431,11 @@ class IncidentWorkflow:
                      + (f", {len(failed)} failed" if failed else ""),
                      {"manifest": pack.manifest_path,
                       "items": [{"name": i.name, "sha256": i.sha256, "error": i.error} for i in pack.items]})
+        findings = [f"{i.name}: {i.summary}" for i in pack.items if i.summary]
+        if findings and workflow.patched("findings-v1"):
+            # The blast radius and the last deploys go to the ticket and the briefs, not only the evidence folder.
+            self.state.findings = findings
+            await self._ticket_update("findings", "Investigation findings:\n" + "\n".join(f"- {f}" for f in findings))
 
     # ------------------------------------------------------------------ step 6: communicate
 
@@ -455,10 +500,38 @@ class IncidentWorkflow:
         if any(sent):
             s.briefs_sent += 1
 
-    async def _brief_audience(self, seq: int, name: str, audience: Audience, next_due: datetime) -> bool:
-        """Draft, SME approval (maybe with edits), communications release when external, send. True when sent."""
+    async def _final_briefs(self) -> None:
+        """The closing 'resolved' brief, to every audience briefed during the incident (or configured for it).
+
+        It runs as a task beside the review's wait, not before it: its gates (the SME, then for external
+        audiences the communications release, each with its backup) can take up to twice their timeouts, and the
+        48-hour retrospective's reminders and escalation must keep their times whatever they do. An unapproved
+        closing brief expires like any other and says so on the timeline. The incident closes after the
+        retrospective once this task is done too (at most those timeouts later), because a closed incident
+        refuses the approvals the closing brief still waits for.
+        """
+        pb, s = self._playbook(), self.state
+        try:
+            audiences = briefing.closing_audiences(pb.communicate, s.severity, s.detection.kind,
+                                                   (e.what for e in s.timeline), s.brief_seq)
+            if not audiences:
+                self._record(Step.COMMUNICATE, "no final brief: no audience was briefed during the incident")
+                return
+            s.brief_seq += 1
+            seq = s.brief_seq
+            sent = await asyncio.gather(*(self._brief_audience(seq, name, audience, None, closing=True)
+                                          for name, audience in audiences.items()))
+            if any(sent):
+                s.briefs_sent += 1
+        finally:
+            self._brief_in_progress = False
+
+    async def _brief_audience(self, seq: int, name: str, audience: Audience, next_due: datetime | None,
+                              closing: bool = False) -> bool:
+        """Draft, SME approval (maybe with edits), communications release when external, send. True when sent.
+        A closing brief's gates are not settled by the resolution (they are asked after it)."""
         pb = self._playbook()
-        label, rid = briefing.label(seq, name), briefing.request_id(seq, name)
+        label, rid = briefing.label(seq, name, closing), briefing.request_id(seq, name, closing)
         try:
             brief = await workflow.execute_activity(
                 "draft_brief", BriefInput(state=self.state.for_activity(), seq=seq, next_update_due=next_due,
@@ -471,7 +544,8 @@ class IncidentWorkflow:
                                                              "shape": audience.shape})
         why = "stakeholder messages need the domain SME's approval (approve with --text-file to send an edit)"
         status = await self._gate_posted(brief, f"{label}: {brief.title}", why, Role.DOMAIN_SME,
-                                         timedelta(minutes=pb.communicate.approval_timeout_minutes), rid)
+                                         timedelta(minutes=pb.communicate.approval_timeout_minutes), rid,
+                                         until_resolved=not closing)
         if status != ApprovalStatus.APPROVED:
             self._record(Step.COMMUNICATE, f"{label} not sent: {status.value}")
             return False
@@ -490,24 +564,25 @@ class IncidentWorkflow:
             why = "external messages need the communications role's release after the domain SME's approval"
             subject = f"release {label} to {', '.join(audience.channels) or 'the archive'}: {brief.title}"
             status = await self._gate_posted(brief, subject, why, Role.COMMUNICATIONS,
-                                             timedelta(minutes=pb.communicate.release_timeout_minutes), release)
+                                             timedelta(minutes=pb.communicate.release_timeout_minutes), release,
+                                             until_resolved=not closing)
             if status != ApprovalStatus.APPROVED:
                 self._record(Step.COMMUNICATE, f"{label} not sent: release {status.value}")
                 return False
             released_by = self.state.approval(release).decided_by  # type: ignore[union-attr]
-        return await self._send_brief(seq, name, audience, brief, approver, released_by)
+        return await self._send_brief(seq, name, audience, brief, approver, released_by, closing)
 
     async def _send_brief(self, seq: int, name: str, audience: Audience, brief: Brief, approver: str,
-                          released_by: str | None) -> bool:
+                          released_by: str | None, closing: bool = False) -> bool:
         """One activity per channel, each retried on its own; failures go on the timeline, one line a channel."""
-        pb, label = self._playbook(), briefing.label(seq, name)
+        pb, label = self._playbook(), briefing.label(seq, name, closing)
         channels = [ARCHIVE_CHANNEL, *audience.channels]
 
         def send(channel: str) -> Any:
             cfg = pb.channels.get(channel)
             return workflow.execute_activity(
-                "send_brief", SendBrief(key=self._key(*briefing.key_parts(seq, name), channel), channel=channel,
-                                        channel_config=cfg, brief=brief, approved_by=approver,
+                "send_brief", SendBrief(key=self._key(*briefing.key_parts(seq, name, closing), channel),
+                                        channel=channel, channel_config=cfg, brief=brief, approved_by=approver,
                                         released_by=released_by, external_id=self.state.channel_refs.get(channel)),
                 result_type=SendResult, summary=f"Communicate: {label} to {channel}",
                 **(_http_call(cfg.timeout_seconds) if cfg is not None
@@ -526,9 +601,10 @@ class IncidentWorkflow:
         return bool(set(delivered) - {ARCHIVE_CHANNEL}) or delivered == channels
 
     async def _gate_posted(self, brief: Brief, subject: str, why: str, role: Role, timeout: timedelta,
-                           request_id: str) -> ApprovalStatus:
+                           request_id: str, until_resolved: bool = True) -> ApprovalStatus:
         """The approval gate, with the request also posted to the Slack approval channels once it exists."""
-        gate = asyncio.create_task(self._gate(Step.COMMUNICATE, subject, why, role, timeout, request_id=request_id))
+        gate = asyncio.create_task(self._gate(Step.COMMUNICATE, subject, why, role, timeout, request_id=request_id,
+                                              until_resolved=until_resolved))
         await self._post_approval(request_id, brief, subject, why)
         return await gate
 
@@ -597,6 +673,9 @@ class IncidentWorkflow:
             await self._notify("retro-due", self._review_owners(), f"{self._number()}: retrospective due",
                                f"Hold the retrospective by {s.retrospective_due:%Y-%m-%d %H:%M} UTC. "
                                f"Draft: {s.retrospective_path}")
+            if workflow.patched(FINAL_BRIEF_PATCH):
+                self._brief_in_progress = True  # no continue-as-new while the closing brief waits
+                self._closing = asyncio.create_task(self._final_briefs())
         done: Callable[[], bool] = lambda: s.retrospective is not None  # noqa: E731
         give_up = s.resolved_at + timedelta(hours=cfg.give_up_after_hours)
         while not done():
@@ -634,6 +713,10 @@ class IncidentWorkflow:
             self._record(Step.REVIEW, "retrospective written", {"path": s.retrospective_path})
             if workflow.patched("action-items-v1"):
                 await self._track_action_items()
+        if self._closing is not None and not self._closing.done():
+            # Bounded by its gates' timeouts; a closed incident would refuse the approvals it waits for.
+            self._record(Step.REVIEW, "closing once the final brief is sent or expires")
+            await self._closing
         s.closed_at = workflow.now()
         self._set(status=IncidentStatus.CLOSED)
         await self._ticket_update("closed", "Closed" + ("" if done() else " without a retrospective"))
@@ -668,8 +751,9 @@ class IncidentWorkflow:
     # ------------------------------------------------------------------ approval gates
 
     async def _gate(self, step: Step, subject: str, why: str, role: Role, timeout: timedelta | None = None,
-                    request_id: str | None = None) -> ApprovalStatus:
-        """Ask `role` to decide; on timeout escalate to the backup once; then expire."""
+                    request_id: str | None = None, until_resolved: bool = True) -> ApprovalStatus:
+        """Ask `role` to decide; on timeout escalate to the backup once; then expire. The resolution cancels it
+        unless `until_resolved` is False (the closing brief's gates, asked after the resolution)."""
         pb = self._playbook()
         timeout = timeout or timedelta(minutes=pb.approvals.timeout_minutes)
         rid = request_id or f"{step.value}-{len(self.state.approvals) + 1}"
@@ -685,8 +769,11 @@ class IncidentWorkflow:
                            f"{subject}\nWhy: {why}\nDecide by {req.deadline:%H:%M} UTC: "
                            f"firebreak approve {self._number()} {rid}")
 
+        def cancelled() -> bool:
+            return until_resolved and self._resolved()
+
         def decided() -> bool:
-            return req.status != ApprovalStatus.PENDING or self._resolved()
+            return req.status != ApprovalStatus.PENDING or cancelled()
 
         if not await self._wait(decided, timeout, f"approval {rid} deadline"):
             backup = self._escalation_chain(primary)[1:2]
@@ -699,10 +786,10 @@ class IncidentWorkflow:
                                    f"{primary} did not decide in time. {subject}\nWhy: {why}")
                 await self._wait(decided, timeout, f"approval {rid} escalated deadline")
         if req.status == ApprovalStatus.PENDING:
-            req.status = ApprovalStatus.CANCELLED if self._resolved() else ApprovalStatus.EXPIRED
+            req.status = ApprovalStatus.CANCELLED if cancelled() else ApprovalStatus.EXPIRED
             req.decided_at = workflow.now()
             self._record(step, f"approval {rid} {req.status.value}"
-                         + ("" if self._resolved() else f"; policy on expiry: {pb.approvals.on_expiry}"))
+                         + ("" if cancelled() else f"; policy on expiry: {pb.approvals.on_expiry}"))
         self._publish()
         return req.status
 
@@ -958,9 +1045,13 @@ class IncidentWorkflow:
                 lines.append(f"- `{a.request_id}` {a.subject[:120]} — {a.role.value}: {', '.join(who) or 'nobody'}"
                              + (f"; escalated to {', '.join(a.escalated_to)}" if a.escalated_to else "")
                              + f"; decide by {_at(a.deadline)}")
-        in_place = [m for m in s.mitigations if m.outcome == "done"]
+        undone = {(m.step, m.name) for m in s.in_place if m.outcome == "undone"}
+        in_place = [m for m in s.mitigations if m.outcome == "done" and (m.step, m.action) not in undone
+                    and not (s.playbook and isinstance(s.playbook.actions.get(m.action), PromptfooRegressionAction))]
         lines += ["", "**Mitigations in place**", ""]
         lines += [f"- {m.step.value}: {m.action} ({_at(m.at)})" for m in in_place[-20:]] or ["- none yet"]
+        if undone:
+            lines.append("- undone at resolution: " + ", ".join(name for _, name in sorted(undone)))
         others = [m for m in s.mitigations if m.outcome != "done"]
         if others:
             lines.append("- not in place: " + ", ".join(f"{m.action} ({m.outcome})" for m in others[-10:]))

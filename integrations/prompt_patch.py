@@ -1,0 +1,110 @@
+"""Prompt patches as Langfuse candidates, and undoing label moves.
+
+A patch becomes a new prompt version labelled `candidate`, whose commit message carries the incident's
+idempotency key: before creating, the newest versions are searched for that key, so a retried activity finds
+its earlier version instead of making a second one. The create call itself is sent without the SDK's own
+retries (it retries 5xx answers, and a create whose answer was lost would otherwise be made twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from langfuse import Langfuse
+from langfuse.api import CreateTextPromptRequest, NotFoundError
+
+from integrations.langfuse import LangfuseRejected, LangfuseVerificationError, _classify, label_holder
+
+SEARCH_VERSIONS = 50   # newest versions searched for the incident's key
+
+
+def commit_message(key: str, incident_number: str) -> str:
+    return f"firebreak {incident_number}: candidate patch [{key}]"
+
+
+def versions_of(client: Langfuse, name: str) -> list[int]:
+    try:
+        page = client.api.prompts.list(name=name, limit=50)
+    except Exception as err:  # noqa: BLE001 - the SDK raises ApiError, httpx errors and its own
+        raise _classify(err, f"listing versions of {name}") from err
+    found = [int(v) for meta in page.data if meta.name == name for v in meta.versions]
+    return sorted(set(found), reverse=True)
+
+
+def find_candidate(client: Langfuse, name: str, key: str) -> int | None:
+    """The newest version of `name` whose commit message carries `key`, if any."""
+    marker = f"[{key}]"
+    for version in versions_of(client, name)[:SEARCH_VERSIONS]:
+        try:
+            # The raw API call does not encode the name (the SDK's get_prompt does): a name may hold a "/".
+            prompt = client.api.prompts.get(quote(name, safe=""), version=version)
+        except NotFoundError:
+            continue
+        except Exception as err:  # noqa: BLE001
+            raise _classify(err, f"reading {name} version {version}") from err
+        if marker in (getattr(prompt, "commit_message", None) or ""):
+            return version
+    return None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    version: int
+    created: bool
+
+
+def create_candidate(client: Langfuse, name: str, text: str, key: str, incident_number: str,
+                     label: str = "candidate") -> Candidate:
+    """The candidate version for this incident's patch: found by its key, else created with `label`; the label
+    is verified by reading it back."""
+    if not text.strip():
+        raise LangfuseRejected(f"the patched text for {name} is empty")
+    version = find_candidate(client, name, key)
+    created = version is None
+    if version is None:
+        request = CreateTextPromptRequest(name=name, prompt=text, labels=[label],
+                                          commit_message=commit_message(key, incident_number))
+        try:
+            made = client.api.prompts.create(request=request, request_options={"max_retries": 0})
+        except Exception as err:  # noqa: BLE001
+            raise _classify(err, f"creating a candidate version of {name}") from err
+        version = int(made.version)
+    elif label_holder(client, name, label) != version:
+        try:
+            client.update_prompt(name=name, version=version, new_labels=[label])
+        except Exception as err:  # noqa: BLE001
+            raise _classify(err, f"labelling version {version} of {name} {label}") from err
+    if label_holder(client, name, label) != version:
+        raise LangfuseVerificationError(f"version {version} of {name} was made, but reading the {label} label back "
+                                        "does not find it there; check the prompt in Langfuse")
+    return Candidate(name=name, version=version, created=created)
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    moved: bool
+    detail: str
+
+
+def undo_label_move(client: Langfuse, name: str, label: str, restore: int, expect: int | None) -> UndoResult:
+    """Move `label` back to `restore`, only if it is still where the mitigation left it (`expect`): a label
+    someone has moved since is theirs, and moving it would clobber their change. Idempotent and verified."""
+    now = label_holder(client, name, label)
+    if now == restore:
+        return UndoResult(False, f"the {label} label of {name} is already on version {restore} (verified)")
+    if expect is not None and now != expect:
+        where = "no version" if now is None else f"version {now}"
+        raise LangfuseRejected(f"the {label} label of {name} is on {where}, not on version {expect} where the "
+                               "mitigation left it; not moving it (someone changed it since), check Langfuse")
+    try:
+        client.update_prompt(name=name, version=restore, new_labels=[label])
+    except Exception as err:  # noqa: BLE001
+        raise _classify(err, f"moving {label} of {name} back to version {restore}") from err
+    after = label_holder(client, name, label)
+    if after != restore:
+        raise LangfuseVerificationError(f"Langfuse accepted moving {label} of {name} back to version {restore}, but "
+                                        f"reading it back shows {'no version' if after is None else after}")
+    return UndoResult(True, f"moved the {label} label of {name} from version {now} back to version {restore} "
+                            "(verified)")
