@@ -54,9 +54,11 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 
-# Intake vs raw Temporal calls on one embedded dev server; prints ratios (not part of `make test`).
+# Intake vs raw Temporal calls on one embedded dev server, then 1,000 incidents waiting on their cadence timers
+# against one worker process (memory and idle CPU); each prints ratios (not part of `make test`). Both always run;
+# the target fails when either missed a target.
 bench: $(VENV)/.runtime
-	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.intake; intake=$$?; $(BIN)/python -m bench.fleet && exit $$intake
 
 clean:
 	rm -rf $(VENV) .firebreak build *.egg-info $(PROMPTFOO_DIR)/node_modules

@@ -26,6 +26,8 @@ from activities.context import default_playbook_path, firebreak_home
 from activities.review import RISK_REGISTER
 from intake.tokens import TokenStore, TokenStoreError
 from integrations.redact import describe, outbound
+from observability import tracing
+from observability.tracing import TracingConfigError
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.figures import bar_chart, figures
 from playbook.models import (
@@ -582,7 +584,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     configure_logging()  # text, or JSON lines with FIREBREAK_LOG_FORMAT=json
     try:
         serve(args.playbook, args.host, args.port, args.address)
-    except CodecConfigError as err:
+    except (CodecConfigError, TracingConfigError) as err:
         raise CliError(str(err), 2) from err
     return 0
 
@@ -799,6 +801,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
+        if args.run not in (cmd_worker, cmd_api, cmd_up):  # those set up tracing as their own services
+            try:
+                tracing.setup("firebreak-cli")
+            except TracingConfigError as err:
+                raise CliError(str(err), 2) from err
         result = args.run(args)
         code = asyncio.run(result) if inspect.iscoroutine(result) else result
     except CliError as err:
@@ -806,6 +813,7 @@ def main(argv: list[str] | None = None) -> None:
         code = err.code
     except KeyboardInterrupt:
         code = 130
+    tracing.shutdown()  # export buffered spans: os._exit skips atexit
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # the SDK can crash the interpreter at exit (sdk-python #300); leave with the real code

@@ -21,6 +21,7 @@ from activities import all_activities
 from activities.context import ActivityContext, default_playbook_path
 from observability.logs import configure_logging
 from observability.runtime import metrics_address, worker_runtime
+from observability.tracing import setup as setup_tracing
 from playbook.config import PlaybookError, load_playbook
 from workflows.action_items import ActionItemWorkflow
 from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
@@ -31,6 +32,10 @@ from workflows.watch import WatchWorkflow
 
 log = logging.getLogger("firebreak.worker")
 MAX_ACTIVITY_THREADS = 32
+# The sticky cache holds each cached incident's sandboxed workflow in memory (~390 kB each, README "Scale"); 250
+# keeps one worker under 300 MB with 1,000 open incidents. An incident outside the cache is replayed from its
+# history when its next timer or signal arrives (~70 ms of worker CPU instead of ~3 ms).
+DEFAULT_CACHED_WORKFLOWS = 250
 
 
 def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QUEUE,
@@ -42,8 +47,9 @@ def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QU
 
 
 def cached_workflows() -> int:
-    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (SDK default 1000; 0 turns stickiness off)."""
-    raw = os.environ.get("FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS", "1000")
+    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (default 250, the SDK's is 1000; 0 turns
+    stickiness off)."""
+    raw = os.environ.get("FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS", str(DEFAULT_CACHED_WORKFLOWS))
     if not raw.isdigit():
         raise ValueError(f"FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS must be a whole number >= 0, not {raw!r}")
     return int(raw)
@@ -87,8 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cached_workflows()
         metrics_address()
+        if setup_tracing("firebreak-worker"):
+            log.info("OpenTelemetry tracing on")
         log.info("payload encryption %s", describe_codec(load_codec()))
-    except ValueError as err:  # also CodecConfigError / MetricsConfigError: unusable configuration
+    except ValueError as err:  # also CodecConfigError / MetricsConfigError / TracingConfigError: unusable
         print(f"firebreak: refusing to start: {err}", file=sys.stderr)
         raise SystemExit(2) from err
 

@@ -1,1 +1,2 @@
-"""Benchmarks: `make bench` runs bench.intake."""
+"""Benchmarks: `make bench` runs bench.intake (the intake vs raw Temporal) and bench.fleet (many waiting
+incidents against one worker process)."""

@@ -20,6 +20,8 @@ from embedded.devserver import DevServer, DevServerError
 from intake.codec_server import ORIGINS_ENV
 from observability.logs import configure_logging
 from observability.runtime import MetricsConfigError, metrics_address
+from observability.tracing import TracingConfigError
+from observability.tracing import setup as setup_tracing
 from worker import run_worker
 from workflows.codec import CodecConfigError, load_codec
 
@@ -44,7 +46,8 @@ async def _up(args: argparse.Namespace) -> int:
     try:
         encrypted = load_codec() is not None
         metrics_address()
-    except (CodecConfigError, MetricsConfigError) as err:
+        setup_tracing("firebreak-worker")  # the intake process sets up its own
+    except (CodecConfigError, MetricsConfigError, TracingConfigError) as err:
         print(f"firebreak: {err}", file=sys.stderr)
         return 2
     # With encryption on, the UI decodes payloads through the intake's codec endpoint (intake/codec_server.py).

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from intake.app import serve
 from observability.logs import configure_logging
+from observability.tracing import TracingConfigError
 from playbook.config import PlaybookError
 from workflows.codec import CodecConfigError
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging()
     try:
         serve(args.playbook.resolve(), args.host, args.port, args.address)
-    except (PlaybookError, CodecConfigError) as err:
+    except (PlaybookError, CodecConfigError, TracingConfigError) as err:
         print(f"firebreak: refusing to start the intake: {err}", file=sys.stderr)
         raise SystemExit(2) from err
 

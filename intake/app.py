@@ -41,6 +41,7 @@ from intake.langfuse_webhook import langfuse_router
 from intake.metrics import install_metrics
 from intake.people import People, people_router
 from integrations.artefacts import ArtefactStore
+from observability import tracing
 from observability.logs import json_logs
 from playbook.config import load_playbook
 from playbook.models import Detection
@@ -85,6 +86,7 @@ class Intake:
         storm = config.storm
         self.coalescer = Coalescer(self._send, storm.max_batch, storm.max_batch_bytes, storm.min_interval_ms / 1000)
         self.timeout = timedelta(seconds=config.temporal_timeout_seconds)
+        self.tracing = tracing.tracing_enabled()
 
     async def connect(self) -> None:
         if self.client is None:
@@ -109,6 +111,8 @@ class Intake:
             dets, start = groups.get(key, ([], False))
             dets.append(det)
             groups[key] = (dets, start or (det.firing and i not in (no_start or set())))
+        if self.tracing:  # the request's span names the incidents it fed
+            tracing.set_incidents(list(groups))
         results = await asyncio.gather(*(self.coalescer.submit(k, d, s) for k, (d, s) in groups.items()),
                                        return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -212,6 +216,8 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     if codec is not None:  # payload encryption is on: serve the codec endpoint for the Temporal UI
         app.include_router(codec_router(codec))
     install_metrics(app, intake)  # GET /metrics and the request counters (intake/metrics.py)
+    if intake.tracing:  # a span per request, parent of the Temporal calls it makes (observability/tracing.py)
+        app.add_middleware(tracing.RequestSpans)
     components: dict[str, Any] = {}
     error_schema = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     errors: dict[int | str, dict[str, Any]] = {
@@ -368,6 +374,8 @@ def serve(playbook_path: Path, host: str | None = None, port: int | None = None,
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
+    if tracing.setup("firebreak-intake"):
+        log.info("OpenTelemetry tracing on")
     app, config = build(Path(playbook_path), address)
     server_config = uvicorn.Config(app, host=host or config.host, port=port or config.port, access_log=False,
                                    log_level="info", lifespan="on", server_header=False,

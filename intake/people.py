@@ -32,6 +32,7 @@ from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
 from integrations.redact import outbound
+from observability.tracing import set_incidents
 from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
 from playbook.state import IncidentState
@@ -162,6 +163,7 @@ class PeopleRoutes:
 
     async def act(self, target: Target, signal: Any, action: HumanAction, wait: float,
                   redacted: dict[str, int] | None = None) -> Response:
+        set_incidents([target.handle.id])  # on the request's span, when tracing is on
         try:
             outcome = await send_action(target.handle, signal, action, wait)
         except RPCError as err:

