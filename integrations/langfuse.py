@@ -337,13 +337,12 @@ def collect_series(client: Langfuse, source: EvidenceSource, variables: Mapping[
     start, truncated = window.start, False
     if (window.end - start).total_seconds() / step > SERIES_MAX_BUCKETS - 1:
         start, truncated = window.end - timedelta(seconds=step * (SERIES_MAX_BUCKETS - 1)), True
-    scope = MetricWatcher(kind="cost_spike", service="-", above=0, environment=source.environment,
-                          trace_name=render_template(source.trace_name, variables) if source.trace_name else None,
-                          tags=[t for t in (render_template(tag, variables) for tag in source.tags) if t])
+    cost_filters = metric_scope(source.environment,
+                                render_template(source.trace_name, variables) if source.trace_name else None,
+                                [t for t in (render_template(tag, variables) for tag in source.tags) if t])
     base = {"view": "observations", "fromTimestamp": _iso(start), "toTimestamp": _iso(window.end),
             "timeDimension": {"granularity": source.series_granularity},
             "config": {"row_limit": SERIES_MAX_BUCKETS}}
-    cost_filters = metric_filters(scope)
     latency_filters = [*cost_filters, {"column": "isRootObservation", "operator": "=", "value": True,
                                        "type": "boolean"}]
     latency = _series_rows(client, {**base, "filters": latency_filters, "metrics": [
@@ -602,14 +601,20 @@ def _number(value: Any) -> float | None:
     return number if number == number else None  # NaN: no data
 
 
-def metric_filters(watcher: MetricWatcher) -> list[dict[str, Any]]:
+def metric_scope(environment: str | None, trace_name: str | None, tags: list[str]) -> list[dict[str, Any]]:
+    """Metrics v2 filters for the traces a watcher or an evidence source looks at."""
     conditions: list[dict[str, Any]] = []
-    if watcher.environment:
-        conditions.append({"column": "environment", "operator": "=", "value": watcher.environment, "type": "string"})
-    if watcher.trace_name:
-        conditions.append({"column": "traceName", "operator": "=", "value": watcher.trace_name, "type": "string"})
-    if watcher.tags:
-        conditions.append({"column": "tags", "operator": "any of", "value": watcher.tags, "type": "arrayOptions"})
+    if environment:
+        conditions.append({"column": "environment", "operator": "=", "value": environment, "type": "string"})
+    if trace_name:
+        conditions.append({"column": "traceName", "operator": "=", "value": trace_name, "type": "string"})
+    if tags:
+        conditions.append({"column": "tags", "operator": "any of", "value": tags, "type": "arrayOptions"})
+    return conditions
+
+
+def metric_filters(watcher: MetricWatcher) -> list[dict[str, Any]]:
+    conditions = metric_scope(watcher.environment, watcher.trace_name, watcher.tags)
     if watcher.model:
         conditions.append({"column": "providedModelName", "operator": "=", "value": watcher.model, "type": "string"})
     if watcher.observation_type:
