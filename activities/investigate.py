@@ -16,7 +16,7 @@ from temporalio import activity
 
 from activities.context import ActivityContext
 from integrations.deploys import read_deploys
-from integrations.langfuse import LangfuseError, collect_langfuse_evidence
+from integrations.langfuse import LangfuseError, client_for, collect_langfuse_evidence, collect_langfuse_extras
 from integrations.redact import redact_value
 from integrations.sources import SourceError, fetch_source
 from playbook.config import EvidenceSource, render_template
@@ -45,16 +45,34 @@ class InvestigateActivities:
                             sha256=hashlib.sha256(content).hexdigest(), path=rel, size=len(content))
 
     def _langfuse(self, number: str, name: str, source: EvidenceSource, request: EvidenceInput) -> list[EvidenceItem]:
-        """The blast window's root observations, scores and blast radius, each its own redacted item."""
+        """The blast window's root observations, scores and blast radius, then the cost/latency series, the prompt
+        versions and the datasets as of detection, each its own redacted item."""
+        variables, detected_at = dict(request.variables), request.detection.detected_at
+        items: list[EvidenceItem] = []
         try:
-            where, parts = collect_langfuse_evidence(source, dict(request.variables), request.detection.detected_at)
+            client_for(source)  # keys missing or clashing: one error for the whole source
         except LangfuseError as err:
             return [EvidenceItem(name=name, source=f"langfuse:{source.base_url or 'default'}",
                                  fetched_at=datetime.now(UTC), error=str(err))]
-        items = [self._store(number, f"{name}.{suffix}", where, content) for suffix, content in parts.items()]
-        radius = json.loads(parts["blast_radius.json"])
-        return [item.model_copy(update={"summary": reach_summary(radius)}) if item.name.endswith(".blast_radius.json")
-                else item for item in items]
+        try:
+            where, parts = collect_langfuse_evidence(source, variables, detected_at)
+        except LangfuseError as err:  # the traces and scores failed; the parts below may still come
+            items.append(EvidenceItem(name=name, source=f"langfuse:{source.base_url or 'default'}",
+                                      fetched_at=datetime.now(UTC), error=str(err)))
+        else:
+            stored = [self._store(number, f"{name}.{suffix}", where, content) for suffix, content in parts.items()]
+            radius = json.loads(parts["blast_radius.json"])
+            items = [item.model_copy(update={"summary": reach_summary(radius)})
+                     if item.name.endswith(".blast_radius.json") else item for item in stored]
+        # The series, prompt versions and datasets as of detection: each stored, or listed with its own error.
+        for part in collect_langfuse_extras(source, variables, detected_at):
+            if part.content is None:
+                items.append(EvidenceItem(name=f"{name}.{part.suffix}", source=part.where,
+                                          fetched_at=datetime.now(UTC), error=part.error))
+                continue
+            item = self._store(number, f"{name}.{part.suffix}", part.where, part.content)
+            items.append(item.model_copy(update={"summary": (part.summary or "")[:300] or None}))
+        return items
 
     def _deploys(self, number: str, name: str, source: EvidenceSource, request: EvidenceInput) -> EvidenceItem:
         """The deploy log's prompt versions in the blast window (detected_at - lookback_minutes .. now), newest

@@ -12,6 +12,7 @@ The SDK keeps one client per public key per process (`LangfuseResourceManager`),
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from langfuse import Langfuse
@@ -295,6 +297,236 @@ def collect_langfuse_evidence(source: EvidenceSource, variables: Mapping[str, ob
     }
 
 
+# ---------------------------------------------------------------------------------------------- evidence extras
+
+@dataclass(frozen=True)
+class EvidencePart:
+    """One more item of a langfuse evidence source: its content and one-line summary, or the error that stopped it
+    (each part fails on its own, never the pack)."""
+
+    suffix: str
+    where: str
+    content: bytes | None = None
+    summary: str | None = None
+    error: str | None = None
+
+
+SERIES_MAX_BUCKETS = 1000   # the Metrics v2 row_limit maximum; the API has no pagination
+_STEP = {"minute": 60, "hour": 3600, "day": 86400}
+PROMPT_EXCERPT = 200
+DATASET_PAGE = 100
+
+
+def _series_rows(client: Langfuse, query: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    try:
+        return [dict(r) for r in client.api.metrics.metrics(query=json.dumps(query)).data]
+    except Exception as err:  # noqa: BLE001
+        raise _classify(err, what) from err
+
+
+def _bucket(row: Mapping[str, Any]) -> str:
+    return str(row.get("time_dimension") or row.get("timeDimension") or "")
+
+
+def collect_series(client: Langfuse, source: EvidenceSource, variables: Mapping[str, object],
+                   window: BlastWindow) -> tuple[bytes, str]:
+    """Cost and latency over the blast window from Metrics v2, one row per `series_granularity` bucket: p95 latency
+    (ms) of root observations (whole traces), total cost (USD), tokens and observation count of every observation of
+    those traces. At most SERIES_MAX_BUCKETS buckets: a longer window keeps its last ones and says truncated."""
+    step = _STEP[source.series_granularity]
+    start, truncated = window.start, False
+    if (window.end - start).total_seconds() / step > SERIES_MAX_BUCKETS - 1:
+        start, truncated = window.end - timedelta(seconds=step * (SERIES_MAX_BUCKETS - 1)), True
+    cost_filters = metric_scope(source.environment,
+                                render_template(source.trace_name, variables) if source.trace_name else None,
+                                [t for t in (render_template(tag, variables) for tag in source.tags) if t])
+    base = {"view": "observations", "fromTimestamp": _iso(start), "toTimestamp": _iso(window.end),
+            "timeDimension": {"granularity": source.series_granularity},
+            "config": {"row_limit": SERIES_MAX_BUCKETS}}
+    latency_filters = [*cost_filters, {"column": "isRootObservation", "operator": "=", "value": True,
+                                       "type": "boolean"}]
+    latency = _series_rows(client, {**base, "filters": latency_filters, "metrics": [
+        {"measure": "latency", "aggregation": "p95"}, {"measure": "count", "aggregation": "count"}]},
+        "reading the latency series")
+    cost = _series_rows(client, {**base, "filters": cost_filters, "metrics": [
+        {"measure": "totalCost", "aggregation": "sum"}, {"measure": "totalTokens", "aggregation": "sum"},
+        {"measure": "count", "aggregation": "count"}]}, "reading the cost series")
+    truncated = truncated or len(latency) >= SERIES_MAX_BUCKETS or len(cost) >= SERIES_MAX_BUCKETS
+    buckets: dict[str, dict[str, Any]] = {}
+    for row in latency:
+        buckets.setdefault(_bucket(row), {}).update(
+            latency_p95_ms=_number(row.get("latency_p95")), traces=int(_number(row.get("count_count")) or 0))
+    for row in cost:
+        buckets.setdefault(_bucket(row), {}).update(
+            cost_usd=_number(row.get("totalCost_sum")), tokens=_number(row.get("totalTokens_sum")),
+            observations=int(_number(row.get("count_count")) or 0))
+    per_minute = step / 60
+    series = [{"bucket": key, "latency_p95_ms": b.get("latency_p95_ms"), "cost_usd": b.get("cost_usd"),
+               "cost_usd_per_minute": None if b.get("cost_usd") is None else b["cost_usd"] / per_minute,
+               "tokens": b.get("tokens"), "traces": b.get("traces", 0), "observations": b.get("observations", 0)}
+              for key, b in sorted(buckets.items())]
+    peak_latency = max((r for r in series if r["latency_p95_ms"] is not None),
+                       key=lambda r: r["latency_p95_ms"], default=None)
+    peak_cost = max((r for r in series if r["cost_usd_per_minute"] is not None),
+                    key=lambda r: r["cost_usd_per_minute"], default=None)
+    parts = []
+    if peak_latency is not None:
+        parts.append(f"peak p95 latency {peak_latency['latency_p95_ms']:.0f} ms at {peak_latency['bucket']}")
+    if peak_cost is not None:
+        parts.append(f"peak cost ${peak_cost['cost_usd_per_minute']:.4g}/min at {peak_cost['bucket']}")
+    cut = " (truncated: the window has more buckets than Metrics v2 returns)" if truncated else ""
+    summary = (f"cost/latency per {source.series_granularity}: {'; '.join(parts)}{cut}" if parts
+               else f"cost/latency per {source.series_granularity}: no data in the window{cut}")
+    content = {"window": {"from": _iso(start), "to": _iso(window.end)}, "granularity": source.series_granularity,
+               "truncated": truncated, "filters": redact_value(cost_filters), "series": series,
+               "peak": {"latency_p95_ms": peak_latency, "cost_usd_per_minute": peak_cost}}
+    return _dump(content), summary
+
+
+def _prompt_text_digest(prompt: Any) -> dict[str, Any]:
+    """The prompt text as its sha256 and its first PROMPT_EXCERPT characters, redacted: enough to recognise a
+    version and match it with the deploy log (which keeps the sha256 only), not a copy of the prompt."""
+    raw = getattr(prompt, "prompt", None)
+    text = raw if isinstance(raw, str) else json.dumps(
+        [m.dict(by_alias=True, exclude_none=True) if hasattr(m, "dict") else m for m in (raw or [])],
+        sort_keys=True, default=str)
+    return {"sha256": hashlib.sha256(text.encode()).hexdigest(), "chars": len(text),
+            "excerpt": redact_text(text)[:PROMPT_EXCERPT]}  # redacted whole first: a cut never splits an address
+
+
+def _read_prompt(client: Langfuse, name: str, version: int | None, label: str | None) -> dict[str, Any] | None:
+    try:
+        # The raw API call does not encode the name (the SDK's get_prompt does): a name may hold a "/".
+        prompt = client.api.prompts.get(quote(name, safe=""), version=version, label=label)
+    except NotFoundError:
+        return None
+    except Exception as err:  # noqa: BLE001
+        raise _classify(err, f"reading {name} {'version ' + str(version) if version else label}") from err
+    return {"version": int(prompt.version), "type": getattr(prompt, "type", None), "labels": list(prompt.labels),
+            "tags": list(prompt.tags), "commitMessage": prompt.commit_message, "config": prompt.config,
+            "text": _prompt_text_digest(prompt)}
+
+
+def collect_prompts(client: Langfuse, variables: Mapping[str, object]) -> tuple[bytes, str] | None:
+    """The prompt versions involved: the detection's (prompt_name / prompt_version), the one labelled production
+    now, and the service's known-good one, each with labels, commit message, config and the text's digest.
+    None when the incident names no prompt."""
+    wanted: dict[str, dict[str, set[str]]] = {}  # name -> {"version:<n>" | "label:production": {roles}}
+
+    def want(name: object, version: object, role: str) -> None:
+        if not name or not str(name).strip():
+            return
+        roles = wanted.setdefault(str(name).strip(), {"label:production": {"production now"}})
+        try:
+            number = int(str(version)) if version not in (None, "") else None
+        except ValueError:
+            number = None
+        if number is not None:
+            roles.setdefault(f"version:{number}", set()).add(role)
+
+    want(variables.get("prompt_name"), variables.get("prompt_version"), "detected")
+    want(variables.get("known_good_prompt_name"), variables.get("known_good_prompt_version"), "known good")
+    if not wanted:
+        return None
+    prompts: dict[str, list[dict[str, Any]]] = {}
+    lines: list[str] = []
+    for name, refs in wanted.items():
+        by_version: dict[int, dict[str, Any]] = {}
+        missing: list[dict[str, Any]] = []
+        for ref, roles in sorted(refs.items()):
+            kind, _, value = ref.partition(":")
+            found = _read_prompt(client, name, int(value) if kind == "version" else None,
+                                 value if kind == "label" else None)
+            if found is None:
+                missing.append({"ref": ref.replace(":", " "), "roles": sorted(roles), "error": "not found (404)"})
+                continue
+            entry = by_version.setdefault(found["version"], {**found, "roles": []})
+            entry["roles"] = sorted(set(entry["roles"]) | roles)
+        prompts[name] = [*(by_version[v] for v in sorted(by_version, reverse=True)), *missing]
+        shown = [f"v{e['version']} ({', '.join(e['roles'])})" for e in prompts[name] if "version" in e]
+        shown += [f"{m['ref']} ({', '.join(m['roles'])}) not found" for m in missing]
+        lines.append(f"{name}: {'; '.join(shown)}")
+    return _dump(redact_value({"prompts": prompts})), "prompt versions: " + " | ".join(lines)
+
+
+def collect_dataset(client: Langfuse, name: str, as_of: datetime, max_items: int) -> tuple[bytes, str]:
+    """The dataset's items as they were at `as_of` (the dataset-items API's `version`, what the SDK's
+    `get_dataset(name, version=...)` sends), page by page up to `max_items`. All or nothing: a page that fails
+    raises, so a partial dataset is never stored as the whole; a dataset over the cap says truncated."""
+    try:
+        dataset = client.api.datasets.get(quote(name, safe=""))
+    except Exception as err:  # noqa: BLE001
+        raise _classify(err, f"reading dataset {name}") from err
+    items: list[dict[str, Any]] = []
+    truncated, total = False, 0
+    for page in range(1, max_items // DATASET_PAGE + 3):  # bounded: never more pages than the cap needs
+        try:
+            answer = client.api.dataset_items.list(dataset_name=name, version=as_of, page=page, limit=DATASET_PAGE)
+        except Exception as err:  # noqa: BLE001
+            raise _classify(err, f"reading items of dataset {name} (page {page}, after {len(items)} item(s))"
+                            ) from err
+        items.extend(i.dict(by_alias=True, exclude_none=True) for i in answer.data)
+        total = int(answer.meta.total_items)
+        if len(items) >= max_items:
+            truncated = len(items) > max_items or answer.meta.total_pages > page
+            items = items[:max_items]
+            break
+        if answer.meta.total_pages <= page or not answer.data:
+            break
+    else:
+        truncated = True
+    counts: Counter[str] = Counter()
+    safe = redact_value(items, counts)
+    archived = sum(1 for i in items if str(i.get("status")) in ("ARCHIVED", "DatasetStatus.ARCHIVED"))
+    cut = f" (truncated at {len(items)} of {total})" if truncated else ""
+    summary = (f"dataset {name} as of {_iso(as_of)}: {len(items)} item(s){f', {archived} archived' if archived else ''}"
+               f"{cut}")
+    content = {"dataset": redact_value(dataset.dict(by_alias=True, exclude_none=True)), "as_of": _iso(as_of),
+               "truncated": truncated, "total_items": total, "item_count": len(items),
+               "redactions": dict(sorted(counts.items())), "items": safe}
+    return _dump(content), summary
+
+
+def collect_langfuse_extras(source: EvidenceSource, variables: Mapping[str, object], detected_at: datetime,
+                            now: datetime | None = None) -> list[EvidencePart]:
+    """The cost/latency series, the prompt versions and the datasets as of detection, each its own part: one
+    that fails is returned with its error and the others still come."""
+    base = base_url_of(source)
+    try:
+        client = client_for(source)
+    except LangfuseError as err:
+        return [EvidencePart(suffix="extras", where=f"langfuse:{base}", error=str(err))]
+    window = blast_window(source, detected_at, now)
+    parts: list[EvidencePart] = []
+    if source.series:
+        where = f"{base}/api/public/v2/metrics"
+        try:
+            content, summary = collect_series(client, source, variables, window)
+            parts.append(EvidencePart("series.json", where, content, summary))
+        except LangfuseError as err:
+            parts.append(EvidencePart("series.json", where, error=str(err)))
+    if source.prompt_versions:
+        where = f"{base}/api/public/v2/prompts"
+        try:
+            found = collect_prompts(client, variables)
+            if found is not None:
+                parts.append(EvidencePart("prompts.json", where, found[0], found[1]))
+        except LangfuseError as err:
+            parts.append(EvidencePart("prompts.json", where, error=str(err)))
+    for raw in source.datasets:
+        name = render_template(raw, variables).strip()
+        if not name:
+            continue
+        where = f"{base}/api/public/v2/datasets/{quote(name, safe='')}?version={_iso(detected_at)}"
+        suffix = f"dataset.{name}.json"
+        try:
+            content, summary = collect_dataset(client, name, detected_at, source.max_dataset_items)
+            parts.append(EvidencePart(suffix, where, content, summary))
+        except LangfuseError as err:
+            parts.append(EvidencePart(suffix, where, error=str(err)))
+    return parts
+
+
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -369,14 +601,20 @@ def _number(value: Any) -> float | None:
     return number if number == number else None  # NaN: no data
 
 
-def metric_filters(watcher: MetricWatcher) -> list[dict[str, Any]]:
+def metric_scope(environment: str | None, trace_name: str | None, tags: list[str]) -> list[dict[str, Any]]:
+    """Metrics v2 filters for the traces a watcher or an evidence source looks at."""
     conditions: list[dict[str, Any]] = []
-    if watcher.environment:
-        conditions.append({"column": "environment", "operator": "=", "value": watcher.environment, "type": "string"})
-    if watcher.trace_name:
-        conditions.append({"column": "traceName", "operator": "=", "value": watcher.trace_name, "type": "string"})
-    if watcher.tags:
-        conditions.append({"column": "tags", "operator": "any of", "value": watcher.tags, "type": "arrayOptions"})
+    if environment:
+        conditions.append({"column": "environment", "operator": "=", "value": environment, "type": "string"})
+    if trace_name:
+        conditions.append({"column": "traceName", "operator": "=", "value": trace_name, "type": "string"})
+    if tags:
+        conditions.append({"column": "tags", "operator": "any of", "value": tags, "type": "arrayOptions"})
+    return conditions
+
+
+def metric_filters(watcher: MetricWatcher) -> list[dict[str, Any]]:
+    conditions = metric_scope(watcher.environment, watcher.trace_name, watcher.tags)
     if watcher.model:
         conditions.append({"column": "providedModelName", "operator": "=", "value": watcher.model, "type": "string"})
     if watcher.observation_type:

@@ -260,7 +260,8 @@ class ServicePlan(_Strict):
 
 LANGFUSE_EVIDENCE_FIELDS = frozenset({
     "base_url", "public_key_env", "secret_key_env", "timeout_seconds", "lookback_minutes", "trace_name", "tags",
-    "environment", "score_names", "max_observations", "max_scores"})
+    "environment", "score_names", "max_observations", "max_scores", "series", "series_granularity",
+    "prompt_versions", "datasets", "max_dataset_items"})
 DEPLOY_EVIDENCE_FIELDS = frozenset({"lookback_minutes", "prompt_names", "max_deploys"})
 
 
@@ -278,6 +279,15 @@ class EvidenceSource(LangfuseConnection):
     score_names: list[str] = Field(default_factory=list, description="scores to pull; empty pulls none")
     max_observations: Annotated[int, Field(ge=1, le=10_000)] = 1000
     max_scores: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    series: bool = Field(default=True, description="a Metrics v2 cost/latency series over the blast window")
+    series_granularity: Literal["minute", "hour", "day"] = Field(
+        default="minute", description="the series' bucket (Metrics v2 offers no 5-minute buckets, and p95s of "
+                                      "finer buckets cannot be merged, so only its own granularities)")
+    prompt_versions: bool = Field(default=True, description="the detection's prompt version, the one labelled "
+                                                            "production now and the service's known-good one")
+    datasets: list[str] = Field(default_factory=list, description="datasets stored as they were at detected_at "
+                                                                  "(template variables allowed)")
+    max_dataset_items: Annotated[int, Field(ge=1, le=100_000)] = 1000
     # kind = "deploys": the deploy log (Langfuse prompt-version webhooks received by the intake) in the blast window.
     prompt_names: list[str] = Field(default_factory=list, description="only these prompts (template variables "
                                                                       "allowed); empty: every prompt")
@@ -669,7 +679,8 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
                 problems.append((f"actions.{name}.evidence", f"'{action.evidence}' is not a langfuse source in "
                                  "[evidence]; the suite is built from its traces"))
     for name, source in pb.evidence.items():
-        unknown = template_variables(" ".join([source.trace_name or "", *source.tags, *source.prompt_names])
+        unknown = template_variables(" ".join([source.trace_name or "", *source.tags, *source.prompt_names,
+                                               *source.datasets])
                                      ) - TEMPLATE_VARIABLES
         if unknown:
             problems.append((f"evidence.{name}", f"unknown template variable(s) {sorted(unknown)}; "

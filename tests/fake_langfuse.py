@@ -12,12 +12,17 @@
   totalCost / inputCost / outputCost, totalTokens / inputTokens / outputTokens; aggregations sum, avg, count, min,
   max, pNN; filters like observations'; `timeDimension` buckets rows (key `time_dimension`) by minute, hour or day.
   Rows are named `<measure>_<aggregation>`; an empty selection gives no rows.
+- Datasets: GET /api/public/v2/datasets/{percent-encoded name}, GET /api/public/dataset-items?datasetName=&page=
+  &limit=[&version=<iso>]. Every item keeps its history: with `version`, an item created after it is left out and
+  the others come as they were then (status ACTIVE/ARCHIVED, input...); without, as they are now. Page meta
+  {page, limit, totalItems, totalPages}; `mediaReferences` always present (the SDK requires it).
 - Health and projects. Every request is recorded in `requests`.
 
 Set `ignore_label_moves = True` to have PATCH answer 200 without moving anything (a server that lies).
 `lose_create_answers = N` stores the next N prompt creations but answers them 500 (an answer lost on the
 way). `fail_cursor_pages = n` answers 503 to the next n requests that carry a cursor (a page failing
-mid-pagination); `fail_paths[path] = n` answers 503 to the next n requests to that path.
+mid-pagination); `fail_paths[path] = n` answers 503 to the next n requests to that path; `fail_item_pages` holds
+dataset-item page numbers answered 503 (a dataset failing after its first page).
 """
 
 from __future__ import annotations
@@ -70,11 +75,14 @@ class FakeLangfuse:
         self.prompts: dict[str, list[dict[str, Any]]] = {}
         self.observations: list[dict[str, Any]] = []
         self.scores: list[dict[str, Any]] = []
+        self.datasets: dict[str, dict[str, Any]] = {}
+        self.dataset_items: dict[str, list[list[dict[str, Any]]]] = {}  # dataset -> items -> versions, oldest first
         self.requests: list[dict[str, Any]] = []
         self.ignore_label_moves = False
         self.lose_create_answers = 0
         self.fail_cursor_pages = 0
         self.fail_paths: dict[str, int] = {}
+        self.fail_item_pages: set[int] = set()
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
 
@@ -87,11 +95,12 @@ class FakeLangfuse:
 
     # ------------------------------------------------------------------ seeding and reading state
 
-    def add_prompt(self, name: str, text: str, labels: list[str] | None = None) -> int:
+    def add_prompt(self, name: str, text: str, labels: list[str] | None = None, commit_message: str | None = None,
+                   config: dict[str, Any] | None = None) -> int:
         with self.lock:
             versions = self.prompts.setdefault(name, [])
             new: dict[str, Any] = {"type": "text", "name": name, "version": len(versions) + 1, "prompt": text,
-                                   "config": {}, "labels": [], "tags": [], "commitMessage": None}
+                                   "config": config or {}, "labels": [], "tags": [], "commitMessage": commit_message}
             versions.append(new)
             self._set_labels(name, new["version"], [*(labels or []), "latest"])
             return int(new["version"])
@@ -138,6 +147,25 @@ class FakeLangfuse:
                  "subject": {"kind": "trace", "id": trace_id}}
         self.scores.append(score)
         return score
+
+    def add_dataset(self, name: str, created: datetime) -> None:
+        self.datasets[name] = {"id": uuid.uuid4().hex[:16], "name": name, "description": None, "metadata": None,
+                               "projectId": PROJECT, "createdAt": iso(created), "updatedAt": iso(created)}
+        self.dataset_items.setdefault(name, [])
+
+    def add_dataset_item(self, dataset: str, *, at: datetime, input: Any, expected_output: Any = None,
+                         metadata: Any = None, item_id: str | None = None) -> str:
+        item = {"id": item_id or uuid.uuid4().hex[:16], "status": "ACTIVE", "input": input,
+                "expectedOutput": expected_output, "metadata": metadata, "datasetId": self.datasets[dataset]["id"],
+                "datasetName": dataset, "createdAt": iso(at), "updatedAt": iso(at), "version": iso(at),
+                "mediaReferences": []}
+        self.dataset_items[dataset].append([item])
+        return str(item["id"])
+
+    def update_dataset_item(self, dataset: str, item_id: str, *, at: datetime, **changes: Any) -> None:
+        """A new version of the item from `at` (e.g. status="ARCHIVED", input=...)."""
+        history = next(h for h in self.dataset_items[dataset] if h[0]["id"] == item_id)
+        history.append({**history[-1], **changes, "updatedAt": iso(at), "version": iso(at)})
 
     # ------------------------------------------------------------------ semantics
 
@@ -205,6 +233,8 @@ class FakeLangfuse:
                 if failing:
                     fake.fail_paths[parts.path] = failing - 1
                     return self._reply(503, {"message": "the fake is failing this path on purpose"})
+                if parts.path == "/api/public/dataset-items" and int(query.get("page", 1)) in fake.fail_item_pages:
+                    return self._reply(503, {"message": "the fake is failing a dataset page on purpose"})
                 if fake.fail_cursor_pages and query.get("cursor"):
                     fake.fail_cursor_pages -= 1
                     return self._reply(503, {"message": "the fake is failing a page on purpose"})
@@ -237,6 +267,11 @@ class FakeLangfuse:
             return self._observations(query)
         if method == "GET" and rest == ["v3", "scores"]:
             return self._scores(query)
+        if method == "GET" and rest[:2] == ["v2", "datasets"] and len(rest) == 3:
+            found = self.datasets.get(rest[2])
+            return (200, found) if found else (404, {"message": f"Dataset not found: {rest[2]}"})
+        if method == "GET" and rest == ["dataset-items"]:
+            return self._dataset_items(query)
         if method == "GET" and rest == ["v2", "metrics"]:
             return self._metrics(json.loads(query["query"]))
         return 404, {"message": f"the fake has no {method} /{'/'.join(seg)}"}
@@ -334,6 +369,24 @@ class FakeLangfuse:
         if start + limit < len(rows):
             meta["cursor"] = base64.b64encode(str(start + limit).encode()).decode()
         return 200, {"data": page, "meta": meta}
+
+    def _dataset_items(self, query: dict[str, str]) -> tuple[int, Any]:
+        name = query.get("datasetName")
+        if "version" in query and not name:
+            return 400, {"message": "version needs datasetName"}
+        if name not in self.datasets:
+            return 404, {"message": f"Dataset not found: {name}"}
+        as_of = _parse_time(query["version"]) if "version" in query else None
+        rows = []
+        for history in self.dataset_items[str(name)]:
+            current = [v for v in history if as_of is None or _parse_time(v["version"]) <= as_of]
+            if current:
+                rows.append(current[-1])
+        page, limit = int(query.get("page", 1)), int(query.get("limit", 50))
+        start = (page - 1) * limit
+        return 200, {"data": rows[start:start + limit],
+                     "meta": {"page": page, "limit": limit, "totalItems": len(rows),
+                              "totalPages": max(1, math.ceil(len(rows) / limit))}}
 
     @staticmethod
     def _measure(obs: dict[str, Any], measure: str) -> float | None:
