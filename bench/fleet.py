@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from bench.loadgen import run_concurrently
 from embedded.binaries import temporal_cli
 from playbook.models import Detection, HumanAction, IncidentStatus, Role, SignalKind
 from worker import DEFAULT_CACHED_WORKFLOWS
@@ -224,18 +224,6 @@ class PeakSampler:
 
 
 # ---------------------------------------------------------------------------------------------- the fleet
-
-async def run_concurrently(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
-    counter = iter(range(n))
-
-    async def lane() -> None:
-        for i in counter:
-            await one(i)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
-    return time.perf_counter() - started
-
 
 async def open_fleet(client: Client, task_queue: str, service: str, n: int,
                      concurrency: int) -> tuple[float, list[str]]:

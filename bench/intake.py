@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from activities import all_activities
 from activities.context import ActivityContext
-from bench.loadgen import Connection
+from bench.loadgen import Connection, run_concurrently
 from embedded.binaries import temporal_cli
 from integrations.artefacts import ArtefactStore
 from playbook.models import Detection, SignalKind
@@ -161,19 +160,6 @@ def detection(fingerprint: str, alert_id: str) -> Detection:
     return Detection(source="bench", kind=SignalKind.TOXICITY, services=["support-bot"], model="gpt-4o",
                      summary="Toxicity score p95 above 0.8", labels={"alertname": "LLMToxicitySpike"},
                      fingerprint=fingerprint, alert_id=alert_id)
-
-
-async def run_concurrently(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
-    """Seconds to run one(0..n-1) with at most `concurrency` in flight."""
-    counter = iter(range(n))
-
-    async def lane() -> None:
-        for i in counter:
-            await one(i)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
-    return time.perf_counter() - started
 
 
 class Senders:

@@ -8,6 +8,8 @@ Content-Length bodies) to keep the sender cheap; the intake side is the real uvi
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 
 
 class Connection:
@@ -52,3 +54,16 @@ class Connection:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
+
+
+async def run_concurrently(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
+    """Seconds to run one(0..n-1) with at most `concurrency` in flight."""
+    counter = iter(range(n))
+
+    async def lane() -> None:
+        for i in counter:
+            await one(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return time.perf_counter() - started
