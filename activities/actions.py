@@ -6,7 +6,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
-from integrations.http_actions import PermanentActionError, TransientActionError, run_http_action
+from integrations.http_actions import (
+    HttpActionResponse,
+    PermanentActionError,
+    TransientActionError,
+    run_http_action,
+)
 from integrations.langfuse import (
     LangfuseRejected,
     LangfuseUnavailable,
@@ -18,6 +23,16 @@ from integrations.langfuse import (
 from playbook.config import HttpAction, LangfusePromptRollbackAction, render_template
 from playbook.messages import ActionResult, ActionRun
 from playbook.remedy import UndoPlan, connection_of
+
+
+def call_http(action: HttpAction, variables: dict[str, object], key: str) -> HttpActionResponse:
+    """Run an http action; a refusal is a non-retryable ApplicationError, anything transient a retryable one."""
+    try:
+        return run_http_action(action, variables, key)
+    except PermanentActionError as err:
+        raise ApplicationError(str(err), type="PermanentActionError", non_retryable=True) from err
+    except TransientActionError as err:
+        raise ApplicationError(str(err), type="TransientActionError") from err
 
 
 class ActionActivities:
@@ -32,12 +47,7 @@ class ActionActivities:
         if not isinstance(action, HttpAction):
             raise ApplicationError(f"action '{request.name}' is {action.kind}; only http actions run here",
                                    non_retryable=True)
-        try:
-            response = run_http_action(action, dict(request.variables), request.key)
-        except PermanentActionError as err:
-            raise ApplicationError(str(err), type="PermanentActionError", non_retryable=True) from err
-        except TransientActionError as err:
-            raise ApplicationError(str(err), type="TransientActionError") from err
+        response = call_http(action, dict(request.variables), request.key)
         self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
             "step": request.step.value, "action": request.name, "status_code": response.status_code,
             "response": response.body_excerpt})

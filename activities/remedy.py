@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.actions import call_http
 from activities.context import ActivityContext
-from integrations.http_actions import PermanentActionError, TransientActionError, run_http_action
 from integrations.langfuse import (
     LangfuseRejected,
     LangfuseUnavailable,
@@ -100,12 +100,7 @@ class RemedyActivities:
             return self._undo_label(plan)
         if plan.kind == "http" and plan.request is not None:
             call = HttpAction(**plan.request.model_dump())
-            try:
-                response = run_http_action(call, dict(plan.variables), request.key)
-            except PermanentActionError as err:
-                raise ApplicationError(str(err), type="PermanentActionError", non_retryable=True) from err
-            except TransientActionError as err:
-                raise ApplicationError(str(err), type="TransientActionError") from err
+            response = call_http(call, dict(plan.variables), request.key)
             self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
                 "step": "review", "action": request.name, "undo": True, "status_code": response.status_code})
             return f"{call.method} answered {response.status_code}"
