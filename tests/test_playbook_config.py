@@ -185,3 +185,15 @@ def test_a_playbook_may_ignore_source_hints() -> None:
     playbook = parse_playbook(RULES + '[severity]\ndefault = "SEV4"\ntrust_source_hint = false\n')
     latency = detection(kind=SignalKind.LATENCY_SPIKE, metrics={}, severity_hint=Severity.SEV1)
     assert classify(latency, playbook) == (Severity.SEV4, "playbook default")
+
+
+@pytest.mark.parametrize(("metrics", "expected"), [
+    ({"looping_traces": 12.0}, Severity.SEV2),
+    ({"looping_traces": 3.0}, Severity.SEV3),
+    ({"looping_traces": 1.0, "cost_per_minute_usd": 7.5}, Severity.SEV2),  # an alert source that measures spend
+])
+def test_the_shipped_playbook_rates_agent_loops_by_reach_or_spend(metrics: dict[str, float],
+                                                                 expected: Severity) -> None:
+    playbook, _ = load_playbook(REPO / "playbook.toml")
+    loop = detection(kind=SignalKind.AGENT_LOOP, metrics=metrics, severity_hint=None)
+    assert classify(loop, playbook)[0] == expected
