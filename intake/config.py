@@ -128,6 +128,12 @@ class SlackConfig(_Strict):
         default=300, description="refuse requests whose X-Slack-Request-Timestamp is older (Slack says 5 minutes)")
     answer_within_seconds: Annotated[float, Field(gt=0, le=2.9)] = Field(
         default=2.0, description="how long a button waits for the incident's answer; Slack wants a reply within 3 s")
+    response_hosts: list[str] = Field(
+        default_factory=lambda: ["hooks.slack.com"],
+        description="hosts a click's response_url may name; the decided message is replaced there (https only, "
+                    "plain http for 127.0.0.1/localhost, for tests)")
+    response_timeout_seconds: Annotated[int, Field(ge=1, le=30)] = Field(
+        default=5, description="per call to a response_url, made after the click was answered")
 
 
 class LangfuseWebhookConfig(_Strict):

@@ -18,19 +18,21 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Literal
-from urllib.parse import parse_qs
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NamedTuple
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
+from integrations import slack as slack_api
 from integrations.redact import outbound
 from observability.tracing import set_incidents
 from playbook.config import Roster
@@ -42,6 +44,8 @@ from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger("firebreak.intake.people")
 MAX_BODY = 64 * 1024
+LATE_OUTCOME_SECONDS = 30.0  # after the click was answered "sent": how long the follow-up waits for the outcome
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass
@@ -235,7 +239,8 @@ class PeopleRoutes:
                               f" to the Slack app's signing secret", "X-Slack-Signature")
         verify_slack(self.people.slack_secret, body, request.headers.get("x-slack-request-timestamp"),
                      request.headers.get("x-slack-signature"), self.config.slack.max_age_seconds)
-        user, verb, ref, request_id, role = parse_slack_action(body)
+        click = parse_slack_action(body)
+        user, verb, ref, request_id, role = click.user, click.verb, click.ref, click.request_id, click.role
         who = self.slack_person(user)
         if who is None:
             return ephemeral(f"Your Slack user {user} is not on Firebreak's roster; ask for `slack_id = \"{user}\"` "
@@ -268,12 +273,66 @@ class PeopleRoutes:
         left = budget - (asyncio.get_running_loop().time() - started)
         outcome = await wait_outcome(target.handle, action.action_id, left) if left > 0.05 else None
         what = "acknowledged" if verb == "ack" else f"{verb} {request_id}"
+        # A decision that is (or may yet be) accepted replaces the message's buttons, after this answer is sent.
+        later = None
+        if verb != "ack" and (outcome is None or outcome.accepted) and self.response_url_ok(click, target):
+            later = BackgroundTask(self.replace_decided, click, target, action, outcome)
         if outcome is None:
             return ephemeral(f"{target.number}: {what} sent as {who} ({chosen.value}); the incident has not "
-                             f"answered yet. `firebreak show {target.number}` shows the outcome.")
+                             f"answered yet. `firebreak show {target.number}` shows the outcome.", later)
         if outcome.accepted:
-            return ephemeral(f"{target.number}: {outcome.message} (by {who} as {chosen.value}).")
+            return ephemeral(f"{target.number}: {outcome.message} (by {who} as {chosen.value}).", later)
         return ephemeral(f"{target.number}: refused: {outcome.message}.")
+
+    def response_url_ok(self, click: SlackAction, target: Target) -> bool:
+        """Only hosts in [intake.slack] response_hosts (hooks.slack.com), over https (http for loopback only): a
+        payload cannot make the intake call anywhere else."""
+        if not click.response_url:
+            return False
+        try:
+            parts = urlsplit(click.response_url)
+            host = (parts.hostname or "").lower()
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts, host = urlsplit(""), ""
+        if (host in {h.lower() for h in self.config.slack.response_hosts}
+                and (parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK))):
+            return True
+        log.warning("slack: %s (%s): not replacing the approval message: response_url host %r is not in "
+                    "[intake.slack] response_hosts (or not https)", target.number, target.handle.id, host)
+        return False
+
+    async def replace_decided(self, click: SlackAction, target: Target, action: HumanAction,
+                              outcome: ActionOutcome | None) -> None:
+        """After the click was answered: replace the approval message with who decided and when, no buttons. Waits
+        (bounded) for the outcome when the incident had not answered in time; a late refusal goes to the clicker
+        ephemerally. Failures are logged, never raised."""
+        try:
+            if outcome is None:
+                outcome = await wait_outcome(target.handle, action.action_id, LATE_OUTCOME_SECONDS)
+            if outcome is None:
+                log.warning("slack: %s (%s): no outcome for %s %s within %g s; the approval message keeps its "
+                            "buttons", target.number, target.handle.id, click.verb, click.request_id,
+                            LATE_OUTCOME_SECONDS)
+                return
+            timeout = self.config.slack.response_timeout_seconds
+            if not outcome.accepted:
+                await asyncio.to_thread(slack_api.respond, click.response_url, f"{target.number}: refused: "
+                                        f"{outcome.message}.", None, replace_original=False, timeout=timeout)
+                return
+            person = self.people.roster.people.get(action.by) if self.people.roster else None
+            name = f"{person.name} ({action.by}, {action.role.value})" if person else \
+                f"{action.by} ({action.role.value})"
+            when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            line = slack_api.mrkdwn_escape(f"{'Approved' if click.verb == 'approve' else 'Rejected'} by {name} at "
+                                           f"{when}")
+            original = click.message.get("blocks")
+            text = str(click.message.get("text") or f"{target.number}: {click.request_id}")
+            blocks = slack_api.decided_blocks(original if isinstance(original, list) else [], text, line)
+            await asyncio.to_thread(slack_api.respond, click.response_url, f"{text}\n{line}", blocks,
+                                    replace_original=True, timeout=timeout)
+        except Exception as err:  # noqa: BLE001 - the click was answered already; this is best effort
+            log.warning("slack: %s (%s): replacing the approval message for %s %s failed: %s", target.number,
+                        target.handle.id, click.verb, click.request_id, err)
 
     def slack_person(self, user: str) -> str | None:
         if self.people.roster is None:
@@ -281,8 +340,9 @@ class PeopleRoutes:
         return next((pid for pid, p in self.people.roster.people.items() if p.slack_user == user), None)
 
 
-def ephemeral(text: str) -> Response:
-    return JSONResponse({"response_type": "ephemeral", "replace_original": False, "text": text})
+def ephemeral(text: str, background: BackgroundTask | None = None) -> Response:
+    return JSONResponse({"response_type": "ephemeral", "replace_original": False, "text": text},
+                        background=background)
 
 
 def verify_slack(secret: bytes, body: bytes, timestamp: str | None, signature: str | None, max_age: int,
@@ -301,8 +361,18 @@ def verify_slack(secret: bytes, body: bytes, timestamp: str | None, signature: s
         raise IntakeError(401, "the Slack signature does not match (check the signing secret)", "X-Slack-Signature")
 
 
-def parse_slack_action(body: bytes) -> tuple[str, str, str, str | None, Role | None]:
-    """(Slack user id, verb, incident, request id, role) from a block_actions payload.
+class SlackAction(NamedTuple):
+    user: str  # Slack user id
+    verb: str  # approve, reject or ack
+    ref: str  # the incident
+    request_id: str | None
+    role: Role | None
+    response_url: str  # where to replace the message, "" when the payload has none
+    message: dict[str, Any]  # the message the button was on ({} when the payload has none)
+
+
+def parse_slack_action(body: bytes) -> SlackAction:
+    """The click in a block_actions payload.
 
     The button's value is 'approve|INC-2026-0042|stabilise-1', 'reject|...|...' or 'ack|INC-2026-0042', with an
     optional '|role' at the end.
@@ -333,7 +403,10 @@ def parse_slack_action(body: bytes) -> tuple[str, str, str, str | None, Role | N
     except ValueError as err:
         raise IntakeError(400, f"unknown role '{parts[role_at]}' in the button value", "payload.actions[0].value") \
             from err
-    return user, verb, parts[1], request_id, role
+    response_url = payload.get("response_url")
+    message = payload.get("message")
+    return SlackAction(user, verb, parts[1], request_id, role, response_url if isinstance(response_url, str) else "",
+                       message if isinstance(message, dict) else {})
 
 
 async def _raw_body(request: Request, limit: int) -> bytes:

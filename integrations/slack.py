@@ -2,7 +2,9 @@
 
 Neither call takes an idempotency key, so callers check the comms archive before sending (see
 activities/communicate.py). Approval requests carry Approve / Reject buttons whose values POST /v1/slack/actions
-understands: 'approve|<incident>|<request id>' and 'reject|<incident>|<request id>'.
+understands: 'approve|<incident>|<request id>' and 'reject|<incident>|<request id>'. Once the incident has accepted
+a click, the intake replaces that message through the click's response_url (decided_blocks, respond): no buttons,
+who decided and when.
 """
 
 from __future__ import annotations
@@ -54,10 +56,37 @@ def approval_blocks(incident: str, request_id: str, subject: str, text: str, why
              "text": {"type": "plain_text", "text": "Approve"}, "value": f"approve|{incident}|{request_id}"},
             {"type": "button", "action_id": "firebreak-reject", "style": "danger",
              "text": {"type": "plain_text", "text": "Reject"}, "value": f"reject|{incident}|{request_id}"}]},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"To edit the text before approving: "
-                                                                   f"`firebreak approve {incident} {request_id} "
-                                                                   f"--text-file edited.md`"}]},
+        {"type": "context", "block_id": f"firebreak-hint-{request_id}"[:255], "elements": [
+            {"type": "mrkdwn", "text": f"To edit the text before approving: `firebreak approve {incident} "
+                                       f"{request_id} --text-file edited.md`"}]},
     ]
+
+
+def mrkdwn_escape(text: str) -> str:
+    """Slack's three control characters, escaped as its docs ask (&, <, >)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def decided_blocks(original: list[dict[str, Any]], fallback: str, line: str) -> list[dict[str, Any]]:
+    """An answered approval request: the original blocks without buttons (and without the 'edit before approving'
+    hint), plus a context line saying who decided and when."""
+    kept = [b for b in original if isinstance(b, dict) and b.get("type") != "actions"
+            and not str(b.get("block_id") or "").startswith("firebreak-hint")] or _sections(fallback)
+    return [*kept[:49], {"type": "context", "elements": [{"type": "mrkdwn", "text": line[:300]}]}]
+
+
+def respond(url: str, text: str, blocks: list[dict[str, Any]] | None, *, replace_original: bool,
+            timeout: int) -> None:
+    """Answer an interaction through its response_url (no token; Slack accepts 5 uses within 30 minutes): replace
+    the original message, or post an ephemeral message to the person who clicked."""
+    try:
+        response = WebhookClient(url, timeout=max(timeout, 1)).send(
+            text=text[:3000], blocks=blocks, replace_original=replace_original,
+            response_type=None if replace_original else "ephemeral")
+    except (SlackClientError, OSError) as err:
+        raise ChannelError(f"Slack response_url failed: {err}") from err
+    if response.status_code != 200:
+        raise ChannelError(f"Slack response_url answered {response.status_code}: {str(response.body)[:200]}")
 
 
 def _env(name: str, what: str) -> str:

@@ -3,9 +3,11 @@ and Slack buttons verified exactly as Slack signs them. Real intake (uvicorn), r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import os
 import stat
 import time
@@ -22,11 +24,12 @@ from temporalio.testing import WorkflowEnvironment
 from intake.app import create_app
 from intake.people import People
 from intake.tokens import TokenStore
+from integrations.slack import approval_blocks
 from playbook.config import load_playbook
 from playbook.models import ApprovalStatus
 from playbook.state import IncidentState
 from tests.intake.support import Running, bearer, config, secrets, serving
-from tests.support import ROSTER, detection, incident_worker, wait_for, write_playbook
+from tests.support import ROSTER, Recorder, detection, incident_worker, recorder, wait_for, write_playbook
 from workflows.client import raise_detection
 
 BODY = """
@@ -76,6 +79,7 @@ async def people_api(env: WorkflowEnvironment, task_queue: str, tmp_path: Path,
     playbook = write_playbook(tmp_path, BODY % uuid.uuid4().hex[:6].upper().replace("0", "A"), SLACK_ROSTER)
     tokens = TokenStore(tmp_path / "tokens.json")
     people = People(tokens=tokens, roster=load_playbook(playbook)[0].roster, slack_secret=SLACK_SECRET.encode())
+    overrides.setdefault("slack", {"response_hosts": ["127.0.0.1"]})  # never hooks.slack.com from tests
     cfg = config(people={"outcome_wait_seconds": 2.0}, **overrides)
     app = create_app(cfg, secrets(cfg), client=env.client, task_queue=task_queue, people=people)
     async with serving(app) as api:
@@ -164,14 +168,15 @@ async def test_people_approve_over_http_with_the_workflows_answer(dev_env: Workf
 
 
 def slack_request(user: str, value: str, secret: str = SLACK_SECRET, timestamp: int | None = None,
-                  ) -> tuple[bytes, dict[str, str]]:
+                  response_url: str = "https://hooks.slack.com/actions/T0001/1/abc",
+                  message: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
     """A block_actions request, form-encoded and signed as Slack documents it (v0:timestamp:body, HMAC-SHA256)."""
     payload = {"type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
                "api_app_id": "A0001", "team": {"id": "T0001", "domain": "example"},
                "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0INC",
                              "is_ephemeral": False},
                "trigger_id": "123.456.abc", "channel": {"id": "C0INC", "name": "incidents"},
-               "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+               "response_url": response_url, **({"message": message} if message else {}),
                "actions": [{"type": "button", "action_id": value.split("|")[0], "block_id": "incident_actions",
                             "value": value, "text": {"type": "plain_text", "text": "Go"},
                             "action_ts": "1700000001.000200"}]}
@@ -229,3 +234,83 @@ def test_bad_button_values_are_400(value: str) -> None:
     with pytest.raises(IntakeError) as err:
         parse_slack_action(body)
     assert err.value.status == 400
+
+
+async def requests_once(fake: Recorder, count: int, polls: int = 60) -> list[dict[str, Any]]:
+    """The recorder's requests once there are `count` of them (or after `polls` x 50 ms)."""
+    for _ in range(polls):
+        if len(fake.requests) >= count:
+            break
+        await asyncio.sleep(0.05)
+    return list(fake.requests)
+
+
+async def test_a_decided_slack_message_is_replaced_without_buttons(dev_env: WorkflowEnvironment, task_queue: str,
+                                                                   tmp_path: Path, home: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    with recorder() as fake:
+        async with (people_api(dev_env, task_queue, tmp_path) as (api, _, playbook),
+                    incident_worker(dev_env.client, task_queue, playbook, home)):
+            first, number = await open_incident(dev_env, task_queue)
+            second, other = await open_incident(dev_env, task_queue)
+            for handle, ref in ((first, number), (second, other)):
+                assert (await press(api, "U0IAN", f"ack|{ref}"))[0] == 200
+                await wait_for(handle, lambda s: bool(s.pending_approvals()))
+            blocks = approval_blocks(number, "stabilise-1", "Roll support-bot back", "the draft", "toxicity p95")
+            message = {"type": "message", "text": f"{number}: approval needed", "blocks": blocks}
+            url = f"{fake.url}/actions/T0001/1/first"
+
+            status, body, took = await press(api, "U0OLU", f"approve|{number}|stabilise-1", response_url=url,
+                                             message=message)
+            assert status == 200 and took < 3 and "approved" in body["text"], (took, body)
+            [sent] = await requests_once(fake, 1)
+            assert (sent["method"], sent["path"]) == ("POST", "/actions/T0001/1/first")
+            replaced = json.loads(sent["body"])
+            assert replaced["replace_original"] is True and "response_type" not in replaced, replaced
+            assert replaced["text"].startswith(f"{number}: approval needed\nApproved by Olu Ops (olu, ai_ops) at ")
+            kept = [b["type"] for b in replaced["blocks"]]
+            assert "actions" not in kept and kept == ["section", "section", "context"], kept
+            assert replaced["blocks"][0] == blocks[0]
+            assert replaced["blocks"][-1]["elements"][0]["text"].startswith("Approved by Olu Ops (olu, ai_ops) at ")
+
+            # A second click: the incident refuses it, ephemerally, and the message is not replaced again.
+            status, body, took = await press(api, "U0OLU", f"reject|{number}|stabilise-1", response_url=url,
+                                             message=message)
+            assert status == 200 and took < 3, (took, body)
+            assert body["response_type"] == "ephemeral" and body["replace_original"] is False
+            assert "refused" in body["text"] and "already approved by olu" in body["text"], body
+
+            # A response_url on a host not in [intake.slack] response_hosts (the same fake, named differently).
+            forged = f"{fake.url.replace('127.0.0.1', 'localhost')}/actions/forged"
+            with caplog.at_level(logging.WARNING, logger="firebreak.intake.people"):
+                status, body, _ = await press(api, "U0OLU", f"reject|{other}|stabilise-1", response_url=forged)
+                assert status == 200 and "refused" not in body["text"], body
+                state = await wait_for(second, decided)
+                assert state.approval("stabilise-1").status == ApprovalStatus.REJECTED  # type: ignore[union-attr]
+                assert len(await requests_once(fake, 2, polls=10)) == 1, fake.requests
+            assert any("'localhost' is not in [intake.slack] response_hosts" in r.getMessage() and other in
+                       r.getMessage() for r in caplog.records), caplog.text
+            for handle in (first, second):
+                await handle.terminate("test over")
+
+
+@pytest.mark.parametrize(("url", "hosts", "ok"), [
+    ("https://hooks.slack.com/actions/T0001/1/abc", None, True),
+    ("http://hooks.slack.com/actions/T0001/1/abc", None, False),  # https only, but for loopback
+    ("https://hooks.slack.com.evil.example/x", None, False),
+    ("https://hooks.slack.com@evil.example/x", None, False),
+    ("https://evil.example/hooks.slack.com", None, False),
+    ("http://[::1/x", None, False),
+    ("", None, False),
+    ("http://127.0.0.1:9/x", None, False),
+    ("http://127.0.0.1:9/x", ["127.0.0.1"], True),
+])
+def test_only_allowed_response_url_hosts(url: str, hosts: list[str] | None, ok: bool) -> None:
+    from types import SimpleNamespace
+
+    from intake.people import PeopleRoutes, Target, parse_slack_action
+
+    routes = PeopleRoutes(config(**({"slack": {"response_hosts": hosts}} if hosts else {})), People(), lambda: None)
+    click = parse_slack_action(slack_request("U1", "approve|INC-1|r-1", response_url=url)[0])
+    target = Target(SimpleNamespace(id="wf-1"), "INC-1", None)  # type: ignore[arg-type]
+    assert routes.response_url_ok(click, target) is ok
