@@ -163,21 +163,28 @@ def resolve_rollback(action: LangfusePromptRollbackAction, variables: Mapping[st
     return name, version
 
 
+def move_label(client: Langfuse, name: str, version: int, label: str, current: int | None) -> None:
+    """Put `label` on `version` of prompt `name` (left alone when `current`, the version holding it now, is that
+    version) and verify by reading it back: every label move (rollback, promotion, undo) goes through here."""
+    doing = f"moving the {label} label of {name} to version {version}"
+    if current != version:
+        try:
+            client.update_prompt(name=name, version=version, new_labels=[label])
+        except Exception as err:  # noqa: BLE001
+            raise _classify(err, doing) from err
+    after = label_holder(client, name, label)
+    if after != version:
+        raise LangfuseVerificationError(
+            f"Langfuse accepted {doing}, but reading it back shows it on "
+            f"{'no version' if after is None else f'version {after}'}; check the prompt in Langfuse before "
+            "trusting it")
+
+
 def rollback_prompt(client: Langfuse, name: str, version: int, label: str = "production") -> RollbackResult:
     """Move `label` to `version` of prompt `name` and verify by reading it back. Idempotent: a label that is
     already there is left alone (and still verified)."""
     before = label_holder(client, name, label)
-    if before != version:
-        try:
-            client.update_prompt(name=name, version=version, new_labels=[label])
-        except Exception as err:  # noqa: BLE001
-            raise _classify(err, f"moving {label} of {name} to version {version}") from err
-    after = label_holder(client, name, label)
-    if after != version:
-        raise LangfuseVerificationError(
-            f"Langfuse accepted moving the {label} label of {name} to version {version}, but reading it back "
-            f"shows it on {'no version' if after is None else f'version {after}'}; check the prompt in Langfuse "
-            "before trusting the rollback")
+    move_label(client, name, version, label, before)
     return RollbackResult(name=name, label=label, version=version, previous_version=before, moved=before != version)
 
 

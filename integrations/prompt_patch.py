@@ -14,7 +14,7 @@ from urllib.parse import quote
 from langfuse import Langfuse
 from langfuse.api import CreateTextPromptRequest, NotFoundError
 
-from integrations.langfuse import LangfuseRejected, LangfuseVerificationError, _classify, label_holder
+from integrations.langfuse import LangfuseRejected, _classify, label_holder, move_label
 
 SEARCH_VERSIONS = 50   # newest versions searched for the incident's key
 
@@ -71,14 +71,8 @@ def create_candidate(client: Langfuse, name: str, text: str, key: str, incident_
         except Exception as err:  # noqa: BLE001
             raise _classify(err, f"creating a candidate version of {name}") from err
         version = int(made.version)
-    elif label_holder(client, name, label) != version:
-        try:
-            client.update_prompt(name=name, version=version, new_labels=[label])
-        except Exception as err:  # noqa: BLE001
-            raise _classify(err, f"labelling version {version} of {name} {label}") from err
-    if label_holder(client, name, label) != version:
-        raise LangfuseVerificationError(f"version {version} of {name} was made, but reading the {label} label back "
-                                        "does not find it there; check the prompt in Langfuse")
+    # A new version was created with the label; a found one may have lost it since.
+    move_label(client, name, version, label, version if created else label_holder(client, name, label))
     return Candidate(name=name, version=version, created=created)
 
 
@@ -98,13 +92,6 @@ def undo_label_move(client: Langfuse, name: str, label: str, restore: int, expec
         where = "no version" if now is None else f"version {now}"
         raise LangfuseRejected(f"the {label} label of {name} is on {where}, not on version {expect} where the "
                                "mitigation left it; not moving it (someone changed it since), check Langfuse")
-    try:
-        client.update_prompt(name=name, version=restore, new_labels=[label])
-    except Exception as err:  # noqa: BLE001
-        raise _classify(err, f"moving {label} of {name} back to version {restore}") from err
-    after = label_holder(client, name, label)
-    if after != restore:
-        raise LangfuseVerificationError(f"Langfuse accepted moving {label} of {name} back to version {restore}, but "
-                                        f"reading it back shows {'no version' if after is None else after}")
+    move_label(client, name, restore, label, now)
     return UndoResult(True, f"moved the {label} label of {name} from version {now} back to version {restore} "
                             "(verified)")
