@@ -340,6 +340,15 @@ OBSERVATION_TYPES = ("GENERATION", "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN", "R
 PII_KINDS = ("EMAIL", "PHONE", "CARD", "SECRET", "TOKEN")
 
 
+def _known(values: list[str], vocabulary: tuple[str, ...], what: str, offer: str) -> list[str]:
+    """The values upper-cased, or a ValueError naming those outside the vocabulary and the vocabulary itself."""
+    upper = [v.upper() for v in values]
+    unknown = [v for v in upper if v not in vocabulary]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; {offer} {', '.join(vocabulary)}")
+    return upper
+
+
 class _TraceScope(_Strict):
     """Which traces a watcher looks at (all of the project's, by default)."""
 
@@ -410,11 +419,7 @@ class AgentLoopWatcher(_Watcher, _TraceScope):
     @field_validator("observation_types")
     @classmethod
     def _types(cls, value: list[str]) -> list[str]:
-        upper = [t.upper() for t in value]
-        unknown = [t for t in upper if t not in OBSERVATION_TYPES]
-        if unknown:
-            raise ValueError(f"unknown observation type(s) {unknown}; Langfuse has {', '.join(OBSERVATION_TYPES)}")
-        return upper
+        return _known(value, OBSERVATION_TYPES, "observation type(s)", "Langfuse has")
 
     @property
     def signal(self) -> SignalKind:
@@ -434,11 +439,7 @@ class DataExposureWatcher(_Watcher, _TraceScope):
     @field_validator("pii_kinds")
     @classmethod
     def _kinds(cls, value: list[str]) -> list[str]:
-        upper = [k.upper() for k in value]
-        unknown = [k for k in upper if k not in PII_KINDS]
-        if unknown:
-            raise ValueError(f"unknown PII kind(s) {unknown}; use {', '.join(PII_KINDS)}")
-        return upper
+        return _known(value, PII_KINDS, "PII kind(s)", "use")
 
     @property
     def signal(self) -> SignalKind:
