@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support import free_port, serving  # noqa: F401  (tests import serving from here)
@@ -156,3 +157,18 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+# A second person in the communications role, so one person never both approves and releases an external brief.
+KIM = """
+[roster.people.kim]
+name = "Kim Comms"
+roles = ["communications"]
+"""
+
+
+@pytest.fixture(autouse=True)  # autouse where a test module imports it
+def channel_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Slack bot token and Statuspage key the fakes expect, where the channels read them."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_TOKEN)
+    monkeypatch.setenv("STATUSPAGE_KEY", STATUSPAGE_KEY)

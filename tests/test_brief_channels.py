@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
@@ -37,7 +36,16 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     whats,
     worker,
 )
-from tests.fake_channels import SLACK_TOKEN, STATUSPAGE_KEY, FakeSlack, FakeStatuspage, serving, smtp_sink
+from tests.fake_channels import (  # noqa: F401  (channel_secrets is an autouse fixture)
+    KIM,
+    SLACK_TOKEN,
+    STATUSPAGE_KEY,
+    FakeSlack,
+    FakeStatuspage,
+    channel_secrets,
+    serving,
+    smtp_sink,
+)
 from tests.intake.support import bearer
 from tests.intake.support import config as intake_config
 from tests.intake.support import secrets as intake_secrets
@@ -46,19 +54,6 @@ from tests.support import ROSTER, decision, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 FIREBREAK = str(Path(sys.executable).parent / "firebreak")
-KIM = """
-[roster.people.kim]
-name = "Kim Comms"
-roles = ["communications"]
-"""
-
-
-@pytest.fixture(autouse=True)
-def channel_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_TOKEN)
-    monkeypatch.setenv("STATUSPAGE_KEY", STATUSPAGE_KEY)
-
-
 def channels(slack: FakeSlack, smtp_port: int, statuspage: FakeStatuspage | None = None) -> str:
     text = f"""
 [channels.ops_hook]

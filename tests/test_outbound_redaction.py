@@ -26,7 +26,16 @@ from observability.logs import IncidentFilter, JsonFormatter, RedactingFormatter
 from playbook.models import Resolution, RetrospectiveNotes, Role, Severity
 from playbook.state import IncidentInput, IncidentState
 from tests.behaviour import advance_to, read_jsonl, started, terminate_leftovers, worker  # noqa: F401
-from tests.fake_channels import SLACK_TOKEN, STATUSPAGE_KEY, FakeSlack, FakeStatuspage, serving, smtp_sink
+from tests.fake_channels import (  # noqa: F401  (channel_secrets is an autouse fixture)
+    KIM,
+    SLACK_TOKEN,
+    STATUSPAGE_KEY,
+    FakeSlack,
+    FakeStatuspage,
+    channel_secrets,
+    serving,
+    smtp_sink,
+)
 from tests.support import ROSTER, decision, detection, human, recorder, wait_for, write_playbook
 from workflows.actions import send_action
 from workflows.client import raise_detections
@@ -38,19 +47,6 @@ RAW = (EMAIL, PHONE, CARD, KEY, "4111111111111111", "AbCdEf0123456789xyzXYZ", "7
 LEAK = f"user {EMAIL} ({PHONE}) pasted card {CARD} and key {KEY} into the chat"
 EDIT_LEAK = "Customer 555-123-4567 wrote from bob@example.org with Bearer eyJhbGciOiJIUzI1NiJ9.abc.def"
 RAW_EDIT = ("555-123-4567", "bob@example.org", "eyJhbGciOiJIUzI1NiJ9")
-KIM = """
-[roster.people.kim]
-name = "Kim Comms"
-roles = ["communications"]
-"""
-
-
-@pytest.fixture(autouse=True)
-def channel_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_TOKEN)
-    monkeypatch.setenv("STATUSPAGE_KEY", STATUSPAGE_KEY)
-
-
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """The worker's own logging set-up (FIREBREAK_LOG_FORMAT=json) writing into a buffer for the test."""
