@@ -72,7 +72,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import briefing
     from workflows import search_attributes as sa
 
-from workflows.remedy import REMEDY_PATCH, RemedyMixin
+from workflows.remedy import REMEDY_PATCH, RemedyMixin, _cause
 
 SYSTEM = "firebreak"
 RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE)
@@ -406,9 +406,7 @@ class IncidentWorkflow(RemedyMixin):
                                                      summary=f"{step.value.capitalize()}: {name}",
                                                      **_http_call(action.timeout_seconds))
         except ActivityError as err:
-            self._mitigation(step, name, "failed", _cause(err))
-            await self._notify(f"failed-{step.value}-{name}", [self._primary(Role.INCIDENT_COMMANDER)],
-                               f"{self._number()}: {name} failed", _cause(err))
+            await self._failed(step, name, _cause(err))
             return
         self._mitigation(step, name, "done", result.detail)
         self._register(step, name, result.detail, result.undo)
@@ -1045,13 +1043,13 @@ class IncidentWorkflow(RemedyMixin):
                 lines.append(f"- `{a.request_id}` {a.subject[:120]} — {a.role.value}: {', '.join(who) or 'nobody'}"
                              + (f"; escalated to {', '.join(a.escalated_to)}" if a.escalated_to else "")
                              + f"; decide by {_at(a.deadline)}")
-        undone = {(m.step, m.name) for m in s.in_place if m.outcome == "undone"}
-        in_place = [m for m in s.mitigations if m.outcome == "done" and (m.step, m.action) not in undone
-                    and not (s.playbook and isinstance(s.playbook.actions.get(m.action), PromptfooRegressionAction))]
+        # The undo registry is what is in place: regression runs and failures are not mitigations.
+        in_place = [m for m in s.in_place if m.outcome != "undone"]  # kept, undo failed or handed to a person
+        undone = sorted(m.name for m in s.in_place if m.outcome == "undone")
         lines += ["", "**Mitigations in place**", ""]
-        lines += [f"- {m.step.value}: {m.action} ({_at(m.at)})" for m in in_place[-20:]] or ["- none yet"]
+        lines += [f"- {m.step.value}: {m.name} ({_at(m.applied_at)})" for m in in_place[-20:]] or ["- none yet"]
         if undone:
-            lines.append("- undone at resolution: " + ", ".join(name for _, name in sorted(undone)))
+            lines.append("- undone at resolution: " + ", ".join(undone))
         others = [m for m in s.mitigations if m.outcome != "done"]
         if others:
             lines.append("- not in place: " + ", ".join(f"{m.action} ({m.outcome})" for m in others[-10:]))
@@ -1072,9 +1070,3 @@ class IncidentWorkflow(RemedyMixin):
 
 def _at(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
-
-def _cause(err: BaseException) -> str:
-    """The innermost message of an activity failure, which is the one that says what went wrong."""
-    while err.__cause__ is not None:
-        err = err.__cause__
-    return str(err)

@@ -49,6 +49,7 @@ LANGFUSE_CALLS: dict[str, Any] = {
 
 
 def _cause(err: BaseException) -> str:
+    """The innermost message of an activity failure, which is the one that says what went wrong."""
     while err.__cause__ is not None:
         err = err.__cause__
     return str(err)
