@@ -165,6 +165,12 @@ class LangfuseConnection(_Strict):
     timeout_seconds: Annotated[int, Field(ge=1, le=120)] = 10
 
 
+def _movable_label(value: str) -> str:
+    if not value.strip() or value == "latest":
+        raise ValueError("give a label to move, e.g. production ('latest' is managed by Langfuse)")
+    return value
+
+
 class LangfusePromptRollbackAction(LangfuseConnection):
     """Move a Langfuse prompt label (production) to a known-good version, then read it back to verify."""
 
@@ -177,9 +183,7 @@ class LangfusePromptRollbackAction(LangfuseConnection):
     @field_validator("label")
     @classmethod
     def _movable(cls, value: str) -> str:
-        if not value.strip() or value == "latest":
-            raise ValueError("give a label to move, e.g. production ('latest' is managed by Langfuse)")
-        return value
+        return _movable_label(value)
 
 
 class LangfusePromptPatchAction(LangfuseConnection):
@@ -197,9 +201,7 @@ class LangfusePromptPatchAction(LangfuseConnection):
     @field_validator("label", "candidate_label")
     @classmethod
     def _movable(cls, value: str) -> str:
-        if not value.strip() or value == "latest":
-            raise ValueError("give a label to move, e.g. production ('latest' is managed by Langfuse)")
-        return value
+        return _movable_label(value)
 
     @model_validator(mode="after")
     def _distinct(self) -> LangfusePromptPatchAction:
@@ -531,7 +533,6 @@ Channel = Annotated[Annotated[WebhookChannel, Tag("webhook")] | Annotated[SlackW
                     | Annotated[SlackChannel, Tag("slack")] | Annotated[EmailChannel, Tag("email")]
                     | Annotated[StatuspageChannel, Tag("statuspage")], Discriminator(_channel_kind)]
 CHANNEL_KINDS_FOR_PAGES = ("webhook", "slack_webhook")
-INTERNAL_AUDIENCES = ("responders", "leadership")
 
 
 class Audience(_Strict):
