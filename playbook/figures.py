@@ -5,6 +5,7 @@ Pure functions over the JSON that `write_retrospective` stores, so `firebreak re
 
 from __future__ import annotations
 
+import re
 import statistics
 from datetime import datetime
 from typing import Any
@@ -30,19 +31,24 @@ def step_minutes(timeline: list[dict[str, Any]]) -> dict[str, float]:
     return {step: _minutes(start, ordered[i + 1][1]) for i, (step, start) in enumerate(ordered[:-1])}
 
 
+# "brief #3 drafted", "brief #3 (leadership) sent to ops_room, mail": one brief per tick and audience.
+_BRIEF = re.compile(r"^(brief #\d+(?: \([^)]*\))?) (drafted|sent to (.+))$")
+
+
 def brief_delays(timeline: list[dict[str, Any]]) -> tuple[int, list[float]]:
-    """(briefs due, minutes from due to sent for each one sent). A brief is due when it is drafted."""
+    """(briefs due, minutes from due to sent for each one sent). A brief is due when it is drafted; each audience's
+    brief of a tick is its own."""
     drafted: dict[str, datetime] = {}
     delays: list[float] = []
     for entry in timeline:
-        what = entry["what"]
-        if entry["step"] != "communicate" or not what.startswith("brief #"):
+        found = _BRIEF.match(entry["what"]) if entry["step"] == "communicate" else None
+        if found is None:
             continue
-        seq = what.split()[1]
-        if what.endswith("drafted"):
-            drafted[seq] = _at(entry["at"])
-        elif " sent to " in what and "no channel" not in what and seq in drafted:
-            delays.append(_minutes(drafted[seq], _at(entry["at"])))
+        brief, sent_to = found.group(1), found.group(3)
+        if found.group(2) == "drafted":
+            drafted[brief] = _at(entry["at"])
+        elif sent_to != "no channel" and brief in drafted:
+            delays.append(_minutes(drafted[brief], _at(entry["at"])))
     return len(drafted), delays
 
 

@@ -105,3 +105,17 @@ def test_retrospective_impact_adds_up_the_reach_of_every_blast_radius() -> None:
     impact = retrospective_record(state, final=False, blast_radius=reach)["impact"]
     assert (impact["traces_affected"], impact["users_affected"], impact["sessions_affected"]) == (4, 3, 2)
     assert retrospective_record(state, final=False)["impact"]["traces_affected"] is None
+
+
+def test_cadence_figures_count_each_audiences_brief_once() -> None:
+    from playbook.figures import brief_delays
+
+    def line(minute: int, what: str) -> dict[str, str]:
+        return {"step": "communicate", "at": f"2026-11-27T10:{minute:02d}:00+00:00", "what": what}
+
+    timeline = [line(0, "brief #1 drafted"), line(0, "brief #1 (leadership) drafted"),
+                line(4, "brief #1 sent to archive, ops_room"), line(20, "brief #1 (leadership) sent to mail"),
+                line(30, "brief #2 drafted"), line(31, "brief #2 not sent: rejected"),
+                line(30, "brief #2 (leadership) drafted"), line(40, "brief #2 (leadership) sent to no channel")]
+    due, delays = brief_delays(timeline)
+    assert (due, delays) == (4, [4.0, 20.0])  # leadership's brief #1 is not counted as a second responders' one
