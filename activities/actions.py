@@ -13,9 +13,8 @@ from integrations.http_actions import (
     run_http_action,
 )
 from integrations.langfuse import (
-    LangfuseRejected,
+    LangfuseError,
     LangfuseUnavailable,
-    LangfuseVerificationError,
     client_for,
     resolve_rollback,
     rollback_prompt,
@@ -33,6 +32,11 @@ def call_http(action: HttpAction, variables: dict[str, object], key: str) -> Htt
         raise ApplicationError(str(err), type="PermanentActionError", non_retryable=True) from err
     except TransientActionError as err:
         raise ApplicationError(str(err), type="TransientActionError") from err
+
+
+def langfuse_errors(err: LangfuseError) -> ApplicationError:
+    """Langfuse down or erroring is retried; a refusal or a label that did not move is not."""
+    return ApplicationError(str(err), type=type(err).__name__, non_retryable=not isinstance(err, LangfuseUnavailable))
 
 
 class ActionActivities:
@@ -62,12 +66,8 @@ class ActionActivities:
         try:
             name, version = resolve_rollback(action, dict(request.variables))
             result = rollback_prompt(client_for(action), name, version, action.label)
-        except LangfuseVerificationError as err:
-            raise ApplicationError(str(err), type="LangfuseVerificationError", non_retryable=True) from err
-        except LangfuseRejected as err:
-            raise ApplicationError(str(err), type="LangfuseRejected", non_retryable=True) from err
-        except LangfuseUnavailable as err:
-            raise ApplicationError(str(err), type="LangfuseUnavailable") from err
+        except LangfuseError as err:
+            raise langfuse_errors(err) from err
         self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
             "step": request.step.value, "action": request.name, "kind": action.kind, "prompt": name,
             "label": action.label, "version": version, "previous_version": result.previous_version,

@@ -9,12 +9,10 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.actions import call_http
+from activities.actions import call_http, langfuse_errors
 from activities.context import ActivityContext
 from integrations.langfuse import (
-    LangfuseRejected,
-    LangfuseUnavailable,
-    LangfuseVerificationError,
+    LangfuseError,
     client_for,
     rollback_prompt,
 )
@@ -33,12 +31,6 @@ from playbook.remedy import (
 )
 
 FAILED_CASES_KEPT = 5
-
-
-def _langfuse_errors(err: Exception) -> ApplicationError:
-    retry = isinstance(err, LangfuseUnavailable)
-    kind = type(err).__name__
-    return ApplicationError(str(err), type=kind, non_retryable=not retry)
 
 
 class RemedyActivities:
@@ -67,8 +59,8 @@ class RemedyActivities:
         try:
             found = create_candidate(client_for(action), name, text, request.key, request.incident_number,
                                      action.candidate_label)
-        except (LangfuseRejected, LangfuseUnavailable) as err:
-            raise _langfuse_errors(err) from err
+        except LangfuseError as err:
+            raise langfuse_errors(err) from err
         how = "created" if found.created else "found (made earlier for this incident)"
         return PatchResult(prompt_name=name, version=found.version, created=found.created,
                            detail=f"candidate version {found.version} of {name} {how}, labelled "
@@ -82,8 +74,8 @@ class RemedyActivities:
         assert request.version is not None, "promote needs the candidate version"
         try:
             result = rollback_prompt(client_for(action), name, request.version, action.label)
-        except (LangfuseRejected, LangfuseUnavailable) as err:
-            raise _langfuse_errors(err) from err
+        except LangfuseError as err:
+            raise langfuse_errors(err) from err
         self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
             "step": "remediate", "action": request.name, "kind": action.kind, "prompt": name, "label": action.label,
             "version": request.version, "previous_version": result.previous_version, "moved": result.moved})
@@ -111,10 +103,8 @@ class RemedyActivities:
         try:
             result = undo_label_move(client_for(connection_of(plan.connection)), plan.prompt_name, plan.label,
                                      plan.restore_version, plan.expect_version)
-        except LangfuseVerificationError as err:
-            raise _langfuse_errors(err) from err
-        except (LangfuseRejected, LangfuseUnavailable) as err:
-            raise _langfuse_errors(err) from err
+        except LangfuseError as err:
+            raise langfuse_errors(err) from err
         return result.detail
 
     @activity.defn(name="run_regression_suite")

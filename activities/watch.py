@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.actions import langfuse_errors
 from activities.context import ActivityContext
 from integrations.langfuse import (
-    LangfuseRejected,
+    LangfuseError,
     LangfuseUnavailable,
     client_for,
     count_breaches,
@@ -149,12 +149,11 @@ class WatchActivities:
         memory = self._memory(request.name)
         try:
             return _read(request, memory)
-        except LangfuseRejected as err:
-            raise ApplicationError(str(err), type="LangfuseRejected", non_retryable=True) from err
-        except LangfuseUnavailable as err:
-            activity.logger.warning("watcher %s (%s): %s; attempt %d", request.name, describe(request.watcher), err,
-                                    activity.info().attempt)
-            raise ApplicationError(str(err), type="LangfuseUnavailable") from err
+        except LangfuseError as err:
+            if isinstance(err, LangfuseUnavailable):
+                activity.logger.warning("watcher %s (%s): %s; attempt %d", request.name, describe(request.watcher),
+                                        err, activity.info().attempt)
+            raise langfuse_errors(err) from err
 
     @activity.defn(name="watch_report")
     async def watch_report(self, request: WatchReport) -> WatchReported:
