@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import string
 import subprocess
@@ -64,7 +65,7 @@ def test_incident_lifecycle_from_the_cli(cli_env: dict[str, str], worker_process
                    fingerprint, "--alert-id", "a-1")
     assert declared.returncode == 0, declared.stderr
     number = declared.stdout.split()[0]
-    assert number.startswith("T") and "SEV2" in declared.stdout
+    assert re.fullmatch(r"T[A-Z]{6}-\d{4}-\d{4}", number) and "SEV2" in declared.stdout  # the test's own prefix
 
     listed = run(cli_env, "ls", "--json")
     row = next(r for r in json.loads(listed.stdout) if r["number"] == number)

@@ -16,7 +16,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_there_are_histories_of_several_shapes() -> None:
     assert {p.stem for p in HISTORIES} >= {"quick_sev3", "sev1_approvals_cadence", "storm", "remedy",
-                                           "remedy_candidate", "final_brief"}
+                                           "remedy_candidate", "final_brief", "briefs_per_audience"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

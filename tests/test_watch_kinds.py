@@ -308,7 +308,7 @@ async def test_data_exposure_reports_counts_never_the_data(ts_env: WorkflowEnvir
                 found.model_dump_json(), (home / "artefacts" / "_watchers" / f"{name}.json").read_text()]
         seen += [p.read_text(errors="replace") for p in (home / "artefacts").rglob("*") if p.is_file()]
         history = await ts_env.client.get_workflow_handle(found.incident_workflow_id).fetch_history()
-        seen.append(history.to_json())
+        seen.append(b"".join(e.SerializeToString() for e in history.events).decode(errors="replace"))  # payloads raw
         for text in seen:
             for raw in PII:
                 assert raw not in text
