@@ -3,8 +3,8 @@
 `firebreak token issue PERSON` prints a new random token once; the store keeps only its SHA-256 (the token has 256
 bits of randomness, so a fast hash is enough), the person and the creation time, in `$FIREBREAK_HOME/tokens.json`
 (mode 0600, replaced atomically, changes serialised by a lock file). The token says who you are; the role is
-still claimed per action and checked by the incident workflow against the roster. The intake reads the store on
-every request, so a revoked token stops working at once.
+still claimed per action and checked by the incident workflow against the roster. The intake looks at the store
+on every request (a stat; the file is re-read when it was replaced), so a revoked token stops working at once.
 """
 
 from __future__ import annotations
@@ -51,6 +51,20 @@ def _digest(token: str) -> str:
 class TokenStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or firebreak_home() / FILENAME
+        self._seen: tuple[tuple[int, int, int], _File] | None = None
+
+    def _current(self) -> _File:
+        """The store as on disk, re-read only when the file changed: writes replace it (new inode and mtime)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return _File()
+        except OSError as err:
+            raise TokenStoreError(f"cannot read the token store {self.path}: {err}") from err
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._seen is None or self._seen[0] != key:
+            self._seen = (key, self._read())
+        return self._seen[1]
 
     def _read(self) -> _File:
         try:
@@ -112,7 +126,7 @@ class TokenStore:
         """Who this token belongs to, or None for an unknown or revoked token (compared in constant time)."""
         digest = _digest(token).encode()
         found = None
-        for record in self._read().tokens:
+        for record in self._current().tokens:
             if hmac.compare_digest(digest, record.sha256.encode()):
                 found = record.person
         return found

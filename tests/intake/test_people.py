@@ -69,6 +69,12 @@ def test_a_token_is_shown_once_and_only_its_hash_is_kept(tmp_path: Path) -> None
     assert len(store.revoke("olu")) == 1 and store.list() == [] and store.revoke("olu") == []
     assert [p.name for p in store.path.parent.iterdir() if p.name.startswith(".tokens-")] == []  # no temp left
 
+    # The intake's store remembers what it read; a revocation by another process (the CLI) still counts at once.
+    again, again_record = store.issue("olu")
+    assert store.person_for(again) == "olu"
+    TokenStore(store.path).revoke("olu", again_record.id)
+    assert store.person_for(again) is None
+
 
 # ---------------------------------------------------------------- HTTP approvals
 
