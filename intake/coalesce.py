@@ -63,6 +63,7 @@ class _Key:
 @dataclass
 class Stats:
     requests: int = 0
+    detections_received: int = 0
     calls: int = 0
     detections_sent: int = 0
     largest_batch: int = 0
@@ -85,6 +86,7 @@ class Coalescer:
         `start`: may the call open the incident (firing alerts) or only join a running one (resolves, acks).
         The outcome is 'recorded', or 'no_incident' when nothing may start and no incident runs.
         """
+        self.stats.detections_received += len(detections)
         if not detections:
             return "recorded"
         sizes = sizes or [len(d.model_dump_json()) for d in detections]

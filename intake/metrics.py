@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -22,8 +22,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from playbook.models import Detection
 
 if TYPE_CHECKING:
     from intake.app import Intake
@@ -43,9 +41,6 @@ class IntakeMetrics:
                                  ["route"], buckets=BUCKETS, registry=self.registry)
         self.rejections = Counter("firebreak_intake_rejections", "Requests refused, by route and reason",
                                   ["route", "reason"], registry=self.registry)
-        self.received = Counter("firebreak_intake_alerts_received", "Validated alerts handed to the coalescer",
-                                registry=self.registry)
-        self.received_count = 0
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -56,12 +51,14 @@ class IntakeMetrics:
 
 
 class _CoalescerCollector(Collector):
-    def __init__(self, intake: Intake, metrics: IntakeMetrics) -> None:
-        self.intake, self.metrics = intake, metrics
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
 
     def collect(self) -> Iterator[Metric]:
         st = self.intake.coalescer.stats
-        received = self.metrics.received_count
+        received = st.detections_received
+        yield CounterMetricFamily("firebreak_intake_alerts_received", "Validated alerts handed to the coalescer",
+                                  value=received)
         yield CounterMetricFamily("firebreak_intake_alerts_sent", "Alerts in Temporal calls (after dedup and "
                                   "coalescing)", value=st.detections_sent)
         yield CounterMetricFamily("firebreak_intake_alerts_coalesced", "Alerts that needed no Temporal call or "
@@ -101,15 +98,7 @@ class MetricsMiddleware:
 
 def install_metrics(app: FastAPI, intake: Intake) -> IntakeMetrics:
     metrics = IntakeMetrics()
-    metrics.registry.register(_CoalescerCollector(intake, metrics))
-    submit = intake.coalescer.submit
-
-    async def counted_submit(key: str, detections: list[Detection], *args: Any, **kwargs: Any) -> str:
-        metrics.received.inc(len(detections))
-        metrics.received_count += len(detections)
-        return await submit(key, detections, *args, **kwargs)
-
-    intake.coalescer.submit = counted_submit  # type: ignore[method-assign]
+    metrics.registry.register(_CoalescerCollector(intake))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
