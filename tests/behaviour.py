@@ -17,11 +17,14 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.context import ActivityContext
+from playbook.config import load_playbook
 from playbook.models import IncidentStatus, Role, Severity
 from playbook.state import IncidentState
+from playbook.watch import WatchInput, WatchResult
 from tests.support import decision, detection, human, incident_worker, wait_for
 from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
+from workflows.watch import WatchWorkflow
 
 _STARTED: list[WorkflowHandle[Any, Any]] = []
 
@@ -150,3 +153,14 @@ async def settle(handle: WorkflowHandle[Any, Any]) -> IncidentState:
     marker = f"settle-{uuid.uuid4().hex[:8]}"
     await handle.signal(IncidentWorkflow.add_note, human("ian", Role.INCIDENT_COMMANDER, marker))
     return await wait_for(handle, lambda s: any(e.details.get("text") == marker for e in s.timeline))
+
+
+async def run_watch(env: WorkflowEnvironment, task_queue: str, name: str, playbook: Path) -> WatchResult:
+    """One watch run, as a schedule tick would start it. Waiting on a result would let the test server skip time
+    freely; the watch runs in milliseconds, so wait for it with the clock held and skip time explicitly. (The test
+    server does not skip an activity's retry backoff either: a failing read costs its 1 s + 2 s of waiting.)"""
+    watcher = load_playbook(playbook)[0].watchers[name]
+    with env.auto_time_skipping_disabled():
+        return await env.client.execute_workflow(
+            WatchWorkflow.run, WatchInput(name=name, watcher=watcher, incident_task_queue=task_queue),
+            id=f"watch-{name}-{uuid.uuid4().hex[:6]}", task_queue=task_queue)

@@ -39,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
+
 from tests.support import serving
 
 PROJECT = "proj-1"
@@ -440,6 +442,11 @@ class FakeLangfuse:
 
 
 @contextmanager
-def fake_langfuse() -> Iterator[FakeLangfuse]:
+def fake_langfuse(monkeypatch: pytest.MonkeyPatch | None = None) -> Iterator[FakeLangfuse]:
+    """A fake Langfuse on 127.0.0.1; with `monkeypatch`, its URL and keys are also put in the environment, where
+    the worker's Langfuse clients read them."""
     with serving(FakeLangfuse(), poll_interval=0.05) as fake:
+        if monkeypatch is not None:
+            for name, value in fake.env().items():
+                monkeypatch.setenv(name, value)
         yield fake

@@ -31,9 +31,7 @@ VARIABLES: dict[str, str | int | None] = {
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLangfuse]:
-    with fake_langfuse() as server:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
+    with fake_langfuse(monkeypatch) as server:
         yield server
 
 

@@ -38,9 +38,7 @@ KNOWN_GOOD: dict[str, str | int | None] = {"known_good_prompt_name": PROMPT, "kn
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLangfuse]:
-    with fake_langfuse() as server:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
+    with fake_langfuse(monkeypatch) as server:
         for text in ("v1", "v2 known good", "v3 bad"):
             server.add_prompt(PROMPT, text, ["production"])
         yield server

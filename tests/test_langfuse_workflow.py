@@ -29,9 +29,7 @@ stabilise = ["rollback_prompt"]
 async def test_an_approved_stabilise_step_rolls_the_prompt_back(ts_env: WorkflowEnvironment, task_queue: str,
                                                                  tmp_path: Path, home: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    with fake_langfuse() as fake:
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
+    with fake_langfuse(monkeypatch) as fake:
         fake.add_prompt("support/answer", "known good", ["production"])
         fake.add_prompt("support/answer", "the regression", ["production"])
         playbook = write_playbook(tmp_path, PLAYBOOK.format(url=fake.url))

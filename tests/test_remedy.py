@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from playbook.models import HumanAction, Resolution, Role, Severity, SignalKind
 from tests.behaviour import open_incident, read_jsonl, terminate_leftovers, whats, worker  # noqa: F401
-from tests.fake_langfuse import FakeLangfuse, fake_langfuse
+from tests.fake_langfuse import fake_langfuse
 from tests.support import decision, human, recorder, serving, wait_for, write_playbook
 from workflows.actions import wait_outcome
 from workflows.incident import IncidentWorkflow
@@ -53,11 +53,6 @@ remediate = ["patch_prompt"]
 """
 
 
-def langfuse_env(fake: FakeLangfuse, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in fake.env().items():
-        monkeypatch.setenv(name, value)
-
-
 async def resolve(handle: WorkflowHandle[Any, Any], **choices: Any) -> tuple[bool, str]:
     """Resolve as ian and read back what the incident made of it."""
     action = Resolution(by="ian", role=Role.INCIDENT_COMMANDER, action_id=str(uuid.uuid4()), comment="fixed",
@@ -71,8 +66,7 @@ async def resolve(handle: WorkflowHandle[Any, Any], **choices: Any) -> tuple[boo
 async def test_a_patch_is_a_candidate_until_approved_and_undo_moves_the_label_back(
         ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    with fake_langfuse() as fake:
-        langfuse_env(fake, monkeypatch)
+    with fake_langfuse(monkeypatch) as fake:
         fake.add_prompt(PROMPT, "known good", ["production"])
         fake.add_prompt(PROMPT, "the regression", ["production"])
         fake.lose_create_answers = 1  # the first creation is stored, but its answer never arrives
@@ -178,8 +172,7 @@ def candidate_endpoint() -> Iterator[Candidate]:
 
 @contextmanager
 def regression_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Candidate, Path]]:
-    with fake_langfuse() as fake, candidate_endpoint() as cand:
-        langfuse_env(fake, monkeypatch)
+    with fake_langfuse(monkeypatch) as fake, candidate_endpoint() as cand:
         now = datetime.now(UTC)
         fake.add_observation(trace_id="a" * 32, start=now - timedelta(minutes=5), input="where is my refund?",
                              output="you idiot")

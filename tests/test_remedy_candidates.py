@@ -127,9 +127,7 @@ def serving(fake: FakeLangfuse | None = None) -> Iterator[Serving]:
 @contextmanager
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch_text: str, policy: str = "approve:ai_ops",
           on_expiry: str = "skip") -> Iterator[tuple[FakeLangfuse, Serving, Path]]:
-    with fake_langfuse() as fake, serving(fake) as srv:
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
+    with fake_langfuse(monkeypatch) as fake, serving(fake) as srv:
         fake.add_prompt(PROMPT, "known good", ["production"])
         now = datetime.now(UTC)
         fake.add_observation(trace_id="a" * 32, start=now - timedelta(minutes=5), input="where is my refund?",

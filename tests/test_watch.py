@@ -17,14 +17,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli import build_parser
-from playbook.config import GuardrailWatcher, PlaybookError, load_playbook, parse_playbook
+from playbook.config import GuardrailWatcher, PlaybookError, parse_playbook
 from playbook.models import SignalKind
-from playbook.watch import WatchCount, WatchInput, WatchMemory, WatchResult, decide
-from tests.behaviour import started, terminate_leftovers, worker  # noqa: F401
+from playbook.watch import WatchCount, WatchMemory, decide
+from tests.behaviour import run_watch, started, terminate_leftovers, worker  # noqa: F401
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
 from tests.support import ROSTER, state_of, write_playbook
 from workflows.schedules import schedule_id, sync_watchers
-from workflows.watch import WatchWorkflow
 
 WATCHER = GuardrailWatcher(service="support-bot", score_names=["toxicity"], threshold=0.8, min_count=3,
                            window_minutes=15)
@@ -81,16 +80,6 @@ base_url = "{url}"
 """)
 
 
-async def _run(env: WorkflowEnvironment, task_queue: str, name: str, playbook: Path) -> WatchResult:
-    """One watch run, as a schedule tick would start it. Waiting on a result would let the test server skip
-    time freely; the watch runs in milliseconds, so wait for it with the clock held and skip time explicitly."""
-    watcher = load_playbook(playbook)[0].watchers[name]
-    with env.auto_time_skipping_disabled():
-        return await env.client.execute_workflow(
-            WatchWorkflow.run, WatchInput(name=name, watcher=watcher, incident_task_queue=task_queue),
-            id=f"watch-{name}-{uuid.uuid4().hex[:6]}", task_queue=task_queue)
-
-
 def _breaches(fake: FakeLangfuse, now: datetime, n: int, value: float = 0.93) -> None:
     for i in range(n):
         fake.add_score(name="toxicity", value=value, when=now - timedelta(minutes=1, seconds=i),
@@ -101,19 +90,17 @@ async def test_a_breach_opens_one_incident_and_later_runs_join_it(ts_env: Workfl
                                                                   tmp_path: Path, home: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     name = f"tox{uuid.uuid4().hex[:6]}"
-    with fake_langfuse() as fake:
-        for key, value in fake.env().items():
-            monkeypatch.setenv(key, value)
+    with fake_langfuse(monkeypatch) as fake:
         playbook = _watch_playbook(tmp_path, fake.url, name)
         async with worker(ts_env.client, task_queue, playbook, home):
             now = await ts_env.get_current_time()
             fake.add_score(name="toxicity", value=0.5, when=now - timedelta(minutes=2), trace_id="a" * 32)  # under
             _breaches(fake, now, 1)
-            quiet = await _run(ts_env, task_queue, name, playbook)
+            quiet = await run_watch(ts_env, task_queue, name, playbook)
             assert (quiet.count, quiet.decision.raise_alert, quiet.incident_workflow_id) == (1, False, None)
 
             _breaches(fake, now, 2)
-            first = await _run(ts_env, task_queue, name, playbook)
+            first = await run_watch(ts_env, task_queue, name, playbook)
             assert first.count == 3 and first.decision.raise_alert and first.incident_workflow_id
             incident = started(ts_env.client.get_workflow_handle(first.incident_workflow_id))
             state = await state_of(incident)
@@ -121,12 +108,12 @@ async def test_a_breach_opens_one_incident_and_later_runs_join_it(ts_env: Workfl
             assert state.detection.labels["watcher"] == name and state.alert_count == 1
             assert state.detection.metrics["breaches"] == 3.0
 
-            repeat = await _run(ts_env, task_queue, name, playbook)  # the same window: nothing new to report
+            repeat = await run_watch(ts_env, task_queue, name, playbook)  # the same window: nothing new to report
             assert not repeat.decision.raise_alert and repeat.incident_workflow_id is None
 
             await ts_env.sleep(timedelta(minutes=15))  # the breach goes on into the next window
             _breaches(fake, await ts_env.get_current_time(), 2)
-            later = await _run(ts_env, task_queue, name, playbook)
+            later = await run_watch(ts_env, task_queue, name, playbook)
             assert later.decision.raise_alert and later.incident_workflow_id == first.incident_workflow_id
             state = await state_of(incident)
             assert state.alert_count == 2

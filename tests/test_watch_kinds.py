@@ -19,15 +19,14 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from cli import build_parser
-from playbook.config import MetricWatcher, PlaybookError, load_playbook, parse_playbook
+from playbook.config import MetricWatcher, PlaybookError, parse_playbook
 from playbook.models import SignalKind
-from playbook.watch import WatchCount, WatchInput, WatchMemory, WatchResult, decide
-from tests.behaviour import started, terminate_leftovers, worker  # noqa: F401
+from playbook.watch import WatchCount, WatchMemory, decide
+from tests.behaviour import run_watch, started, terminate_leftovers, worker  # noqa: F401
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
 from tests.support import ROSTER, state_of, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 from workflows.schedules import watcher_schedule
-from workflows.watch import WatchWorkflow
 
 T0 = datetime(2026, 3, 1, 12, 1, tzinfo=UTC)
 PII = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "sk-proj-AbCdEf0123456789xyzXYZ"]
@@ -119,16 +118,6 @@ def test_a_metric_breach_needs_enough_data_and_every_limit_given() -> None:
 # ---------------------------------------------------------------------------------------------- watch runs
 
 
-async def _run(env: WorkflowEnvironment, task_queue: str, name: str, playbook: Path) -> WatchResult:
-    """One watch run, as a schedule tick starts it, with the test server's clock held (see test_watch._run).
-    The test server does not skip an activity's retry backoff, so a failing read costs its 1 s + 2 s of waiting."""
-    watcher = load_playbook(playbook)[0].watchers[name]
-    with env.auto_time_skipping_disabled():
-        return await env.client.execute_workflow(
-            WatchWorkflow.run, WatchInput(name=name, watcher=watcher, incident_task_queue=task_queue),
-            id=f"watch-{name}-{uuid.uuid4().hex[:6]}", task_queue=task_queue)
-
-
 def _playbook(tmp_path: Path, fake: FakeLangfuse, name: str, body: str) -> Path:
     return write_playbook(tmp_path, f'[watchers.{name}]\nservice = "support-bot"\nbase_url = "{fake.url}"\n{body}')
 
@@ -143,9 +132,7 @@ def _memory(home: Path, name: str) -> WatchMemory:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLangfuse]:
-    with fake_langfuse() as server:
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
+    with fake_langfuse(monkeypatch) as server:
         yield server
 
 
@@ -177,14 +164,14 @@ base_url = "{fake.url}"
             for i in range(4):
                 fake.add_span(trace_id=uuid.uuid4().hex, start=hour_start - timedelta(hours=hour, minutes=-10 - i),
                               latency_ms=1200, cost=0.025, root=True, tokens=100)
-        quiet = await _run(ts_env, task_queue, slow, playbook)
+        quiet = await run_watch(ts_env, task_queue, slow, playbook)
         assert not quiet.decision.raise_alert and "fewer than 10" in quiet.decision.reason
 
         for i in range(12):  # the spike: slow traces costing $1 each, 12 in the last 15 minutes
             fake.add_span(trace_id=uuid.uuid4().hex, start=now - timedelta(minutes=2, seconds=i), latency_ms=9000,
                           cost=1.0, root=True, tokens=4000)
         fake.fail_paths["/api/public/v2/metrics"] = 1  # Langfuse fails once: Temporal retries the read
-        latency = await _run(ts_env, task_queue, slow, playbook)
+        latency = await run_watch(ts_env, task_queue, slow, playbook)
         assert latency.decision.raise_alert and latency.incident_workflow_id and latency.value == 9000
         assert fake.fail_paths["/api/public/v2/metrics"] == 0
         state = await wait_for(started(ts_env.client.get_workflow_handle(latency.incident_workflow_id)),
@@ -193,7 +180,7 @@ base_url = "{fake.url}"
         assert state.detection.metrics["latency_p95_ms"] == 9000 and state.detection.metrics["threshold"] == 5000
         assert state.severity.value == "SEV2"
 
-        cost = await _run(ts_env, task_queue, spend, playbook)
+        cost = await run_watch(ts_env, task_queue, spend, playbook)
         assert cost.decision.raise_alert and cost.incident_workflow_id
         state = await state_of(started(ts_env.client.get_workflow_handle(cost.incident_workflow_id)))
         metrics = state.detection.metrics
@@ -202,8 +189,8 @@ base_url = "{fake.url}"
         assert metrics["baseline_cost_per_minute_usd"] == pytest.approx(0.1 / 60)
         assert metrics["ratio_to_baseline"] > 4
 
-        assert not (await _run(ts_env, task_queue, slow, playbook)).decision.raise_alert  # the same window
-        assert not (await _run(ts_env, task_queue, spend, playbook)).decision.raise_alert
+        assert not (await run_watch(ts_env, task_queue, slow, playbook)).decision.raise_alert  # the same window
+        assert not (await run_watch(ts_env, task_queue, spend, playbook)).decision.raise_alert
         queries = [json.loads(r["query"]["query"]) for r in fake.requests if r["path"] == "/api/public/v2/metrics"]
         window, baseline = queries[-2], queries[-1]  # the cost watcher's last run
         assert window["view"] == "observations" and "timeDimension" not in window
@@ -235,7 +222,7 @@ async def test_agent_loop_fires_once_per_trace_and_never_on_a_half_read(ts_env: 
 
         fake.fail_cursor_pages = 3  # every attempt's second page fails
         with pytest.raises(WorkflowFailureError):
-            await _run(ts_env, task_queue, name, playbook)
+            await run_watch(ts_env, task_queue, name, playbook)
         memory = _memory(home, name)
         assert memory.failures == 1 and "503" in (memory.last_error or "") and not memory.reported
         pages = [bool(r["query"].get("cursor")) for r in fake.requests if r["path"] == "/api/public/v2/observations"]
@@ -246,7 +233,7 @@ async def test_agent_loop_fires_once_per_trace_and_never_on_a_half_read(ts_env: 
         assert shown[0]["failures"] == 1 and "503" in shown[0]["last_error"] and shown[0]["kind"] == "agent_loop"
 
         fake.fail_cursor_pages = 1  # the first attempt fails on its second page, the retry reads it all
-        first = await _run(ts_env, task_queue, name, playbook)
+        first = await run_watch(ts_env, task_queue, name, playbook)
         assert first.decision.raise_alert and first.count == 1 and first.incident_workflow_id
         state = await state_of(started(ts_env.client.get_workflow_handle(first.incident_workflow_id)))
         assert state.detection.kind == SignalKind.AGENT_LOOP and state.detection.metrics["looping_traces"] == 1
@@ -265,11 +252,11 @@ async def test_agent_loop_fires_once_per_trace_and_never_on_a_half_read(ts_env: 
         for i in range(25):
             fake.add_span(trace_id=looping, start=now - timedelta(minutes=1, seconds=i), type="TOOL",
                           name="search")
-        again = await _run(ts_env, task_queue, name, playbook)
+        again = await run_watch(ts_env, task_queue, name, playbook)
         assert not again.decision.raise_alert and again.count == 0
         for i in range(21):  # another trace starts looping: the same breach, a new alert on the same incident
             fake.add_span(trace_id="c" * 32, start=now - timedelta(minutes=1, seconds=i), type="AGENT", name="plan")
-        later = await _run(ts_env, task_queue, name, playbook)
+        later = await run_watch(ts_env, task_queue, name, playbook)
         assert later.decision.raise_alert and later.incident_workflow_id == first.incident_workflow_id
         started(ts_env.client.get_workflow_handle(later.incident_workflow_id))  # a new run: the old one was ended
 
@@ -284,13 +271,13 @@ async def test_data_exposure_reports_counts_never_the_data(ts_env: WorkflowEnvir
         for i in range(5):
             fake.add_observation(trace_id=f"{i:032x}", start=now - timedelta(minutes=3), input="what is my balance?",
                                  output=f"call {PII[1]}")  # a phone number: not a watched kind
-        quiet = await _run(ts_env, task_queue, name, playbook)
+        quiet = await run_watch(ts_env, task_queue, name, playbook)
         assert not quiet.decision.raise_alert and quiet.count == 0
 
         fake.add_observation(trace_id="d" * 32, start=now - timedelta(minutes=2), input=f"I am {PII[0]}",
                              output=f"your card {PII[2]} and key {PII[3]}")
         fake.add_observation(trace_id="e" * 32, start=now - timedelta(minutes=2), output=f"mail {PII[0]}")
-        found = await _run(ts_env, task_queue, name, playbook)
+        found = await run_watch(ts_env, task_queue, name, playbook)
         assert found.decision.raise_alert and found.count == 2 and found.incident_workflow_id
         incident = started(ts_env.client.get_workflow_handle(found.incident_workflow_id))
         state = await wait_for(incident, lambda s: s.ticket is not None)
@@ -300,7 +287,7 @@ async def test_data_exposure_reports_counts_never_the_data(ts_env: WorkflowEnvir
         assert det.metrics["traces_read"] == 7 and state.severity.value == "SEV1"  # the playbook's data rule
         assert sorted(det.links) == [f"langfuse-trace:{'d' * 32}", f"langfuse-trace:{'e' * 32}"]
 
-        again = await _run(ts_env, task_queue, name, playbook)  # the same traces are not reported twice
+        again = await run_watch(ts_env, task_queue, name, playbook)  # the same traces are not reported twice
         assert not again.decision.raise_alert and again.count == 0
 
         timeline = await incident.query(IncidentWorkflow.get_timeline)
