@@ -28,9 +28,10 @@ from integrations.slack import approval_blocks
 from playbook.config import load_playbook
 from playbook.models import ApprovalStatus
 from playbook.state import IncidentState
+from tests.behaviour import open_incident as open_unacknowledged
+from tests.behaviour import terminate_leftovers  # noqa: F401  (autouse)
 from tests.intake.support import Running, bearer, config, secrets, serving
-from tests.support import ROSTER, Recorder, detection, incident_worker, recorder, wait_for, write_playbook
-from workflows.client import raise_detection
+from tests.support import ROSTER, Recorder, incident_worker, recorder, wait_for, write_playbook
 
 BODY = """
 [[severity.rules]]
@@ -98,8 +99,8 @@ def decided(state: IncidentState) -> bool:
 
 
 async def open_incident(env: WorkflowEnvironment, task_queue: str) -> tuple[Any, str]:
-    handle = await raise_detection(env.client, detection(), task_queue=task_queue)
-    state = await wait_for(handle, lambda s: s.number is not None and s.ticket is not None)
+    """An unacknowledged incident (the shared helper, so it is terminated after the test) and its number."""
+    handle, state = await open_unacknowledged(env, task_queue, acknowledge=False)
     return handle, str(state.number)
 
 
