@@ -54,15 +54,23 @@ class ArtefactStore:
     def read_json(self, relpath: str) -> Any:
         return json.loads(self.path(relpath).read_text(encoding="utf-8"))
 
+    def find_once(self, relpath: str, key: str) -> dict[str, Any] | None:
+        """The JSON line with this key in an `append_once` log, if there is one."""
+        target = self.path(relpath)
+        if not target.exists():
+            return None
+        for line in target.read_text(encoding="utf-8").splitlines():
+            if line.strip() and (record := json.loads(line)).get("key") == key:
+                return dict(record)
+        return None
+
     def append_once(self, relpath: str, key: str, record: dict[str, Any]) -> bool:
         """Append a JSON line unless one with this key is there already; True when appended."""
         target = self.path(relpath)
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._locked(target.parent / ".lock"):
-            if target.exists():
-                for line in target.read_text(encoding="utf-8").splitlines():
-                    if line.strip() and json.loads(line).get("key") == key:
-                        return False
+            if self.find_once(relpath, key) is not None:
+                return False
             with target.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"key": key, **record}, default=str) + "\n")
                 fh.flush()

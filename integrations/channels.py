@@ -42,12 +42,4 @@ def archive(store: ArtefactStore, incident_number: str, key: str, kind: str, rec
 
 def archived(store: ArtefactStore, incident_number: str, key: str) -> dict[str, Any] | None:
     """The archive record of the message with this key, if it was sent and archived already."""
-    path = store.path(f"{incident_number}/comms/archive.jsonl")
-    if not path.exists():
-        return None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            if record.get("key") == key:
-                return dict(record)
-    return None
+    return store.find_once(f"{incident_number}/comms/archive.jsonl", key)
