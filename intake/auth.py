@@ -18,6 +18,17 @@ from intake.config import ENDPOINTS, IntakeConfig, Secrets, SourceConfig
 from intake.errors import IntakeError
 
 
+def fresh(stamp: str, max_age: float, now: float | None = None) -> bool:
+    """A Unix-seconds timestamp within `max_age` of now: a signed request that is not a replay."""
+    return stamp.isdigit() and abs((time.time() if now is None else now) - int(stamp)) <= max_age
+
+
+def signed(secret: bytes, message: bytes, given: str) -> bool:
+    """`given` is the hex HMAC-SHA256 of `message` under `secret` (compared in constant time)."""
+    expected = hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), given.strip().lower().encode())
+
+
 @dataclass(frozen=True)
 class Presented:
     """Credentials a request carries."""
@@ -84,11 +95,10 @@ class Authenticator:
         message = body
         if src.hmac_timestamp_header:
             stamp = (creds.timestamp or {}).get(src.hmac_timestamp_header.lower(), "")
-            if not stamp.isdigit() or abs(time.time() - int(stamp)) > src.hmac_max_skew_seconds:
+            if not fresh(stamp, src.hmac_max_skew_seconds):
                 return False
             message = stamp.encode() + b":" + body
-        expected = hmac.new(secret, message, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(given.strip().lower().removeprefix("sha256=").encode(), expected.encode())
+        return signed(secret, message, given.strip().lower().removeprefix("sha256="))
 
     def authenticate(self, fmt: str, creds: Presented, body: bytes) -> str:
         """The name of the source these credentials prove, or IntakeError 401 / 403."""

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -22,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from intake.auth import fresh, signed
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from integrations.artefacts import ArtefactStore
@@ -86,11 +85,10 @@ def verify_langfuse(secret: bytes, body: bytes, header: str | None, max_age: int
     stamp, signature = parts.get("t", ""), parts.get("v1", "")
     if not stamp.isdigit() or not signature:
         raise IntakeError(401, "x-langfuse-signature is not 't=<unix seconds>,v1=<hex>'", "x-langfuse-signature")
-    if abs((now if now is not None else time.time()) - int(stamp)) > max_age:
+    if not fresh(stamp, max_age, now):
         raise IntakeError(401, f"the signature's timestamp is more than {max_age} s away from now (replayed or a "
                           "clock off); Langfuse signs each delivery afresh", "x-langfuse-signature")
-    expected = hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
+    if not signed(secret, stamp.encode() + b"." + body, signature):
         raise IntakeError(401, "the Langfuse signature does not match (check the webhook secret)",
                           "x-langfuse-signature")
 

@@ -10,11 +10,8 @@ refusal. The route sends the signal and reads back the workflow's own answer (ac
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from starlette.background import BackgroundTask
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from intake.auth import fresh, signed
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
@@ -352,12 +350,11 @@ def verify_slack(secret: bytes, body: bytes, timestamp: str | None, signature: s
         raise IntakeError(401, "missing X-Slack-Request-Timestamp or X-Slack-Signature", "X-Slack-Signature")
     if not timestamp.isdigit():
         raise IntakeError(401, "X-Slack-Request-Timestamp is not a Unix time", "X-Slack-Request-Timestamp")
-    if abs((now if now is not None else time.time()) - int(timestamp)) > max_age:
+    if not fresh(timestamp, max_age, now):
         raise IntakeError(401, f"the request timestamp is more than {max_age} s away from now (replayed or a "
                           f"clock is wrong)", "X-Slack-Request-Timestamp")
-    base = b"v0:" + timestamp.encode() + b":" + body
-    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+    given = signature.strip()
+    if not given.startswith("v0=") or not signed(secret, b"v0:" + timestamp.encode() + b":" + body, given[3:]):
         raise IntakeError(401, "the Slack signature does not match (check the signing secret)", "X-Slack-Signature")
 
 
