@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from playbook.approval import ApprovalMode
 from playbook.models import Role, Severity, SignalKind, Step
 
 TEMPLATE_VARIABLES = frozenset({
@@ -32,8 +33,6 @@ TEMPLATE_VARIABLES = frozenset({
     "prompt_version", "deploy_id", "known_good_model", "known_good_prompt_name", "known_good_prompt_version",
     "action",
 })
-
-POLICY_PATTERN = re.compile(r"^(auto|auto_with_notice|approve:(incident_commander|ai_ops|domain_sme|communications))$")
 
 
 class PlaybookError(Exception):
@@ -124,8 +123,12 @@ class ApprovalPolicy(_Strict):
     default: str = "approve:incident_commander"
     actions: dict[str, dict[Severity, str]] = Field(default_factory=dict)
 
-    def mode_for(self, action: str, severity: Severity) -> str:
-        return self.actions.get(action, {}).get(severity, self.default)
+    def mode_for(self, action: str, severity: Severity) -> ApprovalMode:
+        return self.own_mode(action, severity) or ApprovalMode.of(self.default)
+
+    def own_mode(self, action: str, severity: Severity) -> ApprovalMode | None:
+        """The action's own policy at this severity; None when it falls back to the default."""
+        return ApprovalMode.of(own) if (own := self.actions.get(action, {}).get(severity)) else None
 
 
 class HttpRequest(_Strict):
@@ -660,7 +663,7 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         for sev, mode in per_sev.items():
             policies[f"approvals.actions.{gated}.{sev.value}"] = mode
     for key, mode in policies.items():
-        if not POLICY_PATTERN.match(mode):
+        if ApprovalMode.parse(mode) is None:
             problems.append((key, f"'{mode}' is not a policy; use auto, auto_with_notice or approve:<role>"))
     for svc, plan in pb.services.items():
         for step in (Step.STABILISE, Step.CONTAIN, Step.REMEDIATE):
