@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.incident.calls import QUICK
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
     from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput
     from playbook.models import HumanAction, IncidentStatus, Role, Step, Ticket
+    from workflows.incident.calls import QUICK
 
 ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
 

@@ -11,15 +11,15 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.incident.calls import ARCHIVE_TIMEOUT, EXTERNAL, QUICK, cause, http_call
 from workflows.incident.core import IncidentCore
 from workflows.incident.gates import Gates
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.briefing as briefing
     from playbook.config import Audience, SlackChannel
     from playbook.messages import ApprovalPost, BriefInput, SendBrief, SendResult
     from playbook.models import ApprovalStatus, Brief, Role, Step
-    from workflows import briefing
+    from workflows.incident.calls import ARCHIVE_TIMEOUT, EXTERNAL, QUICK, cause, http_call
 
 ARCHIVE_CHANNEL = "archive"
 

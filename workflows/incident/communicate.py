@@ -8,16 +8,16 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from workflows.incident import markers
 from workflows.incident.briefs import Briefs
-from workflows.incident.calls import QUICK
 from workflows.incident.core import IncidentCore
 from workflows.incident.gates import Gates
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.briefing as briefing
+    import workflows.incident.markers as markers
     from playbook.messages import BriefInput
     from playbook.models import ApprovalStatus, Brief, Role, Step
-    from workflows import briefing
+    from workflows.incident.calls import QUICK
 
 
 class Communication:

@@ -13,15 +13,15 @@ from typing import Any, NoReturn
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import people, visibility
-from workflows.incident.calls import ARCHIVE_TIMEOUT, QUICK, cause, http_call
-
 with workflow.unsafe.imports_passed_through():
+    import workflows.incident.people as people
+    import workflows.incident.visibility as visibility
+    import workflows.search_attributes as sa
     from playbook.config import Playbook
     from playbook.messages import Notification, TicketUpdate
     from playbook.models import ActionOutcome, HumanAction, IncidentStatus, Role, Step
     from playbook.state import IncidentInput, IncidentState
-    from workflows import search_attributes as sa
+    from workflows.incident.calls import ARCHIVE_TIMEOUT, QUICK, cause, http_call
 
 SYSTEM = "firebreak"
 

@@ -11,8 +11,8 @@ from temporalio import workflow
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.briefing as briefing
     from playbook.models import ApprovalRequest, ApprovalStatus, Decision, Role, Step
-    from workflows import briefing
 
 
 class Gates:

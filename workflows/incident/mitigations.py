@@ -8,14 +8,14 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import markers
-from workflows.incident.calls import LANGFUSE_CALLS, cause
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.incident.markers as markers
     from playbook.config import ManualAction, render_template
     from playbook.models import MitigationRecord, Resolution, Role, Step
     from playbook.remedy import AppliedMitigation, UndoPlan, UndoRequest, apply_choices, choose, regression_blocker
+    from workflows.incident.calls import LANGFUSE_CALLS, cause
 
 
 class Mitigations:

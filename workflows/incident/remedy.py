@@ -13,13 +13,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import markers
-from workflows.incident.calls import LANGFUSE_CALLS, cause
 from workflows.incident.core import IncidentCore
 from workflows.incident.gates import Gates
 from workflows.incident.mitigations import Mitigations
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.incident.markers as markers
     from playbook.approval import ApprovalMode
     from playbook.config import LangfusePromptPatchAction, PromptfooRegressionAction
     from playbook.models import ApprovalStatus, HumanAction, IncidentStatus, Role, Step
@@ -32,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         UndoPlan,
         connection_of,
     )
+    from workflows.incident.calls import LANGFUSE_CALLS, cause
 
 RETEST_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
 

@@ -9,14 +9,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import markers
-from workflows.incident.calls import cause, http_call
 from workflows.incident.core import IncidentCore
 from workflows.incident.gates import Gates
 from workflows.incident.mitigations import Mitigations
 from workflows.incident.remedy import Remediation
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.incident.markers as markers
     from playbook.config import (
         LangfusePromptPatchAction,
         ManualAction,
@@ -25,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from playbook.messages import ActionResult, ActionRun, EvidenceInput, EvidencePack
     from playbook.models import ApprovalStatus, Role, Step
+    from workflows.incident.calls import cause, http_call
 
 RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE)
 

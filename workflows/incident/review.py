@@ -10,16 +10,16 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import markers
-from workflows.incident.calls import QUICK, cause
 from workflows.incident.communicate import Communication
 from workflows.incident.core import IncidentCore
-from workflows.incident.people import IC_ONLY
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.incident.markers as markers
     from playbook.messages import RetrospectiveInput
     from playbook.models import IncidentStatus, RetrospectiveNotes, Role, Step
     from playbook.state import ActionItemInput
+    from workflows.incident.calls import QUICK, cause
+    from workflows.incident.people import IC_ONLY
 
 class Review:
     def __init__(self, core: IncidentCore, communication: Communication) -> None:

@@ -10,10 +10,9 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.incident.people import approvers
-
 with workflow.unsafe.imports_passed_through():
     from playbook.state import IncidentState
+    from workflows.incident.people import approvers
 
 
 def search_attributes(state: IncidentState, first: bool) -> dict[str, Any]:

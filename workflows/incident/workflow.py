@@ -29,7 +29,6 @@ from workflows.incident.communicate import Communication
 from workflows.incident.core import IncidentCore
 from workflows.incident.gates import Gates
 from workflows.incident.mitigations import Mitigations
-from workflows.incident.people import IC_ONLY
 from workflows.incident.remedy import Remediation
 from workflows.incident.respond import Response
 from workflows.incident.review import Review
@@ -51,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from playbook.remedy import PatchText
     from playbook.state import IncidentInput, IncidentState, IncidentSummary
+    from workflows.incident.people import IC_ONLY
 
 
 @workflow.defn
