@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from workflows.incident.briefs import Briefs
+from workflows.incident import briefs, gates
 from workflows.incident.core import IncidentCore
-from workflows.incident.gates import Gates
 
 with workflow.unsafe.imports_passed_through():
     import workflows.briefing as briefing
@@ -21,9 +20,8 @@ with workflow.unsafe.imports_passed_through():
 
 
 class Communication:
-    def __init__(self, core: IncidentCore, gates: Gates) -> None:
-        self.core, self.gates = core, gates
-        self.briefs = Briefs(core, gates)
+    def __init__(self, core: IncidentCore) -> None:
+        self.core = core
         self._cadence_changed = False
 
     def severity_changed(self) -> None:
@@ -87,7 +85,7 @@ class Communication:
             core.system(Step.COMMUNICATE, f"brief #{seq}: no audience is briefed at {s.severity.value}")
             return
         # Each audience on its own: a brief waiting for its communications release never holds up the others.
-        sent = await asyncio.gather(*(self.briefs.brief_audience(seq, name, audience, next_due)
+        sent = await asyncio.gather(*(briefs.brief_audience(core, seq, name, audience, next_due)
                                       for name, audience in audiences.items()))
         if any(sent):
             s.briefs_sent += 1
@@ -111,7 +109,7 @@ class Communication:
                 return
             s.brief_seq += 1
             seq = s.brief_seq
-            sent = await asyncio.gather(*(self.briefs.brief_audience(seq, name, audience, None, closing=True)
+            sent = await asyncio.gather(*(briefs.brief_audience(core, seq, name, audience, None, closing=True)
                                           for name, audience in audiences.items()))
             if any(sent):
                 s.briefs_sent += 1
@@ -129,16 +127,16 @@ class Communication:
             "draft_brief", BriefInput(state=s.for_activity(), seq=seq, next_update_due=next_due),
             result_type=Brief, summary=f"Communicate: draft brief #{seq}", **QUICK)
         core.system(Step.COMMUNICATE, f"brief #{seq} drafted", {"title": brief.title})
-        status = await self.gates.gate(Step.COMMUNICATE, f"brief #{seq}: {brief.title}",
-                                       "stakeholder messages need the domain SME's approval", Role.DOMAIN_SME,
-                                       timedelta(minutes=pb.communicate.approval_timeout_minutes),
-                                       request_id=f"brief-{seq}")
+        status = await gates.gate(core, Step.COMMUNICATE, f"brief #{seq}: {brief.title}",
+                                  "stakeholder messages need the domain SME's approval", Role.DOMAIN_SME,
+                                  timedelta(minutes=pb.communicate.approval_timeout_minutes),
+                                  request_id=f"brief-{seq}")
         if status != ApprovalStatus.APPROVED:
             core.system(Step.COMMUNICATE, f"brief #{seq} not sent: {status.value}")
             return
         approver = s.approval(f"brief-{seq}").decided_by or ""  # type: ignore[union-attr]
-        delivered, failed = await self.briefs.deliver(seq, briefing.RESPONDERS, pb.communicate.channels, brief,
-                                                      approver)
+        delivered, failed = await briefs.deliver(core, seq, briefing.RESPONDERS, pb.communicate.channels, brief,
+                                                 approver)
         if delivered:
             s.briefs_sent += 1
         core.system(Step.COMMUNICATE, f"brief #{seq} sent to {', '.join(delivered) or 'no channel'}",

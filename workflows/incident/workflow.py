@@ -1,7 +1,8 @@
 """IncidentWorkflow: one AI incident walked through the playbook's seven steps, with people in the loop.
 
-This file is the run loop, the signals and the queries; each phase lives in its own room, every room holding
-the incident core (workflows/incident/core.py):
+This file is the run loop, the signals and the queries; each phase lives in its own room, functions over the
+incident core (workflows/incident/core.py), or a small class holding it where the room keeps runtime state
+(Alerts: the dedup sets; Communication: the cadence's re-time flag; Review: the closing brief's task):
 
     alerts.py       alerts joining the incident, counted once per alert id
     acknowledge.py  step 1: open, page, escalate until acknowledged
@@ -23,14 +24,10 @@ import asyncio
 
 from temporalio import workflow
 
-from workflows.incident.acknowledge import Acknowledgement
+from workflows.incident import acknowledge, gates, mitigations, remedy, respond
 from workflows.incident.alerts import Alerts
 from workflows.incident.communicate import Communication
 from workflows.incident.core import IncidentCore
-from workflows.incident.gates import Gates
-from workflows.incident.mitigations import Mitigations
-from workflows.incident.remedy import Remediation
-from workflows.incident.respond import Response
 from workflows.incident.review import Review
 
 with workflow.unsafe.imports_passed_through():
@@ -61,12 +58,7 @@ class IncidentWorkflow:
                                                                   detection=request.detection))
         self.state = self.core.state
         self._alerts = Alerts(self.core)
-        self._gates = Gates(self.core)
-        self._mitigations = Mitigations(self.core)
-        self._remedy = Remediation(self.core, self._gates, self._mitigations)
-        self._ack = Acknowledgement(self.core)
-        self._response = Response(self.core, self._gates, self._mitigations, self._remedy)
-        self._communication = Communication(self.core, self._gates)
+        self._communication = Communication(self.core)
         self._review = Review(self.core, self._communication)
         if request.carried is None:
             self._alerts.count(request.detection)
@@ -77,21 +69,21 @@ class IncidentWorkflow:
     async def run(self, request: IncidentInput) -> IncidentSummary:
         core, s = self.core, self.state
         if s.number is None:
-            await self._ack.open()
-        if s.status == IncidentStatus.OPEN and not await self._ack.await_acknowledgement():
+            await acknowledge.open_incident(core)
+        if s.status == IncidentStatus.OPEN and not await acknowledge.await_acknowledgement(core):
             return core.continue_as_new()
         if s.status in (IncidentStatus.ACKNOWLEDGED, IncidentStatus.MONITORING):
             cadence = asyncio.create_task(self._communication.cadence())
-            await self._response.respond()
+            await respond.respond(core)
             if not core.resolved():
                 core.set(status=IncidentStatus.MONITORING)
-                await self._remedy.monitor()
+                await remedy.monitor(core)
             if not core.resolved():
                 cadence.cancel()
                 return core.continue_as_new()
             await cadence
         if core.resolved() and s.status != IncidentStatus.CLOSED:
-            await self._mitigations.carry_out_undos()
+            await mitigations.carry_out_undos(core)
         if s.status != IncidentStatus.CLOSED and not await self._review.review():
             return core.continue_as_new()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -134,15 +126,15 @@ class IncidentWorkflow:
 
     @workflow.signal
     async def acknowledge(self, action: HumanAction) -> None:
-        await self._ack.acknowledge(action)
+        await acknowledge.on_acknowledge(self.core, action)
 
     @workflow.signal
     async def approve(self, decision: Decision) -> None:
-        await self._gates.decide(decision, ApprovalStatus.APPROVED)
+        await gates.decide(self.core, decision, ApprovalStatus.APPROVED)
 
     @workflow.signal
     async def reject(self, decision: Decision) -> None:
-        await self._gates.decide(decision, ApprovalStatus.REJECTED)
+        await gates.decide(self.core, decision, ApprovalStatus.REJECTED)
 
     @workflow.signal
     async def set_severity(self, change: SeverityChange) -> None:
@@ -189,24 +181,24 @@ class IncidentWorkflow:
         if core.resolved():
             core.refuse(resolution, "resolve", f"already resolved by {s.resolved_by}")
             return
-        refusal = self._mitigations.resolution_refusal(resolution)
+        refusal = mitigations.resolution_refusal(core, resolution)
         if refusal:
             core.refuse(resolution, "resolve", refusal)
             return
         s.resolved_at, s.resolved_by = workflow.now(), resolution.by
         s.resolution_summary = resolution.comment
-        self._mitigations.take_choices(resolution)
+        mitigations.take_choices(core, resolution)
         core.accept(resolution, s.step, "resolved", {"summary": resolution.comment})
 
     @workflow.signal
     async def retest(self, action: HumanAction) -> None:
         """Run the incident's regression suites again (after the candidate was fixed)."""
-        await self._remedy.request_retest(action)
+        await remedy.request_retest(self.core, action)
 
     @workflow.signal
     async def patch(self, text: PatchText) -> None:
         """A new patch text (IC or AI Ops): a new candidate version, tested and gated like the first."""
-        await self._remedy.request_patch(text)
+        await remedy.request_patch(self.core, text)
 
     @workflow.signal
     async def retrospective_done(self, notes: RetrospectiveNotes) -> None:
