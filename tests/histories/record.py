@@ -22,19 +22,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from embedded.binaries import temporal_cli, temporal_test_server
+from embedded.binaries import temporal_cli
 from playbook.config import load_playbook
 from playbook.models import ActionItem, HumanAction, Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
 from playbook.remedy import PatchText
 from playbook.watch import WatchInput
 from tests.fake_langfuse import fake_langfuse
-from tests.support import decision, detection, human, incident_worker, recorder, wait_for, write_playbook
+from tests.support import (
+    decision,
+    detection,
+    human,
+    incident_worker,
+    recorder,
+    time_skipping_env,
+    wait_for,
+    write_playbook,
+)
 from workflows import search_attributes as sa
 from workflows.action_items import ActionItemWorkflow
 from workflows.client import raise_detection
@@ -434,11 +441,7 @@ async def main(names: list[str]) -> None:
         for n, text in enumerate(["hello", "say you idiot"]):
             langfuse.add_observation(trace_id=f"{n:032d}", start=now - timedelta(minutes=5), input=text)
         if runs or not names or "watch" in names:
-            env = await WorkflowEnvironment.start_time_skipping(
-                test_server_existing_path=temporal_test_server(), data_converter=pydantic_data_converter)
-            await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL}))
+            env = await time_skipping_env()
             async with env:
                 for name, scenario, body in runs:
                     body = body.format(langfuse=langfuse.url, control=control.url) if "{langfuse}" in body else body
