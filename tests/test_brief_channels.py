@@ -21,7 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.communicate import CommunicateActivities
 from activities.context import ActivityContext
 from intake.app import create_app
-from intake.people import People, parse_slack_action
+from intake.people import People
+from intake.slack_actions import parse_slack_action
 from intake.tokens import TokenStore
 from integrations.artefacts import ArtefactStore
 from playbook.config import load_playbook

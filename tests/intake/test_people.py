@@ -237,7 +237,7 @@ async def test_slack_buttons_act_as_the_roster_person(dev_env: WorkflowEnvironme
 @pytest.mark.parametrize("value", ["approve|INC-2026-0001", "ack|", "reject|INC-2026-0001|r|no_such_role"])
 def test_bad_button_values_are_400(value: str) -> None:
     from intake.errors import IntakeError
-    from intake.people import parse_slack_action
+    from intake.slack_actions import parse_slack_action
 
     body, _ = slack_request("U1", value)
     with pytest.raises(IntakeError) as err:
@@ -317,9 +317,10 @@ async def test_a_decided_slack_message_is_replaced_without_buttons(dev_env: Work
 def test_only_allowed_response_url_hosts(url: str, hosts: list[str] | None, ok: bool) -> None:
     from types import SimpleNamespace
 
-    from intake.people import PeopleRoutes, Target, parse_slack_action
+    from intake.people import PeopleRoutes, Target
+    from intake.slack_actions import SlackActions, parse_slack_action
 
     routes = PeopleRoutes(config(**({"slack": {"response_hosts": hosts}} if hosts else {})), People(), lambda: None)
     click = parse_slack_action(slack_request("U1", "approve|INC-1|r-1", response_url=url)[0])
     target = Target(SimpleNamespace(id="wf-1"), "INC-1", None)  # type: ignore[arg-type]
-    assert routes.response_url_ok(click, target) is ok
+    assert SlackActions(routes).response_url_ok(click, target) is ok
