@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
+from integrations.artefacts import ArtefactStore
 from integrations.redact import outbound
 from observability.tracing import set_incidents
 from playbook.config import Roster
@@ -45,6 +46,8 @@ class People:
     tokens: TokenStore = field(default_factory=TokenStore)
     roster: Roster | None = None
     slack_secret: bytes | None = None
+    channels: dict[str, Any] = field(default_factory=dict)  # the playbook's [channels], for chat.update
+    store: ArtefactStore | None = None  # where the worker stored the posted approval requests (comms archive)
 
 
 class DecisionBody(BaseModel):

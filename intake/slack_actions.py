@@ -2,7 +2,9 @@
 roster person whose slack_id clicked, through the same incident lookup and role rules as the people routes.
 
 The click is verified (Slack's v0 signature), answered within 3 s (ephemerally), and an accepted decision replaces the
-approval message's buttons afterwards.
+approval message's buttons afterwards: through the click's response_url while Slack takes it (5 uses within 30 minutes
+of the click), otherwise -- late, refused, or a host not in [intake.slack] response_hosts -- with chat.update on the
+channel id and ts the worker stored when it posted the request (that needs the Slack bot token on the intake too).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +28,8 @@ from intake.auth import fresh, signed
 from intake.errors import IntakeError
 from intake.people import MAX_BODY, PeopleRoutes, Target, _raw_body
 from integrations import slack as slack_api
+from integrations.channels import ChannelError
+from playbook.config import SlackChannel
 from playbook.models import ActionOutcome, Decision, HumanAction, Role
 from workflows.actions import wait_outcome
 from workflows.incident import IncidentWorkflow
@@ -31,6 +37,7 @@ from workflows.incident import IncidentWorkflow
 log = logging.getLogger("firebreak.intake.people")
 LATE_OUTCOME_SECONDS = 30.0  # after the click was answered "sent": how long the follow-up waits for the outcome
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+RESPONSE_URL_WINDOW = 29 * 60  # Slack: within 30 minutes of the click; a minute's margin
 
 
 class SlackActions:
@@ -85,7 +92,7 @@ class SlackActions:
         what = "acknowledged" if verb == "ack" else f"{verb} {request_id}"
         # A decision that is (or may yet be) accepted replaces the message's buttons, after this answer is sent.
         later = None
-        if verb != "ack" and (outcome is None or outcome.accepted) and self.response_url_ok(click, target):
+        if verb != "ack" and (outcome is None or outcome.accepted):
             later = BackgroundTask(self.replace_decided, click, target, action, outcome)
         if outcome is None:
             return ephemeral(f"{target.number}: {what} sent as {who} ({chosen.value}); the incident has not "
@@ -125,9 +132,11 @@ class SlackActions:
                             LATE_OUTCOME_SECONDS)
                 return
             timeout = self.config.slack.response_timeout_seconds
+            use_url = self.response_url_usable(click) and self.response_url_ok(click, target)
             if not outcome.accepted:
-                await asyncio.to_thread(slack_api.respond, click.response_url, f"{target.number}: refused: "
-                                        f"{outcome.message}.", None, replace_original=False, timeout=timeout)
+                if use_url:
+                    await asyncio.to_thread(slack_api.respond, click.response_url, f"{target.number}: refused: "
+                                            f"{outcome.message}.", None, replace_original=False, timeout=timeout)
                 return
             person = self.people.roster.people.get(action.by) if self.people.roster else None
             name = f"{person.name} ({action.by}, {action.role.value})" if person else \
@@ -138,11 +147,49 @@ class SlackActions:
             original = click.message.get("blocks")
             text = str(click.message.get("text") or f"{target.number}: {click.request_id}")
             blocks = slack_api.decided_blocks(original if isinstance(original, list) else [], text, line)
-            await asyncio.to_thread(slack_api.respond, click.response_url, f"{text}\n{line}", blocks,
-                                    replace_original=True, timeout=timeout)
+            if use_url:
+                try:
+                    await asyncio.to_thread(slack_api.respond, click.response_url, f"{text}\n{line}", blocks,
+                                            replace_original=True, timeout=timeout)
+                    return
+                except ChannelError as err:
+                    log.info("slack: %s: the response_url was refused (%s); updating the stored message instead",
+                             target.number, err)
+            await asyncio.to_thread(self.update_stored, target.number, click, f"{text}\n{line}", blocks)
         except Exception as err:  # noqa: BLE001 - the click was answered already; this is best effort
             log.warning("slack: %s (%s): replacing the approval message for %s %s failed: %s", target.number,
                         target.handle.id, click.verb, click.request_id, err)
+
+    @staticmethod
+    def response_url_usable(click: SlackAction, now: float | None = None) -> bool:
+        """Slack takes a response_url up to 5 times within 30 minutes of the click (this flow uses it once): past
+        the window, with a minute's margin for clocks, the message is updated with chat.update instead."""
+        if not click.response_url:
+            return False
+        age = (time.time() if now is None else now) - (click.clicked_at or 0.0)
+        return click.clicked_at is None or age < RESPONSE_URL_WINDOW
+
+    def update_stored(self, number: str, click: SlackAction, text: str, blocks: list[dict[str, Any]]) -> int:
+        """chat.update on every message this approval request was posted as: the channel id and ts the worker
+        stored when it posted it (comms archive), never what a payload names. How many were updated."""
+        store = self.people.store
+        if store is None:
+            log.warning("slack: %s: no artefact store on this intake; the approval message keeps its buttons", number)
+            return 0
+        posts = [r for r in read_lines(store.path(f"{number}/comms/archive.jsonl"))
+                 if r.get("kind") == "approval_request" and r.get("request_id") == click.request_id]
+        updated = 0
+        for post in posts:
+            channel = self.people.channels.get(str(post.get("channel")))
+            if not isinstance(channel, SlackChannel) or not post.get("slack_channel") or not post.get("ts"):
+                log.warning("slack: %s: %s in %s has no stored channel id and ts (posted by an older worker?) or its "
+                            "channel is gone from the playbook; it keeps its buttons", number, click.request_id,
+                            post.get("channel"))
+                continue
+            slack_api.update_message(channel, slack_api.Posted(str(post["slack_channel"]), str(post["ts"])), text,
+                                     blocks)
+            updated += 1
+        return updated
 
     def slack_person(self, user: str) -> str | None:
         if self.people.roster is None:
@@ -178,6 +225,7 @@ class SlackAction(NamedTuple):
     role: Role | None
     response_url: str  # where to replace the message, "" when the payload has none
     message: dict[str, Any]  # the message the button was on ({} when the payload has none)
+    clicked_at: float | None = None  # the action's action_ts (Unix seconds), when the payload has one
 
 
 def parse_slack_action(body: bytes) -> SlackAction:
@@ -214,5 +262,16 @@ def parse_slack_action(body: bytes) -> SlackAction:
             from err
     response_url = payload.get("response_url")
     message = payload.get("message")
+    try:
+        clicked_at: float | None = float(str(actions[0].get("action_ts")))
+    except (TypeError, ValueError):
+        clicked_at = None
     return SlackAction(user, verb, parts[1], request_id, role, response_url if isinstance(response_url, str) else "",
-                       message if isinstance(message, dict) else {})
+                       message if isinstance(message, dict) else {}, clicked_at)
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of an append-only log; [] when it is not there."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

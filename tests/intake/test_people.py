@@ -178,7 +178,7 @@ async def test_people_approve_over_http_with_the_workflows_answer(dev_env: Workf
 
 def slack_request(user: str, value: str, secret: str = SLACK_SECRET, timestamp: int | None = None,
                   response_url: str = "https://hooks.slack.com/actions/T0001/1/abc",
-                  message: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
+                  message: dict[str, Any] | None = None, clicked: float | None = None) -> tuple[bytes, dict[str, str]]:
     """A block_actions request, form-encoded and signed as Slack documents it (v0:timestamp:body, HMAC-SHA256)."""
     payload = {"type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
                "api_app_id": "A0001", "team": {"id": "T0001", "domain": "example"},
@@ -188,7 +188,7 @@ def slack_request(user: str, value: str, secret: str = SLACK_SECRET, timestamp: 
                "response_url": response_url, **({"message": message} if message else {}),
                "actions": [{"type": "button", "action_id": value.split("|")[0], "block_id": "incident_actions",
                             "value": value, "text": {"type": "plain_text", "text": "Go"},
-                            "action_ts": "1700000001.000200"}]}
+                            "action_ts": f"{time.time() if clicked is None else clicked:.6f}"}]}
     body = urlencode({"payload": json.dumps(payload)}).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)
     sig = "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
