@@ -16,7 +16,7 @@ import difflib
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from temporalio import activity
@@ -77,6 +77,7 @@ class CommunicateActivities:
         brief, cfg, store = request.brief, request.channel_config, self.ctx.store
         number = brief.incident_number
         detail, external_id = "sent", request.external_id
+        components: dict[str, str] | None = None  # a status page's components as it now shows them
         if request.channel == ARCHIVE:
             self._archive_files(request)
         elif cfg is None:
@@ -92,18 +93,20 @@ class CommunicateActivities:
             self._deliver(lambda: slack.post_webhook_message(cfg, brief.title, slack.brief_blocks(
                 brief.title, brief.text, footer(request))))
         elif isinstance(cfg, SlackChannel):
-            detail = "ts " + self._deliver(lambda: slack.post_message(cfg, brief.title, slack.brief_blocks(
+            posted = self._deliver(lambda: slack.post_message(cfg, brief.title, slack.brief_blocks(
                 brief.title, brief.text, footer(request))))
+            detail = f"ts {posted.ts} in {posted.channel}"
         elif isinstance(cfg, EmailChannel):
             detail = self._deliver(lambda: mail.send(cfg, brief.title, f"{brief.text}\n\n-- \n{footer(request)}\n",
                                                      request.key))
         elif isinstance(cfg, StatuspageChannel):
-            external_id = self._statuspage(request, cfg)
-            detail = f"statuspage incident {external_id}"
+            external_id, components = self._statuspage(request, cfg)
+            detail = f"statuspage incident {external_id}" + "".join(f"; {c}: {s}" for c, s in components.items())
         archive(store, number, request.key, "brief",
                 {"channel": request.channel, "seq": brief.seq, "audience": brief.audience, "title": brief.title,
                  "approved_by": request.approved_by, "edited_by": brief.edited_by,
                  "released_by": request.released_by, "detail": detail, "external_id": external_id}
+                | ({"components": components} if components is not None else {})
                 | ({"redacted": dict(sorted(redacted.items()))} if redacted else {}))
         return SendResult(channel=request.channel, delivered=True, detail=detail, external_id=external_id,
                           archive_path=str(store.path(f"{number}/comms/archive.jsonl")))
@@ -119,8 +122,9 @@ class CommunicateActivities:
                 keepends=True), f"{brief_stem(brief)}-draft.md", f"{brief_stem(brief)}-brief.md ({brief.edited_by})")
             store.write_once(f"{base}-edit.diff", "".join(diff))
 
-    def _statuspage(self, request: SendBrief, cfg: StatuspageChannel) -> str:
-        """Create the page's incident on the first brief, update it after; the id is remembered in the store."""
+    def _statuspage(self, request: SendBrief, cfg: StatuspageChannel) -> tuple[str, dict[str, str]]:
+        """Create the page's incident on the first brief, update it after; the id is remembered in the store. Also
+        the components as the page now shows them."""
         brief, store = request.brief, self.ctx.store
         memory = f"{brief.incident_number}/comms/statuspage-{request.channel}.json"
         known = request.external_id
@@ -128,21 +132,22 @@ class CommunicateActivities:
             known = str(store.read_json(memory)["incident_id"])
         body = brief.text.split("\n", 1)[1].strip() if brief.text.startswith("# ") else brief.text
         if known is not None:
-            self._deliver(lambda: statuspage.update(cfg, known, brief.status, body))
-            return known
+            updated = self._deliver(lambda: statuspage.update(cfg, known, brief.status, body))
+            return known, statuspage.shown(updated)
         created = self._deliver(lambda: statuspage.create(cfg, brief.title, brief.status, body))
         incident_id = str(created["id"])
         store.write(memory, json.dumps({"incident_id": incident_id, "shortlink": created.get("shortlink"),
                                         "created_by_key": request.key}))
-        return incident_id
+        return incident_id, statuspage.shown(created)
 
     @staticmethod
     def _deliver(send: Callable[[], T]) -> T:
-        """Run one channel call; its failure as a retryable ChannelError for the activity's retry policy."""
+        """Run one channel call; its failure as a retryable ChannelError for the activity's retry policy, and a rate
+        limit as one retried no sooner than the server's Retry-After (Temporal waits, not the activity)."""
         try:
             return send()
         except ChannelError as err:
-            raise ApplicationError(str(err), type="ChannelError") from err
+            raise _retryable(err) from err
 
     @activity.defn(name="post_approval_request")
     def post_approval_request(self, request: ApprovalPost) -> str:
@@ -152,12 +157,14 @@ class CommunicateActivities:
         request = outbound(request, keep=("key", "incident_number", "request_id", "channel", "channel_config"))
         blocks = slack.approval_blocks(request.incident_number, request.request_id, request.subject, request.text,
                                        request.why)
-        ts = self._deliver(lambda: slack.post_message(request.channel_config,
-                                                      f"{request.incident_number}: approval needed "
-                                                      f"({request.request_id})", blocks))
+        posted = self._deliver(lambda: slack.post_message(request.channel_config,
+                                                          f"{request.incident_number}: approval needed "
+                                                          f"({request.request_id})", blocks))
+        # The channel id and ts let the intake replace the message with chat.update once it is decided.
         archive(self.ctx.store, request.incident_number, request.key, "approval_request",
-                {"channel": request.channel, "request_id": request.request_id, "detail": ts})
-        return str(ts)
+                {"channel": request.channel, "request_id": request.request_id, "detail": posted.ts,
+                 "slack_channel": posted.channel, "ts": posted.ts})
+        return posted.ts
 
     @activity.defn(name="notify")
     def notify(self, request: Notification) -> int:
@@ -167,17 +174,34 @@ class CommunicateActivities:
             "at": datetime.now(UTC).isoformat(), "to": request.to,
             "contacts": {p: request.contacts.get(p, "") for p in request.to},
             "subject": request.subject, "text": request.text})
-        failures = []
+        failures: list[ChannelError] = []
+        sent_log = f"{request.incident_number}/notifications-sent.jsonl"
         for name, channel in sorted(request.channels.items()):
+            key = f"{request.key}/{name}"
+            if self.ctx.store.find_once(sent_log, key) is not None:
+                continue  # delivered by an earlier attempt: a retry (after a 429 elsewhere) never pages twice
             try:
                 if isinstance(channel, WebhookChannel):
                     post_webhook(channel, {"type": "incident_notification", "incident": request.incident_number,
-                                           "to": request.to, "subject": request.subject, "text": request.text},
-                                 f"{request.key}/{name}")
+                                           "to": request.to, "subject": request.subject, "text": request.text}, key)
                 elif isinstance(channel, SlackWebhookChannel):
                     slack.post_webhook_message(channel, f"{request.subject}\n{request.text}", None)
             except ChannelError as err:
-                failures.append(f"{name}: {err}")
+                failures.append(ChannelError(f"{name}: {err}") if not isinstance(err, slack.RateLimited) else
+                                slack.RateLimited(f"{name}: {err}", err.retry_after))
+                continue
+            self.ctx.store.append_once(sent_log, key, {"at": datetime.now(UTC).isoformat(), "channel": name})
         if failures:
-            raise ApplicationError("; ".join(failures), type="ChannelError")
+            waits = [f.retry_after for f in failures if isinstance(f, slack.RateLimited)]
+            combined = slack.RateLimited("; ".join(map(str, failures)), max(waits)) if waits else \
+                ChannelError("; ".join(map(str, failures)))
+            raise _retryable(combined)
         return len(request.to)
+
+
+def _retryable(err: ChannelError) -> ApplicationError:
+    """A channel failure for Temporal's retry policy; a rate limit waits at least the server's Retry-After."""
+    if isinstance(err, slack.RateLimited):
+        return ApplicationError(f"{err}; retrying after {err.retry_after:g} s", type="RateLimited",
+                                next_retry_delay=timedelta(seconds=max(err.retry_after, 1.0)))
+    return ApplicationError(str(err), type="ChannelError")

@@ -129,6 +129,7 @@ class RemedyActivities:
         else:
             run.passed, run.exit_code = result.passed, result.exit_code
             run.successes, run.failures, run.errors = result.successes, result.failures, result.errors
+            run.unasserted = result.unasserted
             run.failed_cases = [RegressionCase(description=d, passed=False, reason=r[:300])
                                 for d, r in result.failed[:FAILED_CASES_KEPT]]
             run.results_path = str(results_path)

@@ -347,7 +347,8 @@ def build(playbook_path: Path, address: str | None = None,
     config = intake_config(playbook, str(playbook_path))
     secrets = load_secrets(config, environ, str(playbook_path))
     slack_secret = (os.environ if environ is None else environ).get(config.slack.signing_secret_env)
-    people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None)
+    people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None,
+                    channels=dict(playbook.channels), store=ArtefactStore(firebreak_home() / "artefacts"))
     webhook_secret = (os.environ if environ is None else environ).get(config.langfuse.secret_env, "").strip()
     return create_app(config, secrets, address=address, people=people,
                       langfuse_secret=webhook_secret.encode() if webhook_secret else None), config
