@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from playbook.alert_labels import seen_text
 from playbook.models import Role
 from playbook.state import IncidentState
 
@@ -34,8 +35,10 @@ def current_details(s: IncidentState, primary: Callable[[Role], str]) -> str:
     else:
         ack = "not acknowledged yet" + (f"; escalated to {', '.join(s.ack_escalated_to)}"
                                         if s.ack_escalated_to else "")
+    seen = seen_text(s.labels_seen)
     lines = [f"**{s.number or s.workflow_id}** · {s.severity.value} · {s.status.value} · step {s.step.value}",
              "", f"- {s.detection.kind.value} on {', '.join(s.detection.services)}; {s.alert_count} alert(s)",
+             *([f"- named in alerts: {seen}"] if seen else []),
              f"- {ack}",
              f"- next brief due: {_at(s.next_brief_due)}" if s.next_brief_due
              else "- next brief due: none scheduled",

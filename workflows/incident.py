@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from playbook import alert_labels
     from playbook.config import (
         Audience,
         LangfusePromptPatchAction,
@@ -910,6 +911,8 @@ class IncidentWorkflow(RemedyMixin):
         self._seen.add(alert_id)
         s.seen_alert_ids.append(alert_id)
         s.alert_count += 1
+        if workflow.patched(alert_labels.PATCH):  # what the first alert did not name, a later one may
+            s.detection, s.labels_seen = alert_labels.merge(s.detection, s.labels_seen, detection)
         if s.alert_count <= ALERTS_ON_TIMELINE:
             self._record(s.step, f"alert {alert_id} received", {"summary": detection.summary,
                                                                 "metrics": detection.metrics}, actor=detection.source)
