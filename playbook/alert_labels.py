@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from playbook.models import Detection
 
 PATCH = "alert-labels-v1"  # the workflow fills the incident's labels from later alerts
+LAST_DEPLOY_PATCH = "last-deploy-v1"  # the workflow takes the deploy log's last deploy when no alert named one
 MAX_SEEN = 20  # distinct models (and prompts) listed; more are counted, not listed
 
 

@@ -284,6 +284,8 @@ class IncidentWorkflow(RemedyMixin):
         s = self.state
         s.number, s.severity, s.severity_reason = opened.number, opened.severity, opened.severity_reason
         s.playbook, s.playbook_ref, s.opened_at = opened.playbook, opened.playbook_ref, workflow.now()
+        if opened.last_deploy and not s.detection.deploy_id and workflow.patched(alert_labels.LAST_DEPLOY_PATCH):
+            s.detection = s.detection.model_copy(update={"deploy_id": opened.last_deploy})  # from the deploy log
         self._record(Step.DETECT, f"incident opened as {s.severity.value}",
                      {"reason": s.severity_reason, "kind": s.detection.kind.value, "services": s.detection.services,
                       "metrics": s.detection.metrics, "deploy_id": s.detection.deploy_id})
