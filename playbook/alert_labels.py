@@ -1,9 +1,10 @@
-"""What an incident learns from its alerts after the first.
+"""What an incident learns from its alerts after the first, and which alerts are only notes from their source.
 
 One notification group (an Alertmanager message, a coalesced storm) carries several alerts, and the one that opens
 the incident need not name the model, prompt or deploy: another alert of the group, or one arriving later, may.
 `merge` fills what the incident does not know yet from each new alert and keeps every model and prompt the alerts
-named.
+named. `source_note` says when a "detection" is not an alert at all: the sender's own acknowledgement (PagerDuty)
+or a Langfuse monitor's state that is neither a breach nor a recovery (NO_DATA, UNKNOWN, PAUSED).
 
 Pure functions of pydantic values: the incident workflow calls them (behind `workflow.patched`), so they must stay
 deterministic and free of I/O.
@@ -17,6 +18,11 @@ from playbook.models import Detection
 
 PATCH = "alert-labels-v1"  # the workflow fills the incident's labels from later alerts
 LAST_DEPLOY_PATCH = "last-deploy-v1"  # the workflow takes the deploy log's last deploy when no alert named one
+NOTES_PATCH = "source-notes-v1"  # the workflow records a monitor's NO_DATA / UNKNOWN / PAUSED as a note
+
+PAGERDUTY_ACTION_LABEL = "pagerduty_event_action"
+MONITOR_SEVERITY_LABEL = "langfuse_monitor_severity"
+MONITOR_NOTE_STATES = frozenset({"NO_DATA", "UNKNOWN", "PAUSED"})
 MAX_SEEN = 20  # distinct models (and prompts) listed; more are counted, not listed
 
 
@@ -71,3 +77,12 @@ def seen_text(seen: SeenLabels) -> str:
         parts.append(f"{seen.more} more not listed")
     return "; ".join(parts)
 
+
+def source_note(detection: Detection) -> str | None:
+    """What the timeline says when this detection is a note from its source rather than an alert, else None."""
+    if detection.labels.get(PAGERDUTY_ACTION_LABEL) == "acknowledge":
+        return "acknowledged at the source"
+    state = detection.labels.get(MONITOR_SEVERITY_LABEL)
+    if state in MONITOR_NOTE_STATES:
+        return f"reported {state} at the source"
+    return None

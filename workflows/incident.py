@@ -81,7 +81,6 @@ RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE
 ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
 IC_ONLY = {Role.INCIDENT_COMMANDER}
 ARCHIVE_CHANNEL = "archive"
-SOURCE_ACTION_LABEL = "pagerduty_event_action"
 
 QUICK: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30),
          "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)}
@@ -892,6 +891,16 @@ class IncidentWorkflow(RemedyMixin):
     def _count_alert(self, detection: Detection) -> None:
         s = self.state
         alert_id = detection.identity()
+        note = alert_labels.source_note(detection)  # the sender's acknowledgement, a monitor's NO_DATA ...
+        if note and (detection.firing or workflow.patched(alert_labels.NOTES_PATCH)):
+            # Not an alert (the incident's acknowledgement stays with the roster): on the timeline once per id.
+            if alert_id not in self._source_acked:
+                self._source_acked.add(alert_id)
+                s.source_acknowledged_ids.append(alert_id)
+                if len(s.source_acknowledged_ids) <= ALERTS_ON_TIMELINE:
+                    self._record(s.step, f"alert {alert_id} {note}", {"summary": detection.summary},
+                                 actor=detection.source)
+            return
         if not detection.firing:
             if alert_id in self._resolved_ids:
                 return
@@ -899,14 +908,6 @@ class IncidentWorkflow(RemedyMixin):
             s.resolved_alert_ids.append(alert_id)
             if len(s.resolved_alert_ids) <= ALERTS_ON_TIMELINE:
                 self._record(s.step, f"alert {alert_id} resolved at the source", actor=detection.source)
-            return
-        if detection.labels.get(SOURCE_ACTION_LABEL) == "acknowledge":
-            # The sender's own acknowledgement (PagerDuty-style); the incident's stays with the roster.
-            if alert_id not in self._source_acked:
-                self._source_acked.add(alert_id)
-                s.source_acknowledged_ids.append(alert_id)
-                if len(s.source_acknowledged_ids) <= ALERTS_ON_TIMELINE:
-                    self._record(s.step, f"alert {alert_id} acknowledged at the source", actor=detection.source)
             return
         if alert_id in self._seen:
             return
