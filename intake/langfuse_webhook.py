@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -80,8 +81,15 @@ class WebhookAnswer(BaseModel):
     action: str
 
 
+def webhook_secrets(secret: bytes) -> list[bytes]:
+    """The configured secrets: Langfuse gives every automation's webhook action a secret of its own (it can be
+    regenerated, not chosen), so a prompt automation and a monitor automation need two; the variable holds them
+    separated by commas or whitespace."""
+    return [s for s in re.split(rb"[\s,]+", secret) if s]
+
+
 def verify_langfuse(secret: bytes, body: bytes, header: str | None, max_age: int, now: float | None = None) -> None:
-    """Langfuse's webhook signature; IntakeError 401 saying what is wrong when it does not hold."""
+    """Langfuse's webhook signature under any of the secrets; IntakeError 401 saying what is wrong otherwise."""
     if not header:
         raise IntakeError(401, "missing x-langfuse-signature; set the webhook's secret in Langfuse and here",
                           "x-langfuse-signature")
@@ -96,8 +104,9 @@ def verify_langfuse(secret: bytes, body: bytes, header: str | None, max_age: int
     if not fresh(stamp, max_age, now):
         raise IntakeError(401, f"the signature's timestamp is more than {max_age} s away from now (replayed or a "
                           "clock off); Langfuse signs each delivery afresh", "x-langfuse-signature")
-    if not signed(secret, stamp.encode() + b"." + body, signature):
-        raise IntakeError(401, "the Langfuse signature does not match (check the webhook secret)",
+    if not any(signed(key, stamp.encode() + b"." + body, signature) for key in webhook_secrets(secret)):
+        raise IntakeError(401, "the Langfuse signature does not match (check the webhook secret; each automation "
+                          "has its own: list them all, separated by commas)",
                           "x-langfuse-signature")
 
 
@@ -135,7 +144,8 @@ def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactS
         body = await read_body(request, min(config.max_body_bytes, MAX_BODY))
         if not secret:
             raise IntakeError(403, f"Langfuse webhooks are not configured on this intake: set {settings.secret_env} "
-                              "to the webhook's signing secret (Langfuse shows it when you create the automation)",
+                              "to the webhook's signing secret (Langfuse shows it when you create the automation; "
+                              "several automations: their secrets separated by commas)",
                               "x-langfuse-signature")
         verify_langfuse(secret, body, request.headers.get(HEADER), settings.max_age_seconds)
         kind = event_type(body)

@@ -24,7 +24,7 @@ from intake.langfuse_monitors import MonitorAlertEvent, monitor_detection
 from integrations.artefacts import ArtefactStore
 from playbook.models import SignalKind
 from tests.intake.support import Running, config, secrets, serving
-from tests.intake.test_langfuse_webhook import SECRET, signed
+from tests.intake.test_langfuse_webhook import SECRET, event, signed
 from tests.support import wait_for
 
 BASE = "https://langfuse.example"
@@ -79,10 +79,11 @@ def monitor_alert(severity: str, monitor_id: str, run_at: datetime, name: str = 
 
 
 @asynccontextmanager
-async def intake(dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path) -> AsyncIterator[Running]:
+async def intake(dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path,
+                 secret: str = SECRET) -> AsyncIterator[Running]:
     cfg = config()
     app = create_app(cfg, secrets(cfg), client=dev_env.client, task_queue=task_queue,
-                     langfuse_secret=SECRET.encode(), store=ArtefactStore(tmp_path / "deploys"))
+                     langfuse_secret=secret.encode(), store=ArtefactStore(tmp_path / "deploys"))
     async with serving(app) as api:
         yield api
 
@@ -148,6 +149,23 @@ async def test_a_monitors_alerts_open_join_note_and_resolve_one_incident(
         assert sum("resolved at the source" in w for w in whats) == 1
         note = next(e for e in state.timeline if "NO_DATA" in e.what)
         assert note.details["summary"].endswith("p95(observations.latency) has no data over the last 15m")
+
+
+async def test_each_automations_secret_is_accepted(dev_env: WorkflowEnvironment, task_queue: str,
+                                                   tmp_path: Path) -> None:
+    """Langfuse gives each automation's webhook action its own secret, so the prompt automation and the monitor
+    automation sign with different ones; the variable lists both."""
+    monitor_secret = "lf-whsec_" + "cd" * 32
+    async with intake(dev_env, task_queue, tmp_path, secret=f"{SECRET}, {monitor_secret}") as api:
+        prompt = json.dumps(event()).encode()
+        answer = await api.http.post("/v1/langfuse/webhook", content=prompt, headers=signed(prompt))
+        assert answer.status_code == 200, answer.text
+        alert = monitor_alert("NO_DATA", f"clmon{uuid.uuid4().hex[:12]}", datetime.now(UTC))
+        answer = await api.http.post("/v1/langfuse/webhook", content=alert, headers=signed(alert, monitor_secret))
+        assert answer.status_code == 202 and answer.json()["outcome"] == "no_incident", answer.text
+        answer = await api.http.post("/v1/langfuse/webhook", content=alert,
+                                     headers=signed(alert, "lf-whsec_" + "ef" * 32))
+        assert answer.status_code == 401 and "separated by commas" in answer.json()["message"]
 
 
 def _event(**overrides: Any) -> MonitorAlertEvent:
