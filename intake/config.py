@@ -152,10 +152,12 @@ class SlackConfig(_Strict):
 
 
 class LangfuseWebhookConfig(_Strict):
-    """Langfuse prompt-version webhooks (POST /v1/langfuse/webhook) into the deploy log."""
+    """Langfuse automation webhooks (POST /v1/langfuse/webhook): prompt-version events into the deploy log,
+    monitor alerts into incidents."""
 
     secret_env: str = Field(default="FIREBREAK_LANGFUSE_WEBHOOK_SECRET",
-                            description="env var with the webhook's signing secret (lf-whsec_...)")
+                            description="env var with the webhooks' signing secrets (lf-whsec_..., one per "
+                                        "automation, separated by commas)")
     max_age_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
         default=300, description="refuse signatures whose timestamp is further than this from now (replays)")
 

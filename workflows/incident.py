@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from playbook import alert_labels
     from playbook.config import (
         Audience,
         LangfusePromptPatchAction,
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         SlackChannel,
         render_template,
     )
+    from playbook.current_details import current_details
     from playbook.messages import (
         ActionResult,
         ActionRun,
@@ -79,7 +81,6 @@ RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE
 ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
 IC_ONLY = {Role.INCIDENT_COMMANDER}
 ARCHIVE_CHANNEL = "archive"
-SOURCE_ACTION_LABEL = "pagerduty_event_action"
 
 QUICK: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30),
          "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)}
@@ -282,6 +283,8 @@ class IncidentWorkflow(RemedyMixin):
         s = self.state
         s.number, s.severity, s.severity_reason = opened.number, opened.severity, opened.severity_reason
         s.playbook, s.playbook_ref, s.opened_at = opened.playbook, opened.playbook_ref, workflow.now()
+        if opened.last_deploy and not s.detection.deploy_id and workflow.patched(alert_labels.LAST_DEPLOY_PATCH):
+            s.detection = s.detection.model_copy(update={"deploy_id": opened.last_deploy})  # from the deploy log
         self._record(Step.DETECT, f"incident opened as {s.severity.value}",
                      {"reason": s.severity_reason, "kind": s.detection.kind.value, "services": s.detection.services,
                       "metrics": s.detection.metrics, "deploy_id": s.detection.deploy_id})
@@ -888,6 +891,16 @@ class IncidentWorkflow(RemedyMixin):
     def _count_alert(self, detection: Detection) -> None:
         s = self.state
         alert_id = detection.identity()
+        note = alert_labels.source_note(detection)  # the sender's acknowledgement, a monitor's NO_DATA ...
+        if note and (detection.firing or workflow.patched(alert_labels.NOTES_PATCH)):
+            # Not an alert (the incident's acknowledgement stays with the roster): on the timeline once per id.
+            if alert_id not in self._source_acked:
+                self._source_acked.add(alert_id)
+                s.source_acknowledged_ids.append(alert_id)
+                if len(s.source_acknowledged_ids) <= ALERTS_ON_TIMELINE:
+                    self._record(s.step, f"alert {alert_id} {note}", {"summary": detection.summary},
+                                 actor=detection.source)
+            return
         if not detection.firing:
             if alert_id in self._resolved_ids:
                 return
@@ -896,19 +909,13 @@ class IncidentWorkflow(RemedyMixin):
             if len(s.resolved_alert_ids) <= ALERTS_ON_TIMELINE:
                 self._record(s.step, f"alert {alert_id} resolved at the source", actor=detection.source)
             return
-        if detection.labels.get(SOURCE_ACTION_LABEL) == "acknowledge":
-            # The sender's own acknowledgement (PagerDuty-style); the incident's stays with the roster.
-            if alert_id not in self._source_acked:
-                self._source_acked.add(alert_id)
-                s.source_acknowledged_ids.append(alert_id)
-                if len(s.source_acknowledged_ids) <= ALERTS_ON_TIMELINE:
-                    self._record(s.step, f"alert {alert_id} acknowledged at the source", actor=detection.source)
-            return
         if alert_id in self._seen:
             return
         self._seen.add(alert_id)
         s.seen_alert_ids.append(alert_id)
         s.alert_count += 1
+        if workflow.patched(alert_labels.PATCH):  # what the first alert did not name, a later one may
+            s.detection, s.labels_seen = alert_labels.merge(s.detection, s.labels_seen, detection)
         if s.alert_count <= ALERTS_ON_TIMELINE:
             self._record(s.step, f"alert {alert_id} received", {"summary": detection.summary,
                                                                 "metrics": detection.metrics}, actor=detection.source)
@@ -1016,57 +1023,8 @@ class IncidentWorkflow(RemedyMixin):
         if changed:
             workflow.upsert_search_attributes(changed)  # type: ignore[arg-type]
             self._published.update(values)
-        workflow.set_current_details(self._details())
-
-    def _details(self) -> str:
-        """The UI's Current Details (markdown): where the incident stands and what waits for whom."""
-        s = self.state
-        pending = s.pending_approvals()
-        if s.acknowledged_by:
-            ack = f"acknowledged by {s.acknowledged_by} at {_at(s.acknowledged_at)}"
-        else:
-            ack = "not acknowledged yet" + (f"; escalated to {', '.join(s.ack_escalated_to)}"
-                                            if s.ack_escalated_to else "")
-        lines = [f"**{s.number or s.workflow_id}** · {s.severity.value} · {s.status.value} · step {s.step.value}",
-                 "", f"- {s.detection.kind.value} on {', '.join(s.detection.services)}; {s.alert_count} alert(s)",
-                 f"- {ack}",
-                 f"- next brief due: {_at(s.next_brief_due)}" if s.next_brief_due
-                 else "- next brief due: none scheduled",
-                 f"- ticket: {s.ticket.key if s.ticket else 'not yet'}"]
-        if s.resolved_at is not None:
-            lines.append(f"- resolved by {s.resolved_by} at {_at(s.resolved_at)}"
-                         + (f"; retrospective due {_at(s.retrospective_due)}" if s.retrospective_due else ""))
-        if pending:
-            lines += ["", "**Waiting for approval**", ""]
-            for a in pending[:20]:
-                who = self._approvers(a.role)
-                lines.append(f"- `{a.request_id}` {a.subject[:120]} — {a.role.value}: {', '.join(who) or 'nobody'}"
-                             + (f"; escalated to {', '.join(a.escalated_to)}" if a.escalated_to else "")
-                             + f"; decide by {_at(a.deadline)}")
-        # The undo registry is what is in place: regression runs and failures are not mitigations.
-        in_place = [m for m in s.in_place if m.outcome != "undone"]  # kept, undo failed or handed to a person
-        undone = sorted(m.name for m in s.in_place if m.outcome == "undone")
-        lines += ["", "**Mitigations in place**", ""]
-        lines += [f"- {m.step.value}: {m.name} ({_at(m.applied_at)})" for m in in_place[-20:]] or ["- none yet"]
-        if undone:
-            lines.append("- undone at resolution: " + ", ".join(undone))
-        others = [m for m in s.mitigations if m.outcome != "done"]
-        if others:
-            lines.append("- not in place: " + ", ".join(f"{m.action} ({m.outcome})" for m in others[-10:]))
-        return "\n".join(lines)
+        workflow.set_current_details(current_details(s, self._primary))
 
     def _step_label(self) -> str:
         """The step an activity summary names, as the UI's timeline shows it ("Stabilise: ...")."""
         return self.state.step.value.capitalize()
-
-    def _approvers(self, role: Role) -> list[str]:
-        """Who may decide a request for `role`: everyone holding it, the one paged first."""
-        if self.state.playbook is None:
-            return []
-        holders = [p for p in self.state.playbook.roster.people if role in self.state.roles_of(p)]
-        primary = self._primary(role)
-        return [f"{p} (paged)" if p == primary else p for p in sorted(holders, key=lambda p: p != primary)]
-
-
-def _at(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
