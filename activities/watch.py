@@ -20,15 +20,9 @@ from temporalio import activity
 
 from activities.actions import langfuse_errors
 from activities.context import ActivityContext
-from integrations.langfuse import (
-    LangfuseError,
-    LangfuseUnavailable,
-    client_for,
-    count_breaches,
-    read_metric,
-    scan_loops,
-    scan_pii,
-)
+from integrations.langfuse.client import LangfuseError, LangfuseUnavailable, client_for
+from integrations.langfuse.scans import scan_loops, scan_pii
+from integrations.langfuse.watchers import count_breaches, read_metric
 from playbook.config import AgentLoopWatcher, DataExposureWatcher, GuardrailWatcher, MetricWatcher
 from playbook.models import Detection
 from playbook.watch import (

@@ -15,7 +15,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.context import ActivityContext
 from activities.investigate import InvestigateActivities
 from integrations.artefacts import ArtefactStore
-from integrations.langfuse import client_for, collect_dataset
+from integrations.langfuse.client import client_for
+from integrations.langfuse.snapshots import collect_dataset
 from playbook.config import EvidenceSource, PlaybookError
 from playbook.messages import EvidenceInput, EvidencePack
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse, iso
