@@ -52,7 +52,8 @@ def _read(request: WatchCheck, memory: WatchMemory) -> WatchCount:
         reading = read_metric(client, w, start, end)
         details = {"baseline_hours": float(reading.baseline_buckets)} if w.ratio is not None else {}
         return WatchCount(count=reading.count, value=reading.value, baseline=reading.baseline, details=details,
-                          scanned=reading.count, memory=memory)
+                          scanned=reading.count, memory=memory, unread=list(reading.missing),
+                          truncated=reading.truncated)
     seen = set(memory.traces)
     if isinstance(w, AgentLoopWatcher):
         loops = scan_loops(client, w, start, end)

@@ -3,7 +3,6 @@ baseline (Metrics API v2)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +11,7 @@ from langfuse import Langfuse
 
 from integrations.langfuse.client import NO_SDK_RETRIES, SCORE_PAGE, classify
 from integrations.langfuse.formats import iso
-from integrations.langfuse.metrics import as_number, metric_scope
+from integrations.langfuse.metrics import COUNT, as_number, column, metric_scope, read_rows, series_limit
 from playbook.config import MetricWatcher
 
 
@@ -63,6 +62,8 @@ class MetricReading:
     count: int               # observations in the window
     baseline: float | None   # the median of the baseline's hourly values (per minute for sums)
     baseline_buckets: int
+    missing: tuple[str, ...] = ()  # columns the server's answers lacked: nothing to judge, and it must be said
+    truncated: bool = False        # the baseline's answer was cut at the row limit
 
 
 def metric_filters(watcher: MetricWatcher) -> list[dict[str, Any]]:
@@ -76,8 +77,10 @@ def metric_filters(watcher: MetricWatcher) -> list[dict[str, Any]]:
     return conditions
 
 
-def metric_query(watcher: MetricWatcher, start: datetime, end: datetime, granularity: str | None = None) -> str:
-    """The Metrics API v2 query (view observations): the measure and the observation count, maybe per bucket."""
+def metric_query(watcher: MetricWatcher, start: datetime, end: datetime,
+                 granularity: str | None = None) -> dict[str, Any]:
+    """The Metrics API v2 query (view observations): the measure and the observation count, maybe per bucket
+    with the row limit the series needs."""
     query: dict[str, Any] = {
         "view": "observations",
         "metrics": [{"measure": watcher.measure, "aggregation": watcher.aggregation},
@@ -85,40 +88,39 @@ def metric_query(watcher: MetricWatcher, start: datetime, end: datetime, granula
         "filters": metric_filters(watcher), "fromTimestamp": iso(start), "toTimestamp": iso(end)}
     if granularity:
         query["timeDimension"] = {"granularity": granularity}
-        query["config"] = {"row_limit": 1000}
-    return json.dumps(query)
-
-
-def _metrics(client: Langfuse, query: str, what: str) -> list[dict[str, Any]]:
-    try:
-        return list(client.api.metrics.metrics(query=query, request_options=NO_SDK_RETRIES).data)
-    except Exception as err:  # noqa: BLE001
-        raise classify(err, what) from err
+        query["config"] = {"row_limit": series_limit(start, end, granularity)}
+    return query
 
 
 def read_metric(client: Langfuse, watcher: MetricWatcher, start: datetime, end: datetime) -> MetricReading:
     """The window's value and observation count, and (for `ratio`) the baseline: the median of the hourly values
-    of the `baseline_minutes` (rounded up to whole clock hours) before the hour the window starts in. Sums are
-    taken per minute so windows of any length compare."""
-    key, sums = f"{watcher.measure}_{watcher.aggregation}", watcher.aggregation == "sum"
+    of the `baseline_minutes` (rounded up to whole clock hours) before the hour the window starts in, hours
+    without observations left out (the server fills them with zeros). Sums are taken per minute so windows of
+    any length compare. Columns the answers lack are named in `missing`, never read as "no data"."""
+    key, sums = column(str(watcher.measure), str(watcher.aggregation)), watcher.aggregation == "sum"
     window_minutes = max((end - start).total_seconds() / 60, 1e-9)
-    rows = _metrics(client, metric_query(watcher, start, end), f"reading {key} for the window")
-    value = as_number(rows[0].get(key)) if rows else None
-    count = int(as_number(rows[0].get("count_count")) or 0) if rows else 0
+    window = read_rows(client, metric_query(watcher, start, end), f"reading {key} for the window", NO_SDK_RETRIES)
+    missing = list(window.missing)
+    row = window.rows[0] if window.rows else {}
+    value = as_number(row.get(key))
+    count = int(as_number(row.get(COUNT)) or 0)
     if value is not None and sums:
         value /= window_minutes
-    baseline, buckets = None, 0
+    baseline, buckets, truncated = None, 0, False
     if watcher.ratio is not None:
         # Whole clock hours only, so every bucket covers its 60 minutes: the hours before the one the window
         # starts in.
         until = datetime.fromtimestamp(int(start.timestamp()) // 3600 * 3600, UTC)
         since = until - timedelta(hours=-(-watcher.baseline_minutes // 60))
-        hourly = _metrics(client, metric_query(watcher, since, until, "hour"), f"reading the {key} baseline")
+        hourly = read_rows(client, metric_query(watcher, since, until, "hour"), f"reading the {key} baseline",
+                           NO_SDK_RETRIES)
+        missing += [c for c in hourly.missing if c not in missing]
+        truncated = hourly.truncated
         values = sorted(v / 60 if sums else v for v in (
-            as_number(r.get(key)) for r in hourly if (as_number(r.get("count_count")) or 0) > 0) if v is not None)
+            as_number(r.get(key)) for r in hourly.rows if (as_number(r.get(COUNT)) or 0) > 0) if v is not None)
         buckets = len(values)
         if values:
             mid = len(values) // 2
             baseline = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-    return MetricReading(value=value, count=count, baseline=baseline, baseline_buckets=buckets)
-
+    return MetricReading(value=value, count=count, baseline=baseline, baseline_buckets=buckets,
+                         missing=tuple(missing), truncated=truncated)
