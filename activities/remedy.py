@@ -11,11 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.actions import call_http, langfuse_errors
 from activities.context import ActivityContext
-from integrations.langfuse import (
-    LangfuseError,
-    client_for,
-    rollback_prompt,
-)
+from integrations.langfuse.client import LangfuseError, client_for
+from integrations.langfuse.prompts import rollback_prompt
 from integrations.prompt_patch import create_candidate, undo_label_move
 from integrations.promptfoo import PromptfooError, build_suite, offending_inputs, run_suite
 from playbook.config import HttpAction, render_template

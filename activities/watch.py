@@ -20,15 +20,9 @@ from temporalio import activity
 
 from activities.actions import langfuse_errors
 from activities.context import ActivityContext
-from integrations.langfuse import (
-    LangfuseError,
-    LangfuseUnavailable,
-    client_for,
-    count_breaches,
-    read_metric,
-    scan_loops,
-    scan_pii,
-)
+from integrations.langfuse.client import LangfuseError, LangfuseUnavailable, client_for
+from integrations.langfuse.scans import scan_loops, scan_pii
+from integrations.langfuse.watchers import count_breaches, read_metric
 from playbook.config import AgentLoopWatcher, DataExposureWatcher, GuardrailWatcher, MetricWatcher
 from playbook.models import Detection
 from playbook.watch import (
@@ -58,7 +52,8 @@ def _read(request: WatchCheck, memory: WatchMemory) -> WatchCount:
         reading = read_metric(client, w, start, end)
         details = {"baseline_hours": float(reading.baseline_buckets)} if w.ratio is not None else {}
         return WatchCount(count=reading.count, value=reading.value, baseline=reading.baseline, details=details,
-                          scanned=reading.count, memory=memory)
+                          scanned=reading.count, memory=memory, unread=list(reading.missing),
+                          truncated=reading.truncated)
     seen = set(memory.traces)
     if isinstance(w, AgentLoopWatcher):
         loops = scan_loops(client, w, start, end)
