@@ -13,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY cli.py worker.py ./
 COPY workflows ./workflows
+COPY client ./client
 COPY activities ./activities
 COPY playbook ./playbook
 COPY integrations ./integrations

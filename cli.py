@@ -24,6 +24,9 @@ from temporalio.service import RPCError
 
 from activities.context import default_playbook_path, firebreak_home
 from activities.review import RISK_REGISTER
+from client.actions import NUMBER, IncidentNotFound, find_incident, open_approvals, send_action
+from client.codec import CodecConfigError
+from client.temporal import TASK_QUEUE, connect, raise_detection
 from intake.tokens import TokenStore, TokenStoreError
 from integrations.redact import describe, outbound
 from observability import tracing
@@ -50,9 +53,6 @@ from playbook.risk import RiskEntry
 from playbook.state import IncidentState
 from workflows import search_attributes as sa
 from workflows.action_items import ActionItemWorkflow
-from workflows.actions import NUMBER, IncidentNotFound, find_incident, open_approvals, send_action
-from workflows.client import TASK_QUEUE, connect, raise_detection
-from workflows.codec import CodecConfigError
 from workflows.incident import IncidentWorkflow
 
 OUTCOME_WAIT_SECONDS = 10.0
@@ -527,7 +527,7 @@ async def cmd_check_playbook(args: argparse.Namespace) -> int:
 
 
 async def cmd_watchers_sync(args: argparse.Namespace) -> int:
-    from workflows.schedules import schedule_id, sync_watchers
+    from client.schedules import schedule_id, sync_watchers
 
     pb = _playbook(args)
     done = await sync_watchers(await _client(args), pb)

@@ -19,14 +19,14 @@ from temporalio.worker import Worker
 
 from activities import all_activities
 from activities.context import ActivityContext, default_playbook_path
+from client.codec import describe as describe_codec
+from client.codec import load_codec
+from client.temporal import TASK_QUEUE, connect, ensure_search_attributes
 from observability.logs import configure_logging
 from observability.runtime import metrics_address, worker_runtime
 from observability.tracing import setup as setup_tracing
 from playbook.config import PlaybookError, load_playbook
 from workflows.action_items import ActionItemWorkflow
-from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
-from workflows.codec import describe as describe_codec
-from workflows.codec import load_codec
 from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
 

@@ -40,11 +40,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.loadgen import run_concurrently
+from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
 from playbook.models import Detection, HumanAction, IncidentStatus, Role, SignalKind
 from worker import DEFAULT_CACHED_WORKFLOWS
 from workflows import search_attributes as sa
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 REPO = Path(__file__).resolve().parent.parent

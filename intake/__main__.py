@@ -7,11 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from client.codec import CodecConfigError
 from intake.app import serve
 from observability.logs import configure_logging
 from observability.tracing import TracingConfigError
 from playbook.config import PlaybookError
-from workflows.codec import CodecConfigError
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ from starlette.background import BackgroundTask
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.actions import IncidentNotFound, find_incident, open_approvals, send_action, wait_outcome
 from intake.auth import fresh, signed
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
@@ -37,7 +38,6 @@ from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
 from playbook.state import IncidentState
 from workflows import search_attributes as sa
-from workflows.actions import IncidentNotFound, find_incident, open_approvals, send_action, wait_outcome
 from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger("firebreak.intake.people")

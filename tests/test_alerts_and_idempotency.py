@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.communicate import CommunicateActivities
 from activities.context import ActivityContext
+from client.temporal import raise_detection
 from integrations.artefacts import ArtefactStore
 from integrations.tickets import LocalTicketBackend
 from playbook.messages import SendBrief, SendResult, TicketInput
@@ -27,7 +28,6 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
 )
 from tests.support import detection, recorder, wait_for, write_playbook
 from workflows import search_attributes as sa
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 

@@ -113,8 +113,8 @@ def test_the_worker_image_has_promptfoo_from_the_lock_file() -> None:
 
 
 def test_metrics_encryption_and_tracing_settings(compose: dict[str, Any]) -> None:
+    from client.codec import KEY_FILE_ENV, KEYS_ENV
     from observability.runtime import metrics_address
-    from workflows.codec import KEY_FILE_ENV, KEYS_ENV
 
     services = compose["services"]
     worker, intake = services["worker"]["environment"], services["intake"]["environment"]

@@ -30,6 +30,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
 from playbook.models import IncidentStatus, Role, Severity
 from playbook.state import IncidentState
@@ -45,7 +46,6 @@ from tests.support import (
     write_playbook,
 )
 from workflows import search_attributes as sa
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 FIREBREAK = str(Path(sys.executable).parent / "firebreak")

@@ -2,7 +2,7 @@
 
 The CLI, the HTTP approval surface and the Slack buttons all go through here, so they find incidents and report
 outcomes the same way. Every wait is bounded. What people write (notes, comments, summaries, retrospectives, an
-edited brief) is redacted here on its way into Temporal, like the detections in workflows/client.py; a patched
+edited brief) is redacted here on its way into Temporal, like the detections in client/temporal.py; a patched
 prompt's text (`firebreak patch`) is the one exception (VERBATIM below).
 """
 

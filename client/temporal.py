@@ -26,12 +26,12 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.codec import data_converter
 from integrations.redact import outbound, redact_text
 from observability.tracing import client_interceptors
 from playbook.models import Detection, workflow_id_for
 from playbook.state import IncidentInput
 from workflows import search_attributes as sa
-from workflows.codec import data_converter
 from workflows.incident import IncidentWorkflow
 
 TASK_QUEUE = os.environ.get("FIREBREAK_TASK_QUEUE", "firebreak-incidents")
