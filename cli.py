@@ -28,7 +28,6 @@ from client.actions import NUMBER, IncidentNotFound, find_incident, open_approva
 from client.codec import CodecConfigError
 from client.temporal import TASK_QUEUE, connect, raise_detection
 from intake.tokens import TokenStore, TokenStoreError
-from integrations.redact import describe, outbound
 from observability import tracing
 from observability.tracing import TracingConfigError
 from playbook.config import Playbook, PlaybookError, load_playbook
@@ -47,6 +46,7 @@ from playbook.models import (
     SeverityChange,
     SignalKind,
 )
+from playbook.redact import describe, outbound
 from playbook.remedy import PATCH_TEXT_LIMIT, PatchText, mitigations_text
 from playbook.render import incident_text, table
 from playbook.risk import RiskEntry

@@ -5,7 +5,7 @@ up the others. Each send is idempotent: webhooks carry an Idempotency-Key; Slack
 checked against the comms archive first (e-mail also carries a Message-ID derived from the key, and the
 Statuspage incident id is remembered per incident and channel, so later briefs update it).
 
-Everything here leaves Firebreak, so each activity passes its content through `integrations.redact.outbound` once,
+Everything here leaves Firebreak, so each activity passes its content through `playbook.redact.outbound` once,
 before any channel sees it: the draft (what the SME approves), the brief as sent (the SME's edit included), the
 Slack approval request and each notification. Channel configuration and roster contacts are Firebreak's own and kept.
 """
@@ -25,7 +25,6 @@ from temporalio.exceptions import ApplicationError
 from activities.context import ActivityContext
 from integrations import mail, slack, statuspage
 from integrations.channels import ChannelError, archive, archived, post_webhook
-from integrations.redact import outbound
 from playbook.briefs import draft_brief
 from playbook.config import (
     EmailChannel,
@@ -36,6 +35,7 @@ from playbook.config import (
 )
 from playbook.messages import ApprovalPost, BriefInput, Notification, SendBrief, SendResult
 from playbook.models import Brief
+from playbook.redact import outbound
 
 ARCHIVE = "archive"
 T = TypeVar("T")

@@ -8,11 +8,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
-from integrations.redact import outbound
 from integrations.tickets import ticket_backend
 from playbook.config import PlaybookError, load_playbook
 from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput, TicketUpdate
 from playbook.models import PlaybookRef, Ticket
+from playbook.redact import outbound
 from playbook.severity import classify
 
 

@@ -14,9 +14,9 @@ from temporalio import activity
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from activities.context import ActivityContext
-from integrations.redact import outbound
 from playbook.messages import RetrospectiveInput
 from playbook.proposals import proposal_diff, propose
+from playbook.redact import outbound
 from playbook.retrospective import retrospective_markdown, retrospective_record
 from playbook.risk import risk_entry
 from playbook.state import ActionItemInput, IncidentState

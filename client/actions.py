@@ -18,8 +18,8 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
-from integrations.redact import outbound
 from playbook.models import ActionOutcome, ApprovalRequest, HumanAction, Role
+from playbook.redact import outbound
 from playbook.remedy import PatchText
 from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow

@@ -32,10 +32,10 @@ from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
 from integrations import slack as slack_api
-from integrations.redact import outbound
 from observability.tracing import set_incidents
 from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
+from playbook.redact import outbound
 from playbook.state import IncidentState
 from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow

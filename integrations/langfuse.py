@@ -29,7 +29,6 @@ from langfuse.api import NotFoundError
 from langfuse.api.core.api_error import ApiError
 from langfuse.api.core.request_options import RequestOptions
 
-from integrations.redact import redact_text, redact_value
 from playbook.config import (
     AgentLoopWatcher,
     DataExposureWatcher,
@@ -39,6 +38,7 @@ from playbook.config import (
     MetricWatcher,
     render_template,
 )
+from playbook.redact import redact_text, redact_value
 
 CLOUD_URL = "https://cloud.langfuse.com"
 OBSERVATION_PAGE = 100   # the API allows up to 1000; 100 keeps each response small

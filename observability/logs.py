@@ -5,7 +5,7 @@ extras, from an explicit `extra={"incident": ...}`, or — for any logger called
 request lines — from the running activity's info.
 
 Logs leave Firebreak (collectors, terminals, support tickets), so both formats pass every line through
-`integrations.redact.outbound`: a message, an extra or a traceback quoting an alert's e-mail address or API key
+`playbook.redact.outbound`: a message, an extra or a traceback quoting an alert's e-mail address or API key
 comes out with `[REDACTED:EMAIL]` / `[REDACTED:SECRET]` in its place, whatever logger wrote it.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from temporalio import activity
 
-from integrations.redact import outbound
+from playbook.redact import outbound
 
 LOG_FORMAT_ENV = "FIREBREAK_LOG_FORMAT"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -429,7 +429,7 @@ class AgentLoopWatcher(_Watcher, _TraceScope):
 
 
 class DataExposureWatcher(_Watcher, _TraceScope):
-    """Personal data or secrets (integrations/redact.py's detectors) in the input/output of up to `sample` traces
+    """Personal data or secrets (playbook/redact.py's detectors) in the input/output of up to `sample` traces
     of the window; a trace with any of `pii_kinds` is a finding, `min_traces` or more raise a Detection that
     carries counts, kinds and trace ids, never the data. Each trace is reported once."""
 
