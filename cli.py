@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from activities.context import default_playbook_path, firebreak_home
+import settings
 from activities.review import RISK_REGISTER
 from client.actions import NUMBER, IncidentNotFound, find_incident, open_approvals, send_action
 from client.codec import CodecConfigError
@@ -103,10 +103,10 @@ async def _state(handle: WorkflowHandle[Any, Any]) -> IncidentState:
 
 
 def _identity(args: argparse.Namespace) -> tuple[str, Role]:
-    who = args.as_ or os.environ.get("FIREBREAK_USER")
+    who = args.as_ or settings.read(settings.USER)
     if not who:
         raise CliError("say who you are: --as <person on the roster> (or set FIREBREAK_USER)", 2)
-    role = args.role or os.environ.get("FIREBREAK_ROLE")
+    role = args.role or settings.read(settings.ROLE)
     if role:
         try:
             return who, Role(role)
@@ -469,7 +469,7 @@ async def cmd_done(args: argparse.Namespace) -> int:
 
 
 def _artefacts() -> Path:
-    return firebreak_home() / "artefacts"
+    return settings.artefacts_dir()
 
 
 def cmd_risks(args: argparse.Namespace) -> int:
@@ -544,7 +544,7 @@ def cmd_watchers_status(args: argparse.Namespace) -> int:
     from playbook.watch import WatchMemory, describe, memory_path
 
     pb = _playbook(args)
-    store = ArtefactStore(firebreak_home() / "artefacts")
+    store = ArtefactStore(settings.artefacts_dir())
     rows: list[dict[str, Any]] = []
     for name, watcher in sorted(pb.watchers.items()):
         path = store.path(memory_path(name))
@@ -607,7 +607,7 @@ def _human(sub: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firebreak", description="Durable incident response for AI systems.")
-    parser.add_argument("--playbook", type=Path, default=default_playbook_path(),
+    parser.add_argument("--playbook", type=Path, default=settings.default_playbook_path(),
                         help="playbook file (default $FIREBREAK_PLAYBOOK or ./playbook.toml)")
     parser.add_argument("--address", help="Temporal host:port (default TEMPORAL_ADDRESS / envconfig, "
                         "else localhost:7233)")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+import settings
 from client.codec import data_converter
 from observability.tracing import client_interceptors
 from playbook.models import Detection, workflow_id_for
@@ -34,7 +34,7 @@ from playbook.state import IncidentInput
 from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 
-TASK_QUEUE = os.environ.get("FIREBREAK_TASK_QUEUE", "firebreak-incidents")
+TASK_QUEUE = settings.task_queue()
 DEFAULT_ADDRESS = "localhost:7233"
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from client.codec import CodecError, EncryptionCodec
+from settings import CODEC_CORS_ORIGINS as ORIGINS_ENV
+from settings import CODEC_TOKEN as TOKEN_ENV
 
-ORIGINS_ENV = "FIREBREAK_CODEC_CORS_ORIGINS"
-TOKEN_ENV = "FIREBREAK_CODEC_TOKEN"
 DEFAULT_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 MAX_BODY_BYTES = 8 * 1024 * 1024
 ALLOW_HEADERS = "content-type, x-namespace, authorization"

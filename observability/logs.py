@@ -22,8 +22,8 @@ from typing import Any
 from temporalio import activity
 
 from playbook.redact import outbound
+from settings import LOG_FORMAT as LOG_FORMAT_ENV
 
-LOG_FORMAT_ENV = "FIREBREAK_LOG_FORMAT"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "incident", "temporal_workflow",
                                                        "temporal_activity", "taskName", "color_message"}

@@ -16,7 +16,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-ENABLE_ENV = "FIREBREAK_OTEL"
+from settings import OTEL as ENABLE_ENV
+
 ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 INCIDENT_ATTRIBUTE = "firebreak.incident_id"  # the incident's workflow id
 INCIDENTS_ATTRIBUTE = "firebreak.incident_ids"  # every incident one request fed
