@@ -23,13 +23,13 @@ from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 import settings
-from activities.review import RISK_REGISTER
 from client.actions import NUMBER, IncidentNotFound, find_incident, open_approvals, send_action
 from client.codec import CodecConfigError
 from client.temporal import TASK_QUEUE, connect, raise_detection
 from intake.tokens import TokenStore, TokenStoreError
 from observability import tracing
 from observability.tracing import TracingConfigError
+from playbook import search_attributes as sa
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.figures import bar_chart, figures
 from playbook.models import (
@@ -49,9 +49,8 @@ from playbook.models import (
 from playbook.redact import describe, outbound
 from playbook.remedy import PATCH_TEXT_LIMIT, PatchText, mitigations_text
 from playbook.render import incident_text, table
-from playbook.risk import RiskEntry
+from playbook.risk import RISK_REGISTER, RiskEntry
 from playbook.state import IncidentState
-from workflows import search_attributes as sa
 from workflows.action_items import ActionItemWorkflow
 from workflows.incident import IncidentWorkflow
 

@@ -20,6 +20,7 @@ from temporalio import activity
 
 from activities.actions import langfuse_errors
 from activities.context import ActivityContext
+from client.temporal import raise_detection
 from integrations.langfuse import (
     LangfuseError,
     LangfuseUnavailable,
@@ -158,8 +159,6 @@ class WatchActivities:
     @activity.defn(name="watch_report")
     async def watch_report(self, request: WatchReport) -> WatchReported:
         """Raise the breach (when decided) and save the memory; the incident's workflow id, if one was raised."""
-        from client.temporal import raise_detection  # the client side of workflows; imported when used
-
         decision = request.decision
         incident: str | None = None
         if decision.raise_alert and decision.fingerprint:

@@ -43,9 +43,9 @@ import settings
 from bench.loadgen import run_concurrently
 from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
+from playbook import search_attributes as sa
 from playbook.models import Detection, HumanAction, IncidentStatus, Role, SignalKind
 from settings import DEFAULT_CACHED_WORKFLOWS
-from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,10 +18,10 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
+from playbook import search_attributes as sa
 from playbook.models import ActionOutcome, ApprovalRequest, HumanAction, Role
 from playbook.redact import outbound
 from playbook.remedy import PatchText
-from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 
 NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")

@@ -28,10 +28,10 @@ from temporalio.service import RPCError, RPCStatusCode
 import settings
 from client.codec import data_converter
 from observability.tracing import client_interceptors
+from playbook import search_attributes as sa
 from playbook.models import Detection, workflow_id_for
 from playbook.redact import outbound, redact_text
 from playbook.state import IncidentInput
-from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 
 TASK_QUEUE = settings.task_queue()

@@ -33,11 +33,11 @@ from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
 from integrations import slack as slack_api
 from observability.tracing import set_incidents
+from playbook import search_attributes as sa
 from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
 from playbook.redact import outbound
 from playbook.state import IncidentState
-from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger("firebreak.intake.people")

@@ -13,8 +13,7 @@ NOT_PRODUCT = {"tests", "tools", "build", "docs"}
 
 def product_files() -> Iterator[Path]:
     """Every Python file of the product: the top-level modules and packages, not the tests or tools."""
-    for path in sorted(REPO.glob("*.py")):
-        yield path
+    yield from sorted(REPO.glob("*.py"))
     for package in sorted(p.parent for p in REPO.glob("*/__init__.py")):
         if package.name not in NOT_PRODUCT:
             yield from sorted(package.rglob("*.py"))

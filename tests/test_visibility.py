@@ -10,9 +10,9 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from client.temporal import raise_detection
+from playbook import search_attributes as sa
 from playbook.models import Role
 from tests.support import detection, human, incident_worker, wait_for, write_playbook
-from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 
 

@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from playbook import search_attributes as sa
     from playbook.config import (
         Audience,
         LangfusePromptPatchAction,
@@ -70,7 +71,6 @@ with workflow.unsafe.imports_passed_through():
         IncidentSummary,
     )
     from workflows import briefing
-    from workflows import search_attributes as sa
 
 from workflows.remedy import REMEDY_PATCH, RemedyMixin, _cause
 
