@@ -237,7 +237,7 @@ def test_log_formatters_redact_messages_extras_and_tracebacks() -> None:
 
 
 def test_the_cli_redacts_an_edited_brief_and_tells_the_sme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cli import _edited_text
+    from cli.people import _edited_text
 
     path = tmp_path / "edited.md"
     path.write_text(f"# Update\n\n{EDIT_LEAK}\n")
