@@ -27,6 +27,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.actions import IncidentNotFound, find_incident, open_approvals, send_action, wait_outcome
+from client.workflow_types import IncidentWorkflow
 from intake.auth import fresh, signed
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
@@ -38,7 +39,6 @@ from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
 from playbook.redact import outbound
 from playbook.state import IncidentState
-from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger("firebreak.intake.people")
 MAX_BODY = 64 * 1024
