@@ -5,7 +5,9 @@ up the others. Each send is idempotent: webhooks carry an Idempotency-Key; Slack
 checked against the comms archive first (e-mail also carries a Message-ID derived from the key, and the
 Statuspage incident id is remembered per incident and channel, so later briefs update it).
 
-Everything here leaves Firebreak, so each activity passes its content through `integrations.redact.outbound` once,
+Each kind of channel sends through its sender in activities/senders.py, found by the type of its configuration.
+
+Everything here leaves Firebreak, so each activity passes its content through `playbook.redact.outbound` once,
 before any channel sees it: the draft (what the SME approves), the brief as sent (the SME's edit included), the
 Slack approval request and each notification. Channel configuration and roster contacts are Firebreak's own and kept.
 """
@@ -13,7 +15,6 @@ Slack approval request and each notification. Channel configuration and roster c
 from __future__ import annotations
 
 import difflib
-import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,19 +24,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
-from integrations import mail, slack, statuspage
-from integrations.channels import ChannelError, archive, archived, post_webhook
-from integrations.redact import outbound
+from activities.senders import footer, sender_for
+from integrations import slack
+from integrations.channels import ChannelError, archive, archived
 from playbook.briefs import draft_brief
-from playbook.config import (
-    EmailChannel,
-    SlackChannel,
-    SlackWebhookChannel,
-    StatuspageChannel,
-    WebhookChannel,
-)
 from playbook.messages import ApprovalPost, BriefInput, Notification, SendBrief, SendResult
 from playbook.models import Brief
+from playbook.redact import outbound
 
 ARCHIVE = "archive"
 T = TypeVar("T")
@@ -44,16 +39,6 @@ T = TypeVar("T")
 def brief_stem(brief: Brief) -> str:
     """0001 for the responders' brief (as before audiences), 0001-<audience> for the others."""
     return f"{brief.seq:04d}" + ("" if brief.audience == "responders" else f"-{brief.audience}")
-
-
-def footer(request: SendBrief) -> str:
-    brief = request.brief
-    parts = [f"Approved by {request.approved_by}."]
-    if brief.edited_by:
-        parts.append(f"Edited by {brief.edited_by}.")
-    if request.released_by:
-        parts.append(f"Released by {request.released_by}.")
-    return " ".join(parts)
 
 
 class CommunicateActivities:
@@ -82,26 +67,13 @@ class CommunicateActivities:
             self._archive_files(request)
         elif cfg is None:
             raise ApplicationError(f"channel '{request.channel}' has no configuration", non_retryable=True)
-        elif isinstance(cfg, WebhookChannel):
-            self._deliver(lambda: post_webhook(cfg, {
-                "type": "incident_brief", "approved_by": request.approved_by, "released_by": request.released_by,
-                **brief.model_dump(mode="json", exclude={"draft_text"})}, request.key))
-        elif (done := archived(store, number, request.key)) is not None:
+        elif not (sender := sender_for(cfg)).keyed and (done := archived(store, number, request.key)) is not None:
             # Sent and archived by an earlier attempt: this channel has no idempotency key of its own.
             detail, external_id = "already sent", done.get("external_id") or external_id
-        elif isinstance(cfg, SlackWebhookChannel):
-            self._deliver(lambda: slack.post_webhook_message(cfg, brief.title, slack.brief_blocks(
-                brief.title, brief.text, footer(request))))
-        elif isinstance(cfg, SlackChannel):
-            posted = self._deliver(lambda: slack.post_message(cfg, brief.title, slack.brief_blocks(
-                brief.title, brief.text, footer(request))))
-            detail = f"ts {posted.ts} in {posted.channel}"
-        elif isinstance(cfg, EmailChannel):
-            detail = self._deliver(lambda: mail.send(cfg, brief.title, f"{brief.text}\n\n-- \n{footer(request)}\n",
-                                                     request.key))
-        elif isinstance(cfg, StatuspageChannel):
-            external_id, components = self._statuspage(request, cfg)
-            detail = f"statuspage incident {external_id}" + "".join(f"; {c}: {s}" for c, s in components.items())
+        else:
+            sent = self._deliver(lambda: sender.brief(cfg, request, store))
+            detail, external_id = sent.detail, sent.external_id or external_id
+            components = sent.components
         archive(store, number, request.key, "brief",
                 {"channel": request.channel, "seq": brief.seq, "audience": brief.audience, "title": brief.title,
                  "approved_by": request.approved_by, "edited_by": brief.edited_by,
@@ -121,24 +93,6 @@ class CommunicateActivities:
             diff = difflib.unified_diff(brief.draft_text.splitlines(keepends=True), brief.text.splitlines(
                 keepends=True), f"{brief_stem(brief)}-draft.md", f"{brief_stem(brief)}-brief.md ({brief.edited_by})")
             store.write_once(f"{base}-edit.diff", "".join(diff))
-
-    def _statuspage(self, request: SendBrief, cfg: StatuspageChannel) -> tuple[str, dict[str, str]]:
-        """Create the page's incident on the first brief, update it after; the id is remembered in the store. Also
-        the components as the page now shows them."""
-        brief, store = request.brief, self.ctx.store
-        memory = f"{brief.incident_number}/comms/statuspage-{request.channel}.json"
-        known = request.external_id
-        if known is None and store.path(memory).exists():
-            known = str(store.read_json(memory)["incident_id"])
-        body = brief.text.split("\n", 1)[1].strip() if brief.text.startswith("# ") else brief.text
-        if known is not None:
-            updated = self._deliver(lambda: statuspage.update(cfg, known, brief.status, body))
-            return known, statuspage.shown(updated)
-        created = self._deliver(lambda: statuspage.create(cfg, brief.title, brief.status, body))
-        incident_id = str(created["id"])
-        store.write(memory, json.dumps({"incident_id": incident_id, "shortlink": created.get("shortlink"),
-                                        "created_by_key": request.key}))
-        return incident_id, statuspage.shown(created)
 
     @staticmethod
     def _deliver(send: Callable[[], T]) -> T:
@@ -181,11 +135,7 @@ class CommunicateActivities:
             if self.ctx.store.find_once(sent_log, key) is not None:
                 continue  # delivered by an earlier attempt: a retry (after a 429 elsewhere) never pages twice
             try:
-                if isinstance(channel, WebhookChannel):
-                    post_webhook(channel, {"type": "incident_notification", "incident": request.incident_number,
-                                           "to": request.to, "subject": request.subject, "text": request.text}, key)
-                elif isinstance(channel, SlackWebhookChannel):
-                    slack.post_webhook_message(channel, f"{request.subject}\n{request.text}", None)
+                sender_for(channel).page(channel, request, key)
             except ChannelError as err:
                 failures.append(ChannelError(f"{name}: {err}") if not isinstance(err, slack.RateLimited) else
                                 slack.RateLimited(f"{name}: {err}", err.retry_after))

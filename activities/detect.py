@@ -9,11 +9,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
 from integrations.deploys import deploy_text, last_deploy
-from integrations.redact import outbound
 from integrations.tickets import ticket_backend
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput, TicketUpdate
 from playbook.models import Detection, PlaybookRef, Ticket
+from playbook.redact import outbound
 from playbook.severity import classify
 
 

@@ -4,7 +4,7 @@
 what its kind watches: breaching guardrail scores, a latency or cost value and its baseline (Metrics API v2),
 tool/agent loops and personal data in trace input/output (Observations API v2). A read that fails part-way
 (a page erroring mid-pagination) fails the whole activity, which Temporal retries, so nothing is ever decided on
-partial data. The workflow decides; `watch_report` raises the Detection through `workflows.client.raise_detection`
+partial data. The workflow decides; `watch_report` raises the Detection through `client.temporal.raise_detection`
 (signal-with-start on the incident whose id comes from the fingerprint) and then saves the new memory; a retried
 report raises the same alert id, which the incident counts once. `watch_failed` remembers why a run could not
 read Langfuse after its retries.
@@ -20,6 +20,7 @@ from temporalio import activity
 
 from activities.actions import langfuse_errors
 from activities.context import ActivityContext
+from client.temporal import raise_detection
 from integrations.langfuse.client import LangfuseError, LangfuseUnavailable, client_for
 from integrations.langfuse.scans import scan_loops, scan_pii
 from integrations.langfuse.watchers import count_breaches, read_metric
@@ -153,8 +154,6 @@ class WatchActivities:
     @activity.defn(name="watch_report")
     async def watch_report(self, request: WatchReport) -> WatchReported:
         """Raise the breach (when decided) and save the memory; the incident's workflow id, if one was raised."""
-        from workflows.client import raise_detection  # the client side of workflows; imported when used
-
         decision = request.decision
         incident: str | None = None
         if decision.raise_alert and decision.fingerprint:

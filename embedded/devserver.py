@@ -11,7 +11,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from embedded.binaries import temporal_cli
-from workflows import search_attributes as sa
+from playbook import search_attributes as sa
 
 
 class DevServerError(RuntimeError):

@@ -15,15 +15,15 @@ import signal
 import subprocess
 import sys
 
-from activities.context import firebreak_home
+from client.codec import CodecConfigError, load_codec
 from embedded.devserver import DevServer, DevServerError
 from intake.codec_server import ORIGINS_ENV
 from observability.logs import configure_logging
 from observability.runtime import MetricsConfigError, metrics_address
 from observability.tracing import TracingConfigError
 from observability.tracing import setup as setup_tracing
+from settings import firebreak_home
 from worker import run_worker
-from workflows.codec import CodecConfigError, load_codec
 
 log = logging.getLogger("firebreak.up")
 

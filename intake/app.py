@@ -30,7 +30,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
-from activities.context import firebreak_home
+from client.codec import load_codec
+from client.temporal import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
 from intake.auth import Authenticator, presented
 from intake.coalesce import Coalescer
 from intake.codec_server import codec_router
@@ -45,8 +46,7 @@ from observability import tracing
 from observability.logs import json_logs
 from playbook.config import load_playbook
 from playbook.models import Detection
-from workflows.client import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
-from workflows.codec import load_codec
+from settings import firebreak_home
 
 log = logging.getLogger("firebreak.intake")
 M = TypeVar("M", bound=BaseModel)

@@ -22,18 +22,18 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.actions import IncidentNotFound, find_incident, open_approvals, send_action
+from client.workflow_types import IncidentWorkflow
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
 from integrations.artefacts import ArtefactStore
-from integrations.redact import outbound
 from observability.tracing import set_incidents
+from playbook import search_attributes as sa
 from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
+from playbook.redact import outbound
 from playbook.state import IncidentState
-from workflows import search_attributes as sa
-from workflows.actions import IncidentNotFound, find_incident, open_approvals, send_action
-from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger("firebreak.intake.people")
 MAX_BODY = 64 * 1024

@@ -24,6 +24,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 from temporalio.service import RPCError
 
+from client.actions import wait_outcome
+from client.workflow_types import IncidentWorkflow
 from intake.auth import fresh, signed
 from intake.errors import IntakeError
 from intake.people import MAX_BODY, PeopleRoutes, Target, _raw_body
@@ -31,8 +33,6 @@ from integrations import slack as slack_api
 from integrations.channels import ChannelError
 from playbook.config import SlackChannel
 from playbook.models import ActionOutcome, Decision, HumanAction, Role
-from workflows.actions import wait_outcome
-from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger("firebreak.intake.people")
 LATE_OUTCOME_SECONDS = 30.0  # after the click was answered "sent": how long the follow-up waits for the outcome

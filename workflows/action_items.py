@@ -16,10 +16,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from playbook import search_attributes as sa
     from playbook.messages import Notification
     from playbook.models import ActionOutcome, HumanAction, Role
     from playbook.state import ActionItemInput, ActionItemState
-    from workflows import search_attributes as sa
 
 NOTIFY: dict[str, Any] = {"start_to_close_timeout": timedelta(minutes=1),
                           "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)}

@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from playbook import alert_labels
+    from playbook import search_attributes as sa
     from playbook.config import (
         Audience,
         LangfusePromptPatchAction,
@@ -72,7 +73,6 @@ with workflow.unsafe.imports_passed_through():
         IncidentSummary,
     )
     from workflows import briefing
-    from workflows import search_attributes as sa
 
 from workflows.remedy import REMEDY_PATCH, RemedyMixin, _cause
 

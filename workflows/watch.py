@@ -1,4 +1,4 @@
-"""WatchWorkflow: one run of a watcher, started by its Temporal Schedule (see workflows/schedules.py).
+"""WatchWorkflow: one run of a watcher, started by its Temporal Schedule (see client/schedules.py).
 
 Read the window ending now (guardrail scores, a latency or cost metric, tool/agent loops or personal data in
 traces, by the watcher's kind), decide (playbook.watch.decide, a pure function), and report: raise the Detection

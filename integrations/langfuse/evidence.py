@@ -14,8 +14,8 @@ from langfuse import Langfuse
 
 from integrations.langfuse.client import OBSERVATION_PAGE, SCORE_PAGE, base_url_of, classify, client_for
 from integrations.langfuse.formats import dump, iso
-from integrations.redact import redact_value
 from playbook.config import EvidenceSource, render_template
+from playbook.redact import redact_value
 
 OBSERVATION_FIELDS = "core,basic,io,trace_context"
 

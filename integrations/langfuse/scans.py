@@ -13,8 +13,8 @@ from langfuse import Langfuse
 
 from integrations.langfuse.client import NO_SDK_RETRIES, OBSERVATION_PAGE, classify
 from integrations.langfuse.formats import iso
-from integrations.redact import redact_text
 from playbook.config import AgentLoopWatcher, DataExposureWatcher
+from playbook.redact import redact_text
 
 LOOP_PAGE = 1000         # loop scans read core fields only, so the API's maximum page
 
@@ -94,7 +94,7 @@ def _text(value: Any) -> str:
 
 def scan_pii(client: Langfuse, watcher: DataExposureWatcher, start: datetime, end: datetime) -> PiiScan:
     """Personal data and secrets in the input/output of up to `sample` traces (root observations) of the window,
-    found with integrations/redact.py's detectors. Only counts leave this function, never the text."""
+    found with playbook/redact.py's detectors. Only counts leave this function, never the text."""
     rows, truncated = _observation_pages(
         client, _scope_filter(watcher, start, end, [{"type": "boolean", "column": "isRootObservation",
                                                      "operator": "=", "value": True}]),

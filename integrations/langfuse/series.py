@@ -25,8 +25,8 @@ from integrations.langfuse.metrics import (
     rows_needed,
     series_limit,
 )
-from integrations.redact import redact_value
 from playbook.config import EvidenceSource, render_template
+from playbook.redact import redact_value
 
 LATENCY, COST, TOKENS = column("latency", "p95"), column("totalCost", "sum"), column("totalTokens", "sum")
 

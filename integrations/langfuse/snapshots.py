@@ -15,7 +15,7 @@ from langfuse.api import NotFoundError
 
 from integrations.langfuse.client import classify
 from integrations.langfuse.formats import dump, iso
-from integrations.redact import redact_text, redact_value
+from playbook.redact import redact_text, redact_value
 
 PROMPT_EXCERPT = 200
 DATASET_PAGE = 100

@@ -23,13 +23,13 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import raise_detection
 from embedded.binaries import temporal_test_server
+from playbook import search_attributes as sa
 from playbook.models import Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
 from playbook.remedy import PatchText
 from tests.fake_langfuse import fake_langfuse
 from tests.support import decision, detection, human, incident_worker, recorder, wait_for, write_playbook
-from workflows import search_attributes as sa
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent

@@ -11,9 +11,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from embedded.binaries import temporal_cli
 from intake.app import create_app
+from playbook import search_attributes as sa
 from tests.intake.support import AM_TOKEN, am_alert, am_message, bearer, config, secrets, serving
 from tests.support import free_port, incident_worker, wait_for, write_playbook
-from workflows import search_attributes as sa
 
 
 async def _server(port: int, db: Path) -> WorkflowEnvironment:

@@ -2,7 +2,7 @@
 
 The CLI, the HTTP approval surface and the Slack buttons all go through here, so they find incidents and report
 outcomes the same way. Every wait is bounded. What people write (notes, comments, summaries, retrospectives, an
-edited brief) is redacted here on its way into Temporal, like the detections in workflows/client.py; a patched
+edited brief) is redacted here on its way into Temporal, like the detections in client/temporal.py; a patched
 prompt's text (`firebreak patch`) is the one exception (VERBATIM below).
 """
 
@@ -18,10 +18,10 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
-from integrations.redact import outbound
+from playbook import search_attributes as sa
 from playbook.models import ActionOutcome, ApprovalRequest, HumanAction, Role
+from playbook.redact import outbound
 from playbook.remedy import PatchText
-from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 
 NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")
