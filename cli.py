@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from activities.context import default_playbook_path, firebreak_home
 from activities.review import RISK_REGISTER
 from intake.tokens import TokenStore, TokenStoreError
+from integrations.readback import read_each, retrospective_record
 from integrations.redact import describe, outbound
 from observability import tracing
 from observability.tracing import TracingConfigError
@@ -48,12 +49,13 @@ from playbook.remedy import PATCH_TEXT_LIMIT, PatchText, mitigations_text
 from playbook.render import incident_text, table
 from playbook.risk import RiskEntry
 from playbook.state import IncidentState
-from workflows import search_attributes as sa
 from workflows.action_items import ActionItemWorkflow
-from workflows.actions import NUMBER, IncidentNotFound, find_incident, open_approvals, send_action
+from workflows.actions import NUMBER, IncidentNotFound, find_incident, send_action
 from workflows.client import TASK_QUEUE, connect, raise_detection
 from workflows.codec import CodecConfigError
 from workflows.incident import IncidentWorkflow
+from workflows.listing import LS_HEADERS, LS_KEYS, incident_row, list_incidents
+from workflows.pending import open_approvals, pending_table
 
 OUTCOME_WAIT_SECONDS = 10.0
 
@@ -213,20 +215,11 @@ async def cmd_ls(args: argparse.Namespace) -> int:
         query += f" AND IncidentStatus = '{args.status}'"
     if args.service:
         query += f" AND AffectedService = '{args.service}'"
-    rows = []
-    async for w in client.list_workflows(query, limit=args.limit):
-        attrs = w.typed_search_attributes
-        detected = attrs.get(sa.DETECTED_AT)
-        rows.append([attrs.get(sa.INCIDENT_NUMBER) or "-", attrs.get(sa.INCIDENT_SEVERITY) or "-",
-                     attrs.get(sa.INCIDENT_STATUS) or "-", attrs.get(sa.INCIDENT_STEP) or "-",
-                     attrs.get(sa.AFFECTED_SERVICE) or "-", attrs.get(sa.SIGNAL_KIND) or "-",
-                     str(attrs.get(sa.ALERT_COUNT) or 0),
-                     detected.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if detected else "-", w.id])
+    rows = [incident_row(w) async for w in list_incidents(client, query, limit=args.limit)]
     if args.json:
-        keys = ["number", "severity", "status", "step", "service", "kind", "alerts", "detected_at", "workflow_id"]
-        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+        print(json.dumps([dict(zip(LS_KEYS, r, strict=True)) for r in rows], indent=2))
     elif rows:
-        print(table(["INCIDENT", "SEV", "STATUS", "STEP", "SERVICE", "KIND", "ALERTS", "DETECTED", "WORKFLOW"], rows))
+        print(table(LS_HEADERS, rows))
     else:
         print("no open incidents" if not args.all else "no incidents")
     return 0
@@ -256,19 +249,15 @@ async def cmd_pending(args: argparse.Namespace) -> int:
 
 
 async def _pending_everywhere(client: Client, as_json: bool) -> int:
-    waiting, unanswered = await open_approvals(client)
+    listed = await open_approvals(client)
     if as_json:
-        print(json.dumps({"waiting": [w.model_dump(mode="json") for w in waiting],
-                          "unanswered": [u.model_dump(mode="json") for u in unanswered]}, indent=2))
+        print(json.dumps(listed.as_json(), indent=2))
         return 0
-    if waiting:
-        print(table(["INCIDENT", "REQUEST", "ROLE", "MAY APPROVE", "DEADLINE", "WHAT"],
-                    [[w.incident, w.request_id, w.role.value, ",".join(w.escalated_to) or "-",
-                      w.deadline.strftime("%Y-%m-%d %H:%M UTC"), w.what[:60]] for w in waiting]))
-    else:
-        print("nothing waits for approval in the open incidents")
-    for u in unanswered:
-        print(f"{u.incident}: did not answer ({u.reason}); is `firebreak worker` running?", file=sys.stderr)
+    rows, problems = pending_table(listed)
+    print(table(["INCIDENT", "REQUEST", "ROLE", "MAY APPROVE", "DEADLINE", "WHAT"], rows) if rows
+          else "nothing waits for approval in the open incidents")
+    for line in problems:
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -474,7 +463,8 @@ def _artefacts() -> Path:
 
 def cmd_risks(args: argparse.Namespace) -> int:
     register = _artefacts() / RISK_REGISTER
-    entries = [RiskEntry.model_validate_json(p.read_text()) for p in sorted(register.glob("*.json"))]
+    entries, problems = read_each(sorted(register.glob("*.json")), RiskEntry.model_validate_json)
+    print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
     entries = [e for e in entries if (not args.kind or e.kind.value == args.kind)
                and (not args.owasp or args.owasp in e.owasp_llm) and (not args.service or args.service in e.services)]
     if args.json:
@@ -491,9 +481,8 @@ def cmd_risks(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    records = []
-    for path in sorted(_artefacts().glob("*/retrospective.json")):
-        records.append(json.loads(path.read_text()))
+    records, problems = read_each(sorted(_artefacts().glob("*/retrospective.json")), retrospective_record)
+    print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
     if not records:
         print(f"no resolved incidents in {_artefacts()} yet")
         return 0

@@ -37,8 +37,9 @@ from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
 from playbook.state import IncidentState
 from workflows import search_attributes as sa
-from workflows.actions import IncidentNotFound, find_incident, open_approvals, send_action, wait_outcome
+from workflows.actions import IncidentNotFound, find_incident, send_action, wait_outcome
 from workflows.incident import IncidentWorkflow
+from workflows.pending import open_approvals
 
 log = logging.getLogger("firebreak.intake.people")
 MAX_BODY = 64 * 1024
@@ -220,11 +221,10 @@ class PeopleRoutes:
     async def waiting(self, request: Request) -> Response:
         self.person(request)
         try:
-            waiting, unanswered = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
+            listed = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
         except RPCError as err:
             raise self._unavailable(err) from err
-        return JSONResponse({"waiting": [w.model_dump(mode="json") for w in waiting],
-                             "unanswered": [u.model_dump(mode="json") for u in unanswered]})
+        return JSONResponse(listed.as_json())  # waiting, unanswered, truncated (workflows/pending.py)
 
     # ---------------------------------------------------------------- Slack
 
@@ -451,8 +451,8 @@ def people_router(config: IntakeConfig, people: People, client: Any) -> APIRoute
 
     @router.get("/v1/approvals", responses={401: errors[401], 403: errors[403], 503: errors[503]})
     async def waiting(request: Request) -> Response:
-        """What waits for a decision across open incidents: incident, request, what, why, role, who may approve,
-        deadline. Incidents that did not answer (no worker) are listed under 'unanswered'."""
+        """What waits for a decision in every open incident: incident, request, what, why, role, who may approve,
+        deadline; 'unanswered': incidents that did not answer (no worker); 'truncated': what was left out, or null."""
         return await routes.waiting(request)
 
     @router.post("/v1/slack/actions", responses={401: {"description": "bad or stale Slack signature"}})

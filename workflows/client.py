@@ -30,6 +30,7 @@ from integrations.redact import outbound, redact_text
 from observability.tracing import client_interceptors
 from playbook.models import Detection, workflow_id_for
 from playbook.state import IncidentInput
+from playbook.times import utc_text
 from workflows import search_attributes as sa
 from workflows.codec import data_converter
 from workflows.incident import IncidentWorkflow
@@ -119,7 +120,7 @@ def static_details(detection: Detection) -> str:
     approvals, mitigations) is in the workflow's Current Details and search attributes."""
     d = detection
     lines = [f"**{d.kind.value}** ({d.kind.family.replace('_', ' ')}) on **{', '.join(d.services)}**",
-             "", f"- detected: {d.detected_at:%Y-%m-%d %H:%M:%S} UTC by {d.source}"
+             "", f"- detected: {utc_text(d.detected_at, '%Y-%m-%d %H:%M:%S UTC')} by {d.source}"
              + (f" (alert `{d.alert_id}`)" if d.alert_id else "")]
     if d.summary:
         lines.append(f"- summary: {d.summary[:500]}")

@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 from workflows.remedy import REMEDY_PATCH, RemedyMixin, _cause
+from workflows.visibility import current_details, pending_values
 
 SYSTEM = "firebreak"
 RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE)
@@ -1011,62 +1012,14 @@ class IncidentWorkflow(RemedyMixin):
             values["IncidentNumber"] = s.number
         if not self._published:
             values["DetectedAt"] = s.detection.detected_at
+        values |= pending_values(s, self._published)
         keys = {k.name: k for k in sa.ALL}
         changed = [keys[k].value_set(v) for k, v in values.items() if self._published.get(k) != v]
         if changed:
             workflow.upsert_search_attributes(changed)  # type: ignore[arg-type]
             self._published.update(values)
-        workflow.set_current_details(self._details())
-
-    def _details(self) -> str:
-        """The UI's Current Details (markdown): where the incident stands and what waits for whom."""
-        s = self.state
-        pending = s.pending_approvals()
-        if s.acknowledged_by:
-            ack = f"acknowledged by {s.acknowledged_by} at {_at(s.acknowledged_at)}"
-        else:
-            ack = "not acknowledged yet" + (f"; escalated to {', '.join(s.ack_escalated_to)}"
-                                            if s.ack_escalated_to else "")
-        lines = [f"**{s.number or s.workflow_id}** · {s.severity.value} · {s.status.value} · step {s.step.value}",
-                 "", f"- {s.detection.kind.value} on {', '.join(s.detection.services)}; {s.alert_count} alert(s)",
-                 f"- {ack}",
-                 f"- next brief due: {_at(s.next_brief_due)}" if s.next_brief_due
-                 else "- next brief due: none scheduled",
-                 f"- ticket: {s.ticket.key if s.ticket else 'not yet'}"]
-        if s.resolved_at is not None:
-            lines.append(f"- resolved by {s.resolved_by} at {_at(s.resolved_at)}"
-                         + (f"; retrospective due {_at(s.retrospective_due)}" if s.retrospective_due else ""))
-        if pending:
-            lines += ["", "**Waiting for approval**", ""]
-            for a in pending[:20]:
-                who = self._approvers(a.role)
-                lines.append(f"- `{a.request_id}` {a.subject[:120]} — {a.role.value}: {', '.join(who) or 'nobody'}"
-                             + (f"; escalated to {', '.join(a.escalated_to)}" if a.escalated_to else "")
-                             + f"; decide by {_at(a.deadline)}")
-        # The undo registry is what is in place: regression runs and failures are not mitigations.
-        in_place = [m for m in s.in_place if m.outcome != "undone"]  # kept, undo failed or handed to a person
-        undone = sorted(m.name for m in s.in_place if m.outcome == "undone")
-        lines += ["", "**Mitigations in place**", ""]
-        lines += [f"- {m.step.value}: {m.name} ({_at(m.applied_at)})" for m in in_place[-20:]] or ["- none yet"]
-        if undone:
-            lines.append("- undone at resolution: " + ", ".join(undone))
-        others = [m for m in s.mitigations if m.outcome != "done"]
-        if others:
-            lines.append("- not in place: " + ", ".join(f"{m.action} ({m.outcome})" for m in others[-10:]))
-        return "\n".join(lines)
+        workflow.set_current_details(current_details(s, self._primary))
 
     def _step_label(self) -> str:
         """The step an activity summary names, as the UI's timeline shows it ("Stabilise: ...")."""
         return self.state.step.value.capitalize()
-
-    def _approvers(self, role: Role) -> list[str]:
-        """Who may decide a request for `role`: everyone holding it, the one paged first."""
-        if self.state.playbook is None:
-            return []
-        holders = [p for p in self.state.playbook.roster.people if role in self.state.roles_of(p)]
-        primary = self._primary(role)
-        return [f"{p} (paged)" if p == primary else p for p in sorted(holders, key=lambda p: p != primary)]
-
-
-def _at(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
