@@ -50,7 +50,7 @@ from playbook.render import incident_text, table
 from playbook.risk import RiskEntry
 from playbook.state import IncidentState
 from workflows.action_items import ActionItemWorkflow
-from workflows.actions import NUMBER, IncidentNotFound, find_incident, send_action
+from workflows.actions import NUMBER, IncidentNotFound, failure_of, find_incident, send_action
 from workflows.client import TASK_QUEUE, connect, raise_detection
 from workflows.codec import CodecConfigError
 from workflows.incident import IncidentWorkflow
@@ -96,6 +96,9 @@ async def _handle(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
 
 
 async def _state(handle: WorkflowHandle[Any, Any]) -> IncidentState:
+    failed = await failure_of(handle)  # e.g. its input could not be read: there is no state to ask for
+    if failed:
+        raise CliError(failed)
     try:
         return await handle.query(IncidentWorkflow.get_state)
     except WorkflowQueryFailedError as err:

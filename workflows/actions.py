@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
 from integrations.redact import outbound
@@ -50,6 +50,19 @@ async def find_incident(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
         raise IncidentNotFound(f"no incident {ref}")
     found.sort(key=lambda w: (w.running, w.start_time), reverse=True)
     return client.get_workflow_handle(found[0].workflow_id, run_id=found[0].run_id)
+
+
+async def failure_of(handle: WorkflowHandle[Any, Any]) -> str | None:
+    """'incident-... failed: <why>' for a workflow that failed (e.g. its input could not be read), else None."""
+    try:
+        if (await handle.describe(rpc_timeout=timedelta(seconds=5))).status != WorkflowExecutionStatus.FAILED:
+            return None
+        await handle.result(follow_runs=False, rpc_timeout=timedelta(seconds=5))
+    except WorkflowFailureError as err:
+        return f"{handle.id} failed: {getattr(err.cause, 'message', None) or err.cause or err}"
+    except RPCError:
+        return None
+    return None
 
 
 async def send_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., Any], action: HumanAction,

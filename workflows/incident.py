@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 from workflows.remedy import REMEDY_PATCH, RemedyMixin, _cause
+from workflows.unreadable import read_input, readable_alerts
 from workflows.visibility import current_details, pending_values
 
 SYSTEM = "firebreak"
@@ -100,7 +101,8 @@ def _http_call(timeout_seconds: float) -> dict[str, Any]:
 @workflow.defn
 class IncidentWorkflow(RemedyMixin):
     @workflow.init
-    def __init__(self, request: IncidentInput) -> None:
+    def __init__(self, request: Any) -> None:  # an IncidentInput, read here (workflows/unreadable.py)
+        request = read_input(IncidentInput, request, "the incident's start input")
         self.state: IncidentState = request.carried or IncidentState(
             workflow_id=workflow.info().workflow_id, detection=request.detection)
         self._cadence_changed = False
@@ -117,7 +119,7 @@ class IncidentWorkflow(RemedyMixin):
     # ------------------------------------------------------------------ run
 
     @workflow.run
-    async def run(self, request: IncidentInput) -> IncidentSummary:
+    async def run(self, request: Any) -> IncidentSummary:
         if self.state.number is None:
             await self._open()
         if self.state.status == IncidentStatus.OPEN and not await self._await_acknowledgement():
@@ -169,10 +171,16 @@ class IncidentWorkflow(RemedyMixin):
         self._publish()
 
     @workflow.signal
-    def alert_batch(self, detections: list[Detection]) -> None:
-        """Many alerts in one signal: what the intake sends when it coalesces a storm."""
-        for detection in detections:
+    def alert_batch(self, detections: list[Any]) -> None:
+        """Many alerts in one signal: what the intake sends when it coalesces a storm. Each is read on its own: one
+        that cannot be read is dropped with a warning and a timeline entry, and the others count."""
+        readable = readable_alerts(detections)
+        if readable is None:
+            return
+        for detection in readable[0]:
             self._count_alert(detection)
+        for problem in readable[1]:
+            self._record(self.state.step, "alert dropped: it cannot be read", {"why": problem})
         self._publish()
 
     @workflow.signal

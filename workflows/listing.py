@@ -25,6 +25,8 @@ from workflows import search_attributes as sa
 
 PAGE_SIZE = 1000
 LS_HEADERS = ["INCIDENT", "SEV", "STATUS", "STEP", "SERVICE", "KIND", "ALERTS", "DETECTED", "WORKFLOW"]
+ENDED_UNCLOSED = {int(s) for s in (WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED,
+                                   WorkflowExecutionStatus.TIMED_OUT, WorkflowExecutionStatus.CANCELED)}
 LS_KEYS = ["number", "severity", "status", "step", "service", "kind", "alerts", "detected_at", "workflow_id"]
 
 
@@ -96,8 +98,12 @@ def _text(row: Listed, key: str, default: str = "-") -> str:
 
 
 def incident_row(row: Listed) -> list[str]:
-    """`firebreak ls`'s columns (LS_HEADERS); a value that cannot be shown is shown as stored, marked."""
+    """`firebreak ls`'s columns (LS_HEADERS); a value that cannot be shown is shown as stored, marked; a workflow
+    that ended without closing the incident (failed, terminated, timed out) says so beside its status."""
+    status = _text(row, sa.INCIDENT_STATUS.name)
+    if int(row.info.status) in ENDED_UNCLOSED:
+        status += f" ({WorkflowExecutionStatus(int(row.info.status)).name.lower().replace('_', ' ')})"
     return [_text(row, sa.INCIDENT_NUMBER.name), _text(row, sa.INCIDENT_SEVERITY.name),
-            _text(row, sa.INCIDENT_STATUS.name), _text(row, sa.INCIDENT_STEP.name),
+            status, _text(row, sa.INCIDENT_STEP.name),
             _text(row, sa.AFFECTED_SERVICE.name), _text(row, sa.SIGNAL_KIND.name),
             _text(row, sa.ALERT_COUNT.name, "0"), _text(row, sa.DETECTED_AT.name), row.workflow_id]
