@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from playbook.models import Role, Severity, SignalKind, Step
+from playbook.templates import missing_known_good, template_variables
 
 TEMPLATE_VARIABLES = frozenset({
     "incident_id", "incident_number", "severity", "service", "kind", "summary", "model", "prompt_name",
@@ -691,7 +692,7 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
             problems.append((f"watchers.{name}", "name a watcher with 1-64 letters, digits, '-' or '_' "
                              "(it becomes part of a Temporal schedule id)"))
-    problems += _check_communicate(pb)
+    problems += _check_communicate(pb) + missing_known_good(pb)  # planned actions' ${known_good_*} (templates.py)
     return problems
 
 
@@ -759,14 +760,6 @@ def _action_texts(action: HttpAction | ManualAction | LangfusePromptRollbackActi
 
 def _request_texts(request: HttpRequest) -> dict[str, str]:
     return {"url": request.url, "body": request.body or "", **{f"headers.{k}": v for k, v in request.headers.items()}}
-
-
-def template_variables(text: str) -> set[str]:
-    found: set[str] = set()
-    for _, named, braced, _ in string.Template.pattern.findall(text):
-        if named or braced:
-            found.add(named or braced)
-    return found
 
 
 def render_template(text: str, variables: Mapping[str, object]) -> str:

@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         Playbook,
         PromptfooRegressionAction,
         SlackChannel,
-        render_template,
     )
     from playbook.messages import (
         ActionResult,
@@ -69,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         IncidentState,
         IncidentSummary,
     )
+    from playbook.templates import render_for_people
     from workflows import briefing
     from workflows import search_attributes as sa
 
@@ -384,7 +384,7 @@ class IncidentWorkflow(RemedyMixin):
             # A person does it, so the person confirms it: AI Ops unless this action's policy names a role.
             explicit = pb.approvals.actions.get(name, {}).get(self.state.severity, "")
             doer = Role(explicit.split(":", 1)[1]) if explicit.startswith("approve:") else Role.AI_OPS
-            instructions = render_template(action.instructions, self._variables(name))
+            instructions = render_for_people(action.instructions, self._variables(name))
             status = await self._gate(step, f"{name}: {instructions}",
                                       "manual runbook step: approve once it is done", doer)
             done = status == ApprovalStatus.APPROVED

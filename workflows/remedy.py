@@ -16,13 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from playbook.config import (
-        LangfusePromptPatchAction,
-        ManualAction,
-        Playbook,
-        PromptfooRegressionAction,
-        render_template,
-    )
+    from playbook.config import LangfusePromptPatchAction, ManualAction, Playbook, PromptfooRegressionAction
     from playbook.models import ApprovalStatus, HumanAction, IncidentStatus, Resolution, Role, Step
     from playbook.remedy import (
         AppliedMitigation,
@@ -39,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         regression_blocker,
     )
     from playbook.state import IncidentState
+    from playbook.templates import render_for_people
 
 REMEDY_PATCH = "remedy-v1"
 CANDIDATE_TEST_PATCH = "remedy-candidate-test-v1"   # the plan's suites run on a candidate before its gate
@@ -103,7 +98,7 @@ class RemedyMixin:
     def _manual_undo(self, name: str, action: ManualAction) -> UndoPlan | None:
         if not action.undo_instructions:
             return None
-        text = render_template(action.undo_instructions, self._variables(name))
+        text = render_for_people(action.undo_instructions, self._variables(name))
         return UndoPlan(kind="manual", instructions=text, description=f"by hand: {text}")
 
     # ------------------------------------------------------------------ prompt patch as a candidate
