@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 import settings
-from client.actions import IncidentNotFound, find_incident, send_action
+from client.actions import IncidentNotFound, failure_of, find_incident, send_action
 from client.codec import CodecConfigError
 from client.temporal import connect
 from client.workflow_types import IncidentWorkflow
@@ -59,6 +59,9 @@ async def _handle(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
 
 
 async def _state(handle: WorkflowHandle[Any, Any]) -> IncidentState:
+    failed = await failure_of(handle)  # e.g. its input could not be read: there is no state to ask for
+    if failed:
+        raise CliError(failed)
     try:
         return await handle.query(IncidentWorkflow.get_state)
     except WorkflowQueryFailedError as err:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from cli.common import OUTCOME_WAIT_SECONDS, CliError, _client, _handle, _state
-from client.actions import open_approvals
+from client.listing import LS_HEADERS, LS_KEYS, incident_row, list_incidents
+from client.pending import open_approvals, pending_table
 from client.temporal import TASK_QUEUE, raise_detection
 from client.workflow_types import IncidentWorkflow
-from playbook import search_attributes as sa
 from playbook.models import Detection, Severity, SignalKind
 from playbook.render import incident_text, table
 
@@ -92,20 +91,11 @@ async def cmd_ls(args: argparse.Namespace) -> int:
         query += f" AND IncidentStatus = '{args.status}'"
     if args.service:
         query += f" AND AffectedService = '{args.service}'"
-    rows = []
-    async for w in client.list_workflows(query, limit=args.limit):
-        attrs = w.typed_search_attributes
-        detected = attrs.get(sa.DETECTED_AT)
-        rows.append([attrs.get(sa.INCIDENT_NUMBER) or "-", attrs.get(sa.INCIDENT_SEVERITY) or "-",
-                     attrs.get(sa.INCIDENT_STATUS) or "-", attrs.get(sa.INCIDENT_STEP) or "-",
-                     attrs.get(sa.AFFECTED_SERVICE) or "-", attrs.get(sa.SIGNAL_KIND) or "-",
-                     str(attrs.get(sa.ALERT_COUNT) or 0),
-                     detected.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if detected else "-", w.id])
+    rows = [incident_row(w) async for w in list_incidents(client, query, limit=args.limit)]
     if args.json:
-        keys = ["number", "severity", "status", "step", "service", "kind", "alerts", "detected_at", "workflow_id"]
-        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+        print(json.dumps([dict(zip(LS_KEYS, r, strict=True)) for r in rows], indent=2))
     elif rows:
-        print(table(["INCIDENT", "SEV", "STATUS", "STEP", "SERVICE", "KIND", "ALERTS", "DETECTED", "WORKFLOW"], rows))
+        print(table(LS_HEADERS, rows))
     else:
         print("no open incidents" if not args.all else "no incidents")
     return 0
@@ -135,19 +125,15 @@ async def cmd_pending(args: argparse.Namespace) -> int:
 
 
 async def _pending_everywhere(client: Client, as_json: bool) -> int:
-    waiting, unanswered = await open_approvals(client)
+    listed = await open_approvals(client)
     if as_json:
-        print(json.dumps({"waiting": [w.model_dump(mode="json") for w in waiting],
-                          "unanswered": [u.model_dump(mode="json") for u in unanswered]}, indent=2))
+        print(json.dumps(listed.as_json(), indent=2))
         return 0
-    if waiting:
-        print(table(["INCIDENT", "REQUEST", "ROLE", "MAY APPROVE", "DEADLINE", "WHAT"],
-                    [[w.incident, w.request_id, w.role.value, ",".join(w.escalated_to) or "-",
-                      w.deadline.strftime("%Y-%m-%d %H:%M UTC"), w.what[:60]] for w in waiting]))
-    else:
-        print("nothing waits for approval in the open incidents")
-    for u in unanswered:
-        print(f"{u.incident}: did not answer ({u.reason}); is `firebreak worker` running?", file=sys.stderr)
+    rows, problems = pending_table(listed)
+    print(table(["INCIDENT", "REQUEST", "ROLE", "MAY APPROVE", "DEADLINE", "WHAT"], rows) if rows
+          else "nothing waits for approval in the open incidents")
+    for line in problems:
+        print(line, file=sys.stderr)
     return 0
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import settings
+from integrations.readback import read_each, retrospective_record
 from playbook.figures import bar_chart, figures
 from playbook.models import SignalKind
 from playbook.render import table
@@ -20,7 +22,8 @@ def _artefacts() -> Path:
 
 def cmd_risks(args: argparse.Namespace) -> int:
     register = _artefacts() / RISK_REGISTER
-    entries = [RiskEntry.model_validate_json(p.read_text()) for p in sorted(register.glob("*.json"))]
+    entries, problems = read_each(sorted(register.glob("*.json")), RiskEntry.model_validate_json)
+    print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
     entries = [e for e in entries if (not args.kind or e.kind.value == args.kind)
                and (not args.owasp or args.owasp in e.owasp_llm) and (not args.service or args.service in e.services)]
     if args.json:
@@ -37,9 +40,8 @@ def cmd_risks(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    records = []
-    for path in sorted(_artefacts().glob("*/retrospective.json")):
-        records.append(json.loads(path.read_text()))
+    records, problems = read_each(sorted(_artefacts().glob("*/retrospective.json")), retrospective_record)
+    print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
     if not records:
         print(f"no resolved incidents in {_artefacts()} yet")
         return 0

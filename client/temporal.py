@@ -27,12 +27,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import settings
 from client.codec import data_converter
+from client.workflow_types import IncidentWorkflow
 from observability.tracing import client_interceptors
 from playbook import search_attributes as sa
 from playbook.models import Detection, workflow_id_for
 from playbook.redact import outbound, redact_text
 from playbook.state import IncidentInput
-from workflows.incident import IncidentWorkflow
+from playbook.times import utc_text
 
 TASK_QUEUE = settings.task_queue()
 DEFAULT_ADDRESS = "localhost:7233"
@@ -119,7 +120,7 @@ def static_details(detection: Detection) -> str:
     approvals, mitigations) is in the workflow's Current Details and search attributes."""
     d = detection
     lines = [f"**{d.kind.value}** ({d.kind.family.replace('_', ' ')}) on **{', '.join(d.services)}**",
-             "", f"- detected: {d.detected_at:%Y-%m-%d %H:%M:%S} UTC by {d.source}"
+             "", f"- detected: {utc_text(d.detected_at, '%Y-%m-%d %H:%M:%S UTC')} by {d.source}"
              + (f" (alert `{d.alert_id}`)" if d.alert_id else "")]
     if d.summary:
         lines.append(f"- summary: {d.summary[:500]}")

@@ -22,7 +22,8 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.actions import IncidentNotFound, find_incident, open_approvals, send_action
+from client.actions import IncidentNotFound, find_incident, send_action
+from client.pending import open_approvals
 from client.workflow_types import IncidentWorkflow
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
@@ -215,11 +216,10 @@ class PeopleRoutes:
     async def waiting(self, request: Request) -> Response:
         self.person(request)
         try:
-            waiting, unanswered = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
+            listed = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
         except RPCError as err:
             raise self._unavailable(err) from err
-        return JSONResponse({"waiting": [w.model_dump(mode="json") for w in waiting],
-                             "unanswered": [u.model_dump(mode="json") for u in unanswered]})
+        return JSONResponse(listed.as_json())  # waiting, unanswered, truncated (client/pending.py)
 
 
 async def _raw_body(request: Request, limit: int) -> bytes:
@@ -270,8 +270,8 @@ def people_router(config: IntakeConfig, people: People, client: Any) -> APIRoute
 
     @router.get("/v1/approvals", responses={401: errors[401], 403: errors[403], 503: errors[503]})
     async def waiting(request: Request) -> Response:
-        """What waits for a decision across open incidents: incident, request, what, why, role, who may approve,
-        deadline. Incidents that did not answer (no worker) are listed under 'unanswered'."""
+        """What waits for a decision in every open incident: incident, request, what, why, role, who may approve,
+        deadline; 'unanswered': incidents that did not answer (no worker); 'truncated': what was left out, or null."""
         return await routes.waiting(request)
 
     @router.post("/v1/slack/actions", responses={401: {"description": "bad or stale Slack signature"}})

@@ -12,10 +12,11 @@ from datetime import datetime
 from playbook.alert_labels import seen_text
 from playbook.models import Role
 from playbook.state import IncidentState
+from playbook.times import utc_text
 
 
 def _at(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
+    return f"{utc_text(moment)} UTC" if moment else "-"
 
 
 def approvers(state: IncidentState, role: Role, primary: Callable[[Role], str]) -> list[str]:

@@ -7,10 +7,11 @@ from datetime import datetime
 from playbook.alert_labels import seen_text
 from playbook.remedy import mitigations_text
 from playbook.state import IncidentState
+from playbook.times import utc_text
 
 
 def _t(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+    return utc_text(value, "%Y-%m-%d %H:%M:%S UTC")
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

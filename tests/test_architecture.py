@@ -32,7 +32,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     # The doors. The worker and the benchmarks host workflows and activities; the others reach workflows through
     # client/ (client/workflow_types.py for the classes); a door may also use adapters (the artefact store).
     "worker": {"workflows", "activities", "client", "observability", *DOMAIN},
-    "bench": {"workflows", "activities", "client", "integrations", "observability", "embedded", "worker", *DOMAIN},
+    "bench": {"workflows", "activities", "client", "integrations", "observability", "embedded", "worker", "intake",
+              *DOMAIN},
     "intake": {"client", "integrations", "observability", *DOMAIN},
     "embedded": {"client", "intake", "worker", "observability", *DOMAIN},
     "cli": {"client", "integrations", "intake", "embedded", "worker", "observability", *DOMAIN},

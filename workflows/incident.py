@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         Playbook,
         PromptfooRegressionAction,
         SlackChannel,
-        render_template,
+        render_for_people,
     )
     from playbook.current_details import current_details
     from playbook.messages import (
@@ -75,6 +75,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import briefing
 
 from workflows.remedy import REMEDY_PATCH, RemedyMixin, _cause
+from workflows.unreadable import read_input, readable_alerts
+from workflows.visibility import pending_values
 
 SYSTEM = "firebreak"
 RESPONSE_STEPS = (Step.STABILISE, Step.CONTAIN, Step.INVESTIGATE, Step.REMEDIATE)
@@ -100,7 +102,8 @@ def _http_call(timeout_seconds: float) -> dict[str, Any]:
 @workflow.defn
 class IncidentWorkflow(RemedyMixin):
     @workflow.init
-    def __init__(self, request: IncidentInput) -> None:
+    def __init__(self, request: Any) -> None:  # an IncidentInput, read here (workflows/unreadable.py)
+        request = read_input(IncidentInput, request, "the incident's start input")
         self.state: IncidentState = request.carried or IncidentState(
             workflow_id=workflow.info().workflow_id, detection=request.detection)
         self._cadence_changed = False
@@ -117,7 +120,7 @@ class IncidentWorkflow(RemedyMixin):
     # ------------------------------------------------------------------ run
 
     @workflow.run
-    async def run(self, request: IncidentInput) -> IncidentSummary:
+    async def run(self, request: Any) -> IncidentSummary:
         if self.state.number is None:
             await self._open()
         if self.state.status == IncidentStatus.OPEN and not await self._await_acknowledgement():
@@ -169,10 +172,16 @@ class IncidentWorkflow(RemedyMixin):
         self._publish()
 
     @workflow.signal
-    def alert_batch(self, detections: list[Detection]) -> None:
-        """Many alerts in one signal: what the intake sends when it coalesces a storm."""
-        for detection in detections:
+    def alert_batch(self, detections: list[Any]) -> None:
+        """Many alerts in one signal: what the intake sends when it coalesces a storm. Each is read on its own: one
+        that cannot be read is dropped with a warning and a timeline entry, and the others count."""
+        readable = readable_alerts(detections)
+        if readable is None:
+            return
+        for detection in readable[0]:
             self._count_alert(detection)
+        for problem in readable[1]:
+            self._record(self.state.step, "alert dropped: it cannot be read", {"why": problem})
         self._publish()
 
     @workflow.signal
@@ -378,7 +387,7 @@ class IncidentWorkflow(RemedyMixin):
             # A person does it, so the person confirms it: AI Ops unless this action's policy names a role.
             explicit = pb.approvals.actions.get(name, {}).get(self.state.severity, "")
             doer = Role(explicit.split(":", 1)[1]) if explicit.startswith("approve:") else Role.AI_OPS
-            instructions = render_template(action.instructions, self._variables(name))
+            instructions = render_for_people(action.instructions, self._variables(name))
             status = await self._gate(step, f"{name}: {instructions}",
                                       "manual runbook step: approve once it is done", doer)
             done = status == ApprovalStatus.APPROVED
@@ -1018,6 +1027,7 @@ class IncidentWorkflow(RemedyMixin):
             values["IncidentNumber"] = s.number
         if not self._published:
             values["DetectedAt"] = s.detection.detected_at
+        values |= pending_values(s, self._published)
         keys = {k.name: k for k in sa.ALL}
         changed = [keys[k].value_set(v) for k, v in values.items() if self._published.get(k) != v]
         if changed:

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         ManualAction,
         Playbook,
         PromptfooRegressionAction,
-        render_template,
+        render_for_people,
     )
     from playbook.models import ApprovalStatus, HumanAction, IncidentStatus, Resolution, Role, Step
     from playbook.remedy import (
@@ -103,7 +103,7 @@ class RemedyMixin:
     def _manual_undo(self, name: str, action: ManualAction) -> UndoPlan | None:
         if not action.undo_instructions:
             return None
-        text = render_template(action.undo_instructions, self._variables(name))
+        text = render_for_people(action.undo_instructions, self._variables(name))
         return UndoPlan(kind="manual", instructions=text, description=f"by hand: {text}")
 
     # ------------------------------------------------------------------ prompt patch as a candidate

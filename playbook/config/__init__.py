@@ -36,7 +36,7 @@ from playbook.config.review import ReviewConfig, TicketConfig
 from playbook.config.root import Playbook
 from playbook.config.roster import POLICY_PATTERN, ApprovalPolicy, Person, Roster
 from playbook.config.severity import SeverityConfig, SeverityLevel, SeverityRule
-from playbook.config.templates import TEMPLATE_VARIABLES, render_template, template_variables
+from playbook.config.templates import TEMPLATE_VARIABLES, render_for_people, render_template, template_variables
 from playbook.config.watchers import (
     COST_MEASURES,
     LATENCY_MEASURES,
@@ -98,6 +98,7 @@ __all__ = [
     "WebhookChannel",
     "load_playbook",
     "parse_playbook",
+    "render_for_people",
     "render_template",
     "template_variables",
 ]

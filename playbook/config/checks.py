@@ -70,7 +70,7 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
             problems.append((f"watchers.{name}", "name a watcher with 1-64 letters, digits, '-' or '_' "
                              "(it becomes part of a Temporal schedule id)"))
-    problems += _check_communicate(pb)
+    problems += _check_communicate(pb) + missing_known_good(pb)
     return problems
 
 
@@ -138,3 +138,30 @@ def _action_texts(action: HttpAction | ManualAction | LangfusePromptRollbackActi
 
 def _request_texts(request: HttpRequest) -> dict[str, str]:
     return {"url": request.url, "body": request.body or "", **{f"headers.{k}": v for k, v in request.headers.items()}}
+
+
+# ${known_good_*} -> the known_good field of the service plan that fills it
+KNOWN_GOOD = {"known_good_model": "model", "known_good_prompt_name": "prompt_name",
+              "known_good_prompt_version": "prompt_version"}
+PLANNED_STEPS = ("stabilise", "contain", "remediate")
+
+
+def missing_known_good(pb: Playbook) -> list[tuple[str, str]]:
+    """(key, reason) for each planned action that needs a known_good value its service plan does not give: known
+    when the playbook loads, so refused there rather than rendered as a gap in an approval text."""
+    problems: list[tuple[str, str]] = []
+    for service, plan in pb.services.items():
+        for step in PLANNED_STEPS:
+            for name in getattr(plan, step):
+                action = pb.actions.get(name)
+                if action is None:
+                    continue  # reported as an unknown action
+                needed = {var: field for field, text in _action_texts(action).items()
+                          for var in template_variables(text) if var in KNOWN_GOOD}
+                for var, field in sorted(needed.items()):
+                    key = KNOWN_GOOD[var]
+                    if getattr(plan.known_good, key) is None:
+                        problems.append((f"services.{service}.{step}", f"action '{name}' needs ${{{var}}} (in its "
+                                         f"{field}), but this plan's known_good has no {key}: set known_good = "
+                                         f"{{ {key} = ... }} for '{service}', or plan an action that does not need it"))
+    return problems
