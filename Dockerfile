@@ -11,8 +11,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 FIREBREAK_HOME=/data FIREBREAK_PLAYBOOK=/config/playbook.toml
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY cli.py worker.py ./
+COPY worker.py settings.py ./
+COPY cli ./cli
 COPY workflows ./workflows
+COPY client ./client
 COPY activities ./activities
 COPY playbook ./playbook
 COPY integrations ./integrations

@@ -55,10 +55,12 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy .
 
 # Intake vs raw Temporal calls on one embedded dev server, then 1,000 incidents waiting on their cadence timers
-# against one worker process (memory and idle CPU); each prints ratios (not part of `make test`). Both always run;
-# the target fails when either missed a target.
+# against one worker process (memory and idle CPU); each prints ratios (not part of `make test`). Then how long the
+# pending lists take with 2,000 open incidents (docs/operations.md). All always run; the target fails when one
+# missed a target or failed.
 bench: $(VENV)/.runtime
-	$(BIN)/python -m bench.intake; intake=$$?; $(BIN)/python -m bench.fleet && exit $$intake
+	$(BIN)/python -m bench.intake; intake=$$?; $(BIN)/python -m bench.fleet; fleet=$$?; \
+	$(BIN)/python -m bench.pending && exit $$(( intake || fleet ))
 
 clean:
 	rm -rf $(VENV) .firebreak build *.egg-info $(PROMPTFOO_DIR)/node_modules

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -18,24 +17,21 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import all_activities
-from activities.context import ActivityContext, default_playbook_path
+from activities.context import ActivityContext
+from client.codec import describe as describe_codec
+from client.codec import load_codec
+from client.temporal import TASK_QUEUE, connect, ensure_search_attributes
 from observability.logs import configure_logging
 from observability.runtime import metrics_address, worker_runtime
 from observability.tracing import setup as setup_tracing
 from playbook.config import PlaybookError, load_playbook
+from settings import cached_workflows, default_playbook_path
 from workflows.action_items import ActionItemWorkflow
-from workflows.client import TASK_QUEUE, connect, ensure_search_attributes
-from workflows.codec import describe as describe_codec
-from workflows.codec import load_codec
 from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
 
 log = logging.getLogger("firebreak.worker")
 MAX_ACTIVITY_THREADS = 32
-# The sticky cache holds each cached incident's sandboxed workflow in memory (~390 kB each, README "Scale"); 250
-# keeps one worker under 300 MB with 1,000 open incidents. An incident outside the cache is replayed from its
-# history when its next timer or signal arrives (~70 ms of worker CPU instead of ~3 ms).
-DEFAULT_CACHED_WORKFLOWS = 250
 
 
 def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QUEUE,
@@ -44,15 +40,6 @@ def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QU
                   activities=all_activities(ctx),
                   activity_executor=executor or ThreadPoolExecutor(MAX_ACTIVITY_THREADS),
                   max_concurrent_activities=MAX_ACTIVITY_THREADS, max_cached_workflows=cached_workflows())
-
-
-def cached_workflows() -> int:
-    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (default 250, the SDK's is 1000; 0 turns
-    stickiness off)."""
-    raw = os.environ.get("FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS", str(DEFAULT_CACHED_WORKFLOWS))
-    if not raw.isdigit():
-        raise ValueError(f"FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS must be a whole number >= 0, not {raw!r}")
-    return int(raw)
 
 
 async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Event) -> None:

@@ -12,13 +12,8 @@ from integrations.http_actions import (
     TransientActionError,
     run_http_action,
 )
-from integrations.langfuse import (
-    LangfuseError,
-    LangfuseUnavailable,
-    client_for,
-    resolve_rollback,
-    rollback_prompt,
-)
+from integrations.langfuse.client import LangfuseError, LangfuseUnavailable, client_for
+from integrations.langfuse.prompts import resolve_rollback, rollback_prompt
 from playbook.config import HttpAction, LangfusePromptRollbackAction, render_template
 from playbook.messages import ActionResult, ActionRun
 from playbook.remedy import UndoPlan, connection_of

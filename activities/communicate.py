@@ -5,7 +5,9 @@ up the others. Each send is idempotent: webhooks carry an Idempotency-Key; Slack
 checked against the comms archive first (e-mail also carries a Message-ID derived from the key, and the
 Statuspage incident id is remembered per incident and channel, so later briefs update it).
 
-Everything here leaves Firebreak, so each activity passes its content through `integrations.redact.outbound` once,
+Each kind of channel sends through its sender in activities/senders.py, found by the type of its configuration.
+
+Everything here leaves Firebreak, so each activity passes its content through `playbook.redact.outbound` once,
 before any channel sees it: the draft (what the SME approves), the brief as sent (the SME's edit included), the
 Slack approval request and each notification. Channel configuration and roster contacts are Firebreak's own and kept.
 """
@@ -13,29 +15,22 @@ Slack approval request and each notification. Channel configuration and roster c
 from __future__ import annotations
 
 import difflib
-import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
-from integrations import mail, slack, statuspage
-from integrations.channels import ChannelError, archive, archived, post_webhook
-from integrations.redact import outbound
+from activities.senders import footer, sender_for
+from integrations import slack
+from integrations.channels import ChannelError, archive, archived
 from playbook.briefs import draft_brief
-from playbook.config import (
-    EmailChannel,
-    SlackChannel,
-    SlackWebhookChannel,
-    StatuspageChannel,
-    WebhookChannel,
-)
 from playbook.messages import ApprovalPost, BriefInput, Notification, SendBrief, SendResult
 from playbook.models import Brief
+from playbook.redact import outbound
 
 ARCHIVE = "archive"
 T = TypeVar("T")
@@ -44,16 +39,6 @@ T = TypeVar("T")
 def brief_stem(brief: Brief) -> str:
     """0001 for the responders' brief (as before audiences), 0001-<audience> for the others."""
     return f"{brief.seq:04d}" + ("" if brief.audience == "responders" else f"-{brief.audience}")
-
-
-def footer(request: SendBrief) -> str:
-    brief = request.brief
-    parts = [f"Approved by {request.approved_by}."]
-    if brief.edited_by:
-        parts.append(f"Edited by {brief.edited_by}.")
-    if request.released_by:
-        parts.append(f"Released by {request.released_by}.")
-    return " ".join(parts)
 
 
 class CommunicateActivities:
@@ -77,33 +62,23 @@ class CommunicateActivities:
         brief, cfg, store = request.brief, request.channel_config, self.ctx.store
         number = brief.incident_number
         detail, external_id = "sent", request.external_id
+        components: dict[str, str] | None = None  # a status page's components as it now shows them
         if request.channel == ARCHIVE:
             self._archive_files(request)
         elif cfg is None:
             raise ApplicationError(f"channel '{request.channel}' has no configuration", non_retryable=True)
-        elif isinstance(cfg, WebhookChannel):
-            self._deliver(lambda: post_webhook(cfg, {
-                "type": "incident_brief", "approved_by": request.approved_by, "released_by": request.released_by,
-                **brief.model_dump(mode="json", exclude={"draft_text"})}, request.key))
-        elif (done := archived(store, number, request.key)) is not None:
+        elif not (sender := sender_for(cfg)).keyed and (done := archived(store, number, request.key)) is not None:
             # Sent and archived by an earlier attempt: this channel has no idempotency key of its own.
             detail, external_id = "already sent", done.get("external_id") or external_id
-        elif isinstance(cfg, SlackWebhookChannel):
-            self._deliver(lambda: slack.post_webhook_message(cfg, brief.title, slack.brief_blocks(
-                brief.title, brief.text, footer(request))))
-        elif isinstance(cfg, SlackChannel):
-            detail = "ts " + self._deliver(lambda: slack.post_message(cfg, brief.title, slack.brief_blocks(
-                brief.title, brief.text, footer(request))))
-        elif isinstance(cfg, EmailChannel):
-            detail = self._deliver(lambda: mail.send(cfg, brief.title, f"{brief.text}\n\n-- \n{footer(request)}\n",
-                                                     request.key))
-        elif isinstance(cfg, StatuspageChannel):
-            external_id = self._statuspage(request, cfg)
-            detail = f"statuspage incident {external_id}"
+        else:
+            sent = self._deliver(lambda: sender.brief(cfg, request, store))
+            detail, external_id = sent.detail, sent.external_id or external_id
+            components = sent.components
         archive(store, number, request.key, "brief",
                 {"channel": request.channel, "seq": brief.seq, "audience": brief.audience, "title": brief.title,
                  "approved_by": request.approved_by, "edited_by": brief.edited_by,
                  "released_by": request.released_by, "detail": detail, "external_id": external_id}
+                | ({"components": components} if components is not None else {})
                 | ({"redacted": dict(sorted(redacted.items()))} if redacted else {}))
         return SendResult(channel=request.channel, delivered=True, detail=detail, external_id=external_id,
                           archive_path=str(store.path(f"{number}/comms/archive.jsonl")))
@@ -119,30 +94,14 @@ class CommunicateActivities:
                 keepends=True), f"{brief_stem(brief)}-draft.md", f"{brief_stem(brief)}-brief.md ({brief.edited_by})")
             store.write_once(f"{base}-edit.diff", "".join(diff))
 
-    def _statuspage(self, request: SendBrief, cfg: StatuspageChannel) -> str:
-        """Create the page's incident on the first brief, update it after; the id is remembered in the store."""
-        brief, store = request.brief, self.ctx.store
-        memory = f"{brief.incident_number}/comms/statuspage-{request.channel}.json"
-        known = request.external_id
-        if known is None and store.path(memory).exists():
-            known = str(store.read_json(memory)["incident_id"])
-        body = brief.text.split("\n", 1)[1].strip() if brief.text.startswith("# ") else brief.text
-        if known is not None:
-            self._deliver(lambda: statuspage.update(cfg, known, brief.status, body))
-            return known
-        created = self._deliver(lambda: statuspage.create(cfg, brief.title, brief.status, body))
-        incident_id = str(created["id"])
-        store.write(memory, json.dumps({"incident_id": incident_id, "shortlink": created.get("shortlink"),
-                                        "created_by_key": request.key}))
-        return incident_id
-
     @staticmethod
     def _deliver(send: Callable[[], T]) -> T:
-        """Run one channel call; its failure as a retryable ChannelError for the activity's retry policy."""
+        """Run one channel call; its failure as a retryable ChannelError for the activity's retry policy, and a rate
+        limit as one retried no sooner than the server's Retry-After (Temporal waits, not the activity)."""
         try:
             return send()
         except ChannelError as err:
-            raise ApplicationError(str(err), type="ChannelError") from err
+            raise _retryable(err) from err
 
     @activity.defn(name="post_approval_request")
     def post_approval_request(self, request: ApprovalPost) -> str:
@@ -152,12 +111,14 @@ class CommunicateActivities:
         request = outbound(request, keep=("key", "incident_number", "request_id", "channel", "channel_config"))
         blocks = slack.approval_blocks(request.incident_number, request.request_id, request.subject, request.text,
                                        request.why)
-        ts = self._deliver(lambda: slack.post_message(request.channel_config,
-                                                      f"{request.incident_number}: approval needed "
-                                                      f"({request.request_id})", blocks))
+        posted = self._deliver(lambda: slack.post_message(request.channel_config,
+                                                          f"{request.incident_number}: approval needed "
+                                                          f"({request.request_id})", blocks))
+        # The channel id and ts let the intake replace the message with chat.update once it is decided.
         archive(self.ctx.store, request.incident_number, request.key, "approval_request",
-                {"channel": request.channel, "request_id": request.request_id, "detail": ts})
-        return str(ts)
+                {"channel": request.channel, "request_id": request.request_id, "detail": posted.ts,
+                 "slack_channel": posted.channel, "ts": posted.ts})
+        return posted.ts
 
     @activity.defn(name="notify")
     def notify(self, request: Notification) -> int:
@@ -167,17 +128,30 @@ class CommunicateActivities:
             "at": datetime.now(UTC).isoformat(), "to": request.to,
             "contacts": {p: request.contacts.get(p, "") for p in request.to},
             "subject": request.subject, "text": request.text})
-        failures = []
+        failures: list[ChannelError] = []
+        sent_log = f"{request.incident_number}/notifications-sent.jsonl"
         for name, channel in sorted(request.channels.items()):
+            key = f"{request.key}/{name}"
+            if self.ctx.store.find_once(sent_log, key) is not None:
+                continue  # delivered by an earlier attempt: a retry (after a 429 elsewhere) never pages twice
             try:
-                if isinstance(channel, WebhookChannel):
-                    post_webhook(channel, {"type": "incident_notification", "incident": request.incident_number,
-                                           "to": request.to, "subject": request.subject, "text": request.text},
-                                 f"{request.key}/{name}")
-                elif isinstance(channel, SlackWebhookChannel):
-                    slack.post_webhook_message(channel, f"{request.subject}\n{request.text}", None)
+                sender_for(channel).page(channel, request, key)
             except ChannelError as err:
-                failures.append(f"{name}: {err}")
+                failures.append(ChannelError(f"{name}: {err}") if not isinstance(err, slack.RateLimited) else
+                                slack.RateLimited(f"{name}: {err}", err.retry_after))
+                continue
+            self.ctx.store.append_once(sent_log, key, {"at": datetime.now(UTC).isoformat(), "channel": name})
         if failures:
-            raise ApplicationError("; ".join(failures), type="ChannelError")
+            waits = [f.retry_after for f in failures if isinstance(f, slack.RateLimited)]
+            combined = slack.RateLimited("; ".join(map(str, failures)), max(waits)) if waits else \
+                ChannelError("; ".join(map(str, failures)))
+            raise _retryable(combined)
         return len(request.to)
+
+
+def _retryable(err: ChannelError) -> ApplicationError:
+    """A channel failure for Temporal's retry policy; a rate limit waits at least the server's Retry-After."""
+    if isinstance(err, slack.RateLimited):
+        return ApplicationError(f"{err}; retrying after {err.retry_after:g} s", type="RateLimited",
+                                next_retry_delay=timedelta(seconds=max(err.retry_after, 1.0)))
+    return ApplicationError(str(err), type="ChannelError")

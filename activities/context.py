@@ -5,19 +5,11 @@ Built once when the worker starts (the playbook is validated then) and handed to
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import settings
 from integrations.artefacts import ArtefactStore
-
-
-def firebreak_home() -> Path:
-    return Path(os.environ.get("FIREBREAK_HOME", ".firebreak")).resolve()
-
-
-def default_playbook_path() -> Path:
-    return Path(os.environ.get("FIREBREAK_PLAYBOOK", "playbook.toml")).resolve()
 
 
 @dataclass(frozen=True)
@@ -27,6 +19,5 @@ class ActivityContext:
 
     @classmethod
     def from_environment(cls, playbook_path: str | Path | None = None) -> ActivityContext:
-        home = firebreak_home()
-        return cls(store=ArtefactStore(home / "artefacts"),
-                   playbook_path=Path(playbook_path).resolve() if playbook_path else default_playbook_path())
+        return cls(store=ArtefactStore(settings.artefacts_dir()),
+                   playbook_path=Path(playbook_path).resolve() if playbook_path else settings.default_playbook_path())

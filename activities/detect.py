@@ -8,11 +8,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
-from integrations.redact import outbound
+from integrations.deploys import deploy_text, last_deploy
 from integrations.tickets import ticket_backend
-from playbook.config import PlaybookError, load_playbook
+from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput, TicketUpdate
-from playbook.models import PlaybookRef, Ticket
+from playbook.models import Detection, PlaybookRef, Ticket
+from playbook.redact import outbound
 from playbook.severity import classify
 
 
@@ -34,7 +35,21 @@ class DetectActivities:
         activity.logger.info("%s opened as %s: %s on %s: %s", number, severity.value, d.kind.value,
                              ", ".join(d.services), d.summary or "-")
         return OpenedIncident(number=number, severity=severity, severity_reason=why, playbook=playbook,
-                              playbook_ref=PlaybookRef(path=str(self.ctx.playbook_path), sha256=digest))
+                              playbook_ref=PlaybookRef(path=str(self.ctx.playbook_path), sha256=digest),
+                              last_deploy=None if d.deploy_id else self._last_deploy(d, playbook))
+
+    def _last_deploy(self, detection: Detection, playbook: Playbook) -> str | None:
+        """The deploy log's last deploy of the detection's prompt (else the service's known-good prompt, which is
+        what a watcher's detection concerns) at or before detection; None when unknown or unreadable."""
+        prompt = detection.prompt_name or playbook.plan_for(detection.services[0]).known_good.prompt_name
+        if not prompt:
+            return None
+        try:
+            entry = last_deploy(self.ctx.store, prompt, detection.detected_at)
+        except (OSError, ValueError) as err:  # an unreadable log must not keep the incident from opening
+            activity.logger.warning("could not read the deploy log of prompt %s: %s", prompt, err)
+            return None
+        return deploy_text(entry) if entry else None
 
     @activity.defn(name="create_ticket")
     def create_ticket(self, request: TicketInput) -> Ticket:

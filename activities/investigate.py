@@ -16,11 +16,13 @@ from temporalio import activity
 
 from activities.context import ActivityContext
 from integrations.deploys import read_deploys
-from integrations.langfuse import LangfuseError, client_for, collect_langfuse_evidence, collect_langfuse_extras
-from integrations.redact import redact_value
+from integrations.langfuse.client import LangfuseError, client_for
+from integrations.langfuse.evidence import collect_langfuse_evidence
+from integrations.langfuse.extras import collect_langfuse_extras
 from integrations.sources import SourceError, fetch_source
 from playbook.config import EvidenceSource, render_template
 from playbook.messages import EvidenceInput, EvidenceItem, EvidencePack
+from playbook.redact import redact_value
 
 
 def _safe(name: str) -> str:

@@ -11,11 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.actions import call_http, langfuse_errors
 from activities.context import ActivityContext
-from integrations.langfuse import (
-    LangfuseError,
-    client_for,
-    rollback_prompt,
-)
+from integrations.langfuse.client import LangfuseError, client_for
+from integrations.langfuse.prompts import rollback_prompt
 from integrations.prompt_patch import create_candidate, undo_label_move
 from integrations.promptfoo import PromptfooError, build_suite, offending_inputs, run_suite
 from playbook.config import HttpAction, render_template
@@ -129,6 +126,7 @@ class RemedyActivities:
         else:
             run.passed, run.exit_code = result.passed, result.exit_code
             run.successes, run.failures, run.errors = result.successes, result.failures, result.errors
+            run.unasserted = result.unasserted
             run.failed_cases = [RegressionCase(description=d, passed=False, reason=r[:300])
                                 for d, r in result.failed[:FAILED_CASES_KEPT]]
             run.results_path = str(results_path)

@@ -14,15 +14,13 @@ from temporalio import activity
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from activities.context import ActivityContext
-from integrations.redact import outbound
+from playbook import search_attributes as sa
 from playbook.messages import RetrospectiveInput
 from playbook.proposals import proposal_diff, propose
+from playbook.redact import outbound
 from playbook.retrospective import retrospective_markdown, retrospective_record
-from playbook.risk import risk_entry
+from playbook.risk import RISK_REGISTER, risk_entry
 from playbook.state import ActionItemInput, IncidentState
-from workflows import search_attributes as sa
-
-RISK_REGISTER = "_risk_register"
 
 
 class ReviewActivities:

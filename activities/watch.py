@@ -4,7 +4,7 @@
 what its kind watches: breaching guardrail scores, a latency or cost value and its baseline (Metrics API v2),
 tool/agent loops and personal data in trace input/output (Observations API v2). A read that fails part-way
 (a page erroring mid-pagination) fails the whole activity, which Temporal retries, so nothing is ever decided on
-partial data. The workflow decides; `watch_report` raises the Detection through `workflows.client.raise_detection`
+partial data. The workflow decides; `watch_report` raises the Detection through `client.temporal.raise_detection`
 (signal-with-start on the incident whose id comes from the fingerprint) and then saves the new memory; a retried
 report raises the same alert id, which the incident counts once. `watch_failed` remembers why a run could not
 read Langfuse after its retries.
@@ -20,15 +20,10 @@ from temporalio import activity
 
 from activities.actions import langfuse_errors
 from activities.context import ActivityContext
-from integrations.langfuse import (
-    LangfuseError,
-    LangfuseUnavailable,
-    client_for,
-    count_breaches,
-    read_metric,
-    scan_loops,
-    scan_pii,
-)
+from client.temporal import raise_detection
+from integrations.langfuse.client import LangfuseError, LangfuseUnavailable, client_for
+from integrations.langfuse.scans import scan_loops, scan_pii
+from integrations.langfuse.watchers import count_breaches, read_metric
 from playbook.config import AgentLoopWatcher, DataExposureWatcher, GuardrailWatcher, MetricWatcher
 from playbook.models import Detection
 from playbook.watch import (
@@ -58,7 +53,8 @@ def _read(request: WatchCheck, memory: WatchMemory) -> WatchCount:
         reading = read_metric(client, w, start, end)
         details = {"baseline_hours": float(reading.baseline_buckets)} if w.ratio is not None else {}
         return WatchCount(count=reading.count, value=reading.value, baseline=reading.baseline, details=details,
-                          scanned=reading.count, memory=memory)
+                          scanned=reading.count, memory=memory, unread=list(reading.missing),
+                          truncated=reading.truncated)
     seen = set(memory.traces)
     if isinstance(w, AgentLoopWatcher):
         loops = scan_loops(client, w, start, end)
@@ -158,8 +154,6 @@ class WatchActivities:
     @activity.defn(name="watch_report")
     async def watch_report(self, request: WatchReport) -> WatchReported:
         """Raise the breach (when decided) and save the memory; the incident's workflow id, if one was raised."""
-        from workflows.client import raise_detection  # the client side of workflows; imported when used
-
         decision = request.decision
         incident: str | None = None
         if decision.raise_alert and decision.fingerprint:

@@ -39,12 +39,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+import settings
 from bench.loadgen import run_concurrently
+from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
+from playbook import search_attributes as sa
 from playbook.models import Detection, HumanAction, IncidentStatus, Role, SignalKind
-from worker import DEFAULT_CACHED_WORKFLOWS
-from workflows import search_attributes as sa
-from workflows.client import raise_detection
+from settings import DEFAULT_CACHED_WORKFLOWS
 from workflows.incident import IncidentWorkflow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,12 +158,12 @@ class WorkerProcess:
 
     def __init__(self, address: str, playbook: Path, home: Path, task_queue: str, log: Path,
                  max_cached: int | None) -> None:
-        env = {**os.environ, "FIREBREAK_HOME": str(home), "FIREBREAK_TASK_QUEUE": task_queue}
-        for var in ("FIREBREAK_WORKER_METRICS", "FIREBREAK_OTEL", "OTEL_EXPORTER_OTLP_ENDPOINT",
+        env = {**os.environ, settings.HOME: str(home), settings.TASK_QUEUE: task_queue}
+        for var in (settings.WORKER_METRICS, settings.OTEL, "OTEL_EXPORTER_OTLP_ENDPOINT",
                     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
             env.pop(var, None)  # measure the plain worker
         if max_cached is not None:
-            env["FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS"] = str(max_cached)
+            env[settings.WORKER_MAX_CACHED_WORKFLOWS] = str(max_cached)
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, str(REPO / "worker.py"), "--playbook", str(playbook),

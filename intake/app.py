@@ -30,7 +30,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
-from activities.context import firebreak_home
+from client.codec import load_codec
+from client.readiness import Readiness, readiness
+from client.temporal import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
 from intake.auth import Authenticator, presented
 from intake.coalesce import Coalescer
 from intake.codec_server import codec_router
@@ -45,8 +47,7 @@ from observability import tracing
 from observability.logs import json_logs
 from playbook.config import load_playbook
 from playbook.models import Detection
-from workflows.client import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
-from workflows.codec import load_codec
+from settings import firebreak_home
 
 log = logging.getLogger("firebreak.intake")
 M = TypeVar("M", bound=BaseModel)
@@ -125,13 +126,9 @@ class Intake:
         return [Accepted(workflow_id=k, alerts=len(d), outcome=str(r))
                 for (k, (d, _)), r in zip(groups.items(), results, strict=True)]
 
-    async def ready(self) -> bool:
-        if self.client is None:
-            return False
-        try:
-            return await self.client.service_client.check_health(timeout=timedelta(seconds=1))
-        except Exception:  # noqa: BLE001 - any failure means not ready
-            return False
+    async def ready(self) -> Readiness:
+        """Temporal answers and a worker polls the task queue (client/readiness.py)."""
+        return await readiness(self.client, self.task_queue)
 
 
 def _reason(err: BaseException) -> str:
@@ -294,12 +291,14 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         """The process is up (it may still be waiting for Temporal; see /readyz)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Temporal is not answering"}})
+    @app.get("/readyz", tags=["operations"],
+             responses={503: {"description": "Temporal is not answering, or no worker polls the task queue"}})
     async def readyz() -> Response:
-        """Ready only while Temporal answers a health check."""
-        if await intake.ready():
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "not ready", "message": "Temporal is not answering"}, status_code=503,
+        """Ready only while Temporal answers and a worker polls the incidents' task queue."""
+        state = await intake.ready()
+        if state.ready:
+            return JSONResponse({"status": "ready", "message": state.message, "workers": state.workers})
+        return JSONResponse({"status": "not ready", "message": state.message}, status_code=503,
                             headers={"Retry-After": str(config.retry_after_seconds)})
 
     @app.exception_handler(IntakeError)
@@ -347,7 +346,8 @@ def build(playbook_path: Path, address: str | None = None,
     config = intake_config(playbook, str(playbook_path))
     secrets = load_secrets(config, environ, str(playbook_path))
     slack_secret = (os.environ if environ is None else environ).get(config.slack.signing_secret_env)
-    people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None)
+    people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None,
+                    channels=dict(playbook.channels), store=ArtefactStore(firebreak_home() / "artefacts"))
     webhook_secret = (os.environ if environ is None else environ).get(config.langfuse.secret_env, "").strip()
     return create_app(config, secrets, address=address, people=people,
                       langfuse_secret=webhook_secret.encode() if webhook_secret else None), config

@@ -70,7 +70,7 @@ class Authenticator:
     def __init__(self, config: IntakeConfig, secrets: Mapping[str, Secrets]) -> None:
         self.sources: dict[str, SourceConfig] = dict(config.sources)
         self.secrets = dict(secrets)
-        self.hmac_headers = {s.hmac_header.lower() for n, s in self.sources.items()
+        self.hmac_headers = {h.lower() for n, s in self.sources.items() for h in s.signature_headers
                              if self.secrets.get(n, Secrets()).hmac_secret}
 
     def _matches(self, name: str, creds: Presented, body: bytes) -> bool:
@@ -89,7 +89,8 @@ class Authenticator:
 
     @staticmethod
     def _signed(src: SourceConfig, secret: bytes, creds: Presented, body: bytes) -> bool:
-        given = (creds.signature or {}).get(src.hmac_header.lower())
+        sent = creds.signature or {}
+        given = [sent[h.lower()] for h in src.signature_headers if sent.get(h.lower())]
         if not given:
             return False
         message = body
@@ -98,7 +99,7 @@ class Authenticator:
             if not fresh(stamp, src.hmac_max_skew_seconds):
                 return False
             message = stamp.encode() + b":" + body
-        return signed(secret, message, given.strip().lower().removeprefix("sha256="))
+        return any(signed(secret, message, g.strip().lower().removeprefix("sha256=")) for g in given)
 
     def authenticate(self, fmt: str, creds: Presented, body: bytes) -> str:
         """The name of the source these credentials prove, or IntakeError 401 / 403."""

@@ -1,6 +1,6 @@
 """The codec server the Temporal UI and CLI use to show encrypted payloads: POST /codec/encode, /codec/decode.
 
-Served by the intake API when payload encryption is on (workflows/codec.py). Bodies are Temporal's `Payloads` in
+Served by the intake API when payload encryption is on (client/codec.py). Bodies are Temporal's `Payloads` in
 protobuf JSON (`{"payloads": [{"metadata": {...}, "data": "..."}]}`), as the UI's "Remote Codec Endpoint" and
 `temporal --codec-endpoint` send them. Browsers get CORS answers only for the allowed origins (the UI's address);
 with FIREBREAK_CODEC_TOKEN set, every call needs `Authorization: Bearer <token>`.
@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from workflows.codec import CodecError, EncryptionCodec
+from client.codec import CodecError, EncryptionCodec
+from settings import CODEC_CORS_ORIGINS as ORIGINS_ENV
+from settings import CODEC_TOKEN as TOKEN_ENV
 
-ORIGINS_ENV = "FIREBREAK_CODEC_CORS_ORIGINS"
-TOKEN_ENV = "FIREBREAK_CODEC_TOKEN"
 DEFAULT_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 MAX_BODY_BYTES = 8 * 1024 * 1024
 ALLOW_HEADERS = "content-type, x-namespace, authorization"

@@ -21,6 +21,11 @@ from playbook.models import Severity, SignalKind
 log = logging.getLogger(__name__)
 
 Format = Literal["alertmanager", "grafana", "pagerduty", "firebreak"]
+# Grafana's HMAC signature header when its contact point leaves "Header" empty: grafana/alerting http/hmac.go,
+# defaultHeaderName, since PR #285 (2025-02-24; a stale comment there still says "Alert"). Firebreak defaulted to
+# the old spelling, which some setups configured by hand; a source left at the default accepts both.
+GRAFANA_SIGNATURE_HEADER = "X-Grafana-Alerting-Signature"
+GRAFANA_OLD_SIGNATURE_HEADER = "X-Grafana-Alert-Signature"
 ENDPOINTS: dict[str, str] = {"alertmanager": "/v1/alerts/alertmanager", "grafana": "/v1/alerts/grafana",
                              "pagerduty": "/v2/enqueue", "firebreak": "/v1/alerts"}
 
@@ -75,8 +80,11 @@ class SourceConfig(_Strict):
                                                                  "as password (Alertmanager basic_auth)")
     hmac_secret_env: str | None = None
     hmac_secret_file: str | None = None
-    hmac_header: str = "X-Grafana-Alert-Signature"
-    hmac_timestamp_header: str | None = Field(default=None, description="set when Grafana signs '<timestamp>:<body>'")
+    hmac_header: str = Field(default=GRAFANA_SIGNATURE_HEADER, description="Grafana's HMAC header; left at the "
+                             f"default, {GRAFANA_OLD_SIGNATURE_HEADER} is accepted too")
+    hmac_timestamp_header: str | None = Field(
+        default=None, description="the contact point's 'Timestamp header' (Grafana has no default name); then the "
+                                  "signed text is '<timestamp>:<body>'")
     hmac_max_skew_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
     allow_unauthenticated: bool = Field(default=False, description="development only: accept requests without "
                                                                    "credentials as this source")
@@ -84,6 +92,13 @@ class SourceConfig(_Strict):
         default="group", description="alertmanager/grafana: one incident per notification group (groupKey) or per "
                                      "alert fingerprint")
     required: bool = Field(default=True, description="refuse to start when a named secret is missing")
+
+    @property
+    def signature_headers(self) -> tuple[str, ...]:
+        """Where a signature may come: hmac_header as configured, or both of Grafana's spellings by default."""
+        if "hmac_header" in self.model_fields_set:
+            return (self.hmac_header,)
+        return (GRAFANA_SIGNATURE_HEADER, GRAFANA_OLD_SIGNATURE_HEADER)
 
     @model_validator(mode="after")
     def _secrets(self) -> SourceConfig:
@@ -137,10 +152,12 @@ class SlackConfig(_Strict):
 
 
 class LangfuseWebhookConfig(_Strict):
-    """Langfuse prompt-version webhooks (POST /v1/langfuse/webhook) into the deploy log."""
+    """Langfuse automation webhooks (POST /v1/langfuse/webhook): prompt-version events into the deploy log,
+    monitor alerts into incidents."""
 
     secret_env: str = Field(default="FIREBREAK_LANGFUSE_WEBHOOK_SECRET",
-                            description="env var with the webhook's signing secret (lf-whsec_...)")
+                            description="env var with the webhooks' signing secrets (lf-whsec_..., one per "
+                                        "automation, separated by commas)")
     max_age_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
         default=300, description="refuse signatures whose timestamp is further than this from now (replays)")
 

@@ -1,11 +1,14 @@
-"""Langfuse prompt-version webhooks (Prompts -> Automations -> Webhook) into the deploy log.
+"""Langfuse automation webhooks: prompt-version events into the deploy log, monitor alerts into incidents.
 
 `POST /v1/langfuse/webhook` checks `x-langfuse-signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` with
-the secret from the environment (`[intake.langfuse] secret_env`, default FIREBREAK_LANGFUSE_WEBHOOK_SECRET),
-refuses timestamps more than `max_age_seconds` from now (a replayed request), and appends the event to the
-deploy log (integrations/deploys.py) keyed by the delivery id, so Langfuse's redeliveries are recorded once.
-Answers: 200 recorded / duplicate; 401 missing, malformed, stale or wrong signature; 403 when no secret is
-configured; 400 / 422 for a body that is not a prompt-version event.
+the secret from the environment (`[intake.langfuse] secret_env`, default FIREBREAK_LANGFUSE_WEBHOOK_SECRET) and
+refuses timestamps more than `max_age_seconds` from now (a replayed request). Then, by the body's `type`:
+- `prompt-version` (Prompts -> Automations): appended to the deploy log (integrations/deploys.py) keyed by the
+  delivery id, so Langfuse's redeliveries are recorded once; 200 recorded / duplicate.
+- `monitor-alert` (a monitor's automation): a Detection for the monitor's incident (intake/langfuse_monitors.py),
+  answered 202 once Temporal recorded it, 503 with Retry-After when it did not (Langfuse retries).
+Other answers: 401 missing, malformed, stale or wrong signature; 403 when no secret is configured; 400 / 422 for a
+body that is neither event.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,11 +27,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from intake.auth import fresh, signed
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
+from intake.langfuse_monitors import MonitorAlertEvent, MonitorAnswer, counted_as, monitor_detection
 from integrations.artefacts import ArtefactStore
 from integrations.deploys import record_deploy
 
+if TYPE_CHECKING:
+    from intake.app import Intake
+
 HEADER = "x-langfuse-signature"
 MAX_BODY = 1024 * 1024
+EVENT_TYPES = ("prompt-version", "monitor-alert")
 
 
 class _Loose(BaseModel):
@@ -72,8 +81,15 @@ class WebhookAnswer(BaseModel):
     action: str
 
 
+def webhook_secrets(secret: bytes) -> list[bytes]:
+    """The configured secrets: Langfuse gives every automation's webhook action a secret of its own (it can be
+    regenerated, not chosen), so a prompt automation and a monitor automation need two; the variable holds them
+    separated by commas or whitespace."""
+    return [s for s in re.split(rb"[\s,]+", secret) if s]
+
+
 def verify_langfuse(secret: bytes, body: bytes, header: str | None, max_age: int, now: float | None = None) -> None:
-    """Langfuse's webhook signature; IntakeError 401 saying what is wrong when it does not hold."""
+    """Langfuse's webhook signature under any of the secrets; IntakeError 401 saying what is wrong otherwise."""
     if not header:
         raise IntakeError(401, "missing x-langfuse-signature; set the webhook's secret in Langfuse and here",
                           "x-langfuse-signature")
@@ -88,8 +104,9 @@ def verify_langfuse(secret: bytes, body: bytes, header: str | None, max_age: int
     if not fresh(stamp, max_age, now):
         raise IntakeError(401, f"the signature's timestamp is more than {max_age} s away from now (replayed or a "
                           "clock off); Langfuse signs each delivery afresh", "x-langfuse-signature")
-    if not signed(secret, stamp.encode() + b"." + body, signature):
-        raise IntakeError(401, "the Langfuse signature does not match (check the webhook secret)",
+    if not any(signed(key, stamp.encode() + b"." + body, signature) for key in webhook_secrets(secret)):
+        raise IntakeError(401, "the Langfuse signature does not match (check the webhook secret; each automation "
+                          "has its own: list them all, separated by commas)",
                           "x-langfuse-signature")
 
 
@@ -110,21 +127,30 @@ def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactS
     router = APIRouter(tags=["deploys"])
     settings = config.langfuse
 
-    @router.post("/v1/langfuse/webhook", response_model=WebhookAnswer, responses={
+    @router.post("/v1/langfuse/webhook", response_model=None, responses={
+        200: {"model": WebhookAnswer, "description": "a prompt-version event, recorded in the deploy log"},
+        202: {"model": MonitorAnswer, "description": "a monitor alert, recorded by its incident (or no incident)"},
         401: {"description": "missing, malformed, stale or wrong x-langfuse-signature"},
         403: {"description": "no webhook secret configured on this intake"},
-        422: {"description": "not a prompt-version event"}})
+        422: {"description": "neither a prompt-version nor a monitor-alert event"},
+        503: {"description": "Temporal did not record the monitor alert; retry after Retry-After seconds"}})
     async def langfuse_webhook(request: Request) -> Response:
-        """Langfuse prompt-version webhook (created / updated / deleted): appended to the deploy log once per
-        delivery id, for the investigate step's `deploys` evidence."""
+        """Langfuse automation webhook. prompt-version (created / updated / deleted): appended to the deploy log
+        once per delivery id, for the `deploys` evidence and the incident's last deploy. monitor-alert: ALERT opens
+        or joins the monitor's incident, WARNING joins a running one, OK resolves it at the source, NO_DATA /
+        UNKNOWN / PAUSED are notes on a running incident's timeline."""
         from intake.app import parse, read_body  # the shared body reading and validation
 
         body = await read_body(request, min(config.max_body_bytes, MAX_BODY))
         if not secret:
             raise IntakeError(403, f"Langfuse webhooks are not configured on this intake: set {settings.secret_env} "
-                              "to the webhook's signing secret (Langfuse shows it when you create the automation)",
+                              "to the webhook's signing secret (Langfuse shows it when you create the automation; "
+                              "several automations: their secrets separated by commas)",
                               "x-langfuse-signature")
         verify_langfuse(secret, body, request.headers.get(HEADER), settings.max_age_seconds)
+        kind = event_type(body)
+        if kind == "monitor-alert":
+            return await monitor_alert(request.app.state.intake, parse(MonitorAlertEvent, body))
         event = parse(PromptVersionEvent, body)
         entry = deploy_entry(event, datetime.now(UTC))
         created = await asyncio.to_thread(record_deploy, store, event.id, entry)
@@ -132,4 +158,28 @@ def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactS
                                version=event.prompt.version, action=event.action)
         return JSONResponse(answer.model_dump(), status_code=200)
 
+    async def monitor_alert(intake: Intake, event: MonitorAlertEvent) -> Response:
+        detection = monitor_detection(event, config.labels)
+        meaning = counted_as(event.payload.severity)
+        # Only ALERT may open an incident; a resolve or a note never does (deliver starts only firing alerts).
+        [accepted] = await intake.deliver([detection], no_start={0} if meaning != "alert" else None)
+        answer = MonitorAnswer(monitor=event.payload.monitor_id, severity=event.payload.severity,
+                               workflow_id=accepted.workflow_id, outcome=accepted.outcome, counted_as=meaning)
+        return JSONResponse(answer.model_dump(), status_code=202)
+
     return router
+
+
+def event_type(body: bytes) -> str | None:
+    """The event's `type`, refusing (422) a JSON object of another type; None for a body that is not a JSON object
+    (which the event's parser then refuses with the reason)."""
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(raw, dict) or "type" not in raw:
+        return None
+    if raw["type"] not in EVENT_TYPES:
+        raise IntakeError(422, f"type: {str(raw['type'])[:80]!r} is not an event this endpoint takes; Langfuse "
+                          "automations send 'prompt-version' (prompts) and 'monitor-alert' (monitors)", "type")
+    return str(raw["type"])

@@ -1,5 +1,5 @@
 """People in the loop over HTTP: approve, reject and acknowledge with a personal token, list what waits, and
-Slack's interactive buttons.
+Slack's interactive buttons (handled in intake/slack_actions.py).
 
 The token (`firebreak token issue PERSON`) says who is acting; the role is claimed per action (or taken from the
 roster when the person holds one) and checked by the incident workflow, which records every acceptance and
@@ -9,41 +9,35 @@ refusal. The route sends the signal and reads back the workflow's own answer (ac
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NamedTuple
-from urllib.parse import parse_qs, urlsplit
+from datetime import timedelta
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from starlette.background import BackgroundTask
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from intake.auth import fresh, signed
+from client.actions import IncidentNotFound, find_incident, send_action
+from client.pending import open_approvals
+from client.workflow_types import IncidentWorkflow
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.tokens import TokenStore, TokenStoreError
-from integrations import slack as slack_api
-from integrations.redact import outbound
+from integrations.artefacts import ArtefactStore
 from observability.tracing import set_incidents
+from playbook import search_attributes as sa
 from playbook.config import Roster
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
+from playbook.redact import outbound
 from playbook.state import IncidentState
-from workflows import search_attributes as sa
-from workflows.actions import IncidentNotFound, find_incident, open_approvals, send_action, wait_outcome
-from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger("firebreak.intake.people")
 MAX_BODY = 64 * 1024
-LATE_OUTCOME_SECONDS = 30.0  # after the click was answered "sent": how long the follow-up waits for the outcome
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass
@@ -53,6 +47,8 @@ class People:
     tokens: TokenStore = field(default_factory=TokenStore)
     roster: Roster | None = None
     slack_secret: bytes | None = None
+    channels: dict[str, Any] = field(default_factory=dict)  # the playbook's [channels], for chat.update
+    store: ArtefactStore | None = None  # where the worker stored the posted approval requests (comms archive)
 
 
 class DecisionBody(BaseModel):
@@ -220,190 +216,10 @@ class PeopleRoutes:
     async def waiting(self, request: Request) -> Response:
         self.person(request)
         try:
-            waiting, unanswered = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
+            listed = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
         except RPCError as err:
             raise self._unavailable(err) from err
-        return JSONResponse({"waiting": [w.model_dump(mode="json") for w in waiting],
-                             "unanswered": [u.model_dump(mode="json") for u in unanswered]})
-
-    # ---------------------------------------------------------------- Slack
-
-    async def slack(self, request: Request) -> Response:
-        started = asyncio.get_running_loop().time()
-        budget = self.config.slack.answer_within_seconds
-        body = await _raw_body(request, MAX_BODY)
-        if not self.people.slack_secret:
-            raise IntakeError(403, f"Slack is not configured on this intake: set {self.config.slack.signing_secret_env}"
-                              f" to the Slack app's signing secret", "X-Slack-Signature")
-        verify_slack(self.people.slack_secret, body, request.headers.get("x-slack-request-timestamp"),
-                     request.headers.get("x-slack-signature"), self.config.slack.max_age_seconds)
-        click = parse_slack_action(body)
-        user, verb, ref, request_id, role = click.user, click.verb, click.ref, click.request_id, click.role
-        who = self.slack_person(user)
-        if who is None:
-            return ephemeral(f"Your Slack user {user} is not on Firebreak's roster; ask for `slack_id = \"{user}\"` "
-                             f"on your roster entry.")
-        try:
-            async with asyncio.timeout(max(budget - (asyncio.get_running_loop().time() - started), 0.1)):
-                target = await self.target(ref, 0.5)
-                wanted = None
-                if verb != "ack" and target.state is not None:
-                    req = target.state.approval(request_id or "")
-                    if req is None:
-                        return ephemeral(f"{target.number} has no approval request {request_id}.")
-                    wanted = req.role
-                chosen = self.role(who, role, wanted or Role.INCIDENT_COMMANDER)
-                action: HumanAction
-                signal: Any
-                if verb == "ack":
-                    action, signal = HumanAction(by=who, role=chosen, action_id=str(uuid.uuid4()),
-                                                 comment="from Slack"), IncidentWorkflow.acknowledge
-                else:
-                    action = Decision(by=who, role=chosen, action_id=str(uuid.uuid4()), request_id=request_id or "",
-                                      comment="from Slack")
-                    signal = IncidentWorkflow.approve if verb == "approve" else IncidentWorkflow.reject
-                await target.handle.signal(signal, action)
-        except IntakeError as err:
-            return ephemeral(f"Not done: {err.message}.")
-        except (TimeoutError, RPCError) as err:
-            log.warning("slack action %s on %s not sent within %.1f s: %s", verb, ref, budget, err)
-            return ephemeral(f"Not done: Temporal did not answer in time ({type(err).__name__}); try again.")
-        left = budget - (asyncio.get_running_loop().time() - started)
-        outcome = await wait_outcome(target.handle, action.action_id, left) if left > 0.05 else None
-        what = "acknowledged" if verb == "ack" else f"{verb} {request_id}"
-        # A decision that is (or may yet be) accepted replaces the message's buttons, after this answer is sent.
-        later = None
-        if verb != "ack" and (outcome is None or outcome.accepted) and self.response_url_ok(click, target):
-            later = BackgroundTask(self.replace_decided, click, target, action, outcome)
-        if outcome is None:
-            return ephemeral(f"{target.number}: {what} sent as {who} ({chosen.value}); the incident has not "
-                             f"answered yet. `firebreak show {target.number}` shows the outcome.", later)
-        if outcome.accepted:
-            return ephemeral(f"{target.number}: {outcome.message} (by {who} as {chosen.value}).", later)
-        return ephemeral(f"{target.number}: refused: {outcome.message}.")
-
-    def response_url_ok(self, click: SlackAction, target: Target) -> bool:
-        """Only hosts in [intake.slack] response_hosts (hooks.slack.com), over https (http for loopback only): a
-        payload cannot make the intake call anywhere else."""
-        if not click.response_url:
-            return False
-        try:
-            parts = urlsplit(click.response_url)
-            host = (parts.hostname or "").lower()
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            parts, host = urlsplit(""), ""
-        if (host in {h.lower() for h in self.config.slack.response_hosts}
-                and (parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK))):
-            return True
-        log.warning("slack: %s (%s): not replacing the approval message: response_url host %r is not in "
-                    "[intake.slack] response_hosts (or not https)", target.number, target.handle.id, host)
-        return False
-
-    async def replace_decided(self, click: SlackAction, target: Target, action: HumanAction,
-                              outcome: ActionOutcome | None) -> None:
-        """After the click was answered: replace the approval message with who decided and when, no buttons. Waits
-        (bounded) for the outcome when the incident had not answered in time; a late refusal goes to the clicker
-        ephemerally. Failures are logged, never raised."""
-        try:
-            if outcome is None:
-                outcome = await wait_outcome(target.handle, action.action_id, LATE_OUTCOME_SECONDS)
-            if outcome is None:
-                log.warning("slack: %s (%s): no outcome for %s %s within %g s; the approval message keeps its "
-                            "buttons", target.number, target.handle.id, click.verb, click.request_id,
-                            LATE_OUTCOME_SECONDS)
-                return
-            timeout = self.config.slack.response_timeout_seconds
-            if not outcome.accepted:
-                await asyncio.to_thread(slack_api.respond, click.response_url, f"{target.number}: refused: "
-                                        f"{outcome.message}.", None, replace_original=False, timeout=timeout)
-                return
-            person = self.people.roster.people.get(action.by) if self.people.roster else None
-            name = f"{person.name} ({action.by}, {action.role.value})" if person else \
-                f"{action.by} ({action.role.value})"
-            when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-            line = slack_api.mrkdwn_escape(f"{'Approved' if click.verb == 'approve' else 'Rejected'} by {name} at "
-                                           f"{when}")
-            original = click.message.get("blocks")
-            text = str(click.message.get("text") or f"{target.number}: {click.request_id}")
-            blocks = slack_api.decided_blocks(original if isinstance(original, list) else [], text, line)
-            await asyncio.to_thread(slack_api.respond, click.response_url, f"{text}\n{line}", blocks,
-                                    replace_original=True, timeout=timeout)
-        except Exception as err:  # noqa: BLE001 - the click was answered already; this is best effort
-            log.warning("slack: %s (%s): replacing the approval message for %s %s failed: %s", target.number,
-                        target.handle.id, click.verb, click.request_id, err)
-
-    def slack_person(self, user: str) -> str | None:
-        if self.people.roster is None:
-            return None
-        return next((pid for pid, p in self.people.roster.people.items() if p.slack_user == user), None)
-
-
-def ephemeral(text: str, background: BackgroundTask | None = None) -> Response:
-    return JSONResponse({"response_type": "ephemeral", "replace_original": False, "text": text},
-                        background=background)
-
-
-def verify_slack(secret: bytes, body: bytes, timestamp: str | None, signature: str | None, max_age: int,
-                 now: float | None = None) -> None:
-    """Slack's v0 request signature: HMAC-SHA256 of 'v0:{timestamp}:{raw body}'; 401 when it does not hold."""
-    if not timestamp or not signature:
-        raise IntakeError(401, "missing X-Slack-Request-Timestamp or X-Slack-Signature", "X-Slack-Signature")
-    if not timestamp.isdigit():
-        raise IntakeError(401, "X-Slack-Request-Timestamp is not a Unix time", "X-Slack-Request-Timestamp")
-    if not fresh(timestamp, max_age, now):
-        raise IntakeError(401, f"the request timestamp is more than {max_age} s away from now (replayed or a "
-                          f"clock is wrong)", "X-Slack-Request-Timestamp")
-    given = signature.strip()
-    if not given.startswith("v0=") or not signed(secret, b"v0:" + timestamp.encode() + b":" + body, given[3:]):
-        raise IntakeError(401, "the Slack signature does not match (check the signing secret)", "X-Slack-Signature")
-
-
-class SlackAction(NamedTuple):
-    user: str  # Slack user id
-    verb: str  # approve, reject or ack
-    ref: str  # the incident
-    request_id: str | None
-    role: Role | None
-    response_url: str  # where to replace the message, "" when the payload has none
-    message: dict[str, Any]  # the message the button was on ({} when the payload has none)
-
-
-def parse_slack_action(body: bytes) -> SlackAction:
-    """The click in a block_actions payload.
-
-    The button's value is 'approve|INC-2026-0042|stabilise-1', 'reject|...|...' or 'ack|INC-2026-0042', with an
-    optional '|role' at the end.
-    """
-    try:
-        form = parse_qs(body.decode(), strict_parsing=True)
-        payload = json.loads(form["payload"][0])
-    except (UnicodeDecodeError, ValueError, KeyError) as err:
-        raise IntakeError(400, "expected a form-encoded 'payload' field holding JSON (Slack interactivity)",
-                          "payload") from err
-    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
-        raise IntakeError(400, "only block_actions payloads are handled", "payload.type")
-    user = (payload.get("user") or {}).get("id")
-    actions = payload.get("actions") or []
-    if not isinstance(user, str) or not user or not actions or not isinstance(actions[0], dict):
-        raise IntakeError(400, "the payload has no user id or no action", "payload")
-    parts = str(actions[0].get("value") or "").split("|")
-    verb = parts[0]
-    if verb not in ("approve", "reject", "ack") or len(parts) < 2 or not parts[1]:
-        raise IntakeError(400, "the button value must be 'approve|INCIDENT|REQUEST', 'reject|INCIDENT|REQUEST' or "
-                          "'ack|INCIDENT'", "payload.actions[0].value")
-    request_id = parts[2] if verb != "ack" and len(parts) > 2 and parts[2] else None
-    if verb != "ack" and request_id is None:
-        raise IntakeError(400, f"the {verb} button names no request id", "payload.actions[0].value")
-    role_at = 2 if verb == "ack" else 3
-    try:
-        role = Role(parts[role_at]) if len(parts) > role_at and parts[role_at] else None
-    except ValueError as err:
-        raise IntakeError(400, f"unknown role '{parts[role_at]}' in the button value", "payload.actions[0].value") \
-            from err
-    response_url = payload.get("response_url")
-    message = payload.get("message")
-    return SlackAction(user, verb, parts[1], request_id, role, response_url if isinstance(response_url, str) else "",
-                       message if isinstance(message, dict) else {})
+        return JSONResponse(listed.as_json())  # waiting, unanswered, truncated (client/pending.py)
 
 
 async def _raw_body(request: Request, limit: int) -> bytes:
@@ -429,7 +245,10 @@ async def _json_body(request: Request, model: type[Any], empty_ok: bool = False)
 
 def people_router(config: IntakeConfig, people: People, client: Any) -> APIRouter:
     """The routes; `client` returns the intake's Temporal client (connected lazily at start-up)."""
+    from intake.slack_actions import SlackActions  # it builds on PeopleRoutes
+
     routes = PeopleRoutes(config, people, client)
+    slack = SlackActions(routes)
     router = APIRouter(tags=["people"])
     errors: dict[int | str, dict[str, Any]] = {s: {"description": d} for s, d in (
         (202, "sent, but the incident has not processed it within the wait (no worker running)"),
@@ -451,13 +270,13 @@ def people_router(config: IntakeConfig, people: People, client: Any) -> APIRoute
 
     @router.get("/v1/approvals", responses={401: errors[401], 403: errors[403], 503: errors[503]})
     async def waiting(request: Request) -> Response:
-        """What waits for a decision across open incidents: incident, request, what, why, role, who may approve,
-        deadline. Incidents that did not answer (no worker) are listed under 'unanswered'."""
+        """What waits for a decision in every open incident: incident, request, what, why, role, who may approve,
+        deadline; 'unanswered': incidents that did not answer (no worker); 'truncated': what was left out, or null."""
         return await routes.waiting(request)
 
     @router.post("/v1/slack/actions", responses={401: {"description": "bad or stale Slack signature"}})
     async def slack_actions(request: Request) -> Response:
         """Slack interactivity Request URL: Approve / Reject / Acknowledge buttons, answered within 3 s."""
-        return await routes.slack(request)
+        return await slack.handle(request)
 
     return router

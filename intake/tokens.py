@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from activities.context import firebreak_home
+from settings import firebreak_home
 
 PREFIX = "fbp_"
 FILENAME = "tokens.json"

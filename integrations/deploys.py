@@ -3,7 +3,8 @@ the artefact store as one append-only JSON-lines file per prompt, `_deploys/<pro
 
 Each line is keyed by the webhook delivery's `id`, so a redelivered webhook is recorded once. The prompt's text
 is not kept (only its sha256), nor the acting user's e-mail: the log says what changed, when and by whom.
-The investigate step reads it back (`kind = "deploys"` evidence) for the prompt versions in the blast window.
+The investigate step reads it back (`kind = "deploys"` evidence) for the prompt versions in the blast window, and
+opening an incident reads the last deploy of its prompt before detection (`last_deploy`) when no alert named one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from integrations.artefacts import ArtefactStore
 
 DEPLOY_DIR = "_deploys"
 MAX_LINES_READ = 100_000  # per prompt file; a log far past this should be rotated
+DEPLOY_LABEL = "production"  # a deploy is a prompt version gaining this label (what the rollback actions move)
 
 
 def log_path(prompt_name: str) -> str:
@@ -65,3 +67,51 @@ def read_deploys(store: ArtefactStore, since: datetime, until: datetime,
                     found.append((when, entry))
     found.sort(key=lambda pair: pair[0], reverse=True)
     return [entry for _, entry in found[:limit]], len(found) > limit
+
+
+def _entries(store: ArtefactStore, prompt_name: str) -> list[tuple[datetime, int, dict[str, Any]]]:
+    """One prompt's logged events as (time, line number, entry), oldest first; lines without a time are skipped."""
+    path = store.path(log_path(prompt_name))
+    if not path.exists():
+        return []
+    found: list[tuple[datetime, int, dict[str, Any]]] = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh):
+            if n >= MAX_LINES_READ:
+                break
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            when = _parse_time(entry.get("at"))
+            if when is not None:
+                found.append((when, n, entry))
+    return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def last_deploy(store: ArtefactStore, prompt_name: str, before: datetime,
+                label: str = DEPLOY_LABEL) -> dict[str, Any] | None:
+    """The latest deploy of `prompt_name` at or before `before`: an event by which a version *gained* `label`.
+
+    Langfuse sends "updated" for tag changes too, and for every version a label left, so an event counts only
+    when its version did not hold the label before it (a version first seen holding it counts).
+    """
+    labelled: dict[Any, bool] = {}
+    latest: dict[str, Any] | None = None
+    for when, _, entry in _entries(store, prompt_name):
+        if when > before:
+            break
+        version = entry.get("version")
+        holds = label in (entry.get("labels") or []) and entry.get("action") != "deleted"
+        if holds and not labelled.get(version, False):
+            latest = entry
+            labelled = {v: False for v in labelled}  # the label moves: no other version holds it now
+        labelled[version] = holds
+    return latest
+
+
+def deploy_text(entry: dict[str, Any], label: str = DEPLOY_LABEL) -> str:
+    """One line for tickets, briefs and `firebreak show`: "support-answer v13 to production at ... UTC by Carol"."""
+    when = _parse_time(entry.get("at"))
+    at = f" at {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else ""
+    by = f" by {entry['by']}" if entry.get("by") else ""
+    return f"{entry.get('prompt')} v{entry.get('version')} to {label}{at}{by} (Langfuse deploy log)"

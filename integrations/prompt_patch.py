@@ -14,7 +14,8 @@ from urllib.parse import quote
 from langfuse import Langfuse
 from langfuse.api import CreateTextPromptRequest, NotFoundError
 
-from integrations.langfuse import LangfuseRejected, _classify, label_holder, move_label
+from integrations.langfuse.client import LangfuseRejected, classify
+from integrations.langfuse.prompts import label_holder, move_label
 
 SEARCH_VERSIONS = 50   # newest versions searched for the incident's key
 
@@ -27,7 +28,7 @@ def versions_of(client: Langfuse, name: str) -> list[int]:
     try:
         page = client.api.prompts.list(name=name, limit=50)
     except Exception as err:  # noqa: BLE001 - the SDK raises ApiError, httpx errors and its own
-        raise _classify(err, f"listing versions of {name}") from err
+        raise classify(err, f"listing versions of {name}") from err
     found = [int(v) for meta in page.data if meta.name == name for v in meta.versions]
     return sorted(set(found), reverse=True)
 
@@ -42,7 +43,7 @@ def find_candidate(client: Langfuse, name: str, key: str) -> int | None:
         except NotFoundError:
             continue
         except Exception as err:  # noqa: BLE001
-            raise _classify(err, f"reading {name} version {version}") from err
+            raise classify(err, f"reading {name} version {version}") from err
         if marker in (getattr(prompt, "commit_message", None) or ""):
             return version
     return None
@@ -69,7 +70,7 @@ def create_candidate(client: Langfuse, name: str, text: str, key: str, incident_
         try:
             made = client.api.prompts.create(request=request, request_options={"max_retries": 0})
         except Exception as err:  # noqa: BLE001
-            raise _classify(err, f"creating a candidate version of {name}") from err
+            raise classify(err, f"creating a candidate version of {name}") from err
         version = int(made.version)
     # A new version was created with the label; a found one may have lost it since.
     move_label(client, name, version, label, version if created else label_holder(client, name, label))

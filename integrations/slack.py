@@ -10,21 +10,58 @@ who decided and when.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import RateLimitErrorRetryHandler, RetryHandler, default_retry_handlers
 from slack_sdk.webhook import WebhookClient
 
 from integrations.channels import ChannelError
 from playbook.config import SlackChannel, SlackWebhookChannel
 
-TEXT_LIMIT = 2900  # a section block's text is at most 3000 characters
+TEXT_LIMIT = 2900  # a section block's text is 1 to 3000 characters (Block Kit reference, section block)
+
+
+class RateLimited(ChannelError):
+    """Slack answered 429: try again after `retry_after` seconds (its Retry-After header), not sooner."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Posted(NamedTuple):
+    channel: str  # the channel's id (C...), as Slack answers it, whatever name the playbook used
+    ts: str
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """slack_sdk's retries without its rate-limit handler: a 429 goes back to Temporal's retry, which waits for
+    Retry-After without holding an activity slot (and without sending twice)."""
+    return [h for h in default_retry_handlers() if not isinstance(h, RateLimitErrorRetryHandler)]
+
+
+def _retry_after(headers: Any, default: float = 1.0) -> float:
+    """Retry-After in seconds from a 429's headers (slack_sdk keeps them as given or as lists)."""
+    value = None
+    for name in ("Retry-After", "retry-after"):
+        if headers and name in headers:
+            value = headers[name]
+            break
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(float(value), 0.0) if value is not None else default
+    except ValueError:
+        return default
 
 
 def _sections(text: str) -> list[dict[str, Any]]:
-    chunks = [text[i:i + TEXT_LIMIT] for i in range(0, len(text), TEXT_LIMIT)][:20] or [""]
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
+    """Text as section blocks of at most TEXT_LIMIT characters; none for blank text (Slack refuses an empty section
+    with invalid_blocks)."""
+    chunks = [text[i:i + TEXT_LIMIT] for i in range(0, len(text), TEXT_LIMIT)][:20]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks if chunk.strip()]
 
 
 def mrkdwn(markdown: str) -> str:
@@ -40,7 +77,7 @@ def mrkdwn(markdown: str) -> str:
 
 def brief_blocks(title: str, text: str, footer: str) -> list[dict[str, Any]]:
     """A brief as Block Kit: the title as a header, the text, who approved it."""
-    body = mrkdwn(text.split("\n", 1)[1].lstrip("\n") if text.startswith("# ") else text)
+    body = mrkdwn(text.partition("\n")[2].lstrip("\n") if text.startswith("# ") else text)
     return [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}, *_sections(body),
             {"type": "context", "elements": [{"type": "mrkdwn", "text": footer[:300]}]}]
 
@@ -72,7 +109,7 @@ def decided_blocks(original: list[dict[str, Any]], fallback: str, line: str) -> 
     hint), plus a context line saying who decided and when."""
     kept = [b for b in original if isinstance(b, dict) and b.get("type") != "actions"
             and not str(b.get("block_id") or "").startswith("firebreak-hint")] or _sections(fallback)
-    return [*kept[:49], {"type": "context", "elements": [{"type": "mrkdwn", "text": line[:300]}]}]
+    return [*kept[:49], {"type": "context", "elements": [{"type": "mrkdwn", "text": line[:300] or "-"}]}]
 
 
 def respond(url: str, text: str, blocks: list[dict[str, Any]] | None, *, replace_original: bool,
@@ -80,13 +117,19 @@ def respond(url: str, text: str, blocks: list[dict[str, Any]] | None, *, replace
     """Answer an interaction through its response_url (no token; Slack accepts 5 uses within 30 minutes): replace
     the original message, or post an ephemeral message to the person who clicked."""
     try:
-        response = WebhookClient(url, timeout=max(timeout, 1)).send(
+        response = WebhookClient(url, timeout=max(timeout, 1), retry_handlers=retry_handlers()).send(
             text=text[:3000], blocks=blocks, replace_original=replace_original,
             response_type=None if replace_original else "ephemeral")
     except (SlackClientError, OSError) as err:
         raise ChannelError(f"Slack response_url failed: {err}") from err
+    _check_webhook("Slack response_url", response)
+
+
+def _check_webhook(what: str, response: Any) -> None:
+    if response.status_code == 429:
+        raise RateLimited(f"{what} is rate limited (429)", _retry_after(response.headers))
     if response.status_code != 200:
-        raise ChannelError(f"Slack response_url answered {response.status_code}: {str(response.body)[:200]}")
+        raise ChannelError(f"{what} answered {response.status_code}: {str(response.body)[:200]}")
 
 
 def _env(name: str, what: str) -> str:
@@ -99,25 +142,43 @@ def _env(name: str, what: str) -> str:
 def post_webhook_message(channel: SlackWebhookChannel, text: str, blocks: list[dict[str, Any]] | None) -> None:
     url = channel.url or _env(channel.url_env or "", "the Slack incoming webhook URL")
     try:
-        response = WebhookClient(url, timeout=int(max(channel.timeout_seconds, 1))).send(text=text[:3000],
-                                                                                       blocks=blocks)
+        response = WebhookClient(url, timeout=int(max(channel.timeout_seconds, 1)),
+                                 retry_handlers=retry_handlers()).send(text=text[:3000], blocks=blocks)
     except (SlackClientError, OSError) as err:
         raise ChannelError(f"Slack webhook failed: {err}") from err
-    if response.status_code != 200:
-        raise ChannelError(f"Slack webhook answered {response.status_code}: {str(response.body)[:200]}")
+    _check_webhook("Slack webhook", response)
 
 
-def post_message(channel: SlackChannel, text: str, blocks: list[dict[str, Any]]) -> str:
-    """chat.postMessage; the message's ts."""
-    token = _env(channel.token_env, "the Slack bot token")
-    kwargs: dict[str, Any] = {"token": token, "timeout": int(max(channel.timeout_seconds, 1))}
+def _client(channel: SlackChannel) -> WebClient:
+    kwargs: dict[str, Any] = {"token": _env(channel.token_env, "the Slack bot token"),
+                              "timeout": int(max(channel.timeout_seconds, 1)), "retry_handlers": retry_handlers()}
     if channel.base_url:
         kwargs["base_url"] = channel.base_url if channel.base_url.endswith("/") else channel.base_url + "/"
+    return WebClient(**kwargs)
+
+
+def _refused(method: str, target: str, err: SlackApiError) -> ChannelError:
+    if err.response.status_code == 429:
+        return RateLimited(f"Slack {method} to {target} is rate limited (429)", _retry_after(err.response.headers))
+    return ChannelError(f"Slack {method} to {target} refused: {err.response.get('error', err.response.status_code)}")
+
+
+def post_message(channel: SlackChannel, text: str, blocks: list[dict[str, Any]]) -> Posted:
+    """chat.postMessage; the channel's id and the message's ts, as Slack answered them (chat.update needs both)."""
     try:
-        response = WebClient(**kwargs).chat_postMessage(channel=channel.channel, text=text[:3000], blocks=blocks)
+        response = _client(channel).chat_postMessage(channel=channel.channel, text=text[:3000], blocks=blocks)
     except SlackApiError as err:
-        raise ChannelError(f"Slack chat.postMessage to {channel.channel} refused: "
-                           f"{err.response.get('error', err.response.status_code)}") from err
+        raise _refused("chat.postMessage", channel.channel, err) from err
     except (SlackClientError, OSError) as err:
         raise ChannelError(f"Slack chat.postMessage to {channel.channel} failed: {err}") from err
-    return str(response.get("ts") or "")
+    return Posted(str(response.get("channel") or ""), str(response.get("ts") or ""))
+
+
+def update_message(channel: SlackChannel, posted: Posted, text: str, blocks: list[dict[str, Any]]) -> None:
+    """chat.update of a message this app posted, by channel id and ts (it takes no channel names)."""
+    try:
+        _client(channel).chat_update(channel=posted.channel, ts=posted.ts, text=text[:3000], blocks=blocks)
+    except SlackApiError as err:
+        raise _refused("chat.update", posted.channel, err) from err
+    except (SlackClientError, OSError) as err:
+        raise ChannelError(f"Slack chat.update in {posted.channel} failed: {err}") from err

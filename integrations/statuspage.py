@@ -1,5 +1,9 @@
 """Atlassian Statuspage (REST v1): one Statuspage incident per Firebreak incident, created by the first brief
-and updated by later ones. `Authorization: OAuth <api key>`."""
+and updated by later ones. `Authorization: OAuth <api key>`.
+
+The request sets components as an object {component id: status}; the answer lists the incident's components as an
+array of the page's component objects (id, name, status ...), which is what the public page shows (`shown`).
+"""
 
 from __future__ import annotations
 
@@ -59,3 +63,12 @@ def create(channel: StatuspageChannel, name: str, status: IncidentStatus, body: 
 def update(channel: StatuspageChannel, incident_id: str, status: IncidentStatus, body: str) -> dict[str, Any]:
     incident = {"deliver_notifications": channel.deliver_notifications, **_fields(channel, status, body)}
     return _call(channel, "PATCH", f"/incidents/{incident_id}", {"incident": incident})
+
+
+def shown(answer: dict[str, Any]) -> dict[str, str]:
+    """The incident's components as the answer lists them: "<name> (<id>)" -> status."""
+    listed = answer.get("components")
+    if not isinstance(listed, list):
+        return {}
+    return {f"{c.get('name') or '?'} ({c.get('id')})": str(c.get("status")) for c in listed
+            if isinstance(c, dict) and c.get("id")}

@@ -5,7 +5,7 @@ extras, from an explicit `extra={"incident": ...}`, or — for any logger called
 request lines — from the running activity's info.
 
 Logs leave Firebreak (collectors, terminals, support tickets), so both formats pass every line through
-`integrations.redact.outbound`: a message, an extra or a traceback quoting an alert's e-mail address or API key
+`playbook.redact.outbound`: a message, an extra or a traceback quoting an alert's e-mail address or API key
 comes out with `[REDACTED:EMAIL]` / `[REDACTED:SECRET]` in its place, whatever logger wrote it.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 
 from temporalio import activity
 
-from integrations.redact import outbound
+from playbook.redact import outbound
+from settings import LOG_FORMAT as LOG_FORMAT_ENV
 
-LOG_FORMAT_ENV = "FIREBREAK_LOG_FORMAT"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "incident", "temporal_workflow",
                                                        "temporal_activity", "taskName", "color_message"}

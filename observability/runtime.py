@@ -17,8 +17,7 @@ from temporalio.runtime import (
 )
 
 from observability.logs import json_logs
-
-METRICS_ENV = "FIREBREAK_WORKER_METRICS"
+from settings import WORKER_METRICS as METRICS_ENV
 
 
 class MetricsConfigError(ValueError):

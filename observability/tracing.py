@@ -1,6 +1,6 @@
 """Optional OpenTelemetry tracing (README "Tracing"): off unless FIREBREAK_OTEL=1 or an OTLP endpoint is set.
 
-When on, every Temporal client Firebreak makes (worker, intake, CLI — all through `workflows.client.connect`)
+When on, every Temporal client Firebreak makes (worker, intake, CLI — all through `client.temporal.connect`)
 carries Temporal's `TracingInterceptor`, so a span context travels in the Temporal headers from the intake's
 request span through SignalWithStartWorkflow / SignalWorkflow, RunWorkflow and StartActivity to RunActivity in
 the worker. Spans go through Firebreak's own tracer provider (not the global one, which the Langfuse SDK may
@@ -16,7 +16,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-ENABLE_ENV = "FIREBREAK_OTEL"
+from settings import OTEL as ENABLE_ENV
+
 ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 INCIDENT_ATTRIBUTE = "firebreak.incident_id"  # the incident's workflow id
 INCIDENTS_ATTRIBUTE = "firebreak.incident_ids"  # every incident one request fed

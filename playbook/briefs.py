@@ -20,6 +20,7 @@ from datetime import datetime
 
 from playbook.models import Brief, IncidentStatus
 from playbook.state import IncidentState
+from playbook.times import utc_text
 
 _NEXT_STEPS = {
     IncidentStatus.OPEN: "Waiting for the incident commander to acknowledge.",
@@ -51,7 +52,7 @@ _PUBLIC_WHAT = {
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "not scheduled"
+    return utc_text(value, "%Y-%m-%d %H:%M UTC", "not scheduled")
 
 
 def _actions(state: IncidentState) -> list[str]:

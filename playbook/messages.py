@@ -29,6 +29,8 @@ class OpenedIncident(BaseModel):
     severity_reason: str
     playbook: Playbook
     playbook_ref: PlaybookRef
+    last_deploy: str | None = Field(default=None, description="the deploy log's last deploy of the incident's "
+                                    "prompt before detection, when the detection names none")
 
 
 class TicketInput(BaseModel):

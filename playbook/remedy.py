@@ -84,7 +84,8 @@ class RegressionRun(BaseModel):
     exit_code: int | None = None
     successes: int = 0
     failures: int = 0
-    errors: int = 0
+    errors: int = Field(default=0, description="cases whose provider failed (promptfoo's errors): not a regression")
+    unasserted: int = Field(default=0, description="cases that passed without checking anything")
     failed_cases: list[RegressionCase] = Field(default_factory=list, description="the first few that failed")
     error: str | None = Field(default=None, description="why the suite could not run or be read")
     config_path: str | None = None
@@ -98,7 +99,17 @@ class RegressionRun(BaseModel):
             return f"regression suite #{self.seq}{against} could not run: {self.error}"
         total = self.successes + self.failures + self.errors
         verdict = "passed" if self.passed else "FAILED"
+        if total == 0:
+            return (f"regression suite #{self.seq}{against} {verdict}: promptfoo ran no case (an empty suite "
+                    f"never passes)")
         text = f"regression suite #{self.seq}{against} {verdict}: {self.successes} of {total} case(s) passed"
+        if self.errors and not self.failures:
+            text += (f"; a provider error, not a regression, failed the gate: {self.errors} case(s) errored (is the "
+                     f"candidate endpoint up?)")
+        elif self.errors:
+            text += f"; {self.errors} of the failing case(s) are provider errors, not regressions"
+        if self.unasserted:
+            text += f"; {self.unasserted} case(s) asserted nothing"
         if self.failed_cases:
             text += "; failing: " + "; ".join(f"{c.description}: {c.reason}" for c in self.failed_cases[:3])
         return text

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from playbook.alert_labels import seen_text
 from playbook.remedy import mitigations_text
 from playbook.state import IncidentState
+from playbook.times import utc_text
 
 
 def _t(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+    return utc_text(value, "%Y-%m-%d %H:%M:%S UTC")
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -32,6 +34,7 @@ def incident_text(state: IncidentState, timeline_limit: int | None = None) -> st
         f"  ticket: {state.ticket.key + ' ' + state.ticket.url if state.ticket else '-'}",
         f"  model: {d.model or '-'}   prompt: {d.prompt_name or '-'}"
         f"{f' v{d.prompt_version}' if d.prompt_version is not None else ''}   last deploy: {d.deploy_id or '-'}",
+        *([f"  named in alerts: {seen_text(state.labels_seen)}"] if seen_text(state.labels_seen) else []),
         f"  metrics: {', '.join(f'{k}={v:g}' for k, v in sorted(d.metrics.items())) or '-'}",
         f"  briefs sent: {state.briefs_sent}   next brief due: {_t(state.next_brief_due)}",
     ]

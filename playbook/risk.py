@@ -13,6 +13,8 @@ from pydantic import BaseModel
 from playbook.models import RiskAssessment, Severity, SignalKind
 from playbook.state import IncidentState
 
+RISK_REGISTER = "_risk_register"  # its folder in the artefact store: <artefacts>/_risk_register/<number>.json
+
 
 class RiskEntry(BaseModel):
     incident: str

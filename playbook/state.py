@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from playbook.alert_labels import SeenLabels
 from playbook.config import Playbook
 from playbook.models import (
     ActionItem,
@@ -50,8 +51,12 @@ class IncidentState(BaseModel):
     ticket: Ticket | None = None
     alert_count: int = 0
     seen_alert_ids: list[str] = Field(default_factory=list)
-    source_acknowledged_ids: list[str] = Field(default_factory=list, description="alerts the source acknowledged")
+    source_acknowledged_ids: list[str] = Field(default_factory=list,
+                                               description="notes from the source, not alerts: acknowledgements "
+                                                           "(PagerDuty), monitor states (Langfuse NO_DATA ...)")
     resolved_alert_ids: list[str] = Field(default_factory=list, description="alerts the source says resolved")
+    labels_seen: SeenLabels = Field(default_factory=SeenLabels,
+                                    description="every model and prompt the incident's alerts named")
     assignments: dict[str, list[Role]] = Field(default_factory=dict, description="roles given in this incident")
     timeline: list[TimelineEntry] = Field(default_factory=list)
     approvals: list[ApprovalRequest] = Field(default_factory=list)

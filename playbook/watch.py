@@ -65,6 +65,8 @@ class WatchCount(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict, description="for the Detection, e.g. which tools loop")
     ongoing: int = Field(default=0, description="loop / data-exposure watchers: breaching traces reported before, "
                                                 "still in the window (the breach goes on, nothing new to report)")
+    unread: list[str] = Field(default_factory=list, description="metric watchers: the columns the Metrics API's "
+                              "answer lacked (nothing to judge, and the status says so)")
 
 
 class WatchDecision(BaseModel):
@@ -146,6 +148,27 @@ def describe(watcher: Watcher) -> str:
     return f"{', '.join(watcher.pii_kinds)} in trace input/output on {watcher.service}"
 
 
+def _metric_breach(watcher: MetricWatcher, count: WatchCount) -> tuple[bool, str]:
+    label = metric_label(watcher)
+    if count.unread:  # the server named its columns otherwise: that is not "no data"
+        return False, f"the answer had no column {', '.join(count.unread)} (Metrics API v2); no judgement"
+    if count.value is None or count.count < watcher.min_observations:
+        return False, f"{count.count} observation(s), fewer than {watcher.min_observations}; no judgement"
+    held: list[str] = []
+    if watcher.above is not None:
+        if count.value <= watcher.above:
+            return False, f"{label} {count.value:.4g} not over {watcher.above:g}"
+        held.append(f"over {watcher.above:g}")
+    if watcher.ratio is not None:
+        if count.baseline is None or count.baseline <= 0:
+            return False, f"{label} {count.value:.4g}; no baseline to compare with"
+        times = count.value / count.baseline
+        if times < watcher.ratio:
+            return False, f"{label} {count.value:.4g} is {times:.2f}x the baseline {count.baseline:.4g}"
+        held.append(f"{times:.2f}x the baseline {count.baseline:.4g}")
+    return True, f"{label} {count.value:.4g}: {' and '.join(held)}"
+
+
 def breach(watcher: Watcher, count: WatchCount) -> tuple[bool, str]:
     """Whether what was read is a breach for this watcher, and a sentence why (or why not)."""
     if isinstance(watcher, GuardrailWatcher):
@@ -153,22 +176,9 @@ def breach(watcher: Watcher, count: WatchCount) -> tuple[bool, str]:
             return False, f"{count.count} below {watcher.min_count}"
         return True, f"{count.count} breach(es) at or over {watcher.threshold}"
     if isinstance(watcher, MetricWatcher):
-        label = metric_label(watcher)
-        if count.value is None or count.count < watcher.min_observations:
-            return False, f"{count.count} observation(s), fewer than {watcher.min_observations}; no judgement"
-        held: list[str] = []
-        if watcher.above is not None:
-            if count.value <= watcher.above:
-                return False, f"{label} {count.value:.4g} not over {watcher.above:g}"
-            held.append(f"over {watcher.above:g}")
-        if watcher.ratio is not None:
-            if count.baseline is None or count.baseline <= 0:
-                return False, f"{label} {count.value:.4g}; no baseline to compare with"
-            times = count.value / count.baseline
-            if times < watcher.ratio:
-                return False, f"{label} {count.value:.4g} is {times:.2f}x the baseline {count.baseline:.4g}"
-            held.append(f"{times:.2f}x the baseline {count.baseline:.4g}")
-        return True, f"{label} {count.value:.4g}: {' and '.join(held)}"
+        hit, why = _metric_breach(watcher, count)
+        # Runs before this change never set `truncated` for metric watchers: their histories replay the same.
+        return hit, f"{why}; the baseline's answer was cut short, missing its latest hours" if count.truncated else why
     if isinstance(watcher, AgentLoopWatcher):
         if count.count < watcher.min_traces:
             return False, f"{count.count} new looping trace(s), below {watcher.min_traces}"

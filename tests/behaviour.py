@@ -17,12 +17,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.context import ActivityContext
+from client.temporal import raise_detection
 from playbook.config import load_playbook
 from playbook.models import IncidentStatus, Role, Severity
 from playbook.state import IncidentState
 from playbook.watch import WatchInput, WatchResult
 from tests.support import decision, detection, human, incident_worker, wait_for
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
 

@@ -13,8 +13,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from embedded.binaries import temporal_cli
+from playbook import search_attributes as sa
 from tests.support import time_skipping_env
-from workflows import search_attributes as sa
 
 REPO = Path(__file__).resolve().parent.parent
 

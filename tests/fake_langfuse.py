@@ -1,28 +1,29 @@
-"""A small Langfuse-compatible HTTP server on 127.0.0.1 for tests: the shapes langfuse 5.0.4 really calls.
+"""A small Langfuse-compatible HTTP server on 127.0.0.1 for tests: the shapes langfuse 5.0.4 really calls, answered
+as the server answers (read from langfuse/langfuse v4.16.0-30-g6275144614, commit 62751446149b; see
+docs/langfuse-fidelity.md for what was checked and what was not).
 
 - Basic auth on every /api/public call (401 otherwise).
 - Prompts: GET/POST /api/public/v2/prompts, GET /api/public/v2/prompts/{percent-encoded name}[?version|?label]
   (no query means label "production"), PATCH .../versions/{v} with {"newLabels": [...]}, which adds the labels
-  to that version and removes them from every other version, like the real handler. "latest" stays on the
-  newest version.
-- Observations v2 (GET /api/public/v2/observations): the JSON `filter` (startTime, isRootObservation,
-  traceName, tags, environment) takes precedence over query parameters; field groups; base64 cursors.
-- Scores v3 (GET /api/public/v3/scores): name list, timestamps, limit <= 100, cursors, `meta.limit` always.
-- Metrics v2 (GET /api/public/v2/metrics?query=<json>): view observations; measures count, latency (ms),
-  totalCost / inputCost / outputCost, totalTokens / inputTokens / outputTokens; aggregations sum, avg, count, min,
-  max, pNN; filters like observations'; `timeDimension` buckets rows (key `time_dimension`) by minute, hour or day.
-  Rows are named `<measure>_<aggregation>`; an empty selection gives no rows.
+  to that version and removes them from every other version, like the real handler
+  (web/src/features/prompts/server/handlers/promptVersionHandler.ts). "latest" stays on the newest version.
+- Observations v2 and Scores v3: tests/fake_langfuse_reads.py (field groups, filters, environment, order).
+- Metrics v2 (GET /api/public/v2/metrics?query=<json>): tests/fake_langfuse_metrics.py (`<aggregation>_<measure>`
+  columns, `time_dimension`, filled buckets, row limits, 64-bit integers quoted or not by ClickHouse version).
 - Datasets: GET /api/public/v2/datasets/{percent-encoded name}, GET /api/public/dataset-items?datasetName=&page=
   &limit=[&version=<iso>]. Every item keeps its history: with `version`, an item created after it is left out and
   the others come as they were then (status ACTIVE/ARCHIVED, input...); without, as they are now. Page meta
   {page, limit, totalItems, totalPages}; `mediaReferences` always present (the SDK requires it).
-- Health and projects. Every request is recorded in `requests`.
+- Health and projects. Every request is recorded in `requests`, every answer in `responses`.
 
 Set `ignore_label_moves = True` to have PATCH answer 200 without moving anything (a server that lies).
 `lose_create_answers = N` stores the next N prompt creations but answers them 500 (an answer lost on the
 way). `fail_cursor_pages = n` answers 503 to the next n requests that carry a cursor (a page failing
 mid-pagination); `fail_paths[path] = n` answers 503 to the next n requests to that path; `fail_item_pages` holds
-dataset-item page numbers answered 503 (a dataset failing after its first page).
+dataset-item page numbers answered 503 (a dataset failing after its first page). `rename_metric_columns` renames
+Metrics v2 columns in answers (a server naming them otherwise); `metric_row_cap` answers at most that many metric
+rows whatever `row_limit` asks (a deployment or proxy cutting answers shorter); `quote_64bit_integers = True`
+answers counts and token sums as JSON strings, as Langfuse on ClickHouse before 25.8 does.
 """
 
 from __future__ import annotations
@@ -41,32 +42,32 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from tests import fake_langfuse_metrics as metrics
+from tests import fake_langfuse_reads as reads
+from tests.fake_langfuse_metrics import parse_time as _parse_time
 from tests.support import serving
 
 PROJECT = "proj-1"
-_GROUPS = {
-    "basic": {"name", "level", "statusMessage", "version", "environment", "bookmarked", "public", "userId",
-              "sessionId", "isRootObservation"},
-    "time": {"completionStartTime", "createdAt", "updatedAt"},
-    "io": {"input", "output"},
-    "metadata": {"metadata"},
-    "trace_context": {"tags", "release", "traceName"},
-    "usage": {"usageDetails", "costDetails", "totalCost"},
-    "model": {"providedModelName"},
-    "metrics": {"latency"},
-}
-_MEASURES = {"latency", "totalCost", "inputCost", "outputCost", "totalTokens", "inputTokens", "outputTokens",
-             "count"}
-_GRANULARITY = {"minute": 60, "hour": 3600, "day": 86400}
-_CORE = {"id", "traceId", "startTime", "endTime", "projectId", "parentObservationId", "type"}
 
 
 def iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _observation(*, trace_id: str, start: datetime, end: datetime | None, type: str, name: str, root: bool,
+                 environment: str, trace_name: str, tags: list[str] | None, **fields: Any) -> dict[str, Any]:
+    """An observation as the events table holds it, under the v2 API's wire names (tests/fake_langfuse_reads.py
+    picks the field groups asked for)."""
+    return {"id": uuid.uuid4().hex[:16], "traceId": trace_id, "startTime": iso(start),
+            "endTime": iso(end) if end else None, "projectId": PROJECT,
+            "parentObservationId": None if root else "parent", "type": type, "name": name, "level": "DEFAULT",
+            "statusMessage": None, "version": None, "environment": environment, "bookmarked": False,
+            "public": False, "userId": None, "sessionId": None, "isRootObservation": root,
+            "completionStartTime": None, "createdAt": iso(start), "updatedAt": iso(end or start), "input": None,
+            "output": None, "metadata": {}, "model": None, "internalModelId": None, "modelParameters": None,
+            "usageDetails": {}, "costDetails": {}, "usagePricingTierId": None, "usagePricingTierName": None,
+            "promptId": None, "promptName": None, "promptVersion": None, "tags": tags or [], "release": None,
+            "traceName": trace_name, **fields}
 
 
 class FakeLangfuse:
@@ -80,6 +81,10 @@ class FakeLangfuse:
         self.datasets: dict[str, dict[str, Any]] = {}
         self.dataset_items: dict[str, list[list[dict[str, Any]]]] = {}  # dataset -> items -> versions, oldest first
         self.requests: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []  # {"method", "path", "query", "status", "body"}
+        self.rename_metric_columns: dict[str, str] = {}
+        self.metric_row_cap: int | None = None
+        self.quote_64bit_integers = False
         self.ignore_label_moves = False
         self.lose_create_answers = 0
         self.fail_cursor_pages = 0
@@ -115,11 +120,9 @@ class FakeLangfuse:
                         user_id: str | None = None, session_id: str | None = None, tags: list[str] | None = None,
                         input: str | None = None, output: str | None = None, root: bool = True,
                         environment: str = "production") -> dict[str, Any]:
-        obs = {"id": uuid.uuid4().hex[:16], "traceId": trace_id, "startTime": iso(start), "endTime": iso(start),
-               "projectId": PROJECT, "parentObservationId": None if root else "parent", "type": "GENERATION",
-               "name": name, "level": "DEFAULT", "environment": environment, "userId": user_id,
-               "sessionId": session_id, "isRootObservation": root, "input": input, "output": output,
-               "tags": tags or [], "traceName": name, "release": None}
+        obs = _observation(trace_id=trace_id, start=start, end=start, type="GENERATION", name=name, root=root,
+                           environment=environment, trace_name=name, tags=tags, userId=user_id,
+                           sessionId=session_id, input=input, output=output)
         self.observations.append(obs)
         return obs
 
@@ -127,25 +130,22 @@ class FakeLangfuse:
                  trace_name: str = "support-answer", latency_ms: float = 0.0, cost: float = 0.0, tokens: int = 0,
                  model: str | None = None, root: bool = False, environment: str = "production",
                  tags: list[str] | None = None) -> dict[str, Any]:
-        """An observation with the fields metrics and loop scans read: type, latency (seconds, as v2 sends it),
-        cost and tokens (inputCost/outputCost and inputTokens/outputTokens split the totals in half)."""
-        end = start + timedelta(milliseconds=latency_ms)
-        obs = {"id": uuid.uuid4().hex[:16], "traceId": trace_id, "startTime": iso(start), "endTime": iso(end),
-               "projectId": PROJECT, "parentObservationId": None if root else "parent", "type": type,
-               "name": name, "level": "DEFAULT", "environment": environment, "userId": None, "sessionId": None,
-               "isRootObservation": root, "input": None, "output": None, "tags": tags or [],
-               "traceName": trace_name, "release": None, "latency": latency_ms / 1000, "totalCost": cost,
-               "providedModelName": model, "usageDetails": {"input": tokens // 2, "output": tokens - tokens // 2,
-                                                            "total": tokens},
-               "costDetails": {"input": cost / 2, "output": cost / 2, "total": cost}}
+        """An observation with the fields metrics and loop scans read: type, end time (start + latency), model
+        (provided_model_name), cost and token details split half input, half output, with their totals."""
+        obs = _observation(trace_id=trace_id, start=start, end=start + timedelta(milliseconds=latency_ms),
+                           type=type, name=name, root=root, environment=environment, trace_name=trace_name,
+                           tags=tags, model=model,
+                           usageDetails={"input": tokens // 2, "output": tokens - tokens // 2, "total": tokens},
+                           costDetails={"input": cost / 2, "output": cost / 2, "total": cost})
         self.observations.append(obs)
         return obs
 
-    def add_score(self, *, name: str, value: float, when: datetime, trace_id: str,
-                  comment: str | None = None) -> dict[str, Any]:
+    def add_score(self, *, name: str, value: float, when: datetime, trace_id: str, comment: str | None = None,
+                  environment: str = "production") -> dict[str, Any]:
         score = {"id": uuid.uuid4().hex[:16], "projectId": PROJECT, "name": name, "value": value,
-                 "dataType": "NUMERIC", "source": "EVAL", "timestamp": iso(when), "environment": "production",
-                 "createdAt": iso(when), "updatedAt": iso(when), "comment": comment,
+                 "dataType": "NUMERIC", "source": "EVAL", "timestamp": iso(when), "environment": environment,
+                 "createdAt": iso(when), "updatedAt": iso(when), "comment": comment, "configId": None,
+                 "metadata": {}, "authorUserId": None, "queueId": None,
                  "subject": {"kind": "trace", "id": trace_id}}
         self.scores.append(score)
         return score
@@ -185,26 +185,6 @@ class FakeLangfuse:
                 return p
         return None
 
-    @staticmethod
-    def _matches(obs: dict[str, Any], cond: dict[str, Any]) -> bool:
-        column, op, value = cond["column"], cond["operator"], cond.get("value")
-        column = "tags" if column == "traceTags" else column
-        have = obs.get(column)
-        if cond["type"] == "datetime":
-            left, right = _parse_time(str(have)), _parse_time(str(value))
-            return {">=": left >= right, ">": left > right, "<": left < right, "<=": left <= right}[op]
-        if cond["type"] == "boolean":
-            return bool(have) == bool(value) if op == "=" else bool(have) != bool(value)
-        if cond["type"] in ("stringOptions", "categoryOptions"):
-            return (have in (value or [])) == (op == "any of")
-        if cond["type"] == "arrayOptions":
-            overlap = set(have or []) & set(value or [])
-            return {"any of": bool(overlap), "none of": not overlap,
-                    "all of": set(value or []) <= set(have or [])}[op]
-        if op == "=":
-            return bool(have == value)
-        raise ValueError(f"the fake does not support {cond}")
-
     # ------------------------------------------------------------------ HTTP
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -212,6 +192,10 @@ class FakeLangfuse:
 
         class Handler(BaseHTTPRequestHandler):
             def _reply(self, status: int, payload: Any) -> None:
+                parts = urlsplit(self.path)
+                fake.responses.append({"method": self.command, "path": parts.path,
+                                       "query": {k: v[-1] for k, v in parse_qs(parts.query).items()},
+                                       "status": status, "body": payload})
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -223,7 +207,8 @@ class FakeLangfuse:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                repeated = parse_qs(parts.query)
+                query = {k: v[-1] for k, v in repeated.items()}
                 fake.requests.append({"method": self.command, "path": parts.path, "query": query,
                                       "body": json.loads(raw) if raw else None})
                 expected = "Basic " + base64.b64encode(f"{fake.public_key}:{fake.secret_key}".encode()).decode()
@@ -242,7 +227,7 @@ class FakeLangfuse:
                     return self._reply(503, {"message": "the fake is failing a page on purpose"})
                 try:
                     with fake.lock:
-                        status, payload = fake._route(self.command, segments, query, raw)
+                        status, payload = fake._route(self.command, segments, query, raw, repeated)
                 except (KeyError, ValueError) as err:
                     status, payload = 400, {"message": f"bad request: {err}"}
                 self._reply(status, payload)
@@ -254,7 +239,8 @@ class FakeLangfuse:
 
         return Handler
 
-    def _route(self, method: str, seg: list[str], query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+    def _route(self, method: str, seg: list[str], query: dict[str, str], raw: bytes,
+               repeated: dict[str, list[str]]) -> tuple[int, Any]:
         if seg[:2] != ["api", "public"]:
             return 404, {"message": "not found"}
         rest = seg[2:]
@@ -266,16 +252,16 @@ class FakeLangfuse:
         if rest[:2] == ["v2", "prompts"]:
             return self._prompts(method, rest[2:], query, raw)
         if method == "GET" and rest == ["v2", "observations"]:
-            return self._observations(query)
+            return reads.observations(self.observations, query, repeated)
         if method == "GET" and rest == ["v3", "scores"]:
-            return self._scores(query)
+            return reads.scores(self.scores, query)
         if method == "GET" and rest[:2] == ["v2", "datasets"] and len(rest) == 3:
             found = self.datasets.get(rest[2])
             return (200, found) if found else (404, {"message": f"Dataset not found: {rest[2]}"})
         if method == "GET" and rest == ["dataset-items"]:
             return self._dataset_items(query)
         if method == "GET" and rest == ["v2", "metrics"]:
-            return self._metrics(json.loads(query["query"]))
+            return self._metrics(query)
         return 404, {"message": f"the fake has no {method} /{'/'.join(seg)}"}
 
     def _prompts(self, method: str, rest: list[str], query: dict[str, str], raw: bytes) -> tuple[int, Any]:
@@ -317,61 +303,6 @@ class FakeLangfuse:
             return 200, found
         return 404, {"message": "not found"}
 
-    def _observations(self, query: dict[str, str]) -> tuple[int, Any]:
-        limit = int(query.get("limit", 50))
-        if limit > 1000:
-            return 400, {"message": "limit must be at most 1000"}
-        if query.get("parseIoAsJson") == "true":
-            return 400, {"message": "parseIoAsJson is deprecated"}
-        if "filter" in query:
-            conditions = json.loads(query["filter"])
-            rows = [o for o in self.observations if all(self._matches(o, c) for c in conditions)]
-        else:
-            since, until = query.get("fromStartTime"), query.get("toStartTime")
-            rows = [o for o in self.observations
-                    if (since is None or _parse_time(o["startTime"]) >= _parse_time(since))
-                    and (until is None or _parse_time(o["startTime"]) < _parse_time(until))
-                    and ("isRootObservation" not in query
-                         or o["isRootObservation"] == (query["isRootObservation"] == "true"))]
-        groups = set((query.get("fields") or "core,basic").split(","))
-        keep = set(_CORE)
-        for group in groups:
-            keep |= _GROUPS.get(group, set())
-        start = int(base64.b64decode(query["cursor"]).decode()) if query.get("cursor") else 0
-        page = [{k: v for k, v in o.items() if k in keep} for o in rows[start:start + limit]]
-        meta: dict[str, Any] = {}
-        if start + limit < len(rows):
-            meta["cursor"] = base64.b64encode(str(start + limit).encode()).decode()
-        return 200, {"data": page, "meta": meta}
-
-    def _scores(self, query: dict[str, str]) -> tuple[int, Any]:
-        limit = int(query.get("limit", 50))
-        if limit > 100:
-            return 400, {"message": "limit must be at most 100"}
-        names = set(query["name"].split(",")) if query.get("name") else None
-        rows = [s for s in self.scores
-                if (names is None or s["name"] in names)
-                and ("fromTimestamp" not in query or _parse_time(s["timestamp"]) >= _parse_time(query["fromTimestamp"]))
-                and ("toTimestamp" not in query or _parse_time(s["timestamp"]) < _parse_time(query["toTimestamp"]))
-                and ("dataType" not in query or s["dataType"] == query["dataType"])
-                and ("valueMin" not in query or s["value"] >= float(query["valueMin"]))]
-        if "valueMin" in query and query.get("dataType") != "NUMERIC":
-            return 400, {"message": "valueMin needs dataType=NUMERIC"}
-        fields = set((query.get("fields") or "").split(","))
-        start = int(base64.b64decode(query["cursor"]).decode()) if query.get("cursor") else 0
-        page = []
-        for s in rows[start:start + limit]:
-            row = {k: v for k, v in s.items() if k not in ("comment", "subject")}
-            if "details" in fields:
-                row["comment"] = s["comment"]
-            if "subject" in fields:
-                row["subject"] = s["subject"]
-            page.append(row)
-        meta: dict[str, Any] = {"limit": limit}
-        if start + limit < len(rows):
-            meta["cursor"] = base64.b64encode(str(start + limit).encode()).decode()
-        return 200, {"data": page, "meta": meta}
-
     def _dataset_items(self, query: dict[str, str]) -> tuple[int, Any]:
         name = query.get("datasetName")
         if "version" in query and not name:
@@ -390,55 +321,16 @@ class FakeLangfuse:
                      "meta": {"page": page, "limit": limit, "totalItems": len(rows),
                               "totalPages": max(1, math.ceil(len(rows) / limit))}}
 
-    @staticmethod
-    def _measure(obs: dict[str, Any], measure: str) -> float | None:
-        usage, costs = obs.get("usageDetails") or {}, obs.get("costDetails") or {}
-        return {"latency": None if obs.get("latency") is None else float(obs["latency"]) * 1000,
-                "totalCost": obs.get("totalCost"), "inputCost": costs.get("input"), "outputCost": costs.get("output"),
-                "totalTokens": usage.get("total"), "inputTokens": usage.get("input"),
-                "outputTokens": usage.get("output"), "count": 1}[measure]
-
-    @staticmethod
-    def _aggregate(values: list[float], aggregation: str) -> float:
-        if aggregation == "count":
-            return len(values)
-        if aggregation == "sum":
-            return sum(values)
-        if aggregation == "avg":
-            return sum(values) / len(values)
-        if aggregation in ("min", "max"):
-            return min(values) if aggregation == "min" else max(values)
-        ranked = sorted(values)  # pNN, nearest rank
-        return ranked[max(0, math.ceil(int(aggregation[1:]) / 100 * len(ranked)) - 1)]
-
-    def _metrics(self, query: dict[str, Any]) -> tuple[int, Any]:
-        missing = [k for k in ("view", "metrics", "fromTimestamp", "toTimestamp") if k not in query]
-        if missing:
-            return 400, {"message": f"missing {missing}"}
-        if query["view"] != "observations":
-            return 400, {"message": "the fake has only the observations view"}
-        since, until = _parse_time(query["fromTimestamp"]), _parse_time(query["toTimestamp"])
-        rows = [o for o in self.observations if since <= _parse_time(o["startTime"]) < until
-                and all(self._matches(o, c) for c in query.get("filters", []))]
-        buckets: dict[str, list[dict[str, Any]]] = {}
-        step = _GRANULARITY.get((query.get("timeDimension") or {}).get("granularity", ""), 0)
-        if query.get("timeDimension") and not step:
-            return 400, {"message": "the fake buckets by minute, hour or day"}
-        for o in rows:
-            at = _parse_time(o["startTime"])
-            key = iso(datetime.fromtimestamp(int(at.timestamp()) // step * step, UTC)) if step else ""
-            buckets.setdefault(key, []).append(o)
-        out = []
-        for key, group in sorted(buckets.items()):
-            row: dict[str, Any] = {"time_dimension": key} if step else {}
-            for metric in query["metrics"]:
-                measure, aggregation = metric["measure"], metric["aggregation"]
-                if measure not in _MEASURES:
-                    return 400, {"message": f"unknown measure {measure}"}
-                values = [v for v in (self._measure(o, measure) for o in group) if v is not None]
-                row[f"{measure}_{aggregation}"] = self._aggregate(values, aggregation) if values else None
-            out.append(row)
-        return 200, {"data": out}
+    def _metrics(self, query: dict[str, str]) -> tuple[int, Any]:
+        try:
+            parsed = json.loads(query["query"])
+        except (KeyError, ValueError):
+            return 400, {"message": "Invalid JSON in query parameter"}
+        try:
+            rows = metrics.answer(self.observations, parsed, self.rename_metric_columns, self.quote_64bit_integers)
+        except metrics.BadQuery as err:
+            return 400, {"message": str(err)}
+        return 200, {"data": rows if self.metric_row_cap is None else rows[:self.metric_row_cap]}
 
 
 @contextmanager

@@ -27,10 +27,10 @@ from activities import all_activities
 from activities.context import ActivityContext
 from embedded.binaries import temporal_test_server
 from integrations.artefacts import ArtefactStore
+from playbook import search_attributes as sa
 from playbook.models import Decision, Detection, HumanAction, Role, SignalKind
 from playbook.state import IncidentState
 from worker import build_worker
-from workflows import search_attributes as sa
 from workflows.action_items import ActionItemWorkflow
 from workflows.incident import IncidentWorkflow
 
@@ -145,6 +145,45 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate(timeout=5)
+
+
+class FakeServer:
+    """A fake of some HTTP API on 127.0.0.1: a threaded server whose handler calls `self.handle(method, path,
+    headers, body)` (serve it with `serving`)."""
+
+    def __init__(self) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, ctype, payload, *extra = outer.handle(self.command, self.path, dict(self.headers), body)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = _any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def handle(self, method: str, path: str, headers: dict[str, str],
+               body: bytes) -> tuple[Any, ...]:  # pragma: no cover - overridden
+        """(status, content type, payload) or (..., extra headers)."""
+        raise NotImplementedError
 
 
 class Recorder:

@@ -11,8 +11,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.communicate import CommunicateActivities
 from activities.context import ActivityContext
+from client.temporal import raise_detection
 from integrations.artefacts import ArtefactStore
 from integrations.tickets import LocalTicketBackend
+from playbook import search_attributes as sa
 from playbook.messages import SendBrief, SendResult, TicketInput
 from playbook.models import Detection, Severity, Ticket
 from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse fixture)
@@ -26,8 +28,6 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     worker,
 )
 from tests.support import detection, recorder, wait_for, write_playbook
-from workflows import search_attributes as sa
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 

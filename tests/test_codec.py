@@ -14,14 +14,7 @@ from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from intake.app import create_app
-from intake.codec_server import codec_router
-from playbook.models import Role, Severity
-from tests.behaviour import started, worker
-from tests.intake.support import config, secrets, serving
-from tests.support import detection, free_port, human, stop_process, wait_for, write_playbook
-from workflows.client import connect, raise_detection
-from workflows.codec import (
+from client.codec import (
     ENCODING,
     KEY_ID,
     CodecConfigError,
@@ -32,6 +25,13 @@ from workflows.codec import (
     new_key,
     parse_keys,
 )
+from client.temporal import connect, raise_detection
+from intake.app import create_app
+from intake.codec_server import codec_router
+from playbook.models import Role, Severity
+from tests.behaviour import started, worker
+from tests.intake.support import config, secrets, serving
+from tests.support import detection, free_port, human, stop_process, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 SECRET = "toxic answers about the launch"

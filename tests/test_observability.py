@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import raise_detection
 from intake.app import create_app
 from observability.logs import IncidentFilter, JsonFormatter, configure_logging
 from observability.runtime import MetricsConfigError, metrics_address
@@ -21,7 +22,6 @@ from playbook.models import Role
 from tests.intake.support import API_TOKEN, bearer, config, secrets, serving
 from tests.support import detection, free_port, human, recorder, write_playbook
 from tests.test_crash_restart import poll, worker_env, worker_processes
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from client.actions import send_action
+from client.temporal import raise_detections
 from observability.logs import IncidentFilter, JsonFormatter, RedactingFormatter, configure_logging
 from playbook.models import Resolution, RetrospectiveNotes, Role, Severity
 from playbook.state import IncidentInput, IncidentState
@@ -37,8 +39,6 @@ from tests.fake_channels import (  # noqa: F401  (channel_secrets is an autouse 
     smtp_sink,
 )
 from tests.support import ROSTER, decision, detection, human, recorder, wait_for, write_playbook
-from workflows.actions import send_action
-from workflows.client import raise_detections
 from workflows.incident import IncidentWorkflow
 
 EMAIL, PHONE, CARD, KEY = "jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", \
@@ -237,7 +237,7 @@ def test_log_formatters_redact_messages_extras_and_tracebacks() -> None:
 
 
 def test_the_cli_redacts_an_edited_brief_and_tells_the_sme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cli import _edited_text
+    from cli.people import _edited_text
 
     path = tmp_path / "edited.md"
     path.write_text(f"# Update\n\n{EDIT_LEAK}\n")
@@ -251,7 +251,7 @@ async def test_a_fingerprint_carrying_pii_is_hashed_and_still_groups(ts_env: Wor
                                                                      tmp_path: Path, home: Path) -> None:
     """An Alertmanager groupKey holds its group_by label values: the user's e-mail must not become the incident's
     workflow id (shown in the UI, the CLI and every log line), and repeats must still join the same incident."""
-    from workflows.client import incident_workflow_id, raise_detection
+    from client.temporal import incident_workflow_id, raise_detection
 
     group_key = f'{{}}:{{alertname="LeakedPII", user="{EMAIL}"}}'
     first = detection(fingerprint=group_key, alert_id=f"am:{EMAIL}:1")

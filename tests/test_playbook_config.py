@@ -82,7 +82,8 @@ def test_an_unknown_role(tmp_path: Path) -> None:
 
 
 def test_an_action_a_service_uses_but_nobody_defined(tmp_path: Path) -> None:
-    err = refused(tmp_path, ACTION + '[services.support-bot]\nstabilise = ["rollback"]\ncontain = ["purge"]\n')
+    err = refused(tmp_path, ACTION + '[services.support-bot]\nknown_good = { prompt_name = "answer" }\n'
+                  'stabilise = ["rollback"]\ncontain = ["purge"]\n')
     assert (err.key, err.reason) == ("services.support-bot.contain", "no action 'purge' in [actions]")
 
 

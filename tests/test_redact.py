@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from integrations.redact import luhn_valid, redact_text, redact_value
+from playbook.redact import luhn_valid, redact_text, redact_value
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -54,7 +54,7 @@ def test_values_are_walked_and_counted_numbers_untouched() -> None:
 
 
 def test_outbound_redacts_a_model_into_its_own_type_keeping_named_fields() -> None:
-    from integrations.redact import describe, outbound
+    from playbook.redact import describe, outbound
     from tests.support import detection
 
     raw = detection(summary="from jane@example.com, card 4111 1111 1111 1111",

@@ -20,11 +20,11 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from client.actions import wait_outcome
 from playbook.models import HumanAction, Resolution, Role, Severity, SignalKind
 from tests.behaviour import open_incident, read_jsonl, terminate_leftovers, whats, worker  # noqa: F401
 from tests.fake_langfuse import fake_langfuse
 from tests.support import decision, human, recorder, serving, wait_for, write_playbook
-from workflows.actions import wait_outcome
 from workflows.incident import IncidentWorkflow
 
 PROMPT = "support/answer"
@@ -139,6 +139,7 @@ class Candidate:
 
     def __init__(self) -> None:
         self.rude = True
+        self.status = 200  # anything else: the endpoint fails (a provider error, not a regression)
         self.requests: list[dict[str, Any]] = []
         candidate = self
 
@@ -147,8 +148,9 @@ class Candidate:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 candidate.requests.append(body)
                 rude = candidate.rude and "refund" in body["prompt"]
-                data = json.dumps({"output": "you idiot, no refund" if rude else "Happy to help."}).encode()
-                self.send_response(200)
+                data = json.dumps({"output": "you idiot, no refund" if rude else "Happy to help."}
+                                  if candidate.status == 200 else {"error": "overloaded"}).encode()
+                self.send_response(candidate.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

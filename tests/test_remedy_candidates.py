@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from client.actions import wait_outcome
 from integrations.promptfoo import build_suite, run_suite
 from playbook.config import PromptfooRegressionAction
 from playbook.models import ApprovalStatus, Resolution, Role, Severity, SignalKind
@@ -39,7 +40,6 @@ from tests.behaviour import (  # noqa: F401
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
 from tests.support import decision, wait_for, write_playbook
 from tests.support import serving as support_serving
-from workflows.actions import wait_outcome
 from workflows.incident import IncidentWorkflow
 
 PROMPT = "support/answer"
@@ -254,8 +254,8 @@ def test_the_patch_command_bounds_the_text(tmp_path: Path) -> None:
 async def test_send_action_keeps_a_patch_text_verbatim_and_redacts_its_comment() -> None:
     """A prompt goes to production as written: the CLI's send_action leaves the patch text (and the action it
     names) alone, while the comment is redacted like every other human text."""
+    from client.actions import send_action
     from playbook.models import ActionOutcome
-    from workflows.actions import send_action
 
     sent: list[Any] = []
 

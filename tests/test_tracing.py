@@ -14,11 +14,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import connect
 from intake.app import create_app
 from observability import tracing
 from tests.intake.support import API_TOKEN, bearer, config, secrets, serving
 from tests.support import incident_worker, wait_for, write_playbook
-from workflows.client import connect
 
 
 @pytest.fixture

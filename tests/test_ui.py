@@ -26,12 +26,12 @@ import pytest_asyncio
 from pydantic import TypeAdapter
 from temporalio.client import Client
 
+from client.temporal import connect, raise_detection
 from embedded.binaries import temporal_cli
 from embedded.devserver import DevServer
 from playbook.models import ApprovalStatus, Role
 from tests.conftest import REPO
 from tests.support import detection, free_port, human, incident_worker, wait_for, write_playbook
-from workflows.client import connect, raise_detection
 from workflows.incident import IncidentWorkflow
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

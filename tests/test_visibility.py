@@ -9,10 +9,10 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import raise_detection
+from playbook import search_attributes as sa
 from playbook.models import Role
 from tests.support import detection, human, incident_worker, wait_for, write_playbook
-from workflows import search_attributes as sa
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 
 

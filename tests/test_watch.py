@@ -17,13 +17,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli import build_parser
+from client.schedules import schedule_id, sync_watchers
 from playbook.config import GuardrailWatcher, PlaybookError, parse_playbook
 from playbook.models import SignalKind
 from playbook.watch import WatchCount, WatchMemory, decide
 from tests.behaviour import run_watch, started, terminate_leftovers, worker  # noqa: F401
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
 from tests.support import ROSTER, state_of, write_playbook
-from workflows.schedules import schedule_id, sync_watchers
 
 WATCHER = GuardrailWatcher(service="support-bot", score_names=["toxicity"], threshold=0.8, min_count=3,
                            window_minutes=15)

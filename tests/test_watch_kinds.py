@@ -19,6 +19,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from cli import build_parser
+from client.schedules import watcher_schedule
 from playbook.config import MetricWatcher, PlaybookError, parse_playbook
 from playbook.models import SignalKind
 from playbook.watch import WatchCount, WatchMemory, decide
@@ -26,7 +27,6 @@ from tests.behaviour import run_watch, started, terminate_leftovers, worker  # n
 from tests.fake_langfuse import FakeLangfuse, fake_langfuse
 from tests.support import ROSTER, state_of, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
-from workflows.schedules import watcher_schedule
 
 T0 = datetime(2026, 3, 1, 12, 1, tzinfo=UTC)
 PII = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "sk-proj-AbCdEf0123456789xyzXYZ"]

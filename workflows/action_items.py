@@ -16,10 +16,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from playbook import search_attributes as sa
     from playbook.messages import Notification
     from playbook.models import ActionOutcome, HumanAction, Role
     from playbook.state import ActionItemInput, ActionItemState
-    from workflows import search_attributes as sa
+
+from workflows.unreadable import read_input
 
 NOTIFY: dict[str, Any] = {"start_to_close_timeout": timedelta(minutes=1),
                           "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)}
@@ -28,12 +30,13 @@ NOTIFY: dict[str, Any] = {"start_to_close_timeout": timedelta(minutes=1),
 @workflow.defn
 class ActionItemWorkflow:
     @workflow.init
-    def __init__(self, request: ActionItemInput) -> None:
-        self.request = request
+    def __init__(self, request: Any) -> None:  # an ActionItemInput, read here (workflows/unreadable.py)
+        self.request = request = read_input(ActionItemInput, request, "the action item's start input")
         self.state = ActionItemState(incident_number=request.incident_number, seq=request.seq, item=request.item)
 
     @workflow.run
-    async def run(self, request: ActionItemInput) -> ActionItemState:
+    async def run(self, _: Any) -> ActionItemState:
+        request = self.request
         review = request.playbook.review
         first = (request.item.due if request.item.due is not None
                  else request.assigned_at + timedelta(days=review.action_item_undated_days))

@@ -1,4 +1,4 @@
-"""WatchWorkflow: one run of a watcher, started by its Temporal Schedule (see workflows/schedules.py).
+"""WatchWorkflow: one run of a watcher, started by its Temporal Schedule (see client/schedules.py).
 
 Read the window ending now (guardrail scores, a latency or cost metric, tool/agent loops or personal data in
 traces, by the watcher's kind), decide (playbook.watch.decide, a pure function), and report: raise the Detection
@@ -10,6 +10,7 @@ Short, so each schedule tick is one small history.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,13 +30,16 @@ with workflow.unsafe.imports_passed_through():
         describe,
     )
 
+from workflows.unreadable import read_input
+
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=3)
 
 
 @workflow.defn(name="WatchWorkflow")
 class WatchWorkflow:
     @workflow.run
-    async def run(self, request: WatchInput) -> WatchResult:
+    async def run(self, raw: Any) -> WatchResult:  # a WatchInput, read here (workflows/unreadable.py)
+        request = read_input(WatchInput, raw, f"watch run {workflow.info().workflow_id}'s input")
         w = request.watcher
         end = workflow.now()
         start = end - timedelta(minutes=w.window_minutes)

@@ -26,7 +26,9 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
+from playbook import search_attributes as sa
 from playbook.config import load_playbook
 from playbook.models import ActionItem, HumanAction, Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
 from playbook.remedy import PatchText
@@ -42,9 +44,7 @@ from tests.support import (
     wait_for,
     write_playbook,
 )
-from workflows import search_attributes as sa
 from workflows.action_items import ActionItemWorkflow
-from workflows.client import raise_detection
 from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
 
@@ -110,6 +110,28 @@ async def quick_sev3(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, A
     await wait_for(handle, lambda s: s.status.value == "monitoring")
     await handle.signal(IncidentWorkflow.resolve, Resolution(
         by="ian", role=Role.INCIDENT_COMMANDER, comment="fixed"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
+async def pending_and_unreadable(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """quick_sev3 with its pending requests published (pending-listing-v1), a batch holding an alert that cannot be
+    read (readable-alerts-v1) and a single alert that cannot be read (dropped by the SDK)."""
+    handle = await raise_detection(env.client, detection(kind="hallucination", severity_hint=Severity.SEV3),
+                                   task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    good = detection(kind="hallucination", alert_id="a-2").model_dump(mode="json")
+    await handle.signal("alert_batch", [good, {**good, "alert_id": "a-3", "metrics": {"rate": None}}])
+    await handle.signal("alert", {**good, "alert_id": "a-4", "metrics": {"rate": None}})
+    await wait_for(handle, lambda s: s.alert_count == 2)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: bool(s.pending_approvals()))
+    await handle.signal(IncidentWorkflow.approve, decision("stabilise-1", "olu", Role.AI_OPS))
+    await wait_for(handle, lambda s: any(a.request_id == "contain-2" for a in s.pending_approvals()))
+    await handle.signal(IncidentWorkflow.reject, decision("contain-2", "olu", Role.AI_OPS, "not needed"))
+    await wait_for(handle, lambda s: s.status.value == "monitoring")
+    await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment="fixed"))
     await wait_for(handle, lambda s: s.retrospective_path is not None)
     await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
     return handle
@@ -399,7 +421,8 @@ async def continue_as_new(client: Client, tq: str) -> Recorded:
 
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any] | Recorded]]
 SCENARIOS: dict[str, Scenario] = {
-    "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm}
+    "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm,
+    "pending_unreadable": pending_and_unreadable}
 # Recorded with a playbook of their own.
 OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_per_audience, AUDIENCES_PLAYBOOK),
                                                  "remedy": (remedy, REMEDY_PLAYBOOK),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from pathlib import Path
+from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
@@ -24,7 +27,7 @@ from tests.intake.support import (
     grafana_signature,
     pd_event,
 )
-from tests.support import wait_for
+from tests.support import incident_worker, wait_for, write_playbook
 
 
 def _wid(response_json: dict) -> str:  # type: ignore[type-arg]
@@ -141,9 +144,26 @@ async def test_firebreak_detection_json(api: Running, worker: None, dev_env: Wor
     assert "/v1/alerts" in schema["paths"] and "/v2/enqueue" in schema["paths"]
 
 
-async def test_health_and_readiness(api: Running) -> None:
+async def wait_ready(api: Running, timeout: float = 30) -> dict[str, Any]:
+    """/readyz's body once it says 200 (a new worker's first poll takes a moment to show)."""
+    for _ in range(int(timeout / 0.2)):
+        answer = await api.http.get("/readyz")
+        if answer.status_code == 200:
+            return dict(answer.json())
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"/readyz stayed {answer.status_code}: {answer.text}")
+
+
+async def test_health_and_readiness(api: Running, dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path,
+                                    home: Path) -> None:
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
-    assert (await api.http.get("/readyz")).status_code == 200
+    # Temporal answers, but nothing would open an incident: not ready, and it says why
+    unready = await api.http.get("/readyz")
+    assert unready.status_code == 503 and unready.headers["Retry-After"]
+    assert unready.json()["message"].startswith(f"no worker polls the task queue {task_queue}")
+    async with incident_worker(dev_env.client, task_queue, write_playbook(tmp_path), home):
+        ready = await wait_ready(api)
+        assert ready["status"] == "ready" and ready["workers"] == 1
 
 
 async def test_pagerduty_routing_key_of_other_source_is_forbidden(api: Running) -> None:

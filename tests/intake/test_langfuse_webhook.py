@@ -35,15 +35,27 @@ PROMPT = "support/answer"
 
 def event(version: int = 13, action: str = "created", event_id: str | None = None,
           at: datetime | None = None, **prompt: Any) -> dict[str, Any]:
-    """Langfuse's PromptWebhookOutboundSchema (reference/integrations.md 1.5)."""
+    """Langfuse's PromptWebhookOutboundSchema (langfuse/langfuse packages/shared/src/domain/webhooks.ts at
+    v4.16.0-30-g6275144614): `prompt.createdBy` required, `user` optional with only name and email."""
     when = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return {"id": event_id or str(uuid.uuid4()), "timestamp": when, "type": "prompt-version", "apiVersion": "v1",
             "action": action,
             "prompt": {"id": "prompt_abc123", "name": PROMPT, "version": version, "projectId": "xyz789",
-                       "labels": ["production", "latest"], "prompt": "As a {{criticLevel}} critic, rate {{movie}}.",
-                       "type": "text", "config": {"key": "value"}, "commitMessage": "Improved critic persona",
+                       "createdBy": "user_cl9x", "labels": ["production", "latest"],
+                       "prompt": "As a {{criticLevel}} critic, rate {{movie}}.", "type": "text",
+                       "config": {"key": "value"}, "commitMessage": "Improved critic persona",
                        "tags": ["entertainment"], "createdAt": when, "updatedAt": when, **prompt},
-            "user": {"id": "u-1", "name": "Carol Ops", "email": "carol@example.com"}}
+            "user": {"name": "Carol Ops", "email": "carol@example.com"}}
+
+
+def test_the_test_event_has_the_servers_names_and_no_others() -> None:
+    """Pinned to PromptWebhookOutboundSchema and WebhookOutboundBaseSchema (webhooks.ts): a test event with a
+    field Langfuse never sends (`user.id`) or without one it always sends (`prompt.createdBy`) tests nothing."""
+    sent = event()
+    assert set(sent) == {"id", "timestamp", "type", "apiVersion", "action", "prompt", "user"}
+    assert set(sent["prompt"]) == {"id", "name", "version", "projectId", "createdBy", "labels", "prompt", "type",
+                                   "config", "commitMessage", "tags", "createdAt", "updatedAt"}
+    assert set(sent["user"]) == {"name", "email"}
 
 
 def signed(body: bytes, secret: str = SECRET, stamp: int | None = None) -> dict[str, str]:

@@ -178,7 +178,7 @@ async def test_people_approve_over_http_with_the_workflows_answer(dev_env: Workf
 
 def slack_request(user: str, value: str, secret: str = SLACK_SECRET, timestamp: int | None = None,
                   response_url: str = "https://hooks.slack.com/actions/T0001/1/abc",
-                  message: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
+                  message: dict[str, Any] | None = None, clicked: float | None = None) -> tuple[bytes, dict[str, str]]:
     """A block_actions request, form-encoded and signed as Slack documents it (v0:timestamp:body, HMAC-SHA256)."""
     payload = {"type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
                "api_app_id": "A0001", "team": {"id": "T0001", "domain": "example"},
@@ -188,7 +188,7 @@ def slack_request(user: str, value: str, secret: str = SLACK_SECRET, timestamp: 
                "response_url": response_url, **({"message": message} if message else {}),
                "actions": [{"type": "button", "action_id": value.split("|")[0], "block_id": "incident_actions",
                             "value": value, "text": {"type": "plain_text", "text": "Go"},
-                            "action_ts": "1700000001.000200"}]}
+                            "action_ts": f"{time.time() if clicked is None else clicked:.6f}"}]}
     body = urlencode({"payload": json.dumps(payload)}).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)
     sig = "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
@@ -237,7 +237,7 @@ async def test_slack_buttons_act_as_the_roster_person(dev_env: WorkflowEnvironme
 @pytest.mark.parametrize("value", ["approve|INC-2026-0001", "ack|", "reject|INC-2026-0001|r|no_such_role"])
 def test_bad_button_values_are_400(value: str) -> None:
     from intake.errors import IntakeError
-    from intake.people import parse_slack_action
+    from intake.slack_actions import parse_slack_action
 
     body, _ = slack_request("U1", value)
     with pytest.raises(IntakeError) as err:
@@ -317,9 +317,10 @@ async def test_a_decided_slack_message_is_replaced_without_buttons(dev_env: Work
 def test_only_allowed_response_url_hosts(url: str, hosts: list[str] | None, ok: bool) -> None:
     from types import SimpleNamespace
 
-    from intake.people import PeopleRoutes, Target, parse_slack_action
+    from intake.people import PeopleRoutes, Target
+    from intake.slack_actions import SlackActions, parse_slack_action
 
     routes = PeopleRoutes(config(**({"slack": {"response_hosts": hosts}} if hosts else {})), People(), lambda: None)
     click = parse_slack_action(slack_request("U1", "approve|INC-1|r-1", response_url=url)[0])
     target = Target(SimpleNamespace(id="wf-1"), "INC-1", None)  # type: ignore[arg-type]
-    assert routes.response_url_ok(click, target) is ok
+    assert SlackActions(routes).response_url_ok(click, target) is ok

@@ -10,6 +10,7 @@ from temporalio import workflow
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.incident.markers as markers
     from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput
     from playbook.models import HumanAction, IncidentStatus, Role, Step, Ticket
     from workflows.incident.calls import QUICK
@@ -27,6 +28,8 @@ async def open_incident(core: IncidentCore) -> None:
     s = core.state
     s.number, s.severity, s.severity_reason = opened.number, opened.severity, opened.severity_reason
     s.playbook, s.playbook_ref, s.opened_at = opened.playbook, opened.playbook_ref, workflow.now()
+    if opened.last_deploy and not s.detection.deploy_id and workflow.patched(markers.LAST_DEPLOY):
+        s.detection = s.detection.model_copy(update={"deploy_id": opened.last_deploy})  # from the deploy log
     core.system(Step.DETECT, f"incident opened as {s.severity.value}",
                 {"reason": s.severity_reason, "kind": s.detection.kind.value, "services": s.detection.services,
                  "metrics": s.detection.metrics, "deploy_id": s.detection.deploy_id})

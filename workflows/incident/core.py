@@ -14,10 +14,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import playbook.search_attributes as sa
     import workflows.incident.people as people
     import workflows.incident.visibility as visibility
-    import workflows.search_attributes as sa
     from playbook.config import Playbook
+    from playbook.current_details import current_details
     from playbook.messages import Notification, TicketUpdate
     from playbook.models import ActionOutcome, HumanAction, IncidentStatus, Role, Step
     from playbook.state import IncidentInput, IncidentState
@@ -92,14 +93,15 @@ class IncidentCore:
         workflow.continue_as_new(IncidentInput(detection=self.state.detection, carried=self.state))
 
     def publish(self) -> None:
-        """Keep search attributes and the UI's current details in step with the state."""
+        """Keep search attributes, the pending memo and the UI's current details in step with the state."""
         values = visibility.search_attributes(self.state, first=not self._published)
+        values |= visibility.pending_values(self.state, self._published)
         keys = {k.name: k for k in sa.ALL}
         changed = [keys[k].value_set(v) for k, v in values.items() if self._published.get(k) != v]
         if changed:
             workflow.upsert_search_attributes(changed)  # type: ignore[arg-type]
             self._published.update(values)
-        workflow.set_current_details(visibility.details(self.state))
+        workflow.set_current_details(current_details(self.state, self.primary))
 
     # ------------------------------------------------------------------ waits and side effects
 

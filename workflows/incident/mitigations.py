@@ -12,7 +12,7 @@ from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
     import workflows.incident.markers as markers
-    from playbook.config import ManualAction, render_template
+    from playbook.config import ManualAction, render_for_people
     from playbook.models import MitigationRecord, Resolution, Role, Step
     from playbook.remedy import AppliedMitigation, UndoPlan, UndoRequest, apply_choices, choose, regression_blocker
     from workflows.incident.calls import LANGFUSE_CALLS, cause
@@ -56,7 +56,7 @@ def confirmed_by(core: IncidentCore, step: Step, name: str) -> str | None:
 def manual_undo(core: IncidentCore, name: str, action: ManualAction) -> UndoPlan | None:
     if not action.undo_instructions:
         return None
-    text = render_template(action.undo_instructions, core.variables(name))
+    text = render_for_people(action.undo_instructions, core.variables(name))
     return UndoPlan(kind="manual", instructions=text, description=f"by hand: {text}")
 
 

@@ -1,5 +1,5 @@
 """Who is who in this incident: the roster, the roles given during it, and who may act. Pure functions of the
-state (deterministic, no side effects), shared by the rooms and the UI's details."""
+state (deterministic, no side effects), shared by the rooms."""
 
 from __future__ import annotations
 
@@ -31,15 +31,6 @@ def escalation_chain(state: IncidentState, person: str) -> list[str]:
     while (nxt := people[chain[-1]].backup) is not None and nxt not in chain:
         chain.append(nxt)
     return chain
-
-
-def approvers(state: IncidentState, role: Role) -> list[str]:
-    """Who may decide a request for `role`: everyone holding it, the one paged first."""
-    if state.playbook is None:
-        return []
-    holders = [p for p in state.playbook.roster.people if role in state.roles_of(p)]
-    first = primary(state, role)
-    return [f"{p} (paged)" if p == first else p for p in sorted(holders, key=lambda p: p != first)]
 
 
 def refusal(state: IncidentState, action: HumanAction, what: str, roles: set[Role],

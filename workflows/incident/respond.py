@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
         LangfusePromptPatchAction,
         ManualAction,
         PromptfooRegressionAction,
-        render_template,
+        render_for_people,
     )
     from playbook.messages import ActionResult, ActionRun, EvidenceInput, EvidencePack
     from playbook.models import ApprovalStatus, Role, Step
@@ -63,7 +63,7 @@ async def _run_action(core: IncidentCore, step: Step, name: str) -> None:
         # A person does it, so the person confirms it: AI Ops unless this action's policy names a role.
         own = pb.approvals.own_mode(name, severity)
         doer = (own.role if own else None) or Role.AI_OPS
-        instructions = render_template(action.instructions, core.variables(name))
+        instructions = render_for_people(action.instructions, core.variables(name))
         status = await gates.gate(core, step, f"{name}: {instructions}",
                                   "manual runbook step: approve once it is done", doer)
         done = status == ApprovalStatus.APPROVED

@@ -21,6 +21,7 @@ into the state when the incident opens, so a playbook edit never changes a runni
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio import workflow
 
@@ -48,12 +49,14 @@ with workflow.unsafe.imports_passed_through():
     from playbook.remedy import PatchText
     from playbook.state import IncidentInput, IncidentState, IncidentSummary
     from workflows.incident.people import IC_ONLY
+    from workflows.unreadable import read_input
 
 
 @workflow.defn
 class IncidentWorkflow:
     @workflow.init
-    def __init__(self, request: IncidentInput) -> None:
+    def __init__(self, request: Any) -> None:  # an IncidentInput, read here (workflows/unreadable.py)
+        request = read_input(IncidentInput, request, "the incident's start input")
         self.core = IncidentCore(request.carried or IncidentState(workflow_id=workflow.info().workflow_id,
                                                                   detection=request.detection))
         self.state = self.core.state
@@ -66,7 +69,7 @@ class IncidentWorkflow:
     # ------------------------------------------------------------------ run
 
     @workflow.run
-    async def run(self, request: IncidentInput) -> IncidentSummary:
+    async def run(self, _: Any) -> IncidentSummary:
         core, s = self.core, self.state
         if s.number is None:
             await acknowledge.open_incident(core)
@@ -118,11 +121,11 @@ class IncidentWorkflow:
         self.core.publish()
 
     @workflow.signal
-    def alert_batch(self, detections: list[Detection]) -> None:
-        """Many alerts in one signal: what the intake sends when it coalesces a storm."""
-        for detection in detections:
-            self._alerts.count(detection)
-        self.core.publish()
+    def alert_batch(self, detections: list[Any]) -> None:
+        """Many alerts in one signal: what the intake sends when it coalesces a storm. Each is read on its own: one
+        that cannot be read is dropped with a warning and a timeline entry, and the others count."""
+        if self._alerts.count_batch(detections):
+            self.core.publish()
 
     @workflow.signal
     async def acknowledge(self, action: HumanAction) -> None:

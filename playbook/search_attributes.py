@@ -18,10 +18,12 @@ AFFECTED_SERVICE = SearchAttributeKey.for_keyword("AffectedService")
 SIGNAL_KIND = SearchAttributeKey.for_keyword("SignalKind")
 ALERT_COUNT = SearchAttributeKey.for_int("AlertCount")
 DETECTED_AT = SearchAttributeKey.for_datetime("DetectedAt")
+# Approval requests waiting in the incident (0 when none), so the pending lists read only incidents with some.
+PENDING_APPROVALS = SearchAttributeKey.for_int("PendingApprovals")
 
 ALL: list[SearchAttributeKey[Any]] = [
     INCIDENT_NUMBER, INCIDENT_SEVERITY, INCIDENT_STATUS, INCIDENT_STEP, AFFECTED_SERVICE, SIGNAL_KIND, ALERT_COUNT,
-    DETECTED_AT]
+    DETECTED_AT, PENDING_APPROVALS]
 
 _CLI_TYPES = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime", 7: "KeywordList"}
 

@@ -2,7 +2,7 @@
 
 The CLI, the HTTP approval surface and the Slack buttons all go through here, so they find incidents and report
 outcomes the same way. Every wait is bounded. What people write (notes, comments, summaries, retrospectives, an
-edited brief) is redacted here on its way into Temporal, like the detections in workflows/client.py; a patched
+edited brief) is redacted here on its way into Temporal, like the detections in client/temporal.py; a patched
 prompt's text (`firebreak patch`) is the one exception (VERBATIM below).
 """
 
@@ -11,21 +11,19 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
-from integrations.redact import outbound
-from playbook.models import ActionOutcome, ApprovalRequest, HumanAction, Role
+from client.listing import list_incidents
+from client.workflow_types import IncidentWorkflow
+from playbook.models import ActionOutcome, HumanAction
+from playbook.redact import outbound
 from playbook.remedy import PatchText
-from workflows import search_attributes as sa
-from workflows.incident import IncidentWorkflow
 
 NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")
-OPEN_INCIDENTS = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
 POLL_SECONDS = 0.2
 # Who acts and on what: identifiers the workflow checks against the roster and its requests, never redacted.
 IDENTIFIERS = ("by", "role", "action_id", "request_id", "person", "assign_role", "severity")
@@ -46,12 +44,25 @@ async def find_incident(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
     """
     if not NUMBER.match(ref):
         return client.get_workflow_handle(ref)
-    found = [w async for w in client.list_workflows(
-        f"WorkflowType = 'IncidentWorkflow' AND IncidentNumber = '{ref}'", limit=20)]
+    found = [w async for w in list_incidents(
+        client, f"WorkflowType = 'IncidentWorkflow' AND IncidentNumber = '{ref}'", limit=20)]
     if not found:
         raise IncidentNotFound(f"no incident {ref}")
-    found.sort(key=lambda w: (w.status == WorkflowExecutionStatus.RUNNING, w.start_time), reverse=True)
-    return client.get_workflow_handle(found[0].id, run_id=found[0].run_id)
+    found.sort(key=lambda w: (w.running, w.start_time), reverse=True)
+    return client.get_workflow_handle(found[0].workflow_id, run_id=found[0].run_id)
+
+
+async def failure_of(handle: WorkflowHandle[Any, Any]) -> str | None:
+    """'incident-... failed: <why>' for a workflow that failed (e.g. its input could not be read), else None."""
+    try:
+        if (await handle.describe(rpc_timeout=timedelta(seconds=5))).status != WorkflowExecutionStatus.FAILED:
+            return None
+        await handle.result(follow_runs=False, rpc_timeout=timedelta(seconds=5))
+    except WorkflowFailureError as err:
+        return f"{handle.id} failed: {getattr(err.cause, 'message', None) or err.cause or err}"
+    except RPCError:
+        return None
+    return None
 
 
 async def send_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., Any], action: HumanAction,
@@ -79,54 +90,3 @@ async def wait_outcome(handle: WorkflowHandle[Any, Any], action_id: str, wait_se
             return outcome
         await asyncio.sleep(min(POLL_SECONDS, max(deadline - loop.time(), 0)))
     return None
-
-
-class Waiting(BaseModel):
-    """One approval request waiting in an open incident."""
-
-    incident: str
-    workflow_id: str
-    request_id: str
-    what: str
-    why: str
-    role: Role
-    escalated_to: list[str]
-    requested_at: datetime
-    deadline: datetime
-
-    @classmethod
-    def of(cls, incident: str, workflow_id: str, req: ApprovalRequest) -> Waiting:
-        return cls(incident=incident, workflow_id=workflow_id, request_id=req.request_id, what=req.subject,
-                   why=req.why, role=req.role, escalated_to=req.escalated_to, requested_at=req.requested_at,
-                   deadline=req.deadline)
-
-
-class Unanswered(BaseModel):
-    incident: str
-    workflow_id: str
-    reason: str
-
-
-async def open_approvals(client: Client, limit: int = 200, query_seconds: float = 3.0,
-                         parallel: int = 8) -> tuple[list[Waiting], list[Unanswered]]:
-    """What waits for a decision across open incidents (visibility, then each one's pending_approvals query).
-
-    Incidents whose query did not answer within `query_seconds` (no worker) come back in the second list.
-    """
-    incidents = [(w.typed_search_attributes.get(sa.INCIDENT_NUMBER) or w.id, w.id)
-                 async for w in client.list_workflows(OPEN_INCIDENTS, limit=limit)]
-    gate = asyncio.Semaphore(parallel)
-
-    async def pending(number: str, workflow_id: str) -> list[Waiting] | Unanswered:
-        async with gate:
-            try:
-                reqs = await client.get_workflow_handle(workflow_id).query(
-                    IncidentWorkflow.pending_approvals, rpc_timeout=timedelta(seconds=query_seconds))
-            except RPCError as err:
-                return Unanswered(incident=number, workflow_id=workflow_id, reason=err.message)
-            return [Waiting.of(number, workflow_id, r) for r in reqs]
-
-    results = await asyncio.gather(*(pending(n, w) for n, w in incidents))
-    waiting = [w for r in results if isinstance(r, list) for w in r]
-    waiting.sort(key=lambda w: (w.deadline, w.incident, w.request_id))
-    return waiting, [r for r in results if isinstance(r, Unanswered)]

@@ -21,9 +21,9 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from client.temporal import TASK_QUEUE
 from playbook.config import Playbook, Watcher
 from playbook.watch import WatchInput, describe
-from workflows.client import TASK_QUEUE
 from workflows.watch import WatchWorkflow
 
 SCHEDULE_PREFIX = "firebreak-watcher-"

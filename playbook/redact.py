@@ -9,8 +9,8 @@ numbers and booleans alone. Both count what they replaced, so the evidence pack 
 
 `outbound` is the one function every boundary where data leaves Firebreak calls: the ticket writer, the brief
 drafter and channel senders, the Slack approval requests, notifications, the retrospective and risk register, the
-log formatters, and the doors into Temporal (detections in workflows/client.py, people's actions in
-workflows/actions.py). It takes strings, JSON-like data or pydantic models (returning a redacted copy of the same
+log formatters, and the doors into Temporal (detections in client/temporal.py, people's actions in
+client/actions.py). It takes strings, JSON-like data or pydantic models (returning a redacted copy of the same
 type), so a new channel or artefact redacts with one call.
 """
 

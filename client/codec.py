@@ -23,11 +23,12 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
+from settings import CODEC_KEY_FILE as KEY_FILE_ENV
+from settings import CODEC_KEYS as KEYS_ENV
+
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
-KEYS_ENV = "FIREBREAK_CODEC_KEYS"
-KEY_FILE_ENV = "FIREBREAK_CODEC_KEY_FILE"
 _KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 

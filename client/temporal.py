@@ -4,7 +4,7 @@ Addresses, namespaces, TLS and API keys come from temporalio.envconfig (TEMPORAL
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_CONFIG_FILE ...), so a Temporal cluster or Temporal Cloud
 needs no code change.
 
-Detections are redacted here, on their way into Temporal (`integrations.redact.outbound`): whatever Firebreak's own
+Detections are redacted here, on their way into Temporal (`playbook.redact.outbound`): whatever Firebreak's own
 doors let in — the intake, `firebreak declare`, the watchers — reaches the workflow's history, state, timeline,
 the UI summary and `firebreak show` with `[REDACTED:...]` markers in place of e-mails, phone numbers, card numbers
 and keys. The fingerprint and alert id stay as sent (they only group and deduplicate alerts) unless they carry PII,
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -26,15 +25,17 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
-from integrations.redact import outbound, redact_text
+import settings
+from client.codec import data_converter
+from client.workflow_types import IncidentWorkflow
 from observability.tracing import client_interceptors
+from playbook import search_attributes as sa
 from playbook.models import Detection, workflow_id_for
+from playbook.redact import outbound, redact_text
 from playbook.state import IncidentInput
-from workflows import search_attributes as sa
-from workflows.codec import data_converter
-from workflows.incident import IncidentWorkflow
+from playbook.times import utc_text
 
-TASK_QUEUE = os.environ.get("FIREBREAK_TASK_QUEUE", "firebreak-incidents")
+TASK_QUEUE = settings.task_queue()
 DEFAULT_ADDRESS = "localhost:7233"
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def static_details(detection: Detection) -> str:
     approvals, mitigations) is in the workflow's Current Details and search attributes."""
     d = detection
     lines = [f"**{d.kind.value}** ({d.kind.family.replace('_', ' ')}) on **{', '.join(d.services)}**",
-             "", f"- detected: {d.detected_at:%Y-%m-%d %H:%M:%S} UTC by {d.source}"
+             "", f"- detected: {utc_text(d.detected_at, '%Y-%m-%d %H:%M:%S UTC')} by {d.source}"
              + (f" (alert `{d.alert_id}`)" if d.alert_id else "")]
     if d.summary:
         lines.append(f"- summary: {d.summary[:500]}")

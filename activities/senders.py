@@ -1,0 +1,139 @@
+"""How each kind of channel sends an approved brief and a page: one small Protocol, one sender per channel type.
+
+activities/communicate.py finds the sender by the type of the channel's configuration (`sender_for`), so a new kind
+of channel is its model in playbook/config/channels.py, its adapter in integrations/ and one entry in SENDERS. The
+senders shape what goes out (payload, blocks, footer) and call the adapters (integrations/channels.py, slack.py,
+mail.py, statuspage.py), whose ChannelError the activity turns into a retryable failure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from temporalio.exceptions import ApplicationError
+
+from integrations import mail, slack, statuspage
+from integrations.artefacts import ArtefactStore
+from integrations.channels import post_webhook
+from playbook.config import EmailChannel, SlackChannel, SlackWebhookChannel, StatuspageChannel, WebhookChannel
+from playbook.messages import Notification, SendBrief
+
+
+@dataclass(frozen=True)
+class Sent:
+    detail: str = "sent"
+    external_id: str | None = None  # the channel's own id for the incident (Statuspage); None keeps the request's
+    components: dict[str, str] | None = None  # a status page's components as it now shows them
+
+
+class ChannelSender(Protocol):
+    keyed: bool
+    """True when the channel drops a repeated Idempotency-Key itself, so it is sent without asking the comms archive;
+    False when it has no such key, so a brief the archive already holds is not sent again."""
+
+    def brief(self, cfg: Any, request: SendBrief, store: ArtefactStore) -> Sent:
+        """Send the approved brief; ChannelError when the channel failed."""
+        ...
+
+    def page(self, cfg: Any, request: Notification, key: str) -> None:
+        """Page the responders; ChannelError when the channel failed."""
+        ...
+
+
+def footer(request: SendBrief) -> str:
+    brief = request.brief
+    parts = [f"Approved by {request.approved_by}."]
+    if brief.edited_by:
+        parts.append(f"Edited by {brief.edited_by}.")
+    if request.released_by:
+        parts.append(f"Released by {request.released_by}.")
+    return " ".join(parts)
+
+
+class _BriefsOnly:
+    def page(self, cfg: Any, request: Notification, key: str) -> None:
+        """Pages go to webhook and Slack webhook channels only; the playbook check refuses others in notify_channels."""
+
+
+class WebhookSender:
+    keyed = True
+
+    def brief(self, cfg: WebhookChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+        post_webhook(cfg, {
+            "type": "incident_brief", "approved_by": request.approved_by, "released_by": request.released_by,
+            **request.brief.model_dump(mode="json", exclude={"draft_text"})}, request.key)
+        return Sent()
+
+    def page(self, cfg: WebhookChannel, request: Notification, key: str) -> None:
+        post_webhook(cfg, {"type": "incident_notification", "incident": request.incident_number,
+                           "to": request.to, "subject": request.subject, "text": request.text}, key)
+
+
+class SlackWebhookSender:
+    keyed = False
+
+    def brief(self, cfg: SlackWebhookChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+        brief = request.brief
+        slack.post_webhook_message(cfg, brief.title, slack.brief_blocks(brief.title, brief.text, footer(request)))
+        return Sent()
+
+    def page(self, cfg: SlackWebhookChannel, request: Notification, key: str) -> None:
+        slack.post_webhook_message(cfg, f"{request.subject}\n{request.text}", None)
+
+
+class SlackSender(_BriefsOnly):
+    keyed = False
+
+    def brief(self, cfg: SlackChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+        brief = request.brief
+        posted = slack.post_message(cfg, brief.title, slack.brief_blocks(brief.title, brief.text, footer(request)))
+        return Sent(detail=f"ts {posted.ts} in {posted.channel}")
+
+
+class EmailSender(_BriefsOnly):
+    keyed = False
+
+    def brief(self, cfg: EmailChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+        brief = request.brief
+        return Sent(detail=mail.send(cfg, brief.title, f"{brief.text}\n\n-- \n{footer(request)}\n", request.key))
+
+
+class StatuspageSender(_BriefsOnly):
+    keyed = False
+
+    def brief(self, cfg: StatuspageChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+        """Create the page's incident on the first brief, update it after; the id is remembered in the store. The
+        detail also says the components as the page now shows them."""
+        brief = request.brief
+        memory = f"{brief.incident_number}/comms/statuspage-{request.channel}.json"
+        known = request.external_id
+        if known is None and store.path(memory).exists():
+            known = str(store.read_json(memory)["incident_id"])
+        body = brief.text.split("\n", 1)[1].strip() if brief.text.startswith("# ") else brief.text
+        if known is not None:
+            return _shown(known, statuspage.shown(statuspage.update(cfg, known, brief.status, body)))
+        created = statuspage.create(cfg, brief.title, brief.status, body)
+        incident_id = str(created["id"])
+        store.write(memory, json.dumps({"incident_id": incident_id, "shortlink": created.get("shortlink"),
+                                        "created_by_key": request.key}))
+        return _shown(incident_id, statuspage.shown(created))
+
+
+def _shown(incident_id: str, components: dict[str, str]) -> Sent:
+    return Sent(detail=f"statuspage incident {incident_id}" + "".join(f"; {c}: {s}" for c, s in components.items()),
+                external_id=incident_id, components=components)
+
+
+SENDERS: dict[type, ChannelSender] = {
+    WebhookChannel: WebhookSender(), SlackWebhookChannel: SlackWebhookSender(), SlackChannel: SlackSender(),
+    EmailChannel: EmailSender(), StatuspageChannel: StatuspageSender()}
+
+
+def sender_for(cfg: object) -> ChannelSender:
+    try:
+        return SENDERS[type(cfg)]
+    except KeyError:
+        raise ApplicationError(f"no sender for a channel of type {type(cfg).__name__}; register one in "
+                               "activities/senders.py", non_retryable=True) from None

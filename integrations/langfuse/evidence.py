@@ -1,0 +1,134 @@
+"""The blast-window pull for the evidence pack: root observations (one per trace) and scores of the window, and
+how far the incident reached (traces, users, sessions, scores by name)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from langfuse import Langfuse
+
+from integrations.langfuse.client import OBSERVATION_PAGE, SCORE_PAGE, base_url_of, classify, client_for
+from integrations.langfuse.formats import dump, iso
+from playbook.config import EvidenceSource, render_template
+from playbook.redact import redact_value
+
+OBSERVATION_FIELDS = "core,basic,io,trace_context"
+
+
+@dataclass(frozen=True)
+class BlastWindow:
+    start: datetime
+    end: datetime
+
+
+def blast_window(source: EvidenceSource, detected_at: datetime, now: datetime | None = None) -> BlastWindow:
+    end = now or datetime.now(UTC)
+    start = detected_at - timedelta(minutes=source.lookback_minutes)
+    return BlastWindow(start=min(start, end), end=end)
+
+
+def observation_filter(source: EvidenceSource, variables: Mapping[str, object], window: BlastWindow) -> str:
+    """The observations v2 `filter` JSON. It takes precedence over query parameters, so it carries the window."""
+    conditions: list[dict[str, Any]] = [
+        {"type": "datetime", "column": "startTime", "operator": ">=", "value": iso(window.start)},
+        {"type": "datetime", "column": "startTime", "operator": "<", "value": iso(window.end)},
+        {"type": "boolean", "column": "isRootObservation", "operator": "=", "value": True},
+    ]
+    if source.trace_name:
+        conditions.append({"type": "string", "column": "traceName", "operator": "=",
+                           "value": render_template(source.trace_name, variables)})
+    tags = [t for t in (render_template(tag, variables) for tag in source.tags) if t]
+    if tags:
+        conditions.append({"type": "arrayOptions", "column": "tags", "operator": "any of", "value": tags})
+    if source.environment:
+        conditions.append({"type": "string", "column": "environment", "operator": "=", "value": source.environment})
+    return json.dumps(conditions)
+
+
+def fetch_root_observations(client: Langfuse, source: EvidenceSource, variables: Mapping[str, object],
+                            window: BlastWindow) -> tuple[list[dict[str, Any]], bool]:
+    """Root observations (one per trace) in the window, following cursors; (rows, truncated)."""
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    flt = observation_filter(source, variables, window)
+    for _ in range(source.max_observations // OBSERVATION_PAGE + 2):  # bounded: never more pages than needed
+        try:
+            page = client.api.observations.get_many(
+                fields=OBSERVATION_FIELDS, limit=OBSERVATION_PAGE, cursor=cursor, is_root_observation=True,
+                from_start_time=window.start, to_start_time=window.end, filter=flt)
+        except Exception as err:  # noqa: BLE001
+            raise classify(err, "reading observations") from err
+        rows.extend(o.dict(by_alias=True, exclude_none=True) for o in page.data)
+        cursor = page.meta.cursor if page.meta is not None else None
+        if len(rows) >= source.max_observations:
+            return rows[:source.max_observations], bool(cursor) or len(rows) > source.max_observations
+        if not cursor:
+            return rows, False
+    return rows, True
+
+
+def fetch_scores(client: Langfuse, source: EvidenceSource, window: BlastWindow) -> tuple[list[dict[str, Any]], bool]:
+    """Scores of the configured names in the window, following cursors; (rows, truncated)."""
+    if not source.score_names:
+        return [], False
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(source.max_scores // SCORE_PAGE + 2):
+        try:
+            page = client.api.scores.get_many(
+                name=",".join(source.score_names), from_timestamp=window.start, to_timestamp=window.end,
+                fields="details,subject", limit=SCORE_PAGE, cursor=cursor, environment=source.environment)
+        except Exception as err:  # noqa: BLE001
+            raise classify(err, "reading scores") from err
+        rows.extend(s.dict(by_alias=True, exclude_none=True) for s in page.data)
+        cursor = page.meta.cursor
+        if len(rows) >= source.max_scores:
+            return rows[:source.max_scores], bool(cursor) or len(rows) > source.max_scores
+        if not cursor:
+            return rows, False
+    return rows, True
+
+
+def blast_radius(observations: list[dict[str, Any]], scores: list[dict[str, Any]], window: BlastWindow,
+                 truncated: bool) -> dict[str, Any]:
+    """How far the incident reached in the window: traces, users and sessions, and the scores by name."""
+    traces = sorted({str(o["traceId"]) for o in observations if o.get("traceId")})
+    users = {str(o["userId"]) for o in observations if o.get("userId")}
+    sessions = {str(o["sessionId"]) for o in observations if o.get("sessionId")}
+    by_name: dict[str, list[float]] = {}
+    for score in scores:
+        value = score.get("value")
+        if isinstance(value, bool | int | float):
+            by_name.setdefault(str(score.get("name")), []).append(float(value))
+    return {
+        "window": {"from": iso(window.start), "to": iso(window.end)},
+        "traces_affected": len(traces), "users_affected": len(users), "sessions_affected": len(sessions),
+        "trace_ids": traces, "truncated": truncated,
+        "scores": {name: {"count": len(vals), "mean": round(sum(vals) / len(vals), 4), "max": max(vals)}
+                   for name, vals in sorted(by_name.items())},
+    }
+
+
+def collect_langfuse_evidence(source: EvidenceSource, variables: Mapping[str, object], detected_at: datetime,
+                              now: datetime | None = None) -> tuple[str, dict[str, bytes]]:
+    """(where it came from, {suffix: redacted JSON}) for the observations, the scores and the blast radius."""
+    client = client_for(source)
+    window = blast_window(source, detected_at, now)
+    observations, obs_cut = fetch_root_observations(client, source, variables, window)
+    scores, scores_cut = fetch_scores(client, source, window)
+    radius = blast_radius(observations, scores, window, obs_cut or scores_cut)
+    counts: Counter[str] = Counter()
+    safe_obs = redact_value(observations, counts)
+    safe_scores = redact_value(scores, counts)
+    radius["redactions"] = dict(sorted(counts.items()))
+    where = f"{base_url_of(source)}/api/public/v2/observations+v3/scores"
+    return where, {
+        "observations.json": dump({"window": radius["window"], "truncated": obs_cut, "observations": safe_obs}),
+        "scores.json": dump({"window": radius["window"], "truncated": scores_cut, "scores": safe_scores}),
+        "blast_radius.json": dump(redact_value(radius)),
+    }

@@ -1,0 +1,43 @@
+"""[review] and [tickets]: the retrospective's deadline and reminders, action items, ticket numbering."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from playbook.config.base import _Strict
+
+
+class ReviewConfig(_Strict):
+    deadline_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
+    reminder_hours: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [24.0, 44.0])
+    give_up_after_hours: Annotated[int, Field(ge=1)] = 7 * 24
+    action_item_reminder_hours: Annotated[float, Field(gt=0, le=24 * 30)] = Field(
+        default=24.0, description="how often an open action item's owner is reminded once it is due")
+    action_item_undated_days: Annotated[float, Field(gt=0, le=365)] = Field(
+        default=7.0, description="when an action item without a due date is first chased")
+    action_item_escalate_after: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=3, description="overdue reminders before the incident commander is told")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReviewConfig:
+        self.reminder_hours = sorted(self.reminder_hours)
+        if any(h >= self.deadline_hours for h in self.reminder_hours):
+            raise ValueError("reminders must come before the deadline ('reminder_hours' < 'deadline_hours')")
+        if self.give_up_after_hours <= self.deadline_hours:
+            raise ValueError("'give_up_after_hours' must be later than 'deadline_hours'")
+        return self
+
+
+class TicketConfig(_Strict):
+    backend: Literal["local"] = "local"
+    number_prefix: str = "INC"
+
+    @field_validator("number_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", value):
+            raise ValueError("use 1-10 capital letters or digits, starting with a letter, e.g. INC")
+        return value

@@ -1,0 +1,79 @@
+"""Firebreak's own settings from the environment, and where it keeps its files: every FIREBREAK_* variable in one place.
+
+Each value is read when asked, not when this module is imported, so a process (or a test) that sets a variable
+before using it is heard. The variables that configure a part with checks of its own are named here and parsed by
+that part, which says what is wrong with a bad value: FIREBREAK_LOG_FORMAT (observability/logs.py),
+FIREBREAK_WORKER_METRICS (observability/runtime.py), FIREBREAK_OTEL (observability/tracing.py),
+FIREBREAK_CODEC_KEYS / _KEY_FILE (client/codec.py), FIREBREAK_CODEC_CORS_ORIGINS / _TOKEN (intake/codec_server.py).
+
+Not here: secrets and other systems' addresses, which playbook.toml names (`*_env` keys, the intake's secrets)
+and the adapter using them reads; Temporal's own TEMPORAL_* variables, which temporalio.envconfig reads.
+
+Imports nothing of Firebreak's, so every package but workflows/ (which never reads the environment) may use it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+HOME = "FIREBREAK_HOME"  # where Firebreak keeps its files (default ./.firebreak)
+PLAYBOOK = "FIREBREAK_PLAYBOOK"  # the playbook file (default ./playbook.toml)
+TASK_QUEUE = "FIREBREAK_TASK_QUEUE"  # the workers' task queue (default firebreak-incidents)
+USER = "FIREBREAK_USER"  # `firebreak` commands: who you are on the roster (--as)
+ROLE = "FIREBREAK_ROLE"  # `firebreak` commands: the role you act in (--role)
+WORKER_MAX_CACHED_WORKFLOWS = "FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS"  # the worker's sticky cache
+PROMPTFOO = "FIREBREAK_PROMPTFOO"  # a promptfoo executable instead of the one `make` installs
+LOG_FORMAT = "FIREBREAK_LOG_FORMAT"  # text (default) or json
+WORKER_METRICS = "FIREBREAK_WORKER_METRICS"  # host:port of the worker's Prometheus endpoint
+OTEL = "FIREBREAK_OTEL"  # 1 / 0: OpenTelemetry tracing on / off
+CODEC_KEYS = "FIREBREAK_CODEC_KEYS"  # payload encryption keys, kid:base64key, ...
+CODEC_KEY_FILE = "FIREBREAK_CODEC_KEY_FILE"  # a file holding those keys
+CODEC_CORS_ORIGINS = "FIREBREAK_CODEC_CORS_ORIGINS"  # origins allowed to call the intake's codec endpoint
+CODEC_TOKEN = "FIREBREAK_CODEC_TOKEN"  # the bearer token the codec endpoint asks for
+
+DEFAULT_HOME = ".firebreak"
+DEFAULT_PLAYBOOK = "playbook.toml"
+DEFAULT_TASK_QUEUE = "firebreak-incidents"
+# The sticky cache holds each cached incident's sandboxed workflow in memory (~390 kB each, README "Scale"); 250
+# keeps one worker under 300 MB with 1,000 open incidents. An incident outside the cache is replayed from its
+# history when its next timer or signal arrives (~70 ms of worker CPU instead of ~3 ms).
+DEFAULT_CACHED_WORKFLOWS = 250
+ARTEFACTS = "artefacts"  # the artefact store's folder under the home
+
+
+def read(name: str, default: str = "", environ: Mapping[str, str] | None = None) -> str:
+    """The variable's value as set (not stripped), else `default`."""
+    return (os.environ if environ is None else environ).get(name, default)
+
+
+def firebreak_home() -> Path:
+    return Path(read(HOME, DEFAULT_HOME)).resolve()
+
+
+def artefacts_dir() -> Path:
+    """The local artefact store: tickets, briefs, comms archive, evidence, retrospectives, the risk register."""
+    return firebreak_home() / ARTEFACTS
+
+
+def playbook_path() -> Path:
+    """The playbook file as given (a relative path stays relative, for messages that show what was set)."""
+    return Path(read(PLAYBOOK, DEFAULT_PLAYBOOK))
+
+
+def default_playbook_path() -> Path:
+    return playbook_path().resolve()
+
+
+def task_queue() -> str:
+    return read(TASK_QUEUE, DEFAULT_TASK_QUEUE)
+
+
+def cached_workflows() -> int:
+    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (default 250, the SDK's is 1000; 0 turns
+    stickiness off)."""
+    raw = read(WORKER_MAX_CACHED_WORKFLOWS, str(DEFAULT_CACHED_WORKFLOWS))
+    if not raw.isdigit():
+        raise ValueError(f"FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS must be a whole number >= 0, not {raw!r}")
+    return int(raw)
