@@ -24,7 +24,7 @@ def test_there_are_histories_of_several_shapes() -> None:
     assert {p.stem for p in HISTORIES} >= {"quick_sev3", "sev1_approvals_cadence", "storm", "remedy",
                                            "remedy_candidate", "final_brief", "briefs_per_audience",
                                            "action_items_incident", "action_item", "watch_breach", "watch_quiet",
-                                           "watch_read_failed", "pending_unreadable",
+                                           "watch_read_failed", "pending_unreadable", "alert_sources",
                                            "continue_as_new_1", "continue_as_new_2"}
 
 

@@ -28,6 +28,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
+from integrations.artefacts import ArtefactStore
+from integrations.deploys import record_deploy
 from playbook import search_attributes as sa
 from playbook.config import load_playbook
 from playbook.models import ActionItem, HumanAction, Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
@@ -176,6 +178,42 @@ async def storm(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     await wait_for(handle, lambda s: s.alert_count == 150 and s.ticket is not None)
     await handle.signal(IncidentWorkflow.resolve, Resolution(
         by="ian", role=Role.INCIDENT_COMMANDER, comment="false alarm"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
+# A service whose plan runs no action, with a known-good prompt the deploy log has a deploy of.
+SOURCES_PLAYBOOK = """
+[services.sources-bot]
+known_good = { prompt_name = "sources/answer", prompt_version = 3 }
+"""
+
+
+def deploy_log(store: ArtefactStore) -> None:
+    """The deploy log as the Langfuse webhook leaves it: version 4 of sources/answer to production an hour ago."""
+    record_deploy(store, "delivery-1", {"prompt": "sources/answer", "version": 4, "action": "created",
+                                        "labels": ["production"], "by": "Carol Ops",
+                                        "at": (datetime.now(UTC) - timedelta(hours=1)).isoformat()})
+
+
+async def alert_sources(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """The first alert names no model, prompt or deploy: the deploy log's last deploy fills 'last deploy'
+    (last-deploy-v1); then one batch holds a later alert naming a model and a prompt (alert-labels-v1), a Langfuse
+    monitor's NO_DATA that is not firing (source-notes-v1) and a PagerDuty acknowledgement; acknowledged, resolved
+    and reviewed."""
+    first = detection(kind="hallucination", services=["sources-bot"], severity_hint=Severity.SEV3, deploy_id=None)
+    handle = await raise_detection(env.client, first, task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    same = {"kind": "hallucination", "services": ["sources-bot"], "fingerprint": first.fingerprint, "deploy_id": None}
+    await handle.signal(IncidentWorkflow.alert_batch, [
+        detection(**same, alert_id="a-2", model="gpt-4o-mini", prompt_name="sources/answer", prompt_version=4),
+        detection(**same, alert_id="m-1", firing=False, labels={"langfuse_monitor_severity": "NO_DATA"}),
+        detection(**same, alert_id="a-1", labels={"pagerduty_event_action": "acknowledge"})])
+    await wait_for(handle, lambda s: s.alert_count == 2 and len(s.source_acknowledged_ids) == 2)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: s.status.value == "monitoring")
+    await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment="fixed"))
     await wait_for(handle, lambda s: s.retrospective_path is not None)
     await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
     return handle
@@ -428,7 +466,10 @@ OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_
                                                  "remedy": (remedy, REMEDY_PLAYBOOK),
                                                  "remedy_candidate": (remedy_candidate, REMEDY_PLAYBOOK),
                                                  "final_brief": (final_brief, AUDIENCES_PLAYBOOK),
-                                                 "action_items": (action_items, ACTION_ITEMS_PLAYBOOK)}
+                                                 "action_items": (action_items, ACTION_ITEMS_PLAYBOOK),
+                                                 "alert_sources": (alert_sources, SOURCES_PLAYBOOK)}
+# Written to the worker's artefact store before the scenario runs.
+SEEDS: dict[str, Callable[[ArtefactStore], None]] = {"alert_sources": deploy_log}
 # Not incident scenarios of the time-skipping server; recorded by their own code below.
 OTHERS = ("watch", "continue_as_new")
 
@@ -472,7 +513,8 @@ async def main(names: list[str]) -> None:
                         (Path(tmp) / "patch.txt").write_text("v2, polite", encoding="utf-8")
                         playbook = write_playbook(Path(tmp), body)
                         tq = f"record-{uuid.uuid4()}"
-                        async with incident_worker(env.client, tq, playbook, Path(tmp) / "home"):
+                        async with incident_worker(env.client, tq, playbook, Path(tmp) / "home") as ctx:
+                            SEEDS.get(name, lambda _: None)(ctx.store)
                             await _save(name, await scenario(env, tq))
                 if not names or "watch" in names:
                     with tempfile.TemporaryDirectory() as tmp:
