@@ -51,6 +51,7 @@ from playbook.state import IncidentState
 from workflows import search_attributes as sa
 from workflows.action_items import ActionItemWorkflow
 from workflows.actions import NUMBER, IncidentNotFound, find_incident, open_approvals, send_action
+from workflows.admission import Inadmissible, admit
 from workflows.client import TASK_QUEUE, connect, raise_detection
 from workflows.codec import CodecConfigError
 from workflows.incident import IncidentWorkflow
@@ -187,6 +188,10 @@ def _detection_from_args(args: argparse.Namespace) -> Detection:
 
 async def cmd_declare(args: argparse.Namespace) -> int:
     detection = _detection_from_args(args)
+    try:  # what the workflow could not decode, or a reader could not show, is refused here (exit 2)
+        admit([detection], numbered=False)
+    except Inadmissible as err:
+        raise CliError(f"{err}; nothing was declared", 2) from err
     client = await _client(args)
     handle = await raise_detection(client, detection, task_queue=TASK_QUEUE)
     deadline = asyncio.get_running_loop().time() + OUTCOME_WAIT_SECONDS
