@@ -21,8 +21,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from intake.auth import fresh, signed
+from intake.body import parse, read_body
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
+from intake.mapping import Timestamp
+from intake.openapi_doc import SENT, answers, body_doc
 from integrations.artefacts import ArtefactStore
 from integrations.deploys import record_deploy
 
@@ -57,7 +60,7 @@ class PromptVersionEvent(_Loose):
     """Langfuse's PromptWebhookOutboundSchema (apiVersion v1)."""
 
     id: str = Field(min_length=1, description="the delivery's event id; redeliveries repeat it")
-    timestamp: datetime
+    timestamp: Timestamp  # inside the window every reader handles (workflows/admission.py)
     type: Literal["prompt-version"]
     api_version: str = Field(default="v1", alias="apiVersion")
     action: Literal["created", "updated", "deleted"]
@@ -110,20 +113,16 @@ def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactS
     router = APIRouter(tags=["deploys"])
     settings = config.langfuse
 
-    @router.post("/v1/langfuse/webhook", response_model=WebhookAnswer, responses={
-        401: {"description": "missing, malformed, stale or wrong x-langfuse-signature"},
-        403: {"description": "no webhook secret configured on this intake"},
-        422: {"description": "not a prompt-version event"}})
+    @router.post("/v1/langfuse/webhook", response_model=WebhookAnswer, responses=answers(*SENT),
+                 openapi_extra=body_doc(PromptVersionEvent))
     async def langfuse_webhook(request: Request) -> Response:
         """Langfuse prompt-version webhook (created / updated / deleted): appended to the deploy log once per
         delivery id, for the investigate step's `deploys` evidence."""
-        from intake.app import parse, read_body  # the shared body reading and validation
-
-        body = await read_body(request, min(config.max_body_bytes, MAX_BODY))
         if not secret:
             raise IntakeError(403, f"Langfuse webhooks are not configured on this intake: set {settings.secret_env} "
                               "to the webhook's signing secret (Langfuse shows it when you create the automation)",
                               "x-langfuse-signature")
+        body = await read_body(request, min(config.max_body_bytes, MAX_BODY), config.body_timeout_seconds)
         verify_langfuse(secret, body, request.headers.get(HEADER), settings.max_age_seconds)
         event = parse(PromptVersionEvent, body)
         entry = deploy_entry(event, datetime.now(UTC))

@@ -10,10 +10,10 @@ refusal. The route sends the signal and reads back the workflow's own answer (ac
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections import Counter
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
@@ -27,8 +27,10 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from intake.auth import fresh, signed
+from intake.body import FORM_TYPE, load_json, parse, read_body
 from intake.config import IntakeConfig
-from intake.errors import IntakeError
+from intake.errors import IntakeError, within
+from intake.openapi_doc import WHY, answers, body_doc, form_doc
 from intake.tokens import TokenStore, TokenStoreError
 from integrations import slack as slack_api
 from integrations.redact import outbound
@@ -92,7 +94,8 @@ class PeopleRoutes:
     def __init__(self, config: IntakeConfig, people: People, client: Any) -> None:
         self.config, self.people = config, people
         self._client = client  # a callable returning the intake's (lazily connected) Client
-        self.wait = config.people.outcome_wait_seconds
+        self.wait, self.timeout = config.people.outcome_wait_seconds, config.temporal_timeout_seconds
+        self.query_seconds = min(2.0, self.wait, self.timeout / 2)  # a query left unanswered (no worker)
 
     @property
     def client(self) -> Client:
@@ -105,6 +108,13 @@ class PeopleRoutes:
     def _unavailable(self, err: Exception) -> IntakeError:
         return IntakeError(503, f"Temporal did not answer ({err}); retry", None,
                            {"Retry-After": str(self.config.retry_after_seconds)})
+
+    def temporal(self, wait: float = 0.0) -> AbstractAsyncContextManager[None]:
+        return within(self.timeout + wait, self.config.retry_after_seconds)  # as the alert routes: then 503
+
+    async def body(self, request: Request, model: type[Any], empty_ok: bool = False) -> Any:
+        body = await read_body(request, MAX_BODY, self.config.body_timeout_seconds, empty_ok=empty_ok)
+        return model() if empty_ok and not body.strip() else parse(model, body)
 
     # ---------------------------------------------------------------- who
 
@@ -141,9 +151,13 @@ class PeopleRoutes:
     # ---------------------------------------------------------------- which incident
 
     async def target(self, ref: str, query_seconds: float) -> Target:
+        async with self.temporal():
+            return await self._target(ref, min(query_seconds, self.query_seconds))
+
+    async def _target(self, ref: str, query_seconds: float) -> Target:
         try:
             handle = await find_incident(self.client, ref)
-            desc = await handle.describe(rpc_timeout=timedelta(seconds=self.config.temporal_timeout_seconds))
+            desc = await handle.describe(rpc_timeout=timedelta(seconds=self.timeout))
         except IncidentNotFound as err:
             raise IntakeError(404, f"{err}; GET /v1/approvals lists open incidents", "incident") from err
         except RPCError as err:
@@ -167,7 +181,8 @@ class PeopleRoutes:
                   redacted: dict[str, int] | None = None) -> Response:
         set_incidents([target.handle.id])  # on the request's span, when tracing is on
         try:
-            outcome = await send_action(target.handle, signal, action, wait)
+            async with self.temporal(wait):
+                outcome = await send_action(target.handle, signal, action, wait)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise IntakeError(409, f"incident {target.number} is closed", "incident") from err
@@ -191,8 +206,8 @@ class PeopleRoutes:
 
     async def decide(self, request: Request, ref: str, request_id: str) -> Response:
         who = self.person(request)
-        body = await _json_body(request, DecisionBody)
-        target = await self.target(ref, min(2.0, self.wait))
+        body = await self.body(request, DecisionBody)
+        target = await self.target(ref, self.query_seconds)
         wanted = None
         if target.state is not None:
             req = target.state.approval(request_id)
@@ -211,8 +226,8 @@ class PeopleRoutes:
 
     async def acknowledge(self, request: Request, ref: str) -> Response:
         who = self.person(request)
-        body = await _json_body(request, AckBody, empty_ok=True)
-        target = await self.target(ref, min(2.0, self.wait))
+        body = await self.body(request, AckBody, empty_ok=True)
+        target = await self.target(ref, self.query_seconds)
         role = self.role(who, body.role, Role.INCIDENT_COMMANDER)
         action = HumanAction(by=who, role=role, action_id=str(uuid.uuid4()), comment=body.comment)
         return await self.act(target, IncidentWorkflow.acknowledge, action, self.wait)
@@ -220,7 +235,8 @@ class PeopleRoutes:
     async def waiting(self, request: Request) -> Response:
         self.person(request)
         try:
-            waiting, unanswered = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
+            async with self.temporal():
+                waiting, unanswered = await open_approvals(self.client, query_seconds=self.query_seconds)
         except RPCError as err:
             raise self._unavailable(err) from err
         return JSONResponse({"waiting": [w.model_dump(mode="json") for w in waiting],
@@ -231,10 +247,10 @@ class PeopleRoutes:
     async def slack(self, request: Request) -> Response:
         started = asyncio.get_running_loop().time()
         budget = self.config.slack.answer_within_seconds
-        body = await _raw_body(request, MAX_BODY)
         if not self.people.slack_secret:
             raise IntakeError(403, f"Slack is not configured on this intake: set {self.config.slack.signing_secret_env}"
                               f" to the Slack app's signing secret", "X-Slack-Signature")
+        body = await read_body(request, MAX_BODY, self.config.body_timeout_seconds, FORM_TYPE, empty_ok=True)
         verify_slack(self.people.slack_secret, body, request.headers.get("x-slack-request-timestamp"),
                      request.headers.get("x-slack-signature"), self.config.slack.max_age_seconds)
         click = parse_slack_action(body)
@@ -376,7 +392,7 @@ def parse_slack_action(body: bytes) -> SlackAction:
     """
     try:
         form = parse_qs(body.decode(), strict_parsing=True)
-        payload = json.loads(form["payload"][0])
+        payload = load_json(form["payload"][0].encode(), "payload")
     except (UnicodeDecodeError, ValueError, KeyError) as err:
         raise IntakeError(400, "expected a form-encoded 'payload' field holding JSON (Slack interactivity)",
                           "payload") from err
@@ -406,56 +422,34 @@ def parse_slack_action(body: bytes) -> SlackAction:
                        message if isinstance(message, dict) else {})
 
 
-async def _raw_body(request: Request, limit: int) -> bytes:
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise IntakeError(413, f"the body is over {limit} bytes", "body")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _json_body(request: Request, model: type[Any], empty_ok: bool = False) -> Any:
-    from intake.app import parse
-
-    body = await _raw_body(request, MAX_BODY)
-    if not body.strip():
-        if empty_ok:
-            return model()
-        raise IntakeError(400, "the body is empty; send a JSON object", "body")
-    return parse(model, body)
-
-
 def people_router(config: IntakeConfig, people: People, client: Any) -> APIRouter:
     """The routes; `client` returns the intake's Temporal client (connected lazily at start-up)."""
     routes = PeopleRoutes(config, people, client)
     router = APIRouter(tags=["people"])
-    errors: dict[int | str, dict[str, Any]] = {s: {"description": d} for s, d in (
-        (202, "sent, but the incident has not processed it within the wait (no worker running)"),
-        (401, "no personal token"), (403, "unknown or revoked token"), (404, "unknown incident or request"),
-        (409, "refused by the incident: already decided, expired, closed, or the wrong role"),
-        (422, "a field is missing or wrong"), (503, "Temporal did not answer; retry"))}
+    refused = {"anyOf": [{"$ref": f"#/components/schemas/{m}"} for m in ("ActionResult", "ErrorBody")]}
+    errors = {**answers(400, 401, 403, 404, 408, 413, 415, 422, 503), 202: {"description": WHY[202], "model":
+              ActionResult}, 409: {"description": WHY[409], "content": {"application/json": {"schema": refused}}}}
 
     @router.post("/v1/incidents/{incident}/approvals/{request_id}", response_model=ActionResult, responses=errors,
-                 openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                     "schema": DecisionBody.model_json_schema()}}}})
+                 openapi_extra=body_doc(DecisionBody))
     async def decide(incident: str, request_id: str, request: Request) -> Response:
         """Approve or reject a pending request as the person the bearer token belongs to."""
         return await routes.decide(request, incident, request_id)
 
-    @router.post("/v1/incidents/{incident}/acknowledge", response_model=ActionResult, responses=errors)
+    @router.post("/v1/incidents/{incident}/acknowledge", response_model=ActionResult, responses=errors,
+                 openapi_extra=body_doc(AckBody, required=False))
     async def acknowledge(incident: str, request: Request) -> Response:
         """Acknowledge an incident (body optional: {"role": ..., "comment": ...})."""
         return await routes.acknowledge(request, incident)
 
-    @router.get("/v1/approvals", responses={401: errors[401], 403: errors[403], 503: errors[503]})
+    @router.get("/v1/approvals", responses=answers(401, 403, 503))
     async def waiting(request: Request) -> Response:
         """What waits for a decision across open incidents: incident, request, what, why, role, who may approve,
         deadline. Incidents that did not answer (no worker) are listed under 'unanswered'."""
         return await routes.waiting(request)
 
-    @router.post("/v1/slack/actions", responses={401: {"description": "bad or stale Slack signature"}})
+    @router.post("/v1/slack/actions", responses=answers(400, 401, 403, 408, 413, 415, 503),
+                 openapi_extra=form_doc("payload"))
     async def slack_actions(request: Request) -> Response:
         """Slack interactivity Request URL: Approve / Reject / Acknowledge buttons, answered within 3 s."""
         return await routes.slack(request)
