@@ -16,7 +16,16 @@ from pydantic import AfterValidator, Field
 
 from intake.config import LabelMapping
 from playbook.models import Detection, SignalKind
-from workflows.admission import CONTROL, MAX_LABELS, MAX_LINK, MAX_LINKS, MAX_METRICS, in_window
+from workflows.admission import (
+    CONTROL,
+    MAX_KEY,
+    MAX_LABELS,
+    MAX_LINK,
+    MAX_LINKS,
+    MAX_METRICS,
+    MAX_SERVICE,
+    in_window,
+)
 from workflows.admission import MAX_LABEL as MAX_VALUE
 
 MAX_SUMMARY = 1024
@@ -61,6 +70,10 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _cut(value: str | None) -> str | None:
+    return value[:MAX_KEY] if value else value
+
+
 def kind_of(mapping: LabelMapping, labels: Mapping[str, str], name: str | None) -> SignalKind:
     """An explicit kind label first, then a known word in the alert's name, else 'other'."""
     explicit = _first(mapping.kind, labels)
@@ -93,12 +106,12 @@ def detection(mapping: LabelMapping, *, source: str, labels: Mapping[str, str], 
     values: dict[str, Any] = {
         "source": source,
         "kind": kind_of(mapping, labels, name or labels.get("alertname")),
-        "services": [_first(mapping.service, labels) or mapping.default_service],
+        "services": [(_first(mapping.service, labels) or mapping.default_service)[:MAX_SERVICE]],
         "summary": (summary or _first(mapping.summary, annotations, labels) or "")[:MAX_SUMMARY],
-        "model": _first(mapping.model, labels, annotations),
-        "prompt_name": _first(mapping.prompt_name, labels, annotations),
-        "prompt_version": int(version) if version and version.isdigit() else None,
-        "deploy_id": _first(mapping.deploy_id, labels, annotations),
+        "model": _cut(_first(mapping.model, labels, annotations)),
+        "prompt_name": _cut(_first(mapping.prompt_name, labels, annotations)),
+        "prompt_version": int(version) if version and version.isdigit() and len(version) <= 9 else None,
+        "deploy_id": _cut(_first(mapping.deploy_id, labels, annotations)),
         "metrics": all_metrics,
         "labels": kept,
         "links": list(dict.fromkeys(link[:MAX_LINK] for link in found_links if link))[:MAX_LINKS],

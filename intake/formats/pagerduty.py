@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from intake.config import LabelMapping
 from intake.mapping import Timestamp, detection, no_control, short_hash
 from playbook.models import Detection
+from workflows.admission import CONTROL
 
 
 class _Wire(BaseModel):
@@ -67,8 +68,9 @@ def labels_of(payload: Payload | None) -> tuple[dict[str, str], dict[str, float]
             continue
         if isinstance(value, int | float):
             metrics[str(key)] = float(value)
-        elif isinstance(value, str):
-            labels.setdefault(str(key), value)
+        elif isinstance(value, str) and not CONTROL.search(key):
+            # Free text (a stack trace ...) is not refused for its line breaks: they become spaces in the label.
+            labels.setdefault(str(key), CONTROL.sub(" ", value))
     return labels, metrics
 
 

@@ -88,16 +88,18 @@ async def test_a_metric_the_workflow_cannot_decode_is_refused(api: Running, dev_
     await _absent(dev_env, f"incident-{good['fingerprint']}")  # the whole request is refused, the good one too
 
 
-async def test_vendor_formats_drop_non_finite_values_and_the_incident_opens(api: Running, worker: None,
+async def test_vendor_formats_drop_non_finite_values_and_keep_free_text(api: Running, worker: None,
                                                                             dev_env: WorkflowEnvironment) -> None:
     event = pd_event("trigger", dedup_key=f"nf-{uuid.uuid4().hex[:8]}")
     event["payload"]["custom_details"]["toxicity_p95"] = 1e309  # json.dumps writes Infinity: send the number
+    event["payload"]["custom_details"]["trace"] = "Traceback:\n  line 1\r\n\tline 2"  # free text, not refused
     raw = json.dumps(event).replace("Infinity", "1e309")
     r = await api.http.post("/v2/enqueue", content=raw, headers=JSON)
     assert r.status_code == 202, r.text
     handle = dev_env.client.get_workflow_handle(f"incident-pd-{short_hash('pd', 'pagerduty', event['dedup_key'])}")
     state = await wait_for(handle, lambda s: s.number is not None)
     assert "toxicity_p95" not in state.detection.metrics and state.detection.services == ["support-bot"]
+    assert state.detection.labels["trace"] == "Traceback:   line 1   line 2"  # each control character a space
 
 
 def test_declare_refuses_nan_and_exits_2(tmp_path: Path) -> None:
