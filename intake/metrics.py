@@ -29,8 +29,8 @@ from intake.body import CLIENT_CLOSED
 from intake.coalesce import Coalescer
 
 REASONS = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-           405: "method_not_allowed", 413: "too_large", 422: "invalid", 429: "rate_limited",
-           499: "client_disconnected", 503: "temporal_unavailable"}
+           405: "method_not_allowed", 408: "body_timeout", 413: "too_large", 415: "unsupported_media_type",
+           422: "invalid", 429: "rate_limited", 499: "client_disconnected", 503: "temporal_unavailable"}
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
