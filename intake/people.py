@@ -95,7 +95,6 @@ class PeopleRoutes:
         self.config, self.people = config, people
         self._client = client  # a callable returning the intake's (lazily connected) Client
         self.wait, self.timeout = config.people.outcome_wait_seconds, config.temporal_timeout_seconds
-        self.query_seconds = min(2.0, self.wait, self.timeout / 2)  # a query left unanswered (no worker)
 
     @property
     def client(self) -> Client:
@@ -151,10 +150,15 @@ class PeopleRoutes:
     # ---------------------------------------------------------------- which incident
 
     async def target(self, ref: str, query_seconds: float) -> Target:
-        async with self.temporal():
-            return await self._target(ref, min(query_seconds, self.query_seconds))
+        async with self.temporal():  # Temporal's own answers; the query below waits on a worker, bounded by itself
+            handle, number = await self._incident(ref)
+        try:
+            state = await handle.query(IncidentWorkflow.get_state, rpc_timeout=timedelta(seconds=query_seconds))
+        except RPCError:
+            state = None  # no worker answering: send anyway, the incident processes it when one is back
+        return Target(handle, number, state)
 
-    async def _target(self, ref: str, query_seconds: float) -> Target:
+    async def _incident(self, ref: str) -> tuple[WorkflowHandle[Any, Any], str]:
         try:
             handle = await find_incident(self.client, ref)
             desc = await handle.describe(rpc_timeout=timedelta(seconds=self.timeout))
@@ -169,11 +173,7 @@ class PeopleRoutes:
         number = (desc.typed_search_attributes.get(sa.INCIDENT_NUMBER) or ref)
         if desc.status != WorkflowExecutionStatus.RUNNING:
             raise IntakeError(409, f"incident {number} is closed", "incident")
-        try:
-            state = await handle.query(IncidentWorkflow.get_state, rpc_timeout=timedelta(seconds=query_seconds))
-        except RPCError:
-            state = None  # no worker answering: send anyway, the incident processes it when one is back
-        return Target(handle, number, state)
+        return handle, number
 
     # ---------------------------------------------------------------- act
 
@@ -207,7 +207,7 @@ class PeopleRoutes:
     async def decide(self, request: Request, ref: str, request_id: str) -> Response:
         who = self.person(request)
         body = await self.body(request, DecisionBody)
-        target = await self.target(ref, self.query_seconds)
+        target = await self.target(ref, min(2.0, self.wait))
         wanted = None
         if target.state is not None:
             req = target.state.approval(request_id)
@@ -227,7 +227,7 @@ class PeopleRoutes:
     async def acknowledge(self, request: Request, ref: str) -> Response:
         who = self.person(request)
         body = await self.body(request, AckBody, empty_ok=True)
-        target = await self.target(ref, self.query_seconds)
+        target = await self.target(ref, min(2.0, self.wait))
         role = self.role(who, body.role, Role.INCIDENT_COMMANDER)
         action = HumanAction(by=who, role=role, action_id=str(uuid.uuid4()), comment=body.comment)
         return await self.act(target, IncidentWorkflow.acknowledge, action, self.wait)
@@ -235,8 +235,10 @@ class PeopleRoutes:
     async def waiting(self, request: Request) -> Response:
         self.person(request)
         try:
-            async with self.temporal():
-                waiting, unanswered = await open_approvals(self.client, query_seconds=self.query_seconds)
+            async with self.temporal():  # frozen or unreachable: 503 within the bound (the listing is not)
+                if not await self.client.service_client.check_health(timeout=timedelta(seconds=self.timeout)):
+                    raise self._unavailable(RuntimeError("its health check says it is not serving"))
+            waiting, unanswered = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
         except RPCError as err:
             raise self._unavailable(err) from err
         return JSONResponse({"waiting": [w.model_dump(mode="json") for w in waiting],

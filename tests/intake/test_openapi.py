@@ -73,7 +73,9 @@ def _app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client: Any = None) ->
     monkeypatch.setenv("FIREBREAK_CODEC_TOKEN", CODEC_TOKEN)
     tokens = TokenStore(tmp_path / "tokens.json")
     person, _ = tokens.issue("ian")
-    cfg = config(storm={"min_interval_ms": 0})
+    # A generous Temporal timeout: on the shared machine the dev server can be slow, and a 503 for that is not
+    # what this run looks for (tests/intake/test_durability.py checks the bound itself).
+    cfg = config(storm={"min_interval_ms": 0}, temporal_timeout_seconds=15)
     app = create_app(cfg, secrets(cfg), client=client, task_queue="tq-schema-fuzz",
                      people=People(tokens=tokens, slack_secret=SLACK_SECRET.encode()),
                      langfuse_secret=LANGFUSE_SECRET.encode(), store=ArtefactStore(tmp_path / "artefacts"))
