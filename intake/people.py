@@ -450,7 +450,7 @@ def people_router(config: IntakeConfig, people: People, client: Any) -> APIRoute
         deadline. Incidents that did not answer (no worker) are listed under 'unanswered'."""
         return await routes.waiting(request)
 
-    @router.post("/v1/slack/actions", responses=answers(400, 401, 403, 408, 413, 415, 503),
+    @router.post("/v1/slack/actions", responses=answers(400, 401, 403, 408, 413, 415, 422, 503),
                  openapi_extra=form_doc("payload"))
     async def slack_actions(request: Request) -> Response:
         """Slack interactivity Request URL: Approve / Reject / Acknowledge buttons, answered within 3 s."""

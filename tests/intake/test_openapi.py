@@ -60,7 +60,7 @@ EXPECTED = {
     ("post", "/v1/incidents/{incident}/approvals/{request_id}"): JSON_ROUTE | {200, 202, 404, 409},
     ("post", "/v1/incidents/{incident}/acknowledge"): JSON_ROUTE | {200, 202, 404, 409},
     ("get", "/v1/approvals"): {200, 401, 403, 503},
-    ("post", "/v1/slack/actions"): {200, 400, 401, 403, 408, 413, 415, 503},
+    ("post", "/v1/slack/actions"): {200, 400, 401, 403, 408, 413, 415, 422, 503},
     ("get", "/readyz"): {200, 503},
     ("post", "/codec/decode"): {200, 400, 401, 403, 408, 413, 415, 422},
     ("post", "/codec/encode"): {200, 400, 401, 403, 408, 413, 415, 422},
