@@ -36,7 +36,7 @@ CODEC_TOKEN = "FIREBREAK_CODEC_TOKEN"  # the bearer token the codec endpoint ask
 DEFAULT_HOME = ".firebreak"
 DEFAULT_PLAYBOOK = "playbook.toml"
 DEFAULT_TASK_QUEUE = "firebreak-incidents"
-# The sticky cache holds each cached incident's sandboxed workflow in memory (~390 kB each, README "Scale"); 250
+# The sticky cache holds each cached incident's sandboxed workflow in memory (~390 kB each, docs/scale.md); 250
 # keeps one worker under 300 MB with 1,000 open incidents. An incident outside the cache is replayed from its
 # history when its next timer or signal arrives (~70 ms of worker CPU instead of ~3 ms).
 DEFAULT_CACHED_WORKFLOWS = 250

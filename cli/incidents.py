@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from cli.common import OUTCOME_WAIT_SECONDS, CliError, _client, _handle, _state
+from client.admission import Inadmissible, admit
 from client.listing import LS_HEADERS, LS_KEYS, incident_row, list_incidents
 from client.pending import open_approvals, pending_table
 from client.temporal import TASK_QUEUE, raise_detection
@@ -65,6 +66,10 @@ def _detection_from_args(args: argparse.Namespace) -> Detection:
 
 async def cmd_declare(args: argparse.Namespace) -> int:
     detection = _detection_from_args(args)
+    try:  # what the workflow could not decode, or a reader could not show, is refused here (exit 2)
+        admit([detection], numbered=False)
+    except Inadmissible as err:
+        raise CliError(f"{err}; nothing was declared", 2) from err
     client = await _client(args)
     handle = await raise_detection(client, detection, task_queue=TASK_QUEUE)
     deadline = asyncio.get_running_loop().time() + OUTCOME_WAIT_SECONDS

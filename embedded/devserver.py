@@ -7,7 +7,6 @@ process is killed with SIGKILL.
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from embedded.binaries import temporal_cli
-from embedded.leash import leashed
+from embedded.leash import leashed, terminate
 from playbook import search_attributes as sa
 
 
@@ -89,11 +88,5 @@ class DevServer:
             return "(no log)"
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        if self.process is not None:
+            terminate(self.process, timeout)

@@ -24,6 +24,8 @@ from typing import IO
 
 import httpx
 
+from embedded.leash import terminate
+
 LOCK_NAME = "up.lock"
 POLL_SECONDS = 0.2
 
@@ -122,14 +124,7 @@ class Child:
                 + (f"; its log ends:\n{tail}" if tail else ""))
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        terminate(self.process, timeout)
 
 
 async def watch(children: Sequence[Child], stop: asyncio.Event) -> Child | None:

@@ -1,16 +1,17 @@
 """The intake HTTP API: alert sources open and feed incidents through it.
 
-Every route reads the body under a size limit, authenticates the source, validates the whole payload (so bad
-input never half-starts an incident), and answers 2xx only after Temporal recorded the start or the signal.
-When Temporal does not answer, it says 503 with Retry-After, which Alertmanager, Grafana and PagerDuty senders
-retry: nothing accepted is ever dropped.
+Every route authenticates the source from its headers before it reads the body where it can, reads and parses
+the body the same way (intake/body.py: content type, size, time, JSON depth and counts, then the model), checks
+that the incident workflow can decode every Detection (client/admission.py), so bad input never half-starts
+an incident, and answers 2xx only after Temporal recorded the start or the signal. When Temporal does not
+answer, it says 503 with Retry-After, which Alertmanager, Grafana and PagerDuty senders retry: nothing accepted
+is ever dropped. docs/intake-limits.md lists every input limit and its status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -19,28 +20,29 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
+from client.admission import Inadmissible, admit
 from client.codec import load_codec
 from client.readiness import Readiness, readiness
 from client.temporal import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
 from intake.auth import Authenticator, presented
+from intake.body import MAX_ITEMS, Parsing, load_json, parse, read_body, validate
 from intake.coalesce import Coalescer
-from intake.codec_server import codec_router
-from intake.config import IntakeConfig, Secrets, intake_config, load_secrets
-from intake.errors import IntakeError, from_validation
+from intake.codec_server import codec_router, codec_token
+from intake.config import IntakeConfig, Secrets, SourceConfig, intake_config, load_secrets
+from intake.errors import IntakeError, install_handlers
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
 from intake.langfuse_webhook import langfuse_router
 from intake.metrics import install_metrics
+from intake.openapi_doc import SENT, answers, body_doc, finish
 from intake.people import People, people_router
 from integrations.artefacts import ArtefactStore
 from observability import tracing
@@ -50,8 +52,8 @@ from playbook.models import Detection
 from settings import firebreak_home
 
 log = logging.getLogger("firebreak.intake")
-M = TypeVar("M", bound=BaseModel)
-MAX_DETECTIONS_PER_REQUEST = 10_000
+MAX_DETECTIONS_PER_REQUEST = MAX_ITEMS
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Accepted(BaseModel):
@@ -71,11 +73,6 @@ class PagerDutyAccepted(BaseModel):
     dedup_key: str
 
 
-class ErrorBody(BaseModel):
-    message: str
-    field: str | None = None
-
-
 class Intake:
     """What the routes share: the config, the authenticator, the coalescer and the Temporal client."""
 
@@ -88,6 +85,7 @@ class Intake:
         self.coalescer = Coalescer(self._send, storm.max_batch, storm.max_batch_bytes, storm.min_interval_ms / 1000)
         self.timeout = timedelta(seconds=config.temporal_timeout_seconds)
         self.tracing = tracing.tracing_enabled()
+        self.parsing = Parsing()
 
     async def connect(self) -> None:
         if self.client is None:
@@ -136,61 +134,67 @@ def _reason(err: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing more than `limit` bytes before reading them where the length is declared."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise IntakeError(400, "Content-Length is not a number", "Content-Length")
-        if int(declared) > limit:
-            raise IntakeError(413, f"the body is {declared} bytes; the limit is {limit} (intake.max_body_bytes)",
-                              "body")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise IntakeError(413, f"the body is over the limit of {limit} bytes (intake.max_body_bytes)", "body")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body.strip():
-        raise IntakeError(400, "the body is empty; send a JSON object", "body")
-    return body
-
-
-def parse(model: type[M], body: bytes | Any) -> M:
-    """Validate the whole payload up front: 400 for malformed JSON, 422 naming the first bad field."""
+def admitted(detections: list[Detection], items: str | None = None) -> list[Detection]:
+    """The detections, once the incident workflow is sure to decode them (client/admission.py); else 422.
+    `items`: how the sender's list is named ("alerts" for webhooks); None: the detections are the body."""
     try:
-        if isinstance(body, bytes):
-            return model.model_validate_json(body)
-        return model.model_validate(body)
-    except ValidationError as err:
-        first = err.errors(include_url=False)[0]
-        if first["type"] == "json_invalid":
-            raise IntakeError(400, f"the body is not valid JSON ({first['msg']})", "body") from err
-        if first["type"] == "literal_error" and first["loc"] == ("version",):
-            raise IntakeError(422, f"version: unsupported version {first.get('input')!r}; this endpoint takes "
-                              f"{first.get('ctx', {}).get('expected', '')}", "version") from err
-        raise from_validation(err) from err
+        admit(detections, numbered=items is not None)
+    except Inadmissible as err:
+        field = f"{items}{err.field}" if items and err.field.startswith("[") else err.field
+        raise IntakeError(422, f"{field}: {err.message}", field) from err
+    return detections
+
+
+def _webhook_detections(module: Any, body: bytes, source: str, src: SourceConfig, config: IntakeConfig) -> \
+        list[Detection]:
+    message = parse(module.Message, body)
+    return admitted(module.detections(message, source, src, config.labels), "alerts")
+
+
+def _firebreak_detections(body: bytes, source: str) -> list[Detection]:
+    dets = firebreak.parse(body)
+    if not dets:
+        raise IntakeError(422, "the array is empty; send at least one Detection", "body")
+    dets = [d if "source" in d.model_fields_set else d.model_copy(update={"source": source}) for d in dets]
+    return admitted(dets, "" if body.lstrip()[:1] == b"[" else None)
+
+
+def _pagerduty_detection(raw: dict[str, Any], source: str, config: IntakeConfig) -> \
+        tuple[pagerduty.Event, str, Detection]:
+    event = validate(pagerduty.Event, raw)
+    dedup_key, det = pagerduty.to_detection(event, source, config.labels)
+    return event, dedup_key, admitted([det])[0]
 
 
 def _accepted(items: list[Accepted]) -> Response:
     return Response(AcceptedBody(incidents=items).model_dump_json(), status_code=202, media_type="application/json")
 
 
-def _schema_for(*types: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(request body schema, component definitions) for openapi_extra, since the routes parse bodies themselves."""
-    adapter: TypeAdapter[Any] = TypeAdapter(types[0] if len(types) == 1 else types[0] | types[1])
-    schema = adapter.json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
-    defs = schema.pop("$defs", {})
-    return schema, defs
+def _codec(app: FastAPI, host: str, body_seconds: float) -> None:
+    """Serve the codec endpoint when payload encryption is on, and only with a token unless bound to loopback."""
+    codec = load_codec()
+    if codec is None:
+        return
+    token = codec_token()
+    if token is None and host not in LOOPBACK_HOSTS:
+        log.warning("codec endpoint refused: the intake listens on %s and FIREBREAK_CODEC_TOKEN is not set, so "
+                    "/codec would decrypt payloads for anyone who reaches it; set FIREBREAK_CODEC_TOKEN (callers "
+                    "then send 'Authorization: Bearer <token>') or listen on 127.0.0.1", host)
+        app.include_router(codec_router(codec, refuse=f"the codec endpoint is off: this intake listens on {host} "
+                                        "and FIREBREAK_CODEC_TOKEN is not set; set it, or run the intake on "
+                                        "127.0.0.1"))
+        return
+    log.info("codec endpoint on at /codec (%s)", "token required" if token else f"no token: {host} only")
+    app.include_router(codec_router(codec, token=token, body_seconds=body_seconds))
 
 
 def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client | None = None,
                address: str | None = None, task_queue: str | None = None, people: People | None = None,
-               langfuse_secret: bytes | None = None, store: ArtefactStore | None = None) -> FastAPI:
+               langfuse_secret: bytes | None = None, store: ArtefactStore | None = None,
+               host: str | None = None) -> FastAPI:
     """The intake app. `langfuse_secret` signs Langfuse webhooks (None: that route answers 403); `store` is where
-    the deploy log goes (default: $FIREBREAK_HOME/artefacts, as the worker's)."""
+    the deploy log goes (default: $FIREBREAK_HOME/artefacts, as the worker's); `host` is the address the server
+    listens on (default [intake] host), which decides whether the codec endpoint may serve without a token."""
     intake = Intake(config, secrets, client, address, task_queue)
 
     @asynccontextmanager
@@ -205,48 +209,36 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
 
     app = FastAPI(title="Firebreak intake", version="1", lifespan=lifespan,
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
-                              "alert; 503 with Retry-After when it could not.")
+                              "alert; 503 with Retry-After when it could not. Input limits: docs/intake-limits.md.")
     app.state.intake = intake
     app.include_router(people_router(config, people or People(), lambda: intake.client))
     app.include_router(langfuse_router(config, langfuse_secret, store or ArtefactStore(firebreak_home() / "artefacts")))
-    codec = load_codec()
-    if codec is not None:  # payload encryption is on: serve the codec endpoint for the Temporal UI
-        app.include_router(codec_router(codec))
-    install_metrics(app, intake)  # GET /metrics and the request counters (intake/metrics.py)
+    _codec(app, host or config.host, config.body_timeout_seconds)
+    install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
+    install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)
     if intake.tracing:  # a span per request, parent of the Temporal calls it makes (observability/tracing.py)
         app.add_middleware(tracing.RequestSpans)
-    components: dict[str, Any] = {}
-    error_schema = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    errors: dict[int | str, dict[str, Any]] = {
-        str(code): {"description": why, "content": error_schema} for code, why in (
-        (400, "malformed JSON or body"), (401, "no or unknown credentials"), (403, "credentials of another source"),
-        (413, "body over intake.max_body_bytes"), (422, "a field is missing, of the wrong type or unsupported"),
-        (503, "Temporal did not record it; retry after Retry-After seconds"))}
+    limit, seconds = config.max_body_bytes, config.body_timeout_seconds
 
-    def body_doc(*types: Any) -> dict[str, Any]:
-        schema, defs = _schema_for(*types)
-        components.update(defs)
-        return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-    limit = config.max_body_bytes
-
-    async def authenticate(request: Request, fmt: str, body: bytes, routing_key: str | None = None) -> str:
-        creds = presented(request.headers, intake.auth.hmac_headers, routing_key)
-        return intake.auth.authenticate(fmt, creds, body)
+    async def source_of(request: Request, fmt: str) -> tuple[str, bytes]:
+        """Who sent it, from the headers before the body where they suffice (no signature), and the body."""
+        creds = presented(request.headers, intake.auth.hmac_headers)
+        known = intake.auth.before_body(fmt, creds)
+        body = await read_body(request, limit, seconds)
+        return known or intake.auth.authenticate(fmt, creds, body), body
 
     def webhook(path: str, fmt: str, module: Any, doc: str) -> None:
         """Alertmanager and Grafana: one message of alerts in, one Detection per alert."""
 
         async def receive(request: Request) -> Response:
-            body = await read_body(request, limit)
-            source = await authenticate(request, fmt, body)
-            message = parse(module.Message, body)
-            return _accepted(await intake.deliver(
-                module.detections(message, source, config.sources[source], config.labels)))
+            source, body = await source_of(request, fmt)
+            dets = await intake.parsing.run(len(body), _webhook_detections, module, body, source,
+                                            config.sources[source], config)
+            return _accepted(await intake.deliver(dets))
 
         receive.__name__, receive.__doc__ = f"{fmt}_webhook", doc
         app.post(path, status_code=202, response_model=AcceptedBody, openapi_extra=body_doc(module.Message),
-                 responses=errors, tags=["alerts"])(receive)
+                 responses=answers(*SENT), tags=["alerts"])(receive)
 
     webhook("/v1/alerts/alertmanager", "alertmanager", alertmanager,
             """Prometheus Alertmanager webhook (version "4"); each alert becomes a Detection.""")
@@ -254,36 +246,28 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
             """Grafana unified-alerting webhook contact point (version "1"), optionally HMAC-signed.""")
 
     @app.post("/v2/enqueue", status_code=202, response_model=PagerDutyAccepted,
-              openapi_extra=body_doc(pagerduty.Event), responses=errors, tags=["alerts"])
+              openapi_extra=body_doc(pagerduty.Event), responses=answers(*SENT), tags=["alerts"])
     async def pagerduty_enqueue(request: Request) -> Response:
         """PagerDuty Events API v2: trigger / acknowledge / resolve by dedup_key; routing_key names the source."""
-        body = await read_body(request, limit)
-        try:
-            raw = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise IntakeError(400, f"the body is not valid JSON ({err})", "body") from err
+        body = await read_body(request, limit, seconds)  # the routing_key, its credential, is in the body
+        raw = await intake.parsing.run(len(body), load_json, body)
         if not isinstance(raw, dict):
             raise IntakeError(422, "the body must be a JSON object (an event)", "body")
         key = raw.get("routing_key")
-        source = await authenticate(request, "pagerduty", body, key if isinstance(key, str) and key else None)
-        event = parse(pagerduty.Event, raw)
-        dedup_key, det = pagerduty.to_detection(event, source, config.labels)
+        creds = presented(request.headers, intake.auth.hmac_headers, key if isinstance(key, str) and key else None)
+        source = intake.auth.authenticate("pagerduty", creds, body)
+        event, dedup_key, det = await intake.parsing.run(len(body), _pagerduty_detection, raw, source, config)
         await intake.deliver([det], no_start={0} if event.event_action != "trigger" else None)
         return Response(PagerDutyAccepted(dedup_key=dedup_key).model_dump_json(), status_code=202,
                         media_type="application/json")
 
     @app.post("/v1/alerts", status_code=202, response_model=AcceptedBody,
-              openapi_extra=body_doc(Detection, list[Detection]), responses=errors, tags=["alerts"])
+              openapi_extra=body_doc(Detection, Annotated[list[Detection], Field(min_length=1, max_length=MAX_ITEMS)]),
+              responses=answers(*SENT), tags=["alerts"])
     async def firebreak_alerts(request: Request) -> Response:
         """Firebreak's own Detection JSON: one Detection or an array of them. `source` defaults to the sender."""
-        body = await read_body(request, limit)
-        source = await authenticate(request, "firebreak", body)
-        dets = firebreak.parse(body)
-        if len(dets) > MAX_DETECTIONS_PER_REQUEST:
-            raise IntakeError(422, f"at most {MAX_DETECTIONS_PER_REQUEST} detections per request", "body")
-        if not dets:
-            raise IntakeError(422, "the array is empty; send at least one Detection", "body")
-        dets = [d if "source" in d.model_fields_set else d.model_copy(update={"source": source}) for d in dets]
+        source, body = await source_of(request, "firebreak")
+        dets = await intake.parsing.run(len(body), _firebreak_detections, body, source)
         return _accepted(await intake.deliver(dets))
 
     @app.get("/healthz", tags=["operations"])
@@ -291,8 +275,9 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         """The process is up (it may still be waiting for Temporal; see /readyz)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"],
-             responses={503: {"description": "Temporal is not answering, or no worker polls the task queue"}})
+    @app.get("/readyz", tags=["operations"], responses={503: {**answers(503)[503], "description":
+                                                              "Temporal is not answering, or no worker polls the "
+                                                              "task queue"}})
     async def readyz() -> Response:
         """Ready only while Temporal answers and a worker polls the incidents' task queue."""
         state = await intake.ready()
@@ -301,47 +286,20 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         return JSONResponse({"status": "not ready", "message": state.message}, status_code=503,
                             headers={"Retry-After": str(config.retry_after_seconds)})
 
-    @app.exception_handler(IntakeError)
-    async def intake_error(request: Request, err: IntakeError) -> Response:
-        body = err.body()
-        if request.url.path == "/v2/enqueue" and 400 <= err.status < 500:
-            body.update(status="invalid event", errors=[err.message])  # PagerDuty's own error shape, plus ours
-        return JSONResponse(body, status_code=err.status, headers=err.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, err: RequestValidationError) -> Response:
-        first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        return JSONResponse({"message": f"{field}: {first.get('msg')}", "field": field}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, err: StarletteHTTPException) -> Response:
-        return JSONResponse({"message": str(err.detail)}, status_code=err.status_code, headers=err.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, err: Exception) -> Response:
-        # Never 500: an unexpected failure may not have recorded anything, so ask the sender to retry.
-        log.exception("unexpected intake failure")
-        return JSONResponse({"message": f"the intake failed unexpectedly ({type(err).__name__}); retry"},
-                            status_code=503, headers={"Retry-After": str(config.retry_after_seconds)})
-
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
-            found = schema.setdefault("components", {}).setdefault("schemas", {})
-            found.update(components)
-            found["ErrorBody"] = ErrorBody.model_json_schema()
-            app.openapi_schema = schema
+            app.openapi_schema = finish(get_openapi(title=app.title, version=app.version,
+                                                    description=app.description, routes=app.routes))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-def build(playbook_path: Path, address: str | None = None,
-          environ: dict[str, str] | None = None) -> tuple[FastAPI, IntakeConfig]:
-    """The app for a playbook file; PlaybookError when its [intake] section or a named secret is unusable."""
+def build(playbook_path: Path, address: str | None = None, environ: dict[str, str] | None = None,
+          host: str | None = None) -> tuple[FastAPI, IntakeConfig]:
+    """The app for a playbook file (listening on `host`, default [intake] host); PlaybookError when its [intake]
+    section or a named secret is unusable."""
     playbook, _ = load_playbook(playbook_path)
     config = intake_config(playbook, str(playbook_path))
     secrets = load_secrets(config, environ, str(playbook_path))
@@ -349,7 +307,7 @@ def build(playbook_path: Path, address: str | None = None,
     people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None,
                     channels=dict(playbook.channels), store=ArtefactStore(firebreak_home() / "artefacts"))
     webhook_secret = (os.environ if environ is None else environ).get(config.langfuse.secret_env, "").strip()
-    return create_app(config, secrets, address=address, people=people,
+    return create_app(config, secrets, address=address, people=people, host=host,
                       langfuse_secret=webhook_secret.encode() if webhook_secret else None), config
 
 
@@ -376,7 +334,7 @@ def serve(playbook_path: Path, host: str | None = None, port: int | None = None,
 
     if tracing.setup("firebreak-intake"):
         log.info("OpenTelemetry tracing on")
-    app, config = build(Path(playbook_path), address)
+    app, config = build(Path(playbook_path), address, host=host)
     server_config = uvicorn.Config(app, host=host or config.host, port=port or config.port, access_log=False,
                                    log_level="info", lifespan="on", server_header=False,
                                    log_config=None if json_logs() else uvicorn.config.LOGGING_CONFIG,

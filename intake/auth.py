@@ -101,6 +101,13 @@ class Authenticator:
             message = stamp.encode() + b":" + body
         return any(signed(secret, message, g.strip().lower().removeprefix("sha256=")) for g in given)
 
+    def before_body(self, fmt: str, creds: Presented) -> str | None:
+        """The source when the headers alone decide (IntakeError 401 / 403 when they refuse), so a request is not
+        held while its body arrives; None when the body is needed: a signature, or PagerDuty's routing_key."""
+        if fmt == "pagerduty" or creds.signature:
+            return None
+        return self.authenticate(fmt, creds, b"")  # no source that could match here reads the body
+
     def authenticate(self, fmt: str, creds: Presented, body: bytes) -> str:
         """The name of the source these credentials prove, or IntakeError 401 / 403."""
         matched = [name for name in self.sources if self._matches(name, creds, body)]

@@ -3,7 +3,8 @@
 Served by the intake API when payload encryption is on (client/codec.py). Bodies are Temporal's `Payloads` in
 protobuf JSON (`{"payloads": [{"metadata": {...}, "data": "..."}]}`), as the UI's "Remote Codec Endpoint" and
 `temporal --codec-endpoint` send them. Browsers get CORS answers only for the allowed origins (the UI's address);
-with FIREBREAK_CODEC_TOKEN set, every call needs `Authorization: Bearer <token>`.
+with FIREBREAK_CODEC_TOKEN set, every call needs `Authorization: Bearer <token>`. Without a token the intake serves
+the codec only while it listens on loopback; otherwise these routes answer 403 saying why (intake/app.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from client.codec import CodecError, EncryptionCodec
+from intake.body import read_body
+from intake.errors import IntakeError
+from intake.openapi_doc import PAYLOADS_DOC, answers
 from settings import CODEC_CORS_ORIGINS as ORIGINS_ENV
 from settings import CODEC_TOKEN as TOKEN_ENV
 
@@ -32,12 +36,18 @@ def allowed_origins(environ: Mapping[str, str] | None = None) -> list[str]:
     return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()] or list(DEFAULT_ORIGINS)
 
 
-def codec_router(codec: EncryptionCodec, origins: Sequence[str] | None = None,
-                 token: str | None = None) -> APIRouter:
-    router = APIRouter(prefix="/codec", tags=["codec"])
+def codec_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """FIREBREAK_CODEC_TOKEN, None when unset or blank."""
+    return (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip() or None
+
+
+def codec_router(codec: EncryptionCodec, origins: Sequence[str] | None = None, token: str | None = None,
+                 refuse: str | None = None, body_seconds: float = 10.0) -> APIRouter:
+    """The codec routes; with `refuse`, every call answers 403 with that sentence instead of touching a payload."""
+    router = APIRouter(prefix="/codec", tags=["codec"], responses=answers(400, 401, 403, 408, 413, 415, 422))
     allowed = set(allowed_origins() if origins is None else origins)
     if token is None:
-        token = os.environ.get(TOKEN_ENV) or None
+        token = codec_token()
 
     def cors(request: Request) -> dict[str, str]:
         origin = request.headers.get("origin", "")
@@ -49,17 +59,17 @@ def codec_router(codec: EncryptionCodec, origins: Sequence[str] | None = None,
 
     async def run(request: Request, transform: Callable[[Sequence[Payload]], Awaitable[list[Payload]]]) -> Response:
         headers = cors(request)
+        if refuse is not None:
+            return JSONResponse({"message": refuse}, status_code=403, headers=headers)
         if token is not None:
             presented = request.headers.get("authorization", "")
             if not hmac.compare_digest(presented.encode(), f"Bearer {token}".encode()):
                 return JSONResponse({"message": f"the codec server needs 'Authorization: Bearer <{TOKEN_ENV}>'"},
                                     status_code=401, headers=headers)
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return JSONResponse({"message": f"the body is over {MAX_BODY_BYTES} bytes"}, status_code=413,
-                                    headers=headers)
+        try:
+            body = await read_body(request, MAX_BODY_BYTES, body_seconds)
+        except IntakeError as err:
+            return JSONResponse(err.body(), status_code=err.status, headers={**headers, **err.headers})
         try:
             payloads = json_format.Parse(body, Payloads())
         except (json_format.ParseError, UnicodeDecodeError, ValueError) as err:
@@ -77,12 +87,12 @@ def codec_router(codec: EncryptionCodec, origins: Sequence[str] | None = None,
     async def preflight(request: Request) -> Response:
         return Response(status_code=204, headers=cors(request))
 
-    @router.post("/encode")
+    @router.post("/encode", openapi_extra=PAYLOADS_DOC)
     async def encode(request: Request) -> Response:
         """Encrypt Temporal Payloads (protobuf JSON) with the current key."""
         return await run(request, codec.encode)
 
-    @router.post("/decode")
+    @router.post("/decode", openapi_extra=PAYLOADS_DOC)
     async def decode(request: Request) -> Response:
         """Decrypt Temporal Payloads (protobuf JSON); payloads that are not encrypted pass through."""
         return await run(request, codec.decode)

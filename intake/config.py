@@ -173,6 +173,8 @@ class IntakeConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8800
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    body_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=10.0, description="a body that has not fully arrived by then is answered 408")
     retry_after_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     temporal_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     task_queue: str | None = Field(default=None, description="default: FIREBREAK_TASK_QUEUE or firebreak-incidents")

@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from intake.config import LabelMapping
-from intake.mapping import kind_of
+from intake.mapping import Timestamp, kind_of
 from playbook.alert_labels import MONITOR_NOTE_STATES, MONITOR_SEVERITY_LABEL
 from playbook.config import COST_MEASURES, LATENCY_MEASURES
 from playbook.models import Detection, SignalKind
@@ -78,9 +77,9 @@ class MonitorAlert(_Wire):
     data_permalink: str | None = Field(default=None, alias="dataPermalink")
     message: MonitorMessage
     severity: Severity
-    timestamp: datetime
-    from_timestamp: datetime | None = Field(default=None, alias="fromTimestamp")
-    to_timestamp: datetime | None = Field(default=None, alias="toTimestamp")
+    timestamp: Timestamp  # inside the window every reader handles (docs/intake-limits.md)
+    from_timestamp: Timestamp | None = Field(default=None, alias="fromTimestamp")
+    to_timestamp: Timestamp | None = Field(default=None, alias="toTimestamp")
     view: str = ""
     filters: list[MonitorFilter] = Field(default_factory=list, max_length=200)
     window: str = ""
@@ -96,7 +95,7 @@ class MonitorAlertEvent(_Wire):
     """The body Langfuse posts for a monitor automation."""
 
     id: str = Field(min_length=1, max_length=256, description="the delivery's id; a retried delivery repeats it")
-    timestamp: datetime
+    timestamp: Timestamp
     type: Literal["monitor-alert"]
     api_version: Literal["v1"] = Field(default="v1", alias="apiVersion")
     payload: MonitorAlert

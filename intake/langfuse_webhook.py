@@ -25,9 +25,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from intake.auth import fresh, signed
+from intake.body import parse, read_body
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.langfuse_monitors import MonitorAlertEvent, MonitorAnswer, counted_as, monitor_detection
+from intake.mapping import Timestamp
+from intake.openapi_doc import SENT, answers, body_doc
 from integrations.artefacts import ArtefactStore
 from integrations.deploys import record_deploy
 
@@ -66,7 +69,7 @@ class PromptVersionEvent(_Loose):
     """Langfuse's PromptWebhookOutboundSchema (apiVersion v1)."""
 
     id: str = Field(min_length=1, description="the delivery's event id; redeliveries repeat it")
-    timestamp: datetime
+    timestamp: Timestamp  # inside the window every reader handles (client/admission.py)
     type: Literal["prompt-version"]
     api_version: str = Field(default="v1", alias="apiVersion")
     action: Literal["created", "updated", "deleted"]
@@ -130,23 +133,18 @@ def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactS
     @router.post("/v1/langfuse/webhook", response_model=None, responses={
         200: {"model": WebhookAnswer, "description": "a prompt-version event, recorded in the deploy log"},
         202: {"model": MonitorAnswer, "description": "a monitor alert, recorded by its incident (or no incident)"},
-        401: {"description": "missing, malformed, stale or wrong x-langfuse-signature"},
-        403: {"description": "no webhook secret configured on this intake"},
-        422: {"description": "neither a prompt-version nor a monitor-alert event"},
-        503: {"description": "Temporal did not record the monitor alert; retry after Retry-After seconds"}})
+        **answers(*SENT)}, openapi_extra=body_doc(PromptVersionEvent, MonitorAlertEvent))
     async def langfuse_webhook(request: Request) -> Response:
         """Langfuse automation webhook. prompt-version (created / updated / deleted): appended to the deploy log
         once per delivery id, for the `deploys` evidence and the incident's last deploy. monitor-alert: ALERT opens
         or joins the monitor's incident, WARNING joins a running one, OK resolves it at the source, NO_DATA /
         UNKNOWN / PAUSED are notes on a running incident's timeline."""
-        from intake.app import parse, read_body  # the shared body reading and validation
-
-        body = await read_body(request, min(config.max_body_bytes, MAX_BODY))
         if not secret:
             raise IntakeError(403, f"Langfuse webhooks are not configured on this intake: set {settings.secret_env} "
                               "to the webhook's signing secret (Langfuse shows it when you create the automation; "
                               "several automations: their secrets separated by commas)",
                               "x-langfuse-signature")
+        body = await read_body(request, min(config.max_body_bytes, MAX_BODY), config.body_timeout_seconds)
         verify_langfuse(secret, body, request.headers.get(HEADER), settings.max_age_seconds)
         kind = event_type(body)
         if kind == "monitor-alert":

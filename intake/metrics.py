@@ -8,13 +8,15 @@ firebreak_intake_alerts_sent_total                     alerts in Temporal calls 
 firebreak_intake_alerts_coalesced_total                received minus sent: alerts that needed no call of their own
 firebreak_intake_temporal_calls_total                  signal-with-start / signal calls made
 firebreak_intake_largest_batch                         the most alerts one call carried
+
+The status label is the one sent: an unexpected failure answered 503 counts as 503 (intake/errors.py CatchAll
+answers inside this middleware), and a client that hung up before its answer counts as 499 (client_disconnected).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -23,12 +25,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from intake.app import Intake
+from intake.body import CLIENT_CLOSED
+from intake.coalesce import Coalescer
 
 REASONS = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-           405: "method_not_allowed", 413: "too_large", 422: "invalid", 429: "rate_limited",
-           503: "temporal_unavailable"}
+           405: "method_not_allowed", 408: "body_timeout", 413: "too_large", 415: "unsupported_media_type",
+           422: "invalid", 429: "rate_limited", 499: "client_disconnected", 503: "temporal_unavailable"}
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -51,11 +53,11 @@ class IntakeMetrics:
 
 
 class _CoalescerCollector(Collector):
-    def __init__(self, intake: Intake) -> None:
-        self.intake = intake
+    def __init__(self, coalescer: Coalescer) -> None:
+        self.coalescer = coalescer
 
     def collect(self) -> Iterator[Metric]:
-        st = self.intake.coalescer.stats
+        st = self.coalescer.stats
         received = st.detections_received
         yield CounterMetricFamily("firebreak_intake_alerts_received", "Validated alerts handed to the coalescer",
                                   value=received)
@@ -81,24 +83,31 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status, answered, gone = 500, False, False
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, answered = int(message["status"]), True
             await send(message)
 
+        async def listen() -> Message:
+            nonlocal gone
+            message = await receive()
+            gone = gone or (message["type"] == "http.disconnect" and not answered)
+            return message
+
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, listen, capture)
         finally:
+            status = CLIENT_CLOSED if gone else status
             route = getattr(scope.get("route"), "path", None) or "unmatched"  # bounded label values
             self.metrics.observe(route, scope.get("method", ""), status, time.perf_counter() - started)
 
 
-def install_metrics(app: FastAPI, intake: Intake) -> IntakeMetrics:
+def install_metrics(app: FastAPI, coalescer: Coalescer) -> IntakeMetrics:
     metrics = IntakeMetrics()
-    metrics.registry.register(_CoalescerCollector(intake))
+    metrics.registry.register(_CoalescerCollector(coalescer))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -25,8 +26,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from client.actions import IncidentNotFound, find_incident, send_action
 from client.pending import open_approvals
 from client.workflow_types import IncidentWorkflow
+from intake.body import parse, read_body
 from intake.config import IntakeConfig
-from intake.errors import IntakeError
+from intake.errors import IntakeError, within
+from intake.openapi_doc import WHY, answers, body_doc, form_doc
 from intake.tokens import TokenStore, TokenStoreError
 from integrations.artefacts import ArtefactStore
 from observability.tracing import set_incidents
@@ -88,7 +91,7 @@ class PeopleRoutes:
     def __init__(self, config: IntakeConfig, people: People, client: Any) -> None:
         self.config, self.people = config, people
         self._client = client  # a callable returning the intake's (lazily connected) Client
-        self.wait = config.people.outcome_wait_seconds
+        self.wait, self.timeout = config.people.outcome_wait_seconds, config.temporal_timeout_seconds
 
     @property
     def client(self) -> Client:
@@ -101,6 +104,13 @@ class PeopleRoutes:
     def _unavailable(self, err: Exception) -> IntakeError:
         return IntakeError(503, f"Temporal did not answer ({err}); retry", None,
                            {"Retry-After": str(self.config.retry_after_seconds)})
+
+    def temporal(self, wait: float = 0.0) -> AbstractAsyncContextManager[None]:
+        return within(self.timeout + wait, self.config.retry_after_seconds)  # as the alert routes: then 503
+
+    async def body(self, request: Request, model: type[Any], empty_ok: bool = False) -> Any:
+        body = await read_body(request, MAX_BODY, self.config.body_timeout_seconds, empty_ok=empty_ok)
+        return model() if empty_ok and not body.strip() else parse(model, body)
 
     # ---------------------------------------------------------------- who
 
@@ -137,9 +147,18 @@ class PeopleRoutes:
     # ---------------------------------------------------------------- which incident
 
     async def target(self, ref: str, query_seconds: float) -> Target:
+        async with self.temporal():  # Temporal's own answers; the query below waits on a worker, bounded by itself
+            handle, number = await self._incident(ref)
+        try:
+            state = await handle.query(IncidentWorkflow.get_state, rpc_timeout=timedelta(seconds=query_seconds))
+        except RPCError:
+            state = None  # no worker answering: send anyway, the incident processes it when one is back
+        return Target(handle, number, state)
+
+    async def _incident(self, ref: str) -> tuple[WorkflowHandle[Any, Any], str]:
         try:
             handle = await find_incident(self.client, ref)
-            desc = await handle.describe(rpc_timeout=timedelta(seconds=self.config.temporal_timeout_seconds))
+            desc = await handle.describe(rpc_timeout=timedelta(seconds=self.timeout))
         except IncidentNotFound as err:
             raise IntakeError(404, f"{err}; GET /v1/approvals lists open incidents", "incident") from err
         except RPCError as err:
@@ -151,11 +170,7 @@ class PeopleRoutes:
         number = (desc.typed_search_attributes.get(sa.INCIDENT_NUMBER) or ref)
         if desc.status != WorkflowExecutionStatus.RUNNING:
             raise IntakeError(409, f"incident {number} is closed", "incident")
-        try:
-            state = await handle.query(IncidentWorkflow.get_state, rpc_timeout=timedelta(seconds=query_seconds))
-        except RPCError:
-            state = None  # no worker answering: send anyway, the incident processes it when one is back
-        return Target(handle, number, state)
+        return handle, number
 
     # ---------------------------------------------------------------- act
 
@@ -163,7 +178,8 @@ class PeopleRoutes:
                   redacted: dict[str, int] | None = None) -> Response:
         set_incidents([target.handle.id])  # on the request's span, when tracing is on
         try:
-            outcome = await send_action(target.handle, signal, action, wait)
+            async with self.temporal(wait):
+                outcome = await send_action(target.handle, signal, action, wait)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise IntakeError(409, f"incident {target.number} is closed", "incident") from err
@@ -187,7 +203,7 @@ class PeopleRoutes:
 
     async def decide(self, request: Request, ref: str, request_id: str) -> Response:
         who = self.person(request)
-        body = await _json_body(request, DecisionBody)
+        body = await self.body(request, DecisionBody)
         target = await self.target(ref, min(2.0, self.wait))
         wanted = None
         if target.state is not None:
@@ -207,7 +223,7 @@ class PeopleRoutes:
 
     async def acknowledge(self, request: Request, ref: str) -> Response:
         who = self.person(request)
-        body = await _json_body(request, AckBody, empty_ok=True)
+        body = await self.body(request, AckBody, empty_ok=True)
         target = await self.target(ref, min(2.0, self.wait))
         role = self.role(who, body.role, Role.INCIDENT_COMMANDER)
         action = HumanAction(by=who, role=role, action_id=str(uuid.uuid4()), comment=body.comment)
@@ -216,31 +232,13 @@ class PeopleRoutes:
     async def waiting(self, request: Request) -> Response:
         self.person(request)
         try:
+            async with self.temporal():  # frozen or unreachable: 503 within the bound (the listing is not)
+                if not await self.client.service_client.check_health(timeout=timedelta(seconds=self.timeout)):
+                    raise self._unavailable(RuntimeError("its health check says it is not serving"))
             listed = await open_approvals(self.client, query_seconds=min(3.0, self.wait))
         except RPCError as err:
             raise self._unavailable(err) from err
         return JSONResponse(listed.as_json())  # waiting, unanswered, truncated (client/pending.py)
-
-
-async def _raw_body(request: Request, limit: int) -> bytes:
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise IntakeError(413, f"the body is over {limit} bytes", "body")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _json_body(request: Request, model: type[Any], empty_ok: bool = False) -> Any:
-    from intake.app import parse
-
-    body = await _raw_body(request, MAX_BODY)
-    if not body.strip():
-        if empty_ok:
-            return model()
-        raise IntakeError(400, "the body is empty; send a JSON object", "body")
-    return parse(model, body)
 
 
 def people_router(config: IntakeConfig, people: People, client: Any) -> APIRouter:
@@ -250,31 +248,30 @@ def people_router(config: IntakeConfig, people: People, client: Any) -> APIRoute
     routes = PeopleRoutes(config, people, client)
     slack = SlackActions(routes)
     router = APIRouter(tags=["people"])
-    errors: dict[int | str, dict[str, Any]] = {s: {"description": d} for s, d in (
-        (202, "sent, but the incident has not processed it within the wait (no worker running)"),
-        (401, "no personal token"), (403, "unknown or revoked token"), (404, "unknown incident or request"),
-        (409, "refused by the incident: already decided, expired, closed, or the wrong role"),
-        (422, "a field is missing or wrong"), (503, "Temporal did not answer; retry"))}
+    refused = {"anyOf": [{"$ref": f"#/components/schemas/{m}"} for m in ("ActionResult", "ErrorBody")]}
+    errors = {**answers(400, 401, 403, 404, 408, 413, 415, 422, 503), 202: {"description": WHY[202], "model":
+              ActionResult}, 409: {"description": WHY[409], "content": {"application/json": {"schema": refused}}}}
 
     @router.post("/v1/incidents/{incident}/approvals/{request_id}", response_model=ActionResult, responses=errors,
-                 openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                     "schema": DecisionBody.model_json_schema()}}}})
+                 openapi_extra=body_doc(DecisionBody))
     async def decide(incident: str, request_id: str, request: Request) -> Response:
         """Approve or reject a pending request as the person the bearer token belongs to."""
         return await routes.decide(request, incident, request_id)
 
-    @router.post("/v1/incidents/{incident}/acknowledge", response_model=ActionResult, responses=errors)
+    @router.post("/v1/incidents/{incident}/acknowledge", response_model=ActionResult, responses=errors,
+                 openapi_extra=body_doc(AckBody, required=False))
     async def acknowledge(incident: str, request: Request) -> Response:
         """Acknowledge an incident (body optional: {"role": ..., "comment": ...})."""
         return await routes.acknowledge(request, incident)
 
-    @router.get("/v1/approvals", responses={401: errors[401], 403: errors[403], 503: errors[503]})
+    @router.get("/v1/approvals", responses=answers(401, 403, 503))
     async def waiting(request: Request) -> Response:
         """What waits for a decision in every open incident: incident, request, what, why, role, who may approve,
         deadline; 'unanswered': incidents that did not answer (no worker); 'truncated': what was left out, or null."""
         return await routes.waiting(request)
 
-    @router.post("/v1/slack/actions", responses={401: {"description": "bad or stale Slack signature"}})
+    @router.post("/v1/slack/actions", responses=answers(400, 401, 403, 408, 413, 415, 422, 503),
+                 openapi_extra=form_doc("payload"))
     async def slack_actions(request: Request) -> Response:
         """Slack interactivity Request URL: Approve / Reject / Acknowledge buttons, answered within 3 s."""
         return await slack.handle(request)

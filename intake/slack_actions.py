@@ -27,8 +27,9 @@ from temporalio.service import RPCError
 from client.actions import wait_outcome
 from client.workflow_types import IncidentWorkflow
 from intake.auth import fresh, signed
+from intake.body import FORM_TYPE, load_json, read_body
 from intake.errors import IntakeError
-from intake.people import MAX_BODY, PeopleRoutes, Target, _raw_body
+from intake.people import MAX_BODY, PeopleRoutes, Target
 from integrations import slack as slack_api
 from integrations.channels import ChannelError
 from playbook.config import SlackChannel
@@ -50,10 +51,10 @@ class SlackActions:
     async def handle(self, request: Request) -> Response:
         started = asyncio.get_running_loop().time()
         budget = self.config.slack.answer_within_seconds
-        body = await _raw_body(request, MAX_BODY)
         if not self.people.slack_secret:
             raise IntakeError(403, f"Slack is not configured on this intake: set {self.config.slack.signing_secret_env}"
                               f" to the Slack app's signing secret", "X-Slack-Signature")
+        body = await read_body(request, MAX_BODY, self.config.body_timeout_seconds, FORM_TYPE, empty_ok=True)
         verify_slack(self.people.slack_secret, body, request.headers.get("x-slack-request-timestamp"),
                      request.headers.get("x-slack-signature"), self.config.slack.max_age_seconds)
         click = parse_slack_action(body)
@@ -236,7 +237,7 @@ def parse_slack_action(body: bytes) -> SlackAction:
     """
     try:
         form = parse_qs(body.decode(), strict_parsing=True)
-        payload = json.loads(form["payload"][0])
+        payload = load_json(form["payload"][0].encode(), "payload")
     except (UnicodeDecodeError, ValueError, KeyError) as err:
         raise IntakeError(400, "expected a form-encoded 'payload' field holding JSON (Slack interactivity)",
                           "payload") from err

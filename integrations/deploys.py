@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from integrations.artefacts import ArtefactStore
@@ -51,30 +53,20 @@ def read_deploys(store: ArtefactStore, since: datetime, until: datetime,
         files = [store.path(log_path(name)) for name in prompt_names]
     else:
         files = sorted(folder.glob("*.jsonl")) if folder.exists() else []
-    found: list[tuple[datetime, dict[str, Any]]] = []
-    for path in files:
-        if not path.exists():
-            continue
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh):
-                if n >= MAX_LINES_READ:
-                    break
-                if not line.strip():
-                    continue
-                entry = json.loads(line)
-                when = _parse_time(entry.get("at"))
-                if when is not None and since <= when <= until:
-                    found.append((when, entry))
+    found = [(when, entry) for path in files for when, _, entry in _timed_lines(path) if since <= when <= until]
     found.sort(key=lambda pair: pair[0], reverse=True)
     return [entry for _, entry in found[:limit]], len(found) > limit
 
 
 def _entries(store: ArtefactStore, prompt_name: str) -> list[tuple[datetime, int, dict[str, Any]]]:
     """One prompt's logged events as (time, line number, entry), oldest first; lines without a time are skipped."""
-    path = store.path(log_path(prompt_name))
+    return sorted(_timed_lines(store.path(log_path(prompt_name))), key=lambda item: (item[0], item[1]))
+
+
+def _timed_lines(path: Path) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+    """A log's entries as (time, line number, entry), at most MAX_LINES_READ lines; lines without a time skipped."""
     if not path.exists():
-        return []
-    found: list[tuple[datetime, int, dict[str, Any]]] = []
+        return
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh):
             if n >= MAX_LINES_READ:
@@ -84,8 +76,7 @@ def _entries(store: ArtefactStore, prompt_name: str) -> list[tuple[datetime, int
             entry = json.loads(line)
             when = _parse_time(entry.get("at"))
             if when is not None:
-                found.append((when, n, entry))
-    return sorted(found, key=lambda item: (item[0], item[1]))
+                yield when, n, entry
 
 
 def last_deploy(store: ArtefactStore, prompt_name: str, before: datetime,

@@ -1,1 +1,1 @@
-"""Metrics and structured logs for the worker and the intake (README "Observability")."""
+"""Metrics and structured logs for the worker and the intake (docs/operations.md, "Observability")."""

@@ -1,4 +1,4 @@
-"""Optional OpenTelemetry tracing (README "Tracing"): off unless FIREBREAK_OTEL=1 or an OTLP endpoint is set.
+"""Optional OpenTelemetry tracing (docs/operations.md): off unless FIREBREAK_OTEL=1 or an OTLP endpoint is set.
 
 When on, every Temporal client Firebreak makes (worker, intake, CLI — all through `client.temporal.connect`)
 carries Temporal's `TracingInterceptor`, so a span context travels in the Temporal headers from the intake's

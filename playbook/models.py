@@ -137,8 +137,15 @@ class Detection(BaseModel):
 
 
 def workflow_id_for(detection: Detection) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in detection.incident_fingerprint())
-    return f"incident-{safe}"[:200]
+    """`incident-<fingerprint>`; a fingerprint that is not safe as it is (other characters than letters, digits,
+    '-', '_', '.', or too long) is cut and made safe, then gets a hash of the whole, so that two fingerprints
+    never share an incident by accident (`probe fp`, `probe\\0fp` and `probe-fp` are three incidents)."""
+    fingerprint = detection.incident_fingerprint()
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in fingerprint)
+    if safe == fingerprint and len(safe) <= 191:
+        return f"incident-{safe}"
+    digest = hashlib.sha256(fingerprint.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"incident-{safe[:174]}-{digest}"
 
 
 class Actor(BaseModel):

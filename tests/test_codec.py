@@ -201,6 +201,39 @@ async def test_codec_server_token() -> None:
         assert ok.status_code == 200
 
 
+async def test_the_codec_endpoint_needs_a_token_unless_the_intake_listens_on_loopback(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    """Keys set, no FIREBREAK_CODEC_TOKEN: an intake bound beyond loopback refuses to decrypt (and says so at
+    start); on 127.0.0.1 it serves; with a token it serves to whoever presents it."""
+    import logging
+
+    from intake.app import build
+
+    monkeypatch.setenv("FIREBREAK_CODEC_KEYS", f"k1:{new_key()}")
+    monkeypatch.delenv("FIREBREAK_CODEC_TOKEN", raising=False)
+    sealed = json_format.MessageToJson(Payloads(payloads=await load_codec().encode([payload(SECRET)])))  # type: ignore[union-attr]
+    playbook = write_playbook(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="firebreak.intake"):
+        app, _ = build(playbook, environ={}, host="0.0.0.0")
+    assert "codec endpoint refused" in caplog.text and "0.0.0.0" in caplog.text and "FIREBREAK_CODEC_TOKEN" in \
+        caplog.text
+    async with serving(app) as api:  # served on 127.0.0.1 here; what counts is where it was told it listens
+        for path in ("/codec/decode", "/codec/encode"):
+            r = await api.http.post(path, content=sealed, headers={"Content-Type": "application/json"})
+            assert r.status_code == 403 and "FIREBREAK_CODEC_TOKEN" in r.json()["message"], r.text
+            assert SECRET not in r.text
+
+    async with serving(build(playbook, environ={}, host="127.0.0.1")[0]) as api:
+        r = await api.http.post("/codec/decode", content=sealed)
+        assert r.status_code == 200 and json_format.Parse(r.text, Payloads()).payloads[0] == payload(SECRET)
+
+    monkeypatch.setenv("FIREBREAK_CODEC_TOKEN", "s3cret")
+    async with serving(build(playbook, environ={}, host="0.0.0.0")[0]) as api:
+        assert (await api.http.post("/codec/decode", content=sealed)).status_code == 401
+        r = await api.http.post("/codec/decode", content=sealed, headers={"Authorization": "Bearer s3cret"})
+        assert r.status_code == 200 and json_format.Parse(r.text, Payloads()).payloads[0] == payload(SECRET)
+
+
 async def test_the_embedded_ui_is_told_the_codec_endpoint(tmp_path: Path) -> None:
     import httpx
 

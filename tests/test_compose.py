@@ -129,3 +129,32 @@ def test_metrics_encryption_and_tracing_settings(compose: dict[str, Any]) -> Non
     text = (REPO / "docker-compose.yml").read_text()
     assert "# OTEL_EXPORTER_OTLP_ENDPOINT:" in text  # tracing is offered, commented out (off by default)
     assert not any(k.startswith("OTEL_") or k == "FIREBREAK_OTEL" for k in (*worker, *intake))
+
+
+def test_the_published_intake_decrypts_only_for_the_codec_token(compose: dict[str, Any], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The intake listens on 0.0.0.0 (published on :8800): with keys and no token exported, compose hands it an
+    empty FIREBREAK_CODEC_TOKEN and /codec refuses; with the token, it decrypts for bearers of it only."""
+    from fastapi.testclient import TestClient
+
+    from client.codec import new_key
+    from intake.app import LOOPBACK_HOSTS, build
+    from tests.support import write_playbook
+
+    intake = compose["services"]["intake"]
+    host = build_parser().parse_args(intake["command"][1:]).host
+    assert host not in LOOPBACK_HOSTS and any(p.endswith(":8800") for p in intake["ports"])
+    env = intake["environment"]
+    assert env["FIREBREAK_CODEC_TOKEN"] == "${FIREBREAK_CODEC_TOKEN:-}"
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "export\n# FIREBREAK_CODEC_TOKEN too" in text and "--codec-auth" in text
+    monkeypatch.setenv("FIREBREAK_CODEC_KEYS", f"k1:{new_key()}")
+    body = '{"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "InNlY3JldCI="}]}'
+    for token, status in (("", 403), ("s3cret", 401)):
+        monkeypatch.setenv("FIREBREAK_CODEC_TOKEN", token)  # what `${FIREBREAK_CODEC_TOKEN:-}` gives the process
+        app, _ = build(write_playbook(tmp_path), environ={}, host=host)
+        with TestClient(app) as http:
+            assert http.post("/codec/decode", content=body).status_code == status
+            if token:
+                ok = http.post("/codec/decode", content=body, headers={"Authorization": f"Bearer {token}"})
+                assert ok.status_code == 200 and ok.json()["payloads"][0]["data"] == "InNlY3JldCI="

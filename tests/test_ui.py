@@ -1,9 +1,9 @@
 """What people see and do in the Temporal UI and the `temporal` CLI, against the embedded dev server with its UI.
 
-The README's signal payloads are sent with the real `temporal` binary, so the documented JSON can't rot; a headless
-Chromium (Debian's chromium + chromium-driver, installed by `make test` when missing) finds an incident by its search
-attributes in the UI's workflow list, reads its summary, details and current details on the workflow page, and
-approves a request through the UI's "Send a Signal" dialog with the README's payload.
+The signal payloads of docs/where-to-look.md are sent with the real `temporal` binary, so the documented JSON can't
+rot; a headless Chromium (Debian's chromium + chromium-driver, installed by `make test` when missing) finds an
+incident by its search attributes in the UI's workflow list, reads its summary, details and current details on the
+workflow page, and approves a request through the UI's "Send a Signal" dialog with the documented payload.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--window-size=1600,1000"]
 UI_WAIT = 30.0  # seconds any one thing may take to show in the UI
 
-# The README's people: its payloads are sent as written, so the roster has them in the roles they claim.
-README_ROSTER = """
+# The people of the documented payloads: they are sent as written, so the roster has them in the roles they claim.
+DOCUMENTED_ROSTER = """
 [roster.people.alice]
 name = "Alice Ng"
 roles = ["incident_commander"]
@@ -76,26 +76,27 @@ number_prefix = "%s"
 """
 
 
-def readme_section() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+def documented_section() -> str:
+    text = (REPO / "docs" / "where-to-look.md").read_text(encoding="utf-8")
     start = text.index("## Acting from the Temporal UI or the temporal CLI")
-    return text[start:text.index("\n## ", start + 1)]
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else len(text)]
 
 
-def readme_payloads() -> dict[str, str]:
-    """signal name -> the JSON payload the README's table gives for it."""
-    section = readme_section()
+def documented_payloads() -> dict[str, str]:
+    """signal name -> the JSON payload the documented table gives for it."""
+    section = documented_section()
     rows = dict(re.findall(r"^\| `(\w+)` \| `(\{.*\})` \|$", section, re.M))
     alert = re.search(r"^\| `alert` / `alert_batch` \|.*`(\{.*\})` \|$", section, re.M)
-    assert alert is not None, "the README's alert row lost its example"
+    assert alert is not None, "the documented alert row lost its example"
     rows["alert"] = alert.group(1)
     return rows
 
 
-def readme_cli_example() -> list[str]:
-    """The README's `temporal workflow signal` command, as argv."""
-    block = re.search(r"<!-- cli example.*?```sh\n(.*?)```", readme_section(), re.S)
-    assert block is not None, "the README's temporal CLI example is gone"
+def documented_cli_example() -> list[str]:
+    """The documented `temporal workflow signal` command, as argv."""
+    block = re.search(r"<!-- cli example.*?```sh\n(.*?)```", documented_section(), re.S)
+    assert block is not None, "the documented temporal CLI example is gone"
     return shlex.split(block.group(1).replace("\\\n", " "))
 
 
@@ -115,12 +116,13 @@ def signal_handlers() -> dict[str, Any]:
     return handlers
 
 
-def test_readme_documents_every_signal_with_a_payload_that_decodes() -> None:
-    payloads, handlers = readme_payloads(), signal_handlers()
-    assert set(handlers) - {"alert_batch"} == set(payloads), "document each signal in the README's table"
+def test_docs_document_every_signal_with_a_payload_that_decodes() -> None:
+    payloads, handlers = documented_payloads(), signal_handlers()
+    assert set(handlers) - {"alert_batch"} == set(payloads), \
+        "document each signal in the table of docs/where-to-look.md"
     for name, payload in payloads.items():
         TypeAdapter(handlers[name]).validate_json(payload)  # what the pydantic converter does with json/plain
-    argv = readme_cli_example()
+    argv = documented_cli_example()
     assert argv[:3] == ["temporal", "workflow", "signal"]
     assert json.loads(argv[argv.index("--input") + 1]) == json.loads(payloads[argv[argv.index("--name") + 1]])
 
@@ -147,7 +149,7 @@ async def ui_client(ui_server: DevServer) -> Client:
 def ui_playbook(tmp_path: Path) -> Path:
     # Tests share the server but not a number ledger: a prefix of their own keeps INC numbers apart.
     prefix = "U" + "".join(random.choices(string.ascii_uppercase, k=6))
-    return write_playbook(tmp_path, PLAYBOOK_BODY % prefix, roster=README_ROSTER)
+    return write_playbook(tmp_path, PLAYBOOK_BODY % prefix, roster=DOCUMENTED_ROSTER)
 
 
 async def temporal(*args: str, attempts: int = 5) -> str:
@@ -164,9 +166,9 @@ async def temporal(*args: str, attempts: int = 5) -> str:
     return out.decode()
 
 
-async def test_readme_signals_land_through_the_temporal_cli(ui_server: DevServer, ui_client: Client,
+async def test_documented_signals_land_through_the_temporal_cli(ui_server: DevServer, ui_client: Client,
                                                             tmp_path: Path, home: Path) -> None:
-    payloads, tq = readme_payloads(), f"ui-{uuid.uuid4()}"
+    payloads, tq = documented_payloads(), f"ui-{uuid.uuid4()}"
     async with incident_worker(ui_client, tq, ui_playbook(tmp_path), home):
         handle = await raise_detection(ui_client, detection(), task_queue=tq)
         wid = ["--address", ui_server.address, "--workflow-id", handle.id]
@@ -176,8 +178,8 @@ async def test_readme_signals_land_through_the_temporal_cli(ui_server: DevServer
 
         await send("acknowledge")
         await wait_for(handle, lambda s: s.approval("stabilise-1") is not None)
-        # The README's command as written, pointed at this server and this incident.
-        argv = with_option(with_option(readme_cli_example(), "--address", ui_server.address), "--workflow-id",
+        # The documented command as written, pointed at this server and this incident.
+        argv = with_option(with_option(documented_cli_example(), "--address", ui_server.address), "--workflow-id",
                            handle.id)
         await temporal(*argv[1:])
         state = await wait_for(handle, lambda s: any(m.action == "rollback_prompt" for m in s.mitigations))
@@ -282,7 +284,7 @@ class Browser:
         return seen
 
     def send_signal(self, name: str, payload: str) -> None:
-        """More Actions -> Send a Signal -> Signal name -> Data -> json/plain -> Submit, as the README says."""
+        """More Actions -> Send a Signal -> Signal name -> Data -> json/plain -> Submit, as the docs say."""
         from selenium.webdriver.support import expected_conditions as ec
 
         self.click("button[aria-controls=workflow-actions]")  # "More Actions"
@@ -318,7 +320,7 @@ async def test_ui_finds_the_incident_shows_its_details_and_takes_a_signal(
         try:
             rows = await asyncio.to_thread(browser.find_in_list, number, handle.id)
             seen = await asyncio.to_thread(browser.user_metadata, handle.id, number)
-            await asyncio.to_thread(browser.send_signal, "approve", readme_payloads()["approve"])
+            await asyncio.to_thread(browser.send_signal, "approve", documented_payloads()["approve"])
             state = await wait_for(handle, lambda s: bool(s.mitigations))
             after = await asyncio.to_thread(browser.user_metadata, None, "rollback_prompt (")
             failed = False
@@ -335,7 +337,7 @@ async def test_ui_finds_the_incident_shows_its_details_and_takes_a_signal(
     assert "ai_ops: bob (paged), carol" in current and "decide by" in current
     assert "acknowledged by alice" in current and "next brief due" in current
     assert "none yet" in current
-    # The README's approve payload, sent from the UI's dialog, landed: approved by carol, mitigation in place.
+    # The documented approve payload, sent from the UI's dialog, landed: approved by carol, mitigation in place.
     request = state.approval("stabilise-1")
     assert request is not None and request.status == ApprovalStatus.APPROVED and request.decided_by == "carol"
     current = after["user-metadata-current-details"]

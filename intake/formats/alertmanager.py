@@ -6,13 +6,12 @@ the mapping here serve both.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from intake.config import LabelMapping, SourceConfig
-from intake.mapping import detection, short_hash
+from intake.mapping import EndsAt, Key, Timestamp, detection, short_hash
 from playbook.models import Detection
 
 
@@ -25,10 +24,10 @@ class Alert(_Wire):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime  # noqa: N815 - the wire's own names
-    endsAt: datetime | None = None  # noqa: N815
+    startsAt: Timestamp  # noqa: N815 - the wire's own names
+    endsAt: EndsAt = None  # noqa: N815 - also Go's zero time, which Alertmanager sends while firing
     generatorURL: str = ""  # noqa: N815
-    fingerprint: str = Field(min_length=1, max_length=256)
+    fingerprint: Key
 
 
 class Message(_Wire):

@@ -7,13 +7,13 @@ as in PagerDuty, where acknowledge and resolve apply only with the trigger's rou
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from client.admission import CONTROL
 from intake.config import LabelMapping
-from intake.mapping import detection, short_hash
+from intake.mapping import Timestamp, detection, no_control, short_hash
 from playbook.models import Detection
 
 
@@ -25,7 +25,7 @@ class Payload(_Wire):
     summary: str = Field(min_length=1, max_length=1024)
     source: str = Field(min_length=1)
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: datetime | None = None
+    timestamp: Timestamp | None = None
     component: str | None = None
     group: str | None = None
     class_: str | None = Field(default=None, alias="class")
@@ -40,7 +40,7 @@ class Link(_Wire):
 class Event(_Wire):
     routing_key: str = Field(min_length=1)
     event_action: Literal["trigger", "acknowledge", "resolve"]
-    dedup_key: str | None = Field(default=None, min_length=1, max_length=255)
+    dedup_key: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(no_control)] | None = None
     payload: Payload | None = None
     links: list[Link] = Field(default_factory=list)
     client: str | None = None
@@ -68,8 +68,9 @@ def labels_of(payload: Payload | None) -> tuple[dict[str, str], dict[str, float]
             continue
         if isinstance(value, int | float):
             metrics[str(key)] = float(value)
-        elif isinstance(value, str):
-            labels.setdefault(str(key), value)
+        elif isinstance(value, str) and not CONTROL.search(key):
+            # Free text (a stack trace ...) is not refused for its line breaks: they become spaces in the label.
+            labels.setdefault(str(key), CONTROL.sub(" ", value))
     return labels, metrics
 
 
