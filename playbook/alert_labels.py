@@ -6,8 +6,9 @@ the incident need not name the model, prompt or deploy: another alert of the gro
 named. `source_note` says when a "detection" is not an alert at all: the sender's own acknowledgement (PagerDuty)
 or a Langfuse monitor's state that is neither a breach nor a recovery (NO_DATA, UNKNOWN, PAUSED).
 
-Pure functions of pydantic values: the incident workflow calls them (behind `workflow.patched`), so they must stay
-deterministic and free of I/O.
+Pure functions of pydantic values: the incident workflow calls them (behind `workflow.patched`, its markers
+`alert-labels-v1` and `source-notes-v1` in workflows/incident/markers.py), so they must stay deterministic and free
+of I/O.
 """
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from playbook.models import Detection
-
-PATCH = "alert-labels-v1"  # the workflow fills the incident's labels from later alerts
-LAST_DEPLOY_PATCH = "last-deploy-v1"  # the workflow takes the deploy log's last deploy when no alert named one
-NOTES_PATCH = "source-notes-v1"  # the workflow records a monitor's NO_DATA / UNKNOWN / PAUSED as a note
 
 PAGERDUTY_ACTION_LABEL = "pagerduty_event_action"
 MONITOR_SEVERITY_LABEL = "langfuse_monitor_severity"

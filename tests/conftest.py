@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from embedded.binaries import temporal_cli, temporal_test_server
+from embedded.binaries import temporal_cli
 from playbook import search_attributes as sa
+from tests.support import time_skipping_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,11 +31,7 @@ def pytest_cmdline_main(config: pytest.Config) -> Iterator[None]:  # type: ignor
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server, with Firebreak's search attributes registered."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(), data_converter=pydantic_data_converter)
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL}))
+    env = await time_skipping_env()
     async with env:
         yield env
 

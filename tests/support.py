@@ -16,13 +16,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import all_activities
 from activities.context import ActivityContext
+from embedded.binaries import temporal_test_server
 from integrations.artefacts import ArtefactStore
+from playbook import search_attributes as sa
 from playbook.models import Decision, Detection, HumanAction, Role, SignalKind
 from playbook.state import IncidentState
 from worker import build_worker
@@ -50,6 +55,16 @@ backup = "cat"
 name = "Cat Comms"
 roles = ["communications", "domain_sme"]
 """
+
+
+async def time_skipping_env() -> WorkflowEnvironment:
+    """The time-skipping test server, with Firebreak's search attributes registered (the tests' and the recorder's)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), data_converter=pydantic_data_converter)
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL}))
+    return env
 
 
 def write_playbook(directory: Path, body: str = "", roster: str = ROSTER) -> Path:

@@ -9,8 +9,8 @@ that fails the workflow with the fields and values it could not read; `firebreak
 Temporal UI and `temporal workflow describe` show it Failed with that message. A run already retrying when this
 code is deployed fails at its next attempt (no command was recorded before, so nothing to replay differently).
 
-Alerts in a batch signal are read one by one: one that cannot be read is dropped with a warning and a timeline
-entry, and the others count (before READABLE_ALERTS the whole batch was dropped; histories recorded so replay so).
+Alerts in an incident's batch signal are read one by one with `describe` (workflows/incident/alerts.py,
+`readable_alerts`): one that cannot be read is dropped with a warning and a timeline entry, and the others count.
 A single signal the SDK cannot decode is dropped by the SDK itself with an error in the log ("Failed
 deserializing signal input ..., dropping the signal"); the incident goes on.
 """
@@ -25,10 +25,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from playbook.models import Detection
-
 UNREADABLE = "UnreadableInput"
-READABLE_ALERTS = "readable-alerts-v1"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -54,19 +51,3 @@ def read_input(model: type[M], raw: Any, what: str) -> M:
         workflow.logger.error(message)
         raise ApplicationError(message, type=UNREADABLE, non_retryable=True) from None
 
-
-def readable_alerts(raw: list[Any]) -> tuple[list[Detection], list[str]] | None:
-    """The alerts of a batch that can be read, and why each other one cannot; None when some cannot be read and
-    the history was recorded before READABLE_ALERTS (then the whole batch is dropped, as it was)."""
-    found: list[Detection] = []
-    problems: list[str] = []
-    for item in raw:
-        try:
-            found.append(item if isinstance(item, Detection) else Detection.model_validate(item))
-        except ValidationError as err:
-            problems.append(describe(err))
-    if problems and not workflow.patched(READABLE_ALERTS):
-        return None
-    for problem in problems:
-        workflow.logger.warning("an alert in a batch cannot be read and is dropped: %s", problem)
-    return found, problems

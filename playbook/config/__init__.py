@@ -34,7 +34,7 @@ from playbook.config.evidence import DEPLOY_EVIDENCE_FIELDS, LANGFUSE_EVIDENCE_F
 from playbook.config.load import load_playbook, parse_playbook
 from playbook.config.review import ReviewConfig, TicketConfig
 from playbook.config.root import Playbook
-from playbook.config.roster import POLICY_PATTERN, ApprovalPolicy, Person, Roster
+from playbook.config.roster import ApprovalPolicy, Person, Roster
 from playbook.config.severity import SeverityConfig, SeverityLevel, SeverityRule
 from playbook.config.templates import TEMPLATE_VARIABLES, render_for_people, render_template, template_variables
 from playbook.config.watchers import (
@@ -78,7 +78,6 @@ __all__ = [
     "MetricWatcher",
     "OBSERVATION_TYPES",
     "PII_KINDS",
-    "POLICY_PATTERN",
     "Person",
     "Playbook",
     "PlaybookError",

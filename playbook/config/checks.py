@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from playbook.approval import ApprovalMode
 from playbook.config.actions import (
     HttpAction,
     HttpRequest,
@@ -15,7 +16,6 @@ from playbook.config.actions import (
 )
 from playbook.config.channels import CHANNEL_KINDS_FOR_PAGES
 from playbook.config.root import Playbook
-from playbook.config.roster import POLICY_PATTERN
 from playbook.config.templates import TEMPLATE_VARIABLES, template_variables
 from playbook.models import Role, Step
 
@@ -39,7 +39,7 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         for sev, mode in per_sev.items():
             policies[f"approvals.actions.{gated}.{sev.value}"] = mode
     for key, mode in policies.items():
-        if not POLICY_PATTERN.match(mode):
+        if ApprovalMode.parse(mode) is None:
             problems.append((key, f"'{mode}' is not a policy; use auto, auto_with_notice or approve:<role>"))
     for svc, plan in pb.services.items():
         for step in (Step.STABILISE, Step.CONTAIN, Step.REMEDIATE):

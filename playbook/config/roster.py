@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field
 
+from playbook.approval import ApprovalMode
 from playbook.config.base import _Strict
 from playbook.models import Role, Severity
-
-POLICY_PATTERN = re.compile(r"^(auto|auto_with_notice|approve:(incident_commander|ai_ops|domain_sme|communications))$")
 
 
 class Person(_Strict):
@@ -45,5 +43,9 @@ class ApprovalPolicy(_Strict):
     default: str = "approve:incident_commander"
     actions: dict[str, dict[Severity, str]] = Field(default_factory=dict)
 
-    def mode_for(self, action: str, severity: Severity) -> str:
-        return self.actions.get(action, {}).get(severity, self.default)
+    def mode_for(self, action: str, severity: Severity) -> ApprovalMode:
+        return self.own_mode(action, severity) or ApprovalMode.of(self.default)
+
+    def own_mode(self, action: str, severity: Severity) -> ApprovalMode | None:
+        """The action's own policy at this severity; None when it falls back to the default."""
+        return ApprovalMode.of(own) if (own := self.actions.get(action, {}).get(severity)) else None

@@ -1,1 +1,1 @@
-"""Recorded IncidentWorkflow histories, replayed in CI so a workflow change that breaks running incidents fails."""
+"""Recorded histories of every workflow type, replayed in CI so a workflow change that breaks running runs fails."""

@@ -3,11 +3,16 @@
 Runs the incident shapes (or only those named: `... record briefs_per_audience`) on the time-skipping test server
 with the real activities and writes each finished history as JSON beside this file. Re-record only for a
 deliberate, patched workflow change; keep the old files too, so incidents started before the change stay covered.
+
+Besides incidents: an ActionItemWorkflow (reminded, escalated, refused and done), WatchWorkflow runs (a breach
+reported, a failed read) and a chain of incident runs joined by continue-as-new, recorded on the dev server with a
+low history limit (the time-skipping server never suggests continuing as new), so the carried-state path replays.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -17,20 +22,33 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from client.temporal import raise_detection
-from embedded.binaries import temporal_test_server
+from embedded.binaries import temporal_cli
+from integrations.artefacts import ArtefactStore
+from integrations.deploys import record_deploy
 from playbook import search_attributes as sa
-from playbook.models import Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
+from playbook.config import load_playbook
+from playbook.models import ActionItem, HumanAction, Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
 from playbook.remedy import PatchText
+from playbook.watch import WatchInput
 from tests.fake_langfuse import fake_langfuse
-from tests.support import decision, detection, human, incident_worker, recorder, wait_for, write_playbook
+from tests.support import (
+    decision,
+    detection,
+    human,
+    incident_worker,
+    recorder,
+    time_skipping_env,
+    wait_for,
+    write_playbook,
+)
+from workflows.action_items import ActionItemWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.watch import WatchWorkflow
 
 HERE = Path(__file__).resolve().parent
 PLAYBOOK = """
@@ -77,6 +95,7 @@ known_good = {{ prompt_name = "undo-bot", prompt_version = 1 }}
 contain = ["disable_tools"]
 remediate = ["patch_prompt", "regression_suite"]
 """
+Recorded = dict[str, WorkflowHandle[Any, Any]]  # history file stem -> the run recorded there
 RETRO = RetrospectiveNotes(by="ian", role=Role.INCIDENT_COMMANDER, root_cause="bad prompt",
                            contributing_factors=["no test"], preventative_actions=["add test"])
 
@@ -159,6 +178,42 @@ async def storm(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     await wait_for(handle, lambda s: s.alert_count == 150 and s.ticket is not None)
     await handle.signal(IncidentWorkflow.resolve, Resolution(
         by="ian", role=Role.INCIDENT_COMMANDER, comment="false alarm"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
+# A service whose plan runs no action, with a known-good prompt the deploy log has a deploy of.
+SOURCES_PLAYBOOK = """
+[services.sources-bot]
+known_good = { prompt_name = "sources/answer", prompt_version = 3 }
+"""
+
+
+def deploy_log(store: ArtefactStore) -> None:
+    """The deploy log as the Langfuse webhook leaves it: version 4 of sources/answer to production an hour ago."""
+    record_deploy(store, "delivery-1", {"prompt": "sources/answer", "version": 4, "action": "created",
+                                        "labels": ["production"], "by": "Carol Ops",
+                                        "at": (datetime.now(UTC) - timedelta(hours=1)).isoformat()})
+
+
+async def alert_sources(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """The first alert names no model, prompt or deploy: the deploy log's last deploy fills 'last deploy'
+    (last-deploy-v1); then one batch holds a later alert naming a model and a prompt (alert-labels-v1), a Langfuse
+    monitor's NO_DATA that is not firing (source-notes-v1) and a PagerDuty acknowledgement; acknowledged, resolved
+    and reviewed."""
+    first = detection(kind="hallucination", services=["sources-bot"], severity_hint=Severity.SEV3, deploy_id=None)
+    handle = await raise_detection(env.client, first, task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    same = {"kind": "hallucination", "services": ["sources-bot"], "fingerprint": first.fingerprint, "deploy_id": None}
+    await handle.signal(IncidentWorkflow.alert_batch, [
+        detection(**same, alert_id="a-2", model="gpt-4o-mini", prompt_name="sources/answer", prompt_version=4),
+        detection(**same, alert_id="m-1", firing=False, labels={"langfuse_monitor_severity": "NO_DATA"}),
+        detection(**same, alert_id="a-1", labels={"pagerduty_event_action": "acknowledge"})])
+    await wait_for(handle, lambda s: s.alert_count == 2 and len(s.source_acknowledged_ids) == 2)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: s.status.value == "monitoring")
+    await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment="fixed"))
     await wait_for(handle, lambda s: s.retrospective_path is not None)
     await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
     return handle
@@ -266,7 +321,143 @@ async def remedy_candidate(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[
     return handle
 
 
-Scenario = Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any]]]
+ACTION_ITEMS_PLAYBOOK = """
+[review]
+action_item_reminder_hours = 24
+action_item_escalate_after = 2
+"""
+
+
+async def action_items(env: WorkflowEnvironment, tq: str) -> Recorded:
+    """An incident whose retrospective has two action items (its `track_action_items` step), and the first item's
+    ActionItemWorkflow: reminded at its due date, twice more overdue, escalated, refused to a non-owner, done."""
+    handle = await raise_detection(env.client, detection(kind="hallucination", severity_hint=Severity.SEV3),
+                                   task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    await wait_for(handle, lambda s: s.status.value == "monitoring")
+    await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment="ok"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    now = await env.get_current_time()
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO.model_copy(update={"action_items": [
+        ActionItem(what="add a toxicity regression suite", owner="olu", due=now + timedelta(days=2)),
+        ActionItem(what="review the logging policy", owner="sam")]}))
+    state = await wait_for(handle, lambda s: s.status.value == "closed")
+    first = env.client.get_workflow_handle(f"action-{state.number}-1")
+    second = env.client.get_workflow_handle(f"action-{state.number}-2")
+    await _item_until(first, lambda item: item.get("reminders_sent") == 0)
+    await env.sleep(timedelta(days=2, hours=1))  # due: the first reminder
+    await env.sleep(timedelta(days=2))  # two overdue reminders more: the incident commander is told
+    await _item_until(first, lambda item: item.get("escalated") is True)
+    await first.signal(ActionItemWorkflow.mark_done, HumanAction(by="sam", role=Role.DOMAIN_SME, action_id="x1"))
+    await first.signal(ActionItemWorkflow.mark_done, HumanAction(by="olu", role=Role.AI_OPS, action_id="x2",
+                                                                 comment="shipped"))
+    await second.signal(ActionItemWorkflow.mark_done, HumanAction(by="ian", role=Role.INCIDENT_COMMANDER,
+                                                                  action_id="x3"))
+    await second.result()
+    return {"action_items_incident": handle, "action_item": first}
+
+
+async def _item_until(handle: WorkflowHandle[Any, Any], predicate: Callable[[dict[str, Any]], bool]) -> None:
+    for _ in range(200):
+        if predicate((await handle.query(ActionItemWorkflow.get_item)).model_dump(mode="json")):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"action item {handle.id} never reached the condition")
+
+
+WATCH_PLAYBOOK = """
+[watchers.tox]
+service = "support-bot"
+signal = "toxicity"
+score_names = ["toxicity"]
+threshold = 0.8
+min_count = 2
+window_minutes = 15
+base_url = "{langfuse}"
+[watchers.quiet]
+service = "support-bot"
+score_names = ["never_scored"]
+threshold = 0.8
+base_url = "{langfuse}"
+[watchers.blind]
+service = "support-bot"
+score_names = ["toxicity"]
+threshold = 0.8
+base_url = "http://127.0.0.1:9"
+public_key_env = "RECORD_BLIND_PUBLIC_KEY"
+secret_key_env = "RECORD_BLIND_SECRET_KEY"
+"""
+
+
+async def _watch(env: WorkflowEnvironment, tq: str, playbook: Path, name: str) -> WorkflowHandle[Any, Any]:
+    """One watch run as its schedule starts it, with the clock held (a result wait would skip time freely)."""
+    watcher = load_playbook(playbook)[0].watchers[name]
+    handle = await env.client.start_workflow(
+        WatchWorkflow.run, WatchInput(name=name, watcher=watcher, incident_task_queue=tq),
+        id=f"watch-{name}-{uuid.uuid4().hex[:6]}", task_queue=tq)
+    with env.auto_time_skipping_disabled(), contextlib.suppress(WorkflowFailureError):
+        await handle.result()
+    return handle
+
+
+async def watch(env: WorkflowEnvironment, tq: str, playbook: Path, langfuse: Any) -> Recorded:
+    """A breach reported (the Detection raised, the memory saved), a quiet window (nothing to report) and a read
+    that fails after its retries."""
+    # Its own keys: the langfuse SDK keeps one client per public key. Nothing listens on port 9.
+    os.environ.update(RECORD_BLIND_PUBLIC_KEY="pk-lf-blind", RECORD_BLIND_SECRET_KEY="sk-lf-blind")
+    now = await env.get_current_time()
+    for i in range(3):
+        langfuse.add_score(name="toxicity", value=0.93, when=now - timedelta(minutes=1, seconds=i),
+                           trace_id=uuid.uuid4().hex)
+    breach = await _watch(env, tq, playbook, "tox")
+    quiet = await _watch(env, tq, playbook, "quiet")
+    failed = await _watch(env, tq, playbook, "blind")
+    result = await breach.result()
+    incident = env.client.get_workflow_handle(result.incident_workflow_id)
+    await wait_for(incident, lambda s: s.ticket is not None)  # quiet before it is terminated
+    await incident.terminate("recorded the watch runs only")
+    return {"watch_breach": breach, "watch_quiet": quiet, "watch_read_failed": failed}
+
+
+CHAIN_LIMIT = 40  # limit.historyCount.suggestContinueAsNew on the dev server for the chain
+
+
+async def continue_as_new(client: Client, tq: str) -> Recorded:
+    """An incident that continues as new several times: while unacknowledged (an alert storm), while monitoring
+    and while the retrospective is awaited; every run after the first starts from the carried state."""
+    fingerprint = f"chain-{uuid.uuid4().hex[:6]}"
+    first = await raise_detection(client, detection(fingerprint=fingerprint, alert_id="c-0",
+                                                    severity_hint=Severity.SEV3), task_queue=tq)
+    await wait_for(first, lambda s: s.ticket is not None)
+    for i in range(1, 31):
+        await first.signal(IncidentWorkflow.alert, detection(fingerprint=fingerprint, alert_id=f"c-{i}"))
+    latest = client.get_workflow_handle(first.id)
+    await wait_for(latest, lambda s: s.alert_count == 31)
+    await latest.signal(IncidentWorkflow.alert, detection(fingerprint=fingerprint, alert_id="c-1"))  # seen before
+    await latest.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    await wait_for(latest, lambda s: s.status.value == "monitoring")
+    for n in range(12):
+        await latest.signal(IncidentWorkflow.add_note, human("ian", Role.INCIDENT_COMMANDER, f"note {n}"))
+    await wait_for(latest, lambda s: sum(e.what == "note" for e in s.timeline) == 12)
+    await latest.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment="ok"))
+    await wait_for(latest, lambda s: s.retrospective_path is not None)
+    for n in range(12):
+        await latest.signal(IncidentWorkflow.add_note, human("ian", Role.INCIDENT_COMMANDER, f"review note {n}"))
+    await wait_for(latest, lambda s: sum(e.what == "note" for e in s.timeline) == 24)
+    await latest.signal(IncidentWorkflow.retrospective_done, RETRO)
+    await latest.result()
+    runs: dict[str, WorkflowHandle[Any, Any]] = {}
+    run_id = first.result_run_id
+    while run_id:  # each run names the next in its continued-as-new event
+        handle = client.get_workflow_handle(first.id, run_id=run_id)
+        runs[f"continue_as_new_{len(runs) + 1}"] = handle
+        last = (await handle.fetch_history()).events[-1]
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id or None
+    return runs
+
+
+Scenario = Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any] | Recorded]]
 SCENARIOS: dict[str, Scenario] = {
     "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm,
     "pending_unreadable": pending_and_unreadable}
@@ -274,42 +465,74 @@ SCENARIOS: dict[str, Scenario] = {
 OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_per_audience, AUDIENCES_PLAYBOOK),
                                                  "remedy": (remedy, REMEDY_PLAYBOOK),
                                                  "remedy_candidate": (remedy_candidate, REMEDY_PLAYBOOK),
-                                                 "final_brief": (final_brief, AUDIENCES_PLAYBOOK)}
+                                                 "final_brief": (final_brief, AUDIENCES_PLAYBOOK),
+                                                 "action_items": (action_items, ACTION_ITEMS_PLAYBOOK),
+                                                 "alert_sources": (alert_sources, SOURCES_PLAYBOOK)}
+# Written to the worker's artefact store before the scenario runs.
+SEEDS: dict[str, Callable[[ArtefactStore], None]] = {"alert_sources": deploy_log}
+# Not incident scenarios of the time-skipping server; recorded by their own code below.
+OTHERS = ("watch", "continue_as_new")
+
+
+EXPECTED_TO_FAIL = {"watch_read_failed"}
+
+
+async def _save(name: str, recorded: WorkflowHandle[Any, Any] | Recorded) -> None:
+    for stem, handle in (recorded if isinstance(recorded, dict) else {name: recorded}).items():
+        if stem in EXPECTED_TO_FAIL:
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()
+        else:
+            await handle.result()
+        history = await handle.fetch_history()
+        (HERE / f"{stem}.json").write_text(history.to_json())
+        print(f"recorded {stem}: {len(history.events)} events")
 
 
 async def main(names: list[str]) -> None:
     """Record the named scenarios (all of them when none is named)."""
-    unknown = set(names) - set(SCENARIOS) - set(OWN_PLAYBOOK)
+    unknown = set(names) - set(SCENARIOS) - set(OWN_PLAYBOOK) - set(OTHERS)
     if unknown:
-        raise SystemExit(f"unknown scenario(s) {sorted(unknown)}; known: {sorted([*SCENARIOS, *OWN_PLAYBOOK])}")
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server(),
-                                                        data_converter=pydantic_data_converter)
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL}))
+        raise SystemExit(f"unknown scenario(s) {sorted(unknown)}; "
+                         f"known: {sorted([*SCENARIOS, *OWN_PLAYBOOK, *OTHERS])}")
     runs = [(name, scenario, PLAYBOOK) for name, scenario in SCENARIOS.items() if not names or name in names]
     runs += [(name, scenario, body) for name, (scenario, body) in OWN_PLAYBOOK.items() if not names or name in names]
-    async with env:
-        with fake_langfuse() as langfuse, recorder() as control:
-            # The remedy shape's Langfuse (a prompt, two traces) and control plane; the others never call them.
-            os.environ.update(langfuse.env())
-            langfuse.add_prompt("undo-bot", "v1", ["production"])
-            now = datetime.now(UTC)
-            for n, text in enumerate(["hello", "say you idiot"]):
-                langfuse.add_observation(trace_id=f"{n:032d}", start=now - timedelta(minutes=5), input=text)
-            for name, scenario, body in runs:
-                if name.startswith("remedy"):
-                    body = body.format(langfuse=langfuse.url, control=control.url)
+    with fake_langfuse() as langfuse, recorder() as control:
+        # The remedy shape's Langfuse (a prompt, two traces) and control plane; the others never call them.
+        os.environ.update(langfuse.env())
+        langfuse.add_prompt("undo-bot", "v1", ["production"])
+        now = datetime.now(UTC)
+        for n, text in enumerate(["hello", "say you idiot"]):
+            langfuse.add_observation(trace_id=f"{n:032d}", start=now - timedelta(minutes=5), input=text)
+        if runs or not names or "watch" in names:
+            env = await time_skipping_env()
+            async with env:
+                for name, scenario, body in runs:
+                    body = body.format(langfuse=langfuse.url, control=control.url) if "{langfuse}" in body else body
+                    with tempfile.TemporaryDirectory() as tmp:
+                        (Path(tmp) / "patch.txt").write_text("v2, polite", encoding="utf-8")
+                        playbook = write_playbook(Path(tmp), body)
+                        tq = f"record-{uuid.uuid4()}"
+                        async with incident_worker(env.client, tq, playbook, Path(tmp) / "home") as ctx:
+                            SEEDS.get(name, lambda _: None)(ctx.store)
+                            await _save(name, await scenario(env, tq))
+                if not names or "watch" in names:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        playbook = write_playbook(Path(tmp), WATCH_PLAYBOOK.format(langfuse=langfuse.url))
+                        tq = f"record-{uuid.uuid4()}"
+                        async with incident_worker(env.client, tq, playbook, Path(tmp) / "home"):
+                            await _save("watch", await watch(env, tq, playbook, langfuse))
+        if not names or "continue_as_new" in names:
+            dev = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=temporal_cli(), search_attributes=sa.ALL,
+                data_converter=pydantic_data_converter,
+                dev_server_extra_args=["--dynamic-config-value",
+                                       f"limit.historyCount.suggestContinueAsNew={CHAIN_LIMIT}"])
+            async with dev:
                 with tempfile.TemporaryDirectory() as tmp:
-                    (Path(tmp) / "patch.txt").write_text("v2, polite", encoding="utf-8")
-                    playbook = write_playbook(Path(tmp), body)
                     tq = f"record-{uuid.uuid4()}"
-                    async with incident_worker(env.client, tq, playbook, Path(tmp) / "home"):
-                        handle = await scenario(env, tq)
-                        await handle.result()
-                        history = await handle.fetch_history()
-                        (HERE / f"{name}.json").write_text(history.to_json())
-                        print(f"recorded {name}: {len(history.events)} events")
+                    async with incident_worker(dev.client, tq, write_playbook(Path(tmp)), Path(tmp) / "home"):
+                        await _save("continue_as_new", await continue_as_new(dev.client, tq))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,101 @@
+"""Step 1, detect and acknowledge: open the incident (severity, number, ticket), page the incident commander,
+escalate along the backup chain until someone acknowledges, and take the acknowledgement."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+from workflows.incident.core import IncidentCore
+
+with workflow.unsafe.imports_passed_through():
+    import workflows.incident.markers as markers
+    from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput
+    from playbook.models import HumanAction, IncidentStatus, Role, Step, Ticket
+    from workflows.incident.calls import QUICK
+
+ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
+
+
+async def open_incident(core: IncidentCore) -> None:
+    """Classify the severity, number the incident, open its ticket."""
+    info = workflow.info()
+    opened = await workflow.execute_activity(
+        "open_incident", OpenIncidentInput(workflow_id=info.workflow_id, chain_id=info.first_execution_run_id,
+                                           detection=core.state.detection),
+        result_type=OpenedIncident, summary="Detect: classify severity, number the incident", **QUICK)
+    s = core.state
+    s.number, s.severity, s.severity_reason = opened.number, opened.severity, opened.severity_reason
+    s.playbook, s.playbook_ref, s.opened_at = opened.playbook, opened.playbook_ref, workflow.now()
+    if opened.last_deploy and not s.detection.deploy_id and workflow.patched(markers.LAST_DEPLOY):
+        s.detection = s.detection.model_copy(update={"deploy_id": opened.last_deploy})  # from the deploy log
+    core.system(Step.DETECT, f"incident opened as {s.severity.value}",
+                {"reason": s.severity_reason, "kind": s.detection.kind.value, "services": s.detection.services,
+                 "metrics": s.detection.metrics, "deploy_id": s.detection.deploy_id})
+    s.ticket = await workflow.execute_activity(
+        "create_ticket", TicketInput(workflow_id=s.workflow_id, number=opened.number, severity=s.severity,
+                                     detection=s.detection, opened_at=s.opened_at),
+        result_type=Ticket, summary=f"Detect: ticket {opened.number}", **QUICK)
+    core.system(Step.DETECT, f"ticket {s.ticket.key} created", {"url": s.ticket.url})
+    core.publish()
+
+
+async def await_acknowledgement(core: IncidentCore) -> bool:
+    """Page the incident commander, escalate along the backup chain. False when it is time to continue as new."""
+    s = core.state
+    pb = core.playbook()
+    chain = core.escalation_chain(pb.roster.primary(Role.INCIDENT_COMMANDER))
+    if not s.ack_paged:
+        await core.notify("ack-0", [chain[0]], f"{s.number} needs acknowledgement",
+                          f"{s.severity.value} {s.detection.kind.value} on "
+                          f"{', '.join(s.detection.services)}: acknowledge it.")
+        s.ack_paged = True
+
+    def settled() -> bool:
+        return s.acknowledged_at is not None or core.resolved()
+
+    while not settled():
+        level = len(s.ack_escalated_to)
+        if s.ack_exhausted:  # every escalation done: wait as long as it takes
+            await workflow.wait_condition(lambda: settled() or core.may_continue_as_new())
+            if not settled():
+                return False
+            break
+        timeout = timedelta(minutes=pb.severity.levels[s.severity].ack_timeout_minutes)
+        if await core.wait(lambda: settled() or core.may_continue_as_new(), timeout,
+                           "acknowledgement deadline"):
+            if not settled():
+                return False
+            break
+        level += 1
+        if level >= len(chain):
+            s.ack_exhausted = True
+            core.system(Step.DETECT, "nobody acknowledged; every escalation is exhausted, still waiting",
+                        {"escalated_to": s.ack_escalated_to})
+            core.publish()
+            continue
+        target = chain[level]
+        s.ack_escalated_to.append(target)
+        core.system(Step.DETECT, f"not acknowledged in time; escalated to {target}",
+                    {"after_minutes": timeout.total_seconds() / 60})
+        await core.notify(f"ack-{level}", [target], f"ESCALATION: {s.number} is unacknowledged",
+                          f"Nobody acknowledged {s.number} within {timeout}. You are the backup.")
+    if s.acknowledged_at is not None:
+        core.set(status=IncidentStatus.ACKNOWLEDGED)
+        await core.ticket_update("acknowledged", f"Acknowledged by {s.acknowledged_by}")
+    elif core.resolved():
+        core.set(status=IncidentStatus.ACKNOWLEDGED)
+    return True
+
+
+async def on_acknowledge(core: IncidentCore, action: HumanAction) -> None:
+    """The `acknowledge` signal: the incident commander or AI Ops (or someone it escalated to)."""
+    s = core.state
+    if not await core.admit(action, "acknowledge", ACK_ROLES, allow_escalated=s.ack_escalated_to):
+        return
+    if s.acknowledged_at is not None:
+        core.refuse(action, "acknowledge", f"already acknowledged by {s.acknowledged_by}")
+        return
+    s.acknowledged_at, s.acknowledged_by = workflow.now(), action.by
+    core.accept(action, Step.DETECT, "acknowledged", {"comment": action.comment} if action.comment else None)

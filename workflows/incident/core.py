@@ -1,0 +1,177 @@
+"""The incident core every room holds: the state, the one timeline writer, people's actions admitted, accepted or
+refused, the search attributes and details kept current, idempotency keys, notifications and ticket updates.
+
+Deterministic like the rest of the workflow: side effects are activities called by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    import playbook.search_attributes as sa
+    import workflows.incident.people as people
+    import workflows.incident.visibility as visibility
+    from playbook.config import Playbook
+    from playbook.current_details import current_details
+    from playbook.messages import Notification, TicketUpdate
+    from playbook.models import ActionOutcome, HumanAction, IncidentStatus, Role, Step
+    from playbook.state import IncidentInput, IncidentState
+    from workflows.incident.calls import ARCHIVE_TIMEOUT, QUICK, cause, http_call
+
+SYSTEM = "firebreak"
+
+
+class IncidentCore:
+    def __init__(self, state: IncidentState) -> None:
+        self.state = state
+        self.brief_in_progress = False  # a brief between its gates: no continue-as-new until it is done
+        self._published: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ the timeline: its one writer
+
+    def system(self, step: Step, what: str, details: dict[str, Any] | None = None) -> None:
+        """What Firebreak did or saw: actor `firebreak`, role `system`."""
+        self._write(step, SYSTEM, "system", what, details)
+
+    def from_source(self, step: Step, source: str, what: str, details: dict[str, Any] | None = None) -> None:
+        """What an alert source said: actor the source's name, role `source` (`system` for one named firebreak)."""
+        self._write(step, source, "system" if source == SYSTEM else "source", what, details)
+
+    def by_person(self, step: Step, by: str, role: Role, what: str, details: dict[str, Any] | None = None) -> None:
+        """What a person did, in the role they acted in."""
+        self._write(step, by, role.value, what, details)
+
+    def _write(self, step: Step, actor: str, role: str, what: str, details: dict[str, Any] | None) -> None:
+        self.state.record(workflow.now(), step, actor, role, what, details)
+
+    # ------------------------------------------------------------------ people's actions
+
+    async def admit(self, action: HumanAction, what: str, roles: set[Role],
+                    allow_escalated: list[str] | None = None) -> bool:
+        """Is this person on the roster, in the role they claim, and is the role allowed? Refusals are recorded."""
+        await workflow.wait_condition(lambda: self.state.playbook is not None)
+        reason = people.refusal(self.state, action, what, roles, allow_escalated)
+        if reason is not None:
+            self.refuse(action, what, reason)
+            return False
+        return True
+
+    def refuse(self, action: HumanAction, what: str, reason: str) -> None:
+        self.by_person(self.state.step, action.by, action.role, f"refused: {what}", {"reason": reason})
+        self.state.remember_outcome(ActionOutcome(action_id=action.action_id, accepted=False, message=reason))
+        self.publish()
+
+    def accept(self, action: HumanAction, step: Step, what: str, details: dict[str, Any] | None = None) -> None:
+        self.by_person(step, action.by, action.role, what, details)
+        self.state.remember_outcome(ActionOutcome(action_id=action.action_id, accepted=True, message=what))
+        self.publish()
+
+    # ------------------------------------------------------------------ where the incident stands
+
+    def set(self, status: IncidentStatus | None = None, step: Step | None = None) -> None:
+        if status is not None:
+            self.state.status = status
+        if step is not None:
+            self.state.step = step
+        self.publish()
+
+    def resolved(self) -> bool:
+        return self.state.resolved_at is not None
+
+    def may_continue_as_new(self) -> bool:
+        return (workflow.info().is_continue_as_new_suggested() and not self.brief_in_progress
+                and workflow.all_handlers_finished())
+
+    def continue_as_new(self) -> NoReturn:
+        self.system(self.state.step, "history is long; continuing as a new run")
+        workflow.continue_as_new(IncidentInput(detection=self.state.detection, carried=self.state))
+
+    def publish(self) -> None:
+        """Keep search attributes, the pending memo and the UI's current details in step with the state."""
+        values = visibility.search_attributes(self.state, first=not self._published)
+        values |= visibility.pending_values(self.state, self._published)
+        keys = {k.name: k for k in sa.ALL}
+        changed = [keys[k].value_set(v) for k, v in values.items() if self._published.get(k) != v]
+        if changed:
+            workflow.upsert_search_attributes(changed)  # type: ignore[arg-type]
+            self._published.update(values)
+        workflow.set_current_details(current_details(self.state, self.primary))
+
+    # ------------------------------------------------------------------ waits and side effects
+
+    async def wait(self, condition: Callable[[], bool], timeout: timedelta, summary: str) -> bool:
+        """True when the condition came true, False when the timeout passed first."""
+        if condition():
+            return True
+        if timeout <= timedelta(0):
+            return False
+        try:
+            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+        except TimeoutError:
+            return condition()
+        return True
+
+    async def notify(self, key: str, to: list[str], subject: str, text: str) -> None:
+        pb = self.playbook()
+        note = Notification(key=self.key("notify", key), incident_number=self.number(), to=to,
+                            contacts={p: pb.roster.people[p].contact for p in to if p in pb.roster.people},
+                            subject=subject, text=text,
+                            channels={n: pb.channels[n] for n in pb.communicate.notify_channels})
+        try:
+            # The log append plus each paging webhook in turn, so a lost attempt is retried within seconds.
+            await workflow.execute_activity("notify", note, result_type=int,
+                                            summary=f"{self.step_label()}: notify {', '.join(to)}: {subject}"[:200],
+                                            **http_call(sum(c.timeout_seconds for c in note.channels.values())
+                                                        + ARCHIVE_TIMEOUT.total_seconds()))
+        except ActivityError as err:
+            self.system(self.state.step, f"could not notify {', '.join(to)}", {"error": cause(err)})
+
+    async def ticket_update(self, key: str, text: str) -> None:
+        if self.state.ticket is None:
+            return
+        try:
+            await workflow.execute_activity(
+                "update_ticket", TicketUpdate(ticket=self.state.ticket, key=self.key("ticket", key), text=text,
+                                              severity=self.state.severity, status=self.state.status),
+                result_type=bool, summary=f"{self.step_label()}: update ticket {self.state.ticket.key}: {text[:80]}",
+                **QUICK)
+        except ActivityError as err:
+            self.system(self.state.step, "ticket update failed", {"error": cause(err)})
+
+    # ------------------------------------------------------------------ names and lookups
+
+    def key(self, *parts: str) -> str:
+        """Idempotency key: the incident chain plus what the side effect is, never the attempt."""
+        return "/".join([self.state.workflow_id, self.number(), *parts])
+
+    def number(self) -> str:
+        return self.state.number or self.state.workflow_id
+
+    def playbook(self) -> Playbook:
+        return people.playbook_of(self.state)
+
+    def primary(self, role: Role) -> str:
+        return people.primary(self.state, role)
+
+    def escalation_chain(self, person: str) -> list[str]:
+        return people.escalation_chain(self.state, person)
+
+    def step_label(self) -> str:
+        """The step an activity summary names, as the UI's timeline shows it ("Stabilise: ...")."""
+        return self.state.step.value.capitalize()
+
+    def variables(self, action: str) -> dict[str, str | int | None]:
+        """The template variables of an action's texts (playbook.config.TEMPLATE_VARIABLES)."""
+        s, d = self.state, self.state.detection
+        known = self.playbook().plan_for(s.service).known_good
+        return {"incident_id": s.workflow_id, "incident_number": self.number(), "severity": s.severity.value,
+                "service": s.service, "kind": d.kind.value, "summary": d.summary, "model": d.model,
+                "prompt_name": d.prompt_name, "prompt_version": d.prompt_version, "deploy_id": d.deploy_id,
+                "known_good_model": known.model, "known_good_prompt_name": known.prompt_name,
+                "known_good_prompt_version": known.prompt_version, "action": action}

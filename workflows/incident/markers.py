@@ -1,0 +1,20 @@
+"""The incident workflow's `workflow.patched` markers, one per change of its commands.
+
+Each guards commands that histories recorded before the change lack, so incidents started on older code replay.
+docs/architecture.md ("Changing workflow code") says when one may be deprecated and removed.
+"""
+
+from __future__ import annotations
+
+BRIEFS_PER_AUDIENCE = "briefs-per-audience-v1"  # one brief per audience, SME edits, communications release
+ACTION_ITEMS = "action-items-v1"                # the retrospective's action items tracked as their own workflows
+REMEDY = "remedy-v1"                            # prompt patches and regression suites as steps; undos at resolution
+FINDINGS = "findings-v1"                        # the evidence pack's findings to the ticket
+FINAL_BRIEF = "final-brief-v1"                  # the closing brief at resolution
+CANDIDATE_TEST = "remedy-candidate-test-v1"     # the plan's suites run on a candidate before its gate
+PATCH_TEXT = "remedy-patch-text-v1"             # `firebreak patch`: new candidates mid-incident
+ALERT_LABELS = "alert-labels-v1"                # a later alert's model, prompt and deploy fill the incident's gaps
+LAST_DEPLOY = "last-deploy-v1"                  # the deploy log's last deploy when no alert named one
+SOURCE_NOTES = "source-notes-v1"                # a monitor's NO_DATA / UNKNOWN / PAUSED (not firing) as a note
+PENDING_LISTING = "pending-listing-v1"          # PendingApprovals search attribute and the `pending` memo
+READABLE_ALERTS = "readable-alerts-v1"          # a batch's alerts read one by one, the unreadable ones dropped

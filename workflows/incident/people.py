@@ -1,0 +1,49 @@
+"""Who is who in this incident: the roster, the roles given during it, and who may act. Pure functions of the
+state (deterministic, no side effects), shared by the rooms."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from playbook.config import Playbook
+    from playbook.models import HumanAction, IncidentStatus, Role
+    from playbook.state import IncidentState
+
+IC_ONLY = {Role.INCIDENT_COMMANDER}
+
+
+def playbook_of(state: IncidentState) -> Playbook:
+    assert state.playbook is not None, "the playbook is loaded when the incident opens"
+    return state.playbook
+
+
+def primary(state: IncidentState, role: Role) -> str:
+    """Who is paged for `role`: the last person given it in this incident, else the roster's first holder."""
+    assigned = [p for p, roles in state.assignments.items() if role in roles]
+    return assigned[-1] if assigned else playbook_of(state).roster.primary(role)
+
+
+def escalation_chain(state: IncidentState, person: str) -> list[str]:
+    """`person`, their backup, the backup's backup ... until the chain ends or loops."""
+    people = playbook_of(state).roster.people
+    chain = [person]
+    while (nxt := people[chain[-1]].backup) is not None and nxt not in chain:
+        chain.append(nxt)
+    return chain
+
+
+def refusal(state: IncidentState, action: HumanAction, what: str, roles: set[Role],
+            allow_escalated: list[str] | None = None) -> str | None:
+    """Why this person may not do `what` (not on the roster, not in the role they claim, not a role allowed, the
+    incident closed), or None when they may. `roles` empty: any role; `allow_escalated`: people asked anyway."""
+    if state.status == IncidentStatus.CLOSED:
+        return f"incident {state.number or state.workflow_id} is closed"
+    if action.by not in playbook_of(state).roster.people:
+        return f"'{action.by}' is not on the roster"
+    if action.role not in state.roles_of(action.by):
+        return f"{action.by} does not hold the role {action.role.value}"
+    if roles and action.role not in roles and action.by not in (allow_escalated or []):
+        needed = " or ".join(sorted(r.value for r in roles))
+        return f"only {needed} may {what}; {action.by} acted as {action.role.value}"
+    return None
