@@ -169,6 +169,18 @@ def whats(state: IncidentState) -> list[str]:
     return [e.what for e in state.timeline]
 
 
+async def artefact_text(path: Path, holds: Callable[[str], bool], seconds: float = 60.0) -> str:
+    """The artefact's text once `holds` of it. A query answers as soon as the workflow task that changed the state
+    completes, before the activities that task scheduled have run: the ticket update that carries the findings
+    comes after the findings are in the state. Polls for at most `seconds` of wall-clock time."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        if holds(text) or asyncio.get_running_loop().time() > deadline:
+            return text
+        await asyncio.sleep(0.05)
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
