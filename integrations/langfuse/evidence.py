@@ -4,6 +4,7 @@ how far the incident reached (traces, users, sessions, scores by name)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,10 +15,15 @@ from langfuse import Langfuse
 
 from integrations.langfuse.client import OBSERVATION_PAGE, SCORE_PAGE, base_url_of, classify, client_for
 from integrations.langfuse.formats import dump, iso
-from integrations.redact import redact_value
+from integrations.redact import redact_text, redact_value
 from playbook.config import EvidenceSource, render_template
 
 OBSERVATION_FIELDS = "core,basic,io,trace_context"
+# Identifiers Langfuse (or OpenTelemetry) generates: 16 or 32 hex digits (span and trace ids) or a UUID. A span id of
+# 16 decimal digits that passes the Luhn check looks like a card number to the redactor (about one in 18,000 ids);
+# these fields are kept as they are when they have that form, and redacted like the rest otherwise.
+ID_FIELDS = frozenset({"id", "traceId", "parentObservationId", "observationId"})
+GENERATED_ID = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,18 @@ def blast_window(source: EvidenceSource, detected_at: datetime, now: datetime | 
     end = now or datetime.now(UTC)
     start = detected_at - timedelta(minutes=source.lookback_minutes)
     return BlastWindow(start=min(start, end), end=end)
+
+
+def redact_rows(rows: list[dict[str, Any]], counts: Counter[str]) -> list[dict[str, Any]]:
+    """Rows redacted like any other data, except Langfuse's own identifiers (ID_FIELDS in a generated form)."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {redact_text(str(k), counts): v if k in ID_FIELDS and isinstance(v, str)
+                    and GENERATED_ID.fullmatch(v) else walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return redact_value(value, counts)
+    return [walk(row) for row in rows]
 
 
 def observation_filter(source: EvidenceSource, variables: Mapping[str, object], window: BlastWindow) -> str:
@@ -123,8 +141,8 @@ def collect_langfuse_evidence(source: EvidenceSource, variables: Mapping[str, ob
     scores, scores_cut = fetch_scores(client, source, window)
     radius = blast_radius(observations, scores, window, obs_cut or scores_cut)
     counts: Counter[str] = Counter()
-    safe_obs = redact_value(observations, counts)
-    safe_scores = redact_value(scores, counts)
+    safe_obs = redact_rows(observations, counts)
+    safe_scores = redact_rows(scores, counts)
     radius["redactions"] = dict(sorted(counts.items()))
     where = f"{base_url_of(source)}/api/public/v2/observations+v3/scores"
     return where, {
