@@ -21,6 +21,7 @@ LAST_DEPLOY_PATCH = "last-deploy-v1"  # the workflow takes the deploy log's last
 NOTES_PATCH = "source-notes-v1"  # the workflow records a monitor's NO_DATA / UNKNOWN / PAUSED as a note
 
 PAGERDUTY_ACTION_LABEL = "pagerduty_event_action"
+MONITOR_SOURCE = "langfuse-monitor"  # the Detection source of a Langfuse monitor alert
 MONITOR_SEVERITY_LABEL = "langfuse_monitor_severity"
 MONITOR_NOTE_STATES = frozenset({"NO_DATA", "UNKNOWN", "PAUSED"})
 MAX_SEEN = 20  # distinct models (and prompts) listed; more are counted, not listed
