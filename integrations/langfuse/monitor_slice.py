@@ -24,7 +24,7 @@ filters are left out of both reads (a wider slice), and the evidence lists them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -88,7 +88,7 @@ class MonitorSlice:
         return [f for f in self.filters or [] if _redacted(f)]
 
     def ignoring(self, why: str) -> MonitorSlice:
-        return MonitorSlice(**{**self.__dict__, "ignored": why})
+        return replace(self, ignored=why)
 
     def where(self) -> str:
         """The filters in a few words: "traceName any of support-bot, metadata.tenant = acme"."""
@@ -125,6 +125,8 @@ def monitor_slice(detection: Detection) -> MonitorSlice | None:
         project_id=labels.get("langfuse_project_id") or None, view=labels.get("view", ""),
         metric=labels.get("metric"), window=labels.get("window", "?"), evaluated_from=_time(labels.get("from")),
         evaluated_to=_time(labels.get("to")), filters=filters, threshold=detection.metrics.get("threshold"))
+    if "filters" not in labels:
+        return found.ignoring("the alert carried no filters")
     if filters is None:
         return found.ignoring("the monitor's filters were too long to carry in the alert")
     return found
