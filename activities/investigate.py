@@ -19,21 +19,31 @@ from integrations.deploys import read_deploys
 from integrations.langfuse.client import LangfuseError, client_for
 from integrations.langfuse.evidence import collect_langfuse_evidence
 from integrations.langfuse.extras import collect_langfuse_extras
+from integrations.langfuse.monitor_slice import MonitorSlice, for_project, monitor_slice
 from integrations.sources import SourceError, fetch_source
 from playbook.config import EvidenceSource, render_template
 from playbook.messages import EvidenceInput, EvidenceItem, EvidencePack
 from playbook.redact import redact_value
+
+SUMMARY_CHARS = 400  # one line for the ticket's findings: room for a monitor's name, metric and filters
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def reach_summary(radius: dict[str, Any]) -> str:
-    """One line for the ticket and the briefs: how many traces, users and sessions the window touched."""
+def reach_summary(radius: dict[str, Any], scope: MonitorSlice | None = None) -> str:
+    """One line for the ticket and the briefs: how many traces, users and sessions the window touched, and the
+    monitor whose slice it is (or why the monitor's slice was not followed)."""
     cut = " (at least: the read was capped)" if radius.get("truncated") else ""
-    return (f"blast radius: {radius.get('traces_affected', 0)} trace(s), {radius.get('users_affected', 0)} user(s), "
-            f"{radius.get('sessions_affected', 0)} session(s) in the window{cut}")
+    line = (f"blast radius: {radius.get('traces_affected', 0)} trace(s), {radius.get('users_affected', 0)} user(s),"
+            f" {radius.get('sessions_affected', 0)} session(s) in the window{cut}")
+    monitor = radius.get("monitor") or {}
+    if scope is None or not monitor:
+        return line
+    if monitor.get("followed"):
+        return f"{line} of {scope.describe()}"[:SUMMARY_CHARS]
+    return f"{line} (monitor {scope.name} not followed: {monitor.get('not_followed_because')})"[:SUMMARY_CHARS]
 
 
 class InvestigateActivities:
@@ -52,28 +62,31 @@ class InvestigateActivities:
         variables, detected_at = dict(request.variables), request.detection.detected_at
         items: list[EvidenceItem] = []
         try:
-            client_for(source)  # keys missing or clashing: one error for the whole source
+            client = client_for(source)  # keys missing or clashing: one error for the whole source
         except LangfuseError as err:
             return [EvidenceItem(name=name, source=f"langfuse:{source.base_url or 'default'}",
                                  fetched_at=datetime.now(UTC), error=str(err))]
+        scope = monitor_slice(request.detection)  # an incident from a Langfuse monitor: the monitor's slice
+        if scope is not None:
+            scope = for_project(client, scope)
         try:
-            where, parts = collect_langfuse_evidence(source, variables, detected_at)
+            where, parts = collect_langfuse_evidence(source, variables, detected_at, scope=scope)
         except LangfuseError as err:  # the traces and scores failed; the parts below may still come
             items.append(EvidenceItem(name=name, source=f"langfuse:{source.base_url or 'default'}",
                                       fetched_at=datetime.now(UTC), error=str(err)))
         else:
             stored = [self._store(number, f"{name}.{suffix}", where, content) for suffix, content in parts.items()]
             radius = json.loads(parts["blast_radius.json"])
-            items = [item.model_copy(update={"summary": reach_summary(radius)})
+            items = [item.model_copy(update={"summary": reach_summary(radius, scope)})
                      if item.name.endswith(".blast_radius.json") else item for item in stored]
         # The series, prompt versions and datasets as of detection: each stored, or listed with its own error.
-        for part in collect_langfuse_extras(source, variables, detected_at):
+        for part in collect_langfuse_extras(source, variables, detected_at, scope=scope):
             if part.content is None:
                 items.append(EvidenceItem(name=f"{name}.{part.suffix}", source=part.where,
                                           fetched_at=datetime.now(UTC), error=part.error))
                 continue
             item = self._store(number, f"{name}.{part.suffix}", part.where, part.content)
-            items.append(item.model_copy(update={"summary": (part.summary or "")[:300] or None}))
+            items.append(item.model_copy(update={"summary": (part.summary or "")[:SUMMARY_CHARS] or None}))
         return items
 
     def _deploys(self, number: str, name: str, source: EvidenceSource, request: EvidenceInput) -> EvidenceItem:

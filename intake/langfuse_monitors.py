@@ -32,11 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from intake.config import LabelMapping
 from intake.mapping import Timestamp, kind_of
-from playbook.alert_labels import MONITOR_NOTE_STATES, MONITOR_SEVERITY_LABEL
+from playbook.alert_labels import MONITOR_NOTE_STATES, MONITOR_SEVERITY_LABEL, MONITOR_SOURCE
 from playbook.config import COST_MEASURES, LATENCY_MEASURES
 from playbook.models import Detection, SignalKind
 
-SOURCE = "langfuse-monitor"
+SOURCE = MONITOR_SOURCE
 MAX_FILTERS_JSON = 4096
 # renderAlertMessage's metric reference and threshold: `p95(observations.latency)` is **above** `5000`
 METRIC_REF = re.compile(r"`(?P<aggregation>\w+)\((?P<view>[\w-]+)\.(?P<measure>\w+)\)`")

@@ -55,13 +55,16 @@ class WebhookPrompt(_Loose):
     prompt: Any = None
     type: str | None = None
     commit_message: str | None = Field(default=None, alias="commitMessage")
+    created_by: str | None = Field(default=None, alias="createdBy",
+                                   description="the version's author: a Langfuse user id, or 'API'")
     tags: list[str] = Field(default_factory=list)
     created_at: datetime | None = Field(default=None, alias="createdAt")
     updated_at: datetime | None = Field(default=None, alias="updatedAt")
 
 
 class WebhookUser(_Loose):
-    id: str | None = None
+    """Who acted in Langfuse's UI: name and e-mail only (the worker strips the id before sending)."""
+
     name: str | None = None
 
 
@@ -113,6 +116,20 @@ def verify_langfuse(secret: bytes, body: bytes, header: str | None, max_age: int
                           "x-langfuse-signature")
 
 
+def acted_by(event: PromptVersionEvent) -> str | None:
+    """Who made the change, as far as the event says (langfuse/langfuse at 62751446):
+    - `user` is the person acting in Langfuse's UI, with `name` and `email` only: worker/src/queues/webhooks.ts
+      (buildWebhookOutboundPayload) drops the id, and packages/shared/src/domain/webhooks.ts has none;
+    - `prompt.createdBy` is the version's author: the user's id, or "API" for a version created with an API key
+      (web/src/features/prompts/server/prompt-api-service.ts, createPromptForApi).
+    So the user's name, else, for a created version, its author. A label move without a named user stays
+    unknown: the version's author is not who moved its label (a move through the public API sends no `user`, and
+    Langfuse before v3.156 sent none at all)."""
+    if event.user is not None and event.user.name:
+        return event.user.name
+    return event.prompt.created_by if event.action == "created" else None
+
+
 def deploy_entry(event: PromptVersionEvent, received_at: datetime) -> dict[str, Any]:
     """What the deploy log keeps of an event: no prompt text (its sha256), no user e-mail."""
     p = event.prompt
@@ -123,7 +140,7 @@ def deploy_entry(event: PromptVersionEvent, received_at: datetime) -> dict[str, 
         "prompt": p.name, "version": p.version, "labels": p.labels, "tags": p.tags, "type": p.type,
         "commit_message": p.commit_message, "prompt_id": p.id, "project_id": p.project_id,
         "prompt_sha256": hashlib.sha256(text.encode()).hexdigest() if p.prompt is not None else None,
-        "by": (event.user.name or event.user.id) if event.user else None, "source": "langfuse-webhook"}
+        "by": acted_by(event), "created_by": p.created_by, "source": "langfuse-webhook"}
 
 
 def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactStore) -> APIRouter:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from playbook.models import Detection
 
 PAGERDUTY_ACTION_LABEL = "pagerduty_event_action"
+MONITOR_SOURCE = "langfuse-monitor"  # the Detection source of a Langfuse monitor alert
 MONITOR_SEVERITY_LABEL = "langfuse_monitor_severity"
 MONITOR_NOTE_STATES = frozenset({"NO_DATA", "UNKNOWN", "PAUSED"})
 MAX_SEEN = 20  # distinct models (and prompts) listed; more are counted, not listed

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -27,11 +28,34 @@ from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
 
 _STARTED: list[WorkflowHandle[Any, Any]] = []
+QUIET_WAIT_SECONDS = 60.0  # how long a test's incidents get to finish their in-flight tasks before termination
+
+
+_TASK_CLOSED = {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+_ACTIVITY_CLOSED = {EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED}
 
 
 async def _quiet(handle: WorkflowHandle[Any, Any]) -> bool:
-    raw = (await handle.describe()).raw_description
-    return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+    """No workflow task and no activity scheduled and not yet closed, read from one snapshot of the history.
+
+    The time-skipping test server's describe lists pending activities but never a pending workflow task
+    (temporalio/sdk-java at ee9abf08c, temporal-test-server TestWorkflowMutableStateImpl.describeWorkflowExecution),
+    so between two activities, while the workflow task that schedules the next one runs, describe looked quiet.
+    """
+    tasks, activities = 0, set()
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            tasks += 1
+        elif event.event_type in _TASK_CLOSED:
+            tasks -= 1
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            activities.add(event.event_id)
+        elif event.event_type in _ACTIVITY_CLOSED:
+            attributes = getattr(event, str(event.WhichOneof("attributes")))
+            activities.discard(attributes.scheduled_event_id)
+    return tasks <= 0 and not activities
 
 
 async def _action_items_of(client: Client, handle: WorkflowHandle[Any, Any]) -> list[WorkflowHandle[Any, Any]]:
@@ -57,11 +81,14 @@ async def _terminate_started(client: Client | None = None) -> None:
         if client is not None:
             _STARTED.extend(await _action_items_of(client, handle))
         try:
+            # Bounded by the clock, not by a count of reads: on a loaded machine a workflow task or an activity
+            # can take seconds. Each holds the test server's time-skipping lock until it completes, and terminating
+            # the workflow does not release it (TestWorkflowMutableStateImpl.terminateWorkflowExecution), so a
+            # later env.sleep() waited in real time until its RPC timed out ("Timeout expired").
+            deadline = asyncio.get_running_loop().time() + QUIET_WAIT_SECONDS
             quiet_reads = 0
-            for _ in range(200):
+            while quiet_reads < 2 and asyncio.get_running_loop().time() < deadline:
                 quiet_reads = quiet_reads + 1 if await _quiet(handle) else 0
-                if quiet_reads == 3:
-                    break
                 await asyncio.sleep(0.02)
             if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                 await handle.terminate("test over")
@@ -140,6 +167,18 @@ def near(when: datetime | None, expected: datetime, slack: timedelta = timedelta
 
 def whats(state: IncidentState) -> list[str]:
     return [e.what for e in state.timeline]
+
+
+async def artefact_text(path: Path, holds: Callable[[str], bool], seconds: float = 60.0) -> str:
+    """The artefact's text once `holds` of it. A query answers as soon as the workflow task that changed the state
+    completes, before the activities that task scheduled have run: the ticket update that carries the findings
+    comes after the findings are in the state. Polls for at most `seconds` of wall-clock time."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        if holds(text) or asyncio.get_running_loop().time() > deadline:
+            return text
+        await asyncio.sleep(0.05)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

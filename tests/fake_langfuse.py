@@ -129,12 +129,13 @@ class FakeLangfuse:
     def add_span(self, *, trace_id: str, start: datetime, type: str = "GENERATION", name: str = "llm",
                  trace_name: str = "support-answer", latency_ms: float = 0.0, cost: float = 0.0, tokens: int = 0,
                  model: str | None = None, root: bool = False, environment: str = "production",
-                 tags: list[str] | None = None) -> dict[str, Any]:
+                 tags: list[str] | None = None, metadata: dict[str, str] | None = None) -> dict[str, Any]:
         """An observation with the fields metrics and loop scans read: type, end time (start + latency), model
-        (provided_model_name), cost and token details split half input, half output, with their totals."""
+        (provided_model_name), cost and token details split half input, half output, with their totals, and
+        metadata (string values, as the events table keeps them)."""
         obs = _observation(trace_id=trace_id, start=start, end=start + timedelta(milliseconds=latency_ms),
                            type=type, name=name, root=root, environment=environment, trace_name=trace_name,
-                           tags=tags, model=model,
+                           tags=tags, model=model, metadata=metadata or {},
                            usageDetails={"input": tokens // 2, "output": tokens - tokens // 2, "total": tokens},
                            costDetails={"input": cost / 2, "output": cost / 2, "total": cost})
         self.observations.append(obs)

@@ -13,6 +13,11 @@ way the server builds and runs the query. Read from langfuse/langfuse at v4.16.0
   time_dimension and filled `WITH FILL FROM bucket(from) TO bucket(to) STEP <granularity>` (buildWithFillClause);
   then `LIMIT row_limit` (buildLimitClause), which cuts filled rows too. Filters must name a dimension of the view
   with a compatible filter type (validateFilters; filterTypeCompatibility.ts).
+- `metadata` is no dimension but a filter column of its own: type `stringObject` with a `key` and a string value
+  (queryBuilder.ts validateFilters), matched on the events table's metadata_names / metadata_values arrays: the key
+  must be there, then "=", "contains", "does not contain", "starts with" or "ends with" on its value
+  (packages/shared/src/server/queries/clickhouse-sql/clickhouse-filter.ts StringObjectFilter, fts.ts). The
+  Observations API v2 filter takes the same `metadata` column (tableMappings/mapEventsTable.ts).
 - packages/shared/src/features/query/dataModel.ts (eventsObservationsView): the measures' SQL, hence their
   ClickHouse types: count `count(1)` UInt64; latency `date_diff('millisecond', start_time, end_time)` Nullable(Int64)
   (end_time is Nullable); totalCost `toNullable(total_cost)` Nullable(Decimal); input/outputCost arraySum of
@@ -99,6 +104,16 @@ def matches(obs: dict[str, Any], cond: dict[str, Any]) -> bool:
         return {">=": left >= right, ">": left > right, "<": left < right, "<=": left <= right}[op]
     if kind == "boolean":
         return bool(have) == bool(value) if op == "=" else bool(have) != bool(value)
+    if kind == "stringObject":
+        found = (obs.get(column) or {}) if column == "metadata" else {}
+        if cond.get("key") not in found:
+            return False  # has(metadata_names, key) comes first for every operator
+        text, wanted = str(found[cond["key"]]), str(value)
+        tests = {"=": text == wanted, "contains": wanted in text, "does not contain": wanted not in text,
+                 "starts with": text.startswith(wanted), "ends with": text.endswith(wanted)}
+        if op not in tests:
+            raise BadQuery(f"the fake does not support the filter {cond}")
+        return tests[op]
     if kind in ("stringOptions", "categoryOptions"):
         return (have in (value or [])) == (op == "any of")
     if kind == "arrayOptions":
@@ -179,6 +194,11 @@ def _validate(query: dict[str, Any]) -> tuple[datetime, datetime, int, str | Non
         if metric.get("aggregation") not in AGGREGATIONS:
             raise BadQuery(f"Invalid aggregation {metric.get('aggregation')}")
     for cond in query.get("filters") or []:
+        if cond.get("column") == "metadata":
+            if cond.get("type") != "stringObject" or "key" not in cond or not isinstance(cond.get("value"), str):
+                raise BadQuery("Invalid filter for field 'metadata': Metadata filters require type 'stringObject' "
+                               "with a 'key' property and a string value")
+            continue
         kind = DIMENSIONS.get(cond.get("column", ""))
         if kind is None:
             raise BadQuery(f"the fake has no dimension {cond.get('column')}")

@@ -9,7 +9,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from integrations.deploys import record_deploy
 from playbook.models import Severity
-from tests.behaviour import approve_briefs_until, open_incident, terminate_leftovers, worker  # noqa: F401
+from tests.behaviour import (  # noqa: F401
+    approve_briefs_until,
+    artefact_text,
+    open_incident,
+    terminate_leftovers,
+    worker,
+)
 from tests.support import wait_for, write_playbook
 
 EVIDENCE = """
@@ -32,7 +38,8 @@ async def test_findings_go_to_the_ticket_and_the_brief(ts_env: WorkflowEnvironme
             f"deploys.json: 1 deploy(s) in the window: support/answer v13 updated [production] at {at}"]
 
         folder = ctx.store.root / str(state.number)
-        ticket = (folder / "ticket.md").read_text()
+        # The ticket update is the activity after the findings reach the state: wait for it, not for the state.
+        ticket = await artefact_text(folder / "ticket.md", lambda text: "Investigation findings:" in text)
         assert "Investigation findings:" in ticket and "support/answer v13 updated" in ticket
 
         acked = state.acknowledged_at

@@ -201,6 +201,27 @@ def test_blast_window_pull_pages_filters_and_redacts(fake: FakeLangfuse) -> None
     assert json.loads(parts["blast_radius.json"])["truncated"] is True
 
 
+def test_langfuses_own_ids_are_kept_even_when_they_look_like_card_numbers(fake: FakeLangfuse) -> None:
+    """A span id is 16 random hex digits; about one in 18,000 is 16 decimal digits passing the Luhn check, which
+    the redactor takes for a card number. The pack keeps Langfuse's identifiers; everything else is redacted as
+    before, an identifier that is not of a generated form too."""
+    detected = datetime.now(UTC) - timedelta(minutes=1)
+    digits = "2599087863874301"  # a span id uuid4().hex[:16] produced, Luhn-valid
+    span = fake.add_observation(trace_id="1" * 32, start=detected - timedelta(minutes=5), tags=["prod"],
+                                input=f"card {PII[2]}")
+    span["id"] = digits
+    legacy = fake.add_observation(trace_id=PII[0], start=detected - timedelta(minutes=4), tags=["prod"])
+    fake.add_score(name="toxicity", value=0.9, when=detected - timedelta(minutes=5), trace_id="1" * 32)
+    fake.scores[-1]["id"] = "4111111111111111"
+    source = EvidenceSource(kind="langfuse", base_url=fake.url, tags=["prod"], score_names=["toxicity"])
+    _, parts = collect_langfuse_evidence(source, {"service": "support-answer"}, detected)
+    observations = {o["traceId"]: o for o in json.loads(parts["observations.json"])["observations"]}
+    assert observations["1" * 32]["id"] == digits and observations["1" * 32]["input"] == "card [REDACTED:CARD]"
+    assert "[REDACTED:EMAIL]" in observations and observations["[REDACTED:EMAIL]"]["id"] == legacy["id"]
+    assert json.loads(parts["scores.json"])["scores"][0]["id"] == "4111111111111111"
+    assert json.loads(parts["blast_radius.json"])["redactions"] == {"CARD": 1, "EMAIL": 1}
+
+
 def test_collect_evidence_never_writes_raw_pii(fake: FakeLangfuse, tmp_path: Path) -> None:
     detected = datetime.now(UTC) - timedelta(minutes=1)
     _seed_traces(fake, detected)

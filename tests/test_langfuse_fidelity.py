@@ -16,7 +16,7 @@ from langfuse import Langfuse
 from langfuse.api.core.api_error import ApiError
 
 from integrations.langfuse.client import LangfuseRejected, client_for
-from integrations.langfuse.evidence import BlastWindow, fetch_root_observations, fetch_scores
+from integrations.langfuse.evidence import BlastWindow, fetch_observations, fetch_scores
 from integrations.langfuse.series import collect_series
 from integrations.langfuse.watchers import count_breaches
 from playbook.config import EvidenceSource, LangfuseConnection
@@ -135,7 +135,7 @@ def test_scores_and_observations_keep_to_the_environment_asked_for(fake: FakeLan
     source = EvidenceSource(kind="langfuse", base_url=fake.url, score_names=["toxicity"], environment="production")
     window = BlastWindow(start=start, end=NOW)
     scores, _ = fetch_scores(client, source, window)
-    observations, _ = fetch_root_observations(client, source, {}, window)
+    observations, _ = fetch_observations(client, source, {}, window)
     assert {s["environment"] for s in scores} == {"production"} and len(scores) == 1
     assert [o["traceId"] for o in observations] == ["t-production-0.9"]
     # The plain `environment` parameter (repeatable) counts too when no JSON filter names the column.

@@ -9,8 +9,10 @@ from datetime import datetime
 from urllib.parse import quote
 
 from integrations.langfuse.client import LangfuseError, base_url_of, client_for
-from integrations.langfuse.evidence import blast_window
+from integrations.langfuse.evidence import blast_window, follows
 from integrations.langfuse.formats import iso
+from integrations.langfuse.monitor_series import collect_monitor_series
+from integrations.langfuse.monitor_slice import MonitorSlice
 from integrations.langfuse.series import collect_series
 from integrations.langfuse.snapshots import collect_dataset, collect_prompts
 from playbook.config import EvidenceSource, render_template
@@ -29,20 +31,24 @@ class EvidencePart:
 
 
 def collect_langfuse_extras(source: EvidenceSource, variables: Mapping[str, object], detected_at: datetime,
-                            now: datetime | None = None) -> list[EvidencePart]:
-    """The cost/latency series, the prompt versions and the datasets as of detection, each its own part: one
-    that fails is returned with its error and the others still come."""
+                            now: datetime | None = None, scope: MonitorSlice | None = None) -> list[EvidencePart]:
+    """The cost/latency series (of the monitor's slice when the incident came from a monitor), the prompt
+    versions and the datasets as of detection, each its own part: one that fails is returned with its error and
+    the others still come."""
     base = base_url_of(source)
     try:
         client = client_for(source)
     except LangfuseError as err:
         return [EvidencePart(suffix="extras", where=f"langfuse:{base}", error=str(err))]
-    window = blast_window(source, detected_at, now)
+    window = blast_window(source, detected_at, now, scope)
     parts: list[EvidencePart] = []
     if source.series:
         where = f"{base}/api/public/v2/metrics"
         try:
-            content, summary = collect_series(client, source, variables, window)
+            if scope is not None and follows(scope):
+                content, summary = collect_monitor_series(client, scope, window, source.series_granularity)
+            else:
+                content, summary = collect_series(client, source, variables, window)
             parts.append(EvidencePart("series.json", where, content, summary))
         except LangfuseError as err:
             parts.append(EvidencePart("series.json", where, error=str(err)))

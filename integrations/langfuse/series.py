@@ -39,7 +39,7 @@ def series_start(window: BlastWindow, granularity: str) -> datetime:
     return max(window.start, earliest)
 
 
-def _checked(answer: MetricsAnswer, what: str) -> list[dict[str, Any]]:
+def checked(answer: MetricsAnswer, what: str) -> list[dict[str, Any]]:
     if answer.missing:
         raise LangfuseRejected(f"{what}: the answer had no column {', '.join(answer.missing)} (Langfuse names "
                                "Metrics v2 columns <aggregation>_<measure>; is this server older or newer than "
@@ -87,11 +87,11 @@ def collect_series(client: Langfuse, source: EvidenceSource, variables: Mapping[
         {"measure": "totalCost", "aggregation": "sum"}, {"measure": "totalTokens", "aggregation": "sum"},
         {"measure": "count", "aggregation": "count"}]}, "reading the cost series")
     buckets: dict[str, dict[str, Any]] = {}
-    for row in _checked(latency, "reading the latency series"):
+    for row in checked(latency, "reading the latency series"):
         traces = int(as_number(row.get(COUNT)) or 0)
         buckets.setdefault(str(row.get(TIME)), {}).update(
             latency_p95_ms=as_number(row.get(LATENCY)) if traces else None, traces=traces)
-    for row in _checked(cost, "reading the cost series"):
+    for row in checked(cost, "reading the cost series"):
         observations = int(as_number(row.get(COUNT)) or 0)
         buckets.setdefault(str(row.get(TIME)), {}).update(
             cost_usd=(as_number(row.get(COST)) or 0.0) if observations else None,

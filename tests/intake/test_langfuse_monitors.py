@@ -31,7 +31,7 @@ BASE = "https://langfuse.example"
 PROJECT = "clproject0001"
 WINDOW_MINUTES = {"5m": 5, "10m": 10, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240, "1d": 1440}
 WORDS = {"GT": "above", "GTE": "at or above", "LT": "below", "LTE": "at or below"}
-LATENCY_FILTERS = [
+LATENCY_FILTERS: list[dict[str, Any]] = [
     {"column": "traceName", "operator": "any of", "value": ["support-bot"], "type": "stringOptions"},
     {"column": "providedModelName", "operator": "=", "value": "gpt-4o", "type": "string"},
     {"column": "environment", "operator": "any of", "value": ["production"], "type": "stringOptions"},
@@ -48,7 +48,8 @@ def js_date(when: datetime) -> str:
 def monitor_alert(severity: str, monitor_id: str, run_at: datetime, name: str = "Support bot latency",
                   view: str = "observations", aggregation: str = "p95", measure: str = "latency",
                   operator: str = "GT", threshold: float = 5000, window: str = "15m",
-                  filters: list[dict[str, Any]] | None = None, event_id: str | None = None) -> bytes:
+                  filters: list[dict[str, Any]] | None = None, event_id: str | None = None,
+                  project: str = PROJECT) -> bytes:
     """The body Langfuse's worker posts, built as langfuse/langfuse builds it (at 62751446):
     packages/shared/src/features/monitors/processor/processor.ts `buildAlert` (window = the `window` ending
     monitorEvaluationOffsetMs = 30 s before the run; dataPermalink only for ALERT/WARNING) and
@@ -65,11 +66,11 @@ def monitor_alert(severity: str, monitor_id: str, run_at: datetime, name: str = 
     else:
         body = f"{ref} is **{WORDS[operator]}** `{threshold:g}` over the last **{window}**"
     table = "observations" if view == "observations" else "traces"
-    alert: dict[str, Any] = {"monitorId": monitor_id, "projectId": PROJECT,
-                             "permalink": f"{BASE}/project/{PROJECT}/alerts/{monitor_id}"}
+    alert: dict[str, Any] = {"monitorId": monitor_id, "projectId": project,
+                             "permalink": f"{BASE}/project/{project}/alerts/{monitor_id}"}
     if severity in ("ALERT", "WARNING"):
         millis = f"{int(start.timestamp() * 1000)}-{int(to.timestamp() * 1000)}"
-        alert["dataPermalink"] = f"{BASE}/project/{PROJECT}/{table}?dateRange={millis}"
+        alert["dataPermalink"] = f"{BASE}/project/{project}/{table}?dateRange={millis}"
     alert.update(message={"title": f"[{severity}] {name}", "body": body}, severity=severity,
                  timestamp=js_date(run_at), fromTimestamp=js_date(start), toTimestamp=js_date(to), view=view,
                  filters=LATENCY_FILTERS if filters is None else filters, window=window)

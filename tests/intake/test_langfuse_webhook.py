@@ -23,7 +23,7 @@ from intake.app import create_app
 from intake.errors import IntakeError
 from intake.langfuse_webhook import verify_langfuse
 from integrations.artefacts import ArtefactStore
-from integrations.deploys import log_path, record_deploy
+from integrations.deploys import deploy_text, log_path, record_deploy
 from playbook.config import EvidenceSource, PlaybookError, parse_playbook
 from playbook.messages import EvidenceInput
 from tests.intake.support import Running, config, secrets, serving
@@ -96,6 +96,33 @@ async def test_signed_prompt_versions_are_logged_once_per_delivery(tmp_path: Pat
         assert logged[0]["commit_message"] == "Improved critic persona" and len(logged[0]["prompt_sha256"]) == 64
         text = store.path(log_path(PROMPT)).read_text()
         assert "carol@example.com" not in text and "criticLevel" not in text  # no e-mail, no prompt text
+
+
+async def test_who_made_the_deploy_comes_from_what_langfuse_sends(tmp_path: Path) -> None:
+    """Langfuse never sends `user.id`; `prompt.createdBy` is the version's author: a user id, or "API" when an API
+    key created it (web/src/features/prompts/server/prompt-api-service.ts createPromptForApi); a change through the
+    public API carries no `user` at all (updatePromptLabelsForApi). The log says who as far as the event does."""
+    def without_user(**fields: Any) -> dict[str, Any]:
+        sent = event(**fields)
+        del sent["user"]
+        return sent
+
+    api_created = without_user(version=21, createdBy="API")
+    unnamed = {**event(22, createdBy="cluser0unnamed"), "user": {"name": None, "email": "dev@example.com"}}
+    api_moved = without_user(version=22, action="updated", createdBy="cluser0unnamed")
+    async with intake(tmp_path) as (api, store):
+        for sent in (api_created, unnamed, api_moved):
+            body = json.dumps(sent).encode()
+            answer = await api.http.post("/v1/langfuse/webhook", content=body, headers=signed(body))
+            assert answer.status_code == 200, answer.text
+        logged = lines(store)
+        assert [(e["version"], e["action"], e["by"]) for e in logged] == [
+            (21, "created", "API"),              # created with an API key
+            (22, "created", "cluser0unnamed"),   # created in the UI by a user without a name: their id
+            (22, "updated", None)]               # a label move names no one: the author is not who moved it
+        assert [e["created_by"] for e in logged] == ["API", "cluser0unnamed", "cluser0unnamed"]
+        assert deploy_text(logged[0]).endswith(" by API (Langfuse deploy log)")
+        assert "dev@example.com" not in store.path(log_path(PROMPT)).read_text()
 
 
 async def test_bad_missing_stale_and_unconfigured_signatures_are_refused(tmp_path: Path) -> None:
