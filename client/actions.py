@@ -72,9 +72,16 @@ async def send_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., An
     Returns the outcome (accepted or refused, and why), or None when the workflow has not processed the action
     within the wait (no worker running). Raises RPCError when the signal itself is not recorded.
     """
-    action = outbound(action, keep=IDENTIFIERS + VERBATIM.get(type(action), ()))
-    await handle.signal(signal, action, rpc_timeout=timedelta(seconds=max(wait_seconds, 1.0)))
+    await signal_action(handle, signal, action, max(wait_seconds, 1.0))
     return await wait_outcome(handle, action.action_id, wait_seconds)
+
+
+async def signal_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., Any], action: HumanAction,
+                        rpc_seconds: float) -> None:
+    """Record `action` on the incident (redacted on its way out), or raise RPCError. Only this is Temporal's own
+    answer; how soon the incident processes it depends on a worker (wait_outcome)."""
+    action = outbound(action, keep=IDENTIFIERS + VERBATIM.get(type(action), ()))
+    await handle.signal(signal, action, rpc_timeout=timedelta(seconds=rpc_seconds))
 
 
 async def wait_outcome(handle: WorkflowHandle[Any, Any], action_id: str, wait_seconds: float) -> ActionOutcome | None:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.actions import IncidentNotFound, find_incident, send_action
+from client.actions import IncidentNotFound, find_incident, signal_action, wait_outcome
 from client.pending import open_approvals
 from client.workflow_types import IncidentWorkflow
 from intake.body import parse, read_body
@@ -178,12 +178,15 @@ class PeopleRoutes:
                   redacted: dict[str, int] | None = None) -> Response:
         set_incidents([target.handle.id])  # on the request's span, when tracing is on
         try:
-            async with self.temporal(wait):
-                outcome = await send_action(target.handle, signal, action, wait)
+            async with self.temporal():  # Temporal records the action, or 503 within the bound
+                await signal_action(target.handle, signal, action, self.timeout)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise IntakeError(409, f"incident {target.number} is closed", "incident") from err
             raise self._unavailable(err) from err
+        # Recorded: from here the answer is the incident's outcome, or 202 when no worker processed it in time
+        # (a 503 now would ask the sender to repeat an action Temporal already holds).
+        outcome = await wait_outcome(target.handle, action.action_id, wait)
         return self.answer(target, action, outcome, wait, redacted)
 
     @staticmethod
