@@ -105,8 +105,8 @@ class PeopleRoutes:
         return IntakeError(503, f"Temporal did not answer ({err}); retry", None,
                            {"Retry-After": str(self.config.retry_after_seconds)})
 
-    def temporal(self, wait: float = 0.0) -> AbstractAsyncContextManager[None]:
-        return within(self.timeout + wait, self.config.retry_after_seconds)  # as the alert routes: then 503
+    def temporal(self) -> AbstractAsyncContextManager[None]:
+        return within(self.timeout, self.config.retry_after_seconds)  # as the alert routes: then 503
 
     async def body(self, request: Request, model: type[Any], empty_ok: bool = False) -> Any:
         body = await read_body(request, MAX_BODY, self.config.body_timeout_seconds, empty_ok=empty_ok)
