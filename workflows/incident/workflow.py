@@ -25,7 +25,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.incident import acknowledge, gates, mitigations, remedy, respond
+from workflows.incident import acknowledge, gates, mitigations, paging, remedy, respond
 from workflows.incident.alerts import Alerts
 from workflows.incident.communicate import Communication
 from workflows.incident.core import IncidentCore
@@ -86,6 +86,7 @@ class IncidentWorkflow:
                 return core.continue_as_new()
             await cadence
         if core.resolved() and s.status != IncidentStatus.CLOSED:
+            await paging.resolved(core)
             await mitigations.carry_out_undos(core)
         if s.status != IncidentStatus.CLOSED and not await self._review.review():
             return core.continue_as_new()
