@@ -91,7 +91,7 @@ def send_event(event: PagerDutyEvent) -> str:
                 return str(client.acknowledge(event.dedup_key))
             return str(client.resolve(event.dedup_key))
         except HttpError as err:
-            raise _http_error(event.action, err) from err
+            raise _http_error(event.action, err) from None  # its message says it all (cause() reads the last)
         except Error as err:
             raise PagerDutyError(f"PagerDuty {event.action} failed: {err}") from err
 
