@@ -108,8 +108,9 @@ def pagerduty_shifts(cfg: PagerDutyConfig, schedule: str, roster: Roster, start:
         try:
             entries = list(client.iter_all("oncalls", params=params))
         except HttpError as err:
-            raise FeedError(f"PagerDuty schedule {schedule}: {err.response.status_code} "
-                            f"{err.response.text[:200]}; check {cfg.api_token_env} (a read-only REST API key)") from err
+            said = f"{err.response.status_code} {err.response.text[:200]}" if err.response is not None else str(err)
+            raise FeedError(f"PagerDuty schedule {schedule}: {said}; check {cfg.api_token_env} (a read-only REST API "
+                            f"key)") from err
         except (Error, PagerDutyError) as err:
             raise FeedError(f"PagerDuty schedule {schedule}: {err}") from err
     shifts = []
@@ -117,7 +118,7 @@ def pagerduty_shifts(cfg: PagerDutyConfig, schedule: str, roster: Roster, start:
         user = entry.get("user") or {}
         begins = datetime.fromisoformat(entry["start"]) if entry.get("start") else start
         ends = datetime.fromisoformat(entry["end"]) if entry.get("end") else end
-        shifts.append(Shift(person=by_user.get(user.get("id")), named=str(user.get("summary") or user.get("id")),
+        shifts.append(Shift(person=by_user.get(str(user.get("id"))), named=str(user.get("summary") or user.get("id")),
                             start=_aware(begins).astimezone(UTC), end=_aware(ends).astimezone(UTC),
                             layer=f"pagerduty:{schedule}"))
     return sorted(shifts, key=lambda s: (s.start, s.end))

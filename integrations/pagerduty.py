@@ -98,6 +98,8 @@ def send_event(event: PagerDutyEvent) -> str:
 
 def _http_error(action: str, err: HttpError) -> PagerDutyError:
     response = err.response
+    if response is None:
+        return PagerDutyError(f"PagerDuty {action} failed: {err}")
     try:
         body = response.json()
     except (json.JSONDecodeError, ValueError):

@@ -66,8 +66,9 @@ def test_the_fakes_answers_parse_with_the_clients_own_handling(fake: FakePagerDu
                            verify=pagerduty.client_options(config(fake))["verify"]) as wrong, \
             pytest.raises(HttpError) as err:
         wrong.trigger("wrong key", "tests")
-    assert err.value.response.status_code == 400
-    assert err.value.response.json()["errors"] == ["Invalid routing key"]
+    response = err.value.response
+    assert response is not None and response.status_code == 400
+    assert response.json()["errors"] == ["Invalid routing key"]
 
 
 def test_a_429_waits_the_servers_retry_after_and_a_wrong_key_fails_for_good(fake: FakePagerDuty,
