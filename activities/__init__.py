@@ -38,4 +38,4 @@ def _remedy(ctx: ActivityContext) -> list[Callable[..., Any]]:
 
 def _paging(ctx: ActivityContext) -> list[Callable[..., Any]]:
     paging = PagingActivities(ctx)
-    return [paging.pagerduty_event, paging.who_is_on_call]
+    return [paging.pagerduty_event, paging.who_is_on_call, paging.replace_slack_pages]

@@ -8,14 +8,17 @@ key, an invalid event) fails at once, for the workflow to write on the timeline 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
-from integrations import oncall, pagerduty
-from playbook.paging import OnCallRequest, OnCallResult, PagerDutyEvent
+from integrations import oncall, pagerduty, slack
+from integrations.channels import ChannelError
+from playbook.config import SlackChannel
+from playbook.paging import OnCallRequest, OnCallResult, PagerDutyEvent, PagesAcknowledged
 
 
 class PagingActivities:
@@ -37,3 +40,31 @@ class PagingActivities:
     @activity.defn(name="who_is_on_call")
     def who_is_on_call(self, request: OnCallRequest) -> OnCallResult:
         return oncall.on_call(request, self.ctx.playbook_path.parent)
+
+    @activity.defn(name="replace_slack_pages")
+    def replace_slack_pages(self, request: PagesAcknowledged) -> int:
+        """chat.update every Slack page of the incident: the same page, its button replaced by who acknowledged.
+        Idempotent (the same update again changes nothing); the pages are the ones the notify activity kept."""
+        sent = self.ctx.store.path(f"{request.incident_number}/notifications-sent.jsonl")
+        lines = [json.loads(x) for x in sent.read_text(encoding="utf-8").splitlines() if x.strip()] \
+            if sent.exists() else []
+        replaced, failures = 0, []
+        for line in lines:
+            cfg = request.channels.get(str(line.get("channel")))
+            if not isinstance(cfg, SlackChannel) or not line.get("slack_ts"):
+                continue
+            page = self.ctx.store.find_once(f"{request.incident_number}/notifications.jsonl",
+                                            str(line["key"]).rsplit("/", 1)[0]) or {}
+            blocks = slack.page_blocks(request.incident_number, str(page.get("subject", "")),
+                                       str(page.get("text", "")), list(page.get("to", [])), acknowledge=False,
+                                       acknowledged_by=request.acknowledged_by)
+            try:
+                slack.update_message(cfg, slack.Posted(str(line["slack_channel"]), str(line["slack_ts"])),
+                                     f"{request.incident_number}: acknowledged by {request.acknowledged_by}", blocks)
+            except ChannelError as err:
+                failures.append(str(err))
+                continue
+            replaced += 1
+        if failures:
+            raise ApplicationError("; ".join(failures), type="ChannelError")
+        return replaced

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from playbook.config.channels import Channel
 from playbook.config.paging import PagerDutyConfig, PagingConfig
 from playbook.config.roster import Roster
 from playbook.models import Role, Severity
@@ -73,3 +74,11 @@ class PagingState(BaseModel):
     acknowledged: bool = False
     resolved: bool = False
     oncall: dict[Role, list[str]] = Field(default_factory=dict, description="per role, the chain the schedule gave")
+
+
+class PagesAcknowledged(BaseModel):
+    """Replace the incident's Slack pages (their Acknowledge buttons) once someone acknowledged."""
+
+    incident_number: str
+    acknowledged_by: str
+    channels: dict[str, Channel] = Field(default_factory=dict, description="the Slack channels pages went to")

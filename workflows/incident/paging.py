@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         OnCallRequest,
         OnCallResult,
         PagerDutyEvent,
+        PagesAcknowledged,
         PagingState,
     )
     from workflows.incident.calls import QUICK, cause, http_call
@@ -85,9 +86,13 @@ def ack_chain(core: IncidentCore) -> list[str]:
 
 
 async def acknowledged(core: IncidentCore) -> None:
-    """Acknowledge the PagerDuty alert, unless the acknowledgement came from PagerDuty itself."""
+    """Replace the Slack pages' Acknowledge buttons; acknowledge the PagerDuty alert, unless the acknowledgement
+    came from PagerDuty itself."""
     s = core.state
-    if s.paging is None or not s.paging.triggered or s.paging.acknowledged:
+    if s.paging is None:
+        return
+    await _replace_slack_pages(core)
+    if not s.paging.triggered or s.paging.acknowledged:
         return
     s.paging.acknowledged = True
     if _acknowledged_in_pagerduty(core):
@@ -101,6 +106,21 @@ async def resolved(core: IncidentCore) -> None:
         return
     s.paging.resolved = True
     await _send(core, "resolve")
+
+
+async def _replace_slack_pages(core: IncidentCore) -> None:
+    s, pb = core.state, core.playbook()
+    channels = {n: pb.channels[n] for n in pb.communicate.notify_channels if pb.channels[n].kind == "slack"}
+    if not channels or s.acknowledged_by is None:
+        return
+    try:
+        await workflow.execute_activity(
+            "replace_slack_pages", PagesAcknowledged(incident_number=core.number(), acknowledged_by=s.acknowledged_by,
+                                                     channels=channels),
+            result_type=int, summary=f"Detect: replace the Slack pages' Acknowledge buttons ({s.acknowledged_by})",
+            **http_call(sum(c.timeout_seconds for c in channels.values()) * 4))
+    except ActivityError as err:
+        core.system(Step.DETECT, "could not replace the Slack pages' Acknowledge buttons", {"error": cause(err)})
 
 
 def _acknowledged_in_pagerduty(core: IncidentCore) -> bool:
