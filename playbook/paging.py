@@ -70,7 +70,8 @@ class OnCallResult(BaseModel):
 class PagingState(BaseModel):
     """What the incident knows of its paging: the PagerDuty alert's life and who the schedules put on call."""
 
-    triggered: bool = False
+    trigger_sent: bool = False  # tried (once per incident, whatever the answer)
+    triggered: bool = False     # PagerDuty accepted the trigger
     acknowledged: bool = False
     resolved: bool = False
     oncall: dict[Role, list[str]] = Field(default_factory=dict, description="per role, the chain the schedule gave")

@@ -47,13 +47,14 @@ async def await_acknowledgement(core: IncidentCore) -> bool:
     s = core.state
     pb = core.playbook()
     if not s.ack_paged:
-        await paging.page_opened(core)  # the schedules fill the roles; PagerDuty is triggered (paging-v1)
+        await paging.fill_roles(core)  # who the schedules say is on call (paging-v1)
     chain = paging.ack_chain(core)
     if not s.ack_paged:
         await core.notify("ack-0", [chain[0]], f"{s.number} needs acknowledgement",
                           f"{s.severity.value} {s.detection.kind.value} on "
                           f"{', '.join(s.detection.services)}: acknowledge it.")
         s.ack_paged = True
+        await paging.trigger(core)  # PagerDuty, after the page that never waits on it
 
     def settled() -> bool:
         return s.acknowledged_at is not None or core.resolved()

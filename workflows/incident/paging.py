@@ -8,7 +8,10 @@ opened on older code neither read schedules nor send PagerDuty events.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from workflows.incident.core import IncidentCore
@@ -26,29 +29,38 @@ with workflow.unsafe.imports_passed_through():
         PagesAcknowledged,
         PagingState,
     )
-    from workflows.incident.calls import QUICK, cause, http_call
+    from workflows.incident.calls import cause, http_call
 
 
-async def page_opened(core: IncidentCore) -> None:
-    """Before the first page: fill the scheduled roles from who is on call now, then trigger PagerDuty."""
+async def fill_roles(core: IncidentCore) -> None:
+    """Before the first page: fill the scheduled roles from who is on call now."""
     s = core.state
     if s.paging is not None or not workflow.patched(markers.PAGING):
         return
     s.paging = PagingState()
-    paging = core.playbook().paging
-    if paging.oncall:
+    if core.playbook().paging.oncall:
         await _on_call_now(core)
-    if paging.pagerduty.enabled:
-        s.paging.triggered = await _send(core, "trigger")
+
+
+async def trigger(core: IncidentCore) -> None:
+    """After the first page (which never waits on PagerDuty): trigger the incident's PagerDuty alert, once."""
+    s = core.state
+    if s.paging is None or s.paging.trigger_sent or not core.playbook().paging.pagerduty.enabled:
+        return
+    s.paging.trigger_sent = True
+    s.paging.triggered = await _send(core, "trigger")
 
 
 async def _on_call_now(core: IncidentCore) -> None:
     s, pb = core.state, core.playbook()
     assert s.paging is not None
-    try:
+    layers = sum(len(o.ical) + len(o.pagerduty_schedules) for o in pb.paging.oncall.values())
+    try:  # bounded: the first page waits on this, and a schedule that cannot be read leaves the roster in charge
         found = await workflow.execute_activity(
             "who_is_on_call", OnCallRequest(at=workflow.now(), paging=pb.paging, roster=pb.roster),
-            result_type=OnCallResult, summary="Detect: who is on call now", **QUICK)
+            result_type=OnCallResult, summary="Detect: who is on call now",
+            start_to_close_timeout=timedelta(seconds=pb.paging.feed_timeout_seconds * layers + 5),
+            retry_policy=RetryPolicy(maximum_attempts=2))
     except ActivityError as err:
         core.system(Step.DETECT, "could not read the on-call schedules; paging the roster", {"error": cause(err)})
         return
