@@ -119,7 +119,12 @@ class PagerDutyWebhook:
             log.warning("PagerDuty user %s acknowledged %s but is no roster person's pagerduty_user", user,
                         match.group(1))
             return done("ignored", reason=f"PagerDuty user {user or '(none)'} is no roster person's pagerduty_user")
-        target = await self.routes.target(match.group(1), 2.0)
+        try:
+            target = await self.routes.target(match.group(1), 2.0)
+        except IntakeError as err:
+            if err.status != 404:
+                raise
+            return done("ignored", reason=f"no incident {match.group(1)} here")  # another Firebreak's, or gone
         state = target.state
         if state is not None and state.acknowledged_at is not None:
             return done("already acknowledged", incident=target.number, by=state.acknowledged_by)

@@ -83,3 +83,9 @@ ca_file = "{fake.ca_file}"
         stranger = await api.http.post("/v1/pagerduty/webhook", content=other, headers={
             "Content-Type": "application/json", "X-PagerDuty-Signature": signature([SECRET], other)})
         assert stranger.status_code == 200 and stranger.json()["result"] == "ignored"
+
+        fake.alerts["elsewhere"] = {**fake.alerts[handle.id], "title": f"{prefix}-2026-9999: not here"}
+        unknown = fake.acknowledge_in_pagerduty("elsewhere", "PBEA001", "Bea Backup")
+        gone = await api.http.post("/v1/pagerduty/webhook", content=unknown, headers={
+            "Content-Type": "application/json", "X-PagerDuty-Signature": signature([SECRET], unknown)})
+        assert gone.status_code == 200 and gone.json()["result"] == "ignored"  # PagerDuty need not redeliver it
