@@ -15,7 +15,6 @@ import os
 import ssl
 from typing import Any
 
-import httpx2
 from pagerduty import EventsApiV2Client
 from pagerduty.errors import Error, HttpError
 
@@ -39,7 +38,7 @@ class RateLimited(PagerDutyError):
         self.retry_after = retry_after
 
 
-def retry_after(response: httpx2.Response) -> float:
+def retry_after(response: Any) -> float:
     raw = response.headers.get("retry-after", "")
     try:
         return max(float(raw), 0.0)
@@ -47,8 +46,9 @@ def retry_after(response: httpx2.Response) -> float:
         return DEFAULT_RETRY_AFTER
 
 
-def _no_waiting_on_429(response: httpx2.Response) -> None:
-    """An httpx event hook: the client would sleep and retry a 429 forever inside one activity attempt."""
+def _no_waiting_on_429(response: Any) -> None:
+    """An event hook of the client's HTTP client (httpx2): it would sleep and retry a 429 forever inside one
+    activity attempt."""
     if response.status_code == 429:
         wait = retry_after(response)
         response.close()
