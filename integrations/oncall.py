@@ -1,5 +1,6 @@
 """Who is on call: iCalendar feeds (RFC 5545, expanded by `recurring-ical-events`: weekly rotations, time zones and
-daylight-saving changes, RECURRENCE-ID exceptions) and PagerDuty schedules (REST API v2 `GET /oncalls`).
+daylight-saving changes, RECURRENCE-ID exceptions), PagerDuty schedules and PagerDuty escalation policies (REST
+API v2 `GET /oncalls`; a policy's escalation levels are its layers).
 
 A feed's events are shifts; an event's SUMMARY (or an ATTENDEE's e-mail) names the person: a roster id, a roster
 name or a roster contact. Where shifts overlap, the one that started last holds the role: an override is an event
@@ -9,6 +10,7 @@ escalation chain.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from pagerduty import RestApiV2Client
 from pagerduty.errors import Error, HttpError
 
 from integrations.pagerduty import PagerDutyError, client_options, quiet, secret
-from playbook.config.paging import PagerDutyConfig
+from playbook.config.paging import OnCallSchedule, PagerDutyConfig
 from playbook.config.roster import Roster
 from playbook.models import Role
 from playbook.paging import OnCallRequest, OnCallResult, RoleOnCall, Shift
@@ -97,31 +99,58 @@ def next_change(shifts: list[Shift], at: datetime) -> Shift | None:
     return None
 
 
-def pagerduty_shifts(cfg: PagerDutyConfig, schedule: str, roster: Roster, start: datetime, end: datetime,
-                     timeout: float) -> list[Shift]:
-    """The schedule's on-call entries between start and end (GET /oncalls), with a read-only REST API key."""
+def pagerduty_oncalls(cfg: PagerDutyConfig, what: str, params: dict[str, Any], roster: Roster, start: datetime,
+                      end: datetime, timeout: float) -> list[tuple[int, Shift]]:
+    """On-call entries between start and end (GET /oncalls, a read-only REST API key), each with its escalation
+    level; `what` names the schedule or escalation policy asked about, in errors and layers."""
     token = secret(cfg.api_token_env, "PagerDuty REST API key")
     by_user = {p.pagerduty_user: pid for pid, p in roster.people.items() if p.pagerduty_user}
-    params = {"schedule_ids[]": [schedule], "since": start.isoformat(), "until": end.isoformat()}
+    params = {**params, "since": start.isoformat(), "until": end.isoformat()}
     with quiet(RestApiV2Client(token, base_url=cfg.api_url, **client_options(cfg)), cfg) as client:
         client.timeout = timeout
         try:
             entries = list(client.iter_all("oncalls", params=params))
         except HttpError as err:
             said = f"{err.response.status_code} {err.response.text[:200]}" if err.response is not None else str(err)
-            raise FeedError(f"PagerDuty schedule {schedule}: {said}; check {cfg.api_token_env} (a read-only REST API "
-                            f"key)") from err
+            raise FeedError(f"PagerDuty {what}: {said}; check {cfg.api_token_env} (a read-only REST API key)") from err
         except (Error, PagerDutyError) as err:
-            raise FeedError(f"PagerDuty schedule {schedule}: {err}") from err
-    shifts = []
+            raise FeedError(f"PagerDuty {what}: {err}") from err
+    found = []
     for entry in entries:
         user = entry.get("user") or {}
-        begins = datetime.fromisoformat(entry["start"]) if entry.get("start") else start
+        begins = datetime.fromisoformat(entry["start"]) if entry.get("start") else start  # always on call: no end
         ends = datetime.fromisoformat(entry["end"]) if entry.get("end") else end
-        shifts.append(Shift(person=by_user.get(str(user.get("id"))), named=str(user.get("summary") or user.get("id")),
-                            start=_aware(begins).astimezone(UTC), end=_aware(ends).astimezone(UTC),
-                            layer=f"pagerduty:{schedule}"))
-    return sorted(shifts, key=lambda s: (s.start, s.end))
+        found.append((int(entry.get("escalation_level") or 1), Shift(
+            person=by_user.get(str(user.get("id"))), named=str(user.get("summary") or user.get("id")),
+            start=_aware(begins).astimezone(UTC), end=_aware(ends).astimezone(UTC), layer=f"pagerduty:{what}")))
+    return found
+
+
+def _layers(schedule: OnCallSchedule, request: OnCallRequest, base: Path, start: datetime,
+            end: datetime) -> Iterator[tuple[str, list[Shift] | FeedError]]:
+    """Each layer in escalation order with its shifts, or why it could not be read: the iCalendar feeds, the
+    PagerDuty schedules, then the escalation policy's levels."""
+    timeout, pd, roster = float(request.paging.feed_timeout_seconds), request.paging.pagerduty, request.roster
+    for feed in schedule.ical:
+        try:
+            yield feed, ical_shifts(read_feed(feed, base, timeout), roster, start, end, feed)
+        except (FeedError, PagerDutyError) as err:
+            yield feed, FeedError(str(err))
+    for sid in schedule.pagerduty_schedules:
+        try:
+            yield sid, [sh for _, sh in pagerduty_oncalls(pd, sid, {"schedule_ids[]": [sid]}, roster, start, end,
+                                                          timeout)]
+        except (FeedError, PagerDutyError) as err:
+            yield sid, FeedError(str(err))
+    if (policy := schedule.pagerduty_escalation_policy) is not None:
+        try:
+            entries = pagerduty_oncalls(pd, policy, {"escalation_policy_ids[]": [policy]}, roster, start, end, timeout)
+        except (FeedError, PagerDutyError) as err:
+            yield policy, FeedError(str(err))
+            return
+        for level in sorted({lvl for lvl, _ in entries}):
+            layer = f"pagerduty:{policy}/level-{level}"
+            yield layer, [sh.model_copy(update={"layer": layer}) for lvl, sh in entries if lvl == level]
 
 
 def on_call(request: OnCallRequest, base: Path) -> OnCallResult:
@@ -129,22 +158,14 @@ def on_call(request: OnCallRequest, base: Path) -> OnCallResult:
     read is an error on its role; the others still count."""
     at = request.at.astimezone(UTC)
     start, end = at - timedelta(days=1), at + timedelta(days=request.horizon_days)
-    timeout = float(request.paging.feed_timeout_seconds)
     result = OnCallResult(at=at)
     for role, schedule in request.paging.oncall.items():
         found = RoleOnCall(role=Role(role))
-        layers: list[tuple[str, Any]] = [(f, None) for f in schedule.ical] + \
-            [(f"pagerduty:{s}", s) for s in schedule.pagerduty_schedules]
-        for layer, pd_schedule in layers:
-            try:
-                if pd_schedule is None:
-                    shifts = ical_shifts(read_feed(layer, base, timeout), request.roster, start, end, layer)
-                else:
-                    shifts = pagerduty_shifts(request.paging.pagerduty, pd_schedule, request.roster, start, end,
-                                              timeout)
-            except (FeedError, PagerDutyError) as err:
-                found.errors.append(str(err))
+        for _, shifts in _layers(schedule, request, base, start, end):
+            if isinstance(shifts, FeedError):
+                found.errors.append(str(shifts))
                 continue
+            shifts.sort(key=lambda s: (s.start, s.end))
             if (now := holder(shifts, at)) is not None:
                 found.now.append(now)
             if (later := next_change(shifts, at)) is not None:

@@ -11,7 +11,9 @@ PagerDuty's own documentation (PagerDuty/developer-docs):
 - Webhooks v3, `docs/webhooks/01-v3-Overview.md` (the `event` envelope: id, event_type, resource_type,
   occurred_at, agent, data of type `incident` with id, number, status, title, ...) and `docs/webhooks/04-Signatures.md`
   (`X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the raw body>`, one per signing secret, comma-separated).
-- REST API v2 on-calls, `GET /oncalls` (`Authorization: Token token=...`, `schedule_ids[]`, `since`, `until`;
+- REST API v2 on-calls, `GET /oncalls` (`Authorization: Token token=...`, `schedule_ids[]`,
+  `escalation_policy_ids[]`, `since`, `until`; an entry with `"start": null` is always on call (a user named
+  directly on an escalation level);
   401 for a bad token), answered `{"oncalls": [...], "limit", "offset", "more", "total"}` as the REST API's
   classic pagination (`docs/REST-API/09-Pagination.md`).
 """
@@ -148,11 +150,13 @@ class FakePagerDuty(FakeServer):
         if auth.removeprefix("Token token=") not in self.api_tokens:
             return 401, "application/json", {"error": {"message": "Unauthorized", "code": 2006}}
         wanted = set(query.get("schedule_ids[]", []))
+        policies = set(query.get("escalation_policy_ids[]", []))
         since = dt.datetime.fromisoformat(query["since"][0]) if "since" in query else None
         until = dt.datetime.fromisoformat(query["until"][0]) if "until" in query else None
         found = [o for o in self.oncalls if (not wanted or (o["schedule"] or {}).get("id") in wanted)
-                 and (until is None or dt.datetime.fromisoformat(o["start"]) < until)
-                 and (since is None or dt.datetime.fromisoformat(o["end"]) > since)]
+                 and (not policies or o["escalation_policy"]["id"] in policies)
+                 and (until is None or o["start"] is None or dt.datetime.fromisoformat(o["start"]) < until)
+                 and (since is None or o["end"] is None or dt.datetime.fromisoformat(o["end"]) > since)]
         return 200, "application/json", {"oncalls": found, "limit": 100, "offset": 0, "more": False,
                                          "total": None}
 

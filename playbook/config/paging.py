@@ -46,10 +46,14 @@ class OnCallSchedule(_Strict):
                                            description="PagerDuty schedule ids, one per layer in escalation order, "
                                                        "after the iCalendar layers")
 
+    pagerduty_escalation_policy: str | None = Field(
+        default=None, description="a PagerDuty escalation policy id: its levels are the last layers, in order")
+
     @model_validator(mode="after")
     def _some(self) -> OnCallSchedule:
-        if not self.ical and not self.pagerduty_schedules:
-            raise ValueError("name at least one 'ical' feed or 'pagerduty_schedules' id")
+        if not self.ical and not self.pagerduty_schedules and not self.pagerduty_escalation_policy:
+            raise ValueError("name at least one 'ical' feed, 'pagerduty_schedules' id or "
+                             "'pagerduty_escalation_policy'")
         return self
 
 

@@ -54,7 +54,8 @@ async def trigger(core: IncidentCore) -> None:
 async def _on_call_now(core: IncidentCore) -> None:
     s, pb = core.state, core.playbook()
     assert s.paging is not None
-    layers = sum(len(o.ical) + len(o.pagerduty_schedules) for o in pb.paging.oncall.values())
+    layers = sum(len(o.ical) + len(o.pagerduty_schedules) + (o.pagerduty_escalation_policy is not None)
+                 for o in pb.paging.oncall.values())
     try:  # bounded: the first page waits on this, and a schedule that cannot be read leaves the roster in charge
         found = await workflow.execute_activity(
             "who_is_on_call", OnCallRequest(at=workflow.now(), paging=pb.paging, roster=pb.roster),
