@@ -87,15 +87,12 @@ async def _on_call_now(core: IncidentCore) -> None:
 
 
 def ack_chain(core: IncidentCore) -> list[str]:
-    """Who is paged for acknowledgement, in escalation order: the schedule's layers, then the roster's backups of
-    the last of them; without a schedule, the roster's incident commander and their backups (as before)."""
+    """Who is paged for acknowledgement, in escalation order: the schedule's incident commander and its next
+    layers, then the roster's backups of the last of them; without a schedule, the roster's incident commander and
+    their backups (as before)."""
     s = core.state
     scheduled = s.paging.oncall.get(Role.INCIDENT_COMMANDER) if s.paging else None
-    if not scheduled:
-        return core.escalation_chain(core.playbook().roster.primary(Role.INCIDENT_COMMANDER))
-    chain = list(scheduled)
-    chain += [p for p in core.escalation_chain(chain[-1]) if p not in chain]
-    return chain
+    return core.escalation_chain(scheduled[0] if scheduled else core.playbook().roster.primary(Role.INCIDENT_COMMANDER))
 
 
 async def acknowledged(core: IncidentCore) -> None:
