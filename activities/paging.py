@@ -19,6 +19,7 @@ from integrations import oncall, pagerduty, slack
 from integrations.channels import ChannelError
 from playbook.config import SlackChannel
 from playbook.paging import OnCallRequest, OnCallResult, PagerDutyEvent, PagesAcknowledged
+from playbook.redact import outbound
 
 
 class PagingActivities:
@@ -27,6 +28,8 @@ class PagingActivities:
 
     @activity.defn(name="pagerduty_event")
     def pagerduty_event(self, event: PagerDutyEvent) -> str:
+        """One event to PagerDuty; its summary and details redacted on the way out (playbook/redact.py)."""
+        event = outbound(event, keep=("action", "dedup_key", "severity", "config"))
         try:
             return pagerduty.send_event(event)
         except pagerduty.RateLimited as err:

@@ -75,12 +75,14 @@ def test_a_429_waits_the_servers_retry_after_and_a_wrong_key_fails_for_good(fake
                                                                              tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     acts = PagingActivities(ActivityContext(store=ArtefactStore(tmp_path), playbook_path=tmp_path / "p.toml"))
-    event = PagerDutyEvent(action="trigger", dedup_key="incident-429", summary="storm", config=config(fake))
+    event = PagerDutyEvent(action="trigger", dedup_key="incident-429", summary="storm, ask jane@example.com",
+                           config=config(fake))
     fake.throttle, fake.retry_after = 1, "7"
     with pytest.raises(ApplicationError) as limited:
         ActivityEnvironment().run(acts.pagerduty_event, event)
     assert limited.value.type == "RateLimited" and limited.value.next_retry_delay == timedelta(seconds=7)
     assert ActivityEnvironment().run(acts.pagerduty_event, event) == "incident-429"
+    assert fake.alerts["incident-429"]["title"] == "storm, ask [REDACTED:EMAIL]"  # redacted on its way out
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "X" * 32)
     with pytest.raises(ApplicationError) as refused:
         ActivityEnvironment().run(acts.pagerduty_event, event)
