@@ -6,6 +6,7 @@ incident core (workflows/incident/core.py), or a small class holding it where th
 
     alerts.py       alerts joining the incident, counted once per alert id
     acknowledge.py  step 1: open, page, escalate until acknowledged
+    paging.py       who is on call (schedules fill roles); the PagerDuty alert's trigger, acknowledge, resolve
     respond.py      steps 2-5: the service plan's actions under the approval policy, the evidence pack
     gates.py        approval gates and who may decide them
     mitigations.py  outcomes, the undo registry, keep/undo at resolution
