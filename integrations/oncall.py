@@ -3,9 +3,9 @@ daylight-saving changes, RECURRENCE-ID exceptions), PagerDuty schedules and Page
 API v2 `GET /oncalls`; a policy's escalation levels are its layers).
 
 A feed's events are shifts; an event's SUMMARY (or an ATTENDEE's e-mail) names the person: a roster id, a roster
-name or a roster contact. Where shifts overlap, the one that started last holds the role: an override is an event
-of its own inside the rotation's shift. Each layer (feed or schedule) gives one person; the layers in order are the
-escalation chain.
+name or a roster contact. Where shifts overlap, an override (a one-off event in a feed of recurring ones) holds the
+role, even across the rotation's handover; otherwise the shift that started last does. Each layer (feed or
+schedule) gives one person; the layers in order are the escalation chain.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def ical_shifts(feed: bytes, roster: Roster, start: datetime, end: datetime, lay
         events = recurring_ical_events.of(calendar).between(start, end)
     except (ValueError, KeyError) as err:
         raise FeedError(f"{layer}: not an iCalendar feed RFC 5545 accepts ({err})") from err
+    rotations = {str(e.get("UID")) for e in calendar.walk("VEVENT") if "RRULE" in e or "RDATE" in e}
     shifts = []
     for event in events:
         summary = str(event.get("SUMMARY", "")).strip()
@@ -78,14 +79,16 @@ def ical_shifts(feed: bytes, roster: Roster, start: datetime, end: datetime, lay
         begins = _aware(event.decoded("DTSTART"))
         ends = _aware(event.decoded("DTEND")) if "DTEND" in event else begins + event.decoded("DURATION", timedelta())
         shifts.append(Shift(person=person_of(roster, names), named=summary, start=begins.astimezone(UTC),
-                            end=ends.astimezone(UTC), layer=layer))
+                            end=ends.astimezone(UTC), layer=layer,
+                            override=bool(rotations) and str(event.get("UID")) not in rotations))
     return sorted(shifts, key=lambda s: (s.start, s.end))
 
 
 def holder(shifts: list[Shift], at: datetime) -> Shift | None:
-    """The shift covering `at`; of overlapping ones, the one that started last (an override), then the shorter."""
+    """The shift covering `at`; of overlapping ones an override (a one-off event over a rotation), then the one
+    that started last, then the shorter."""
     covering = [s for s in shifts if s.start <= at < s.end]
-    return max(covering, key=lambda s: (s.start, -(s.end - s.start).total_seconds()), default=None)
+    return max(covering, key=lambda s: (s.override, s.start, -(s.end - s.start).total_seconds()), default=None)
 
 
 def next_change(shifts: list[Shift], at: datetime) -> Shift | None:

@@ -44,6 +44,7 @@ class Shift(BaseModel):
     start: datetime
     end: datetime
     layer: str          # the feed or schedule it came from
+    override: bool = False  # a one-off event in a feed that also has recurring ones: it beats the rotation
 
 
 class RoleOnCall(BaseModel):

@@ -24,7 +24,7 @@ OLU_CONTACT = ROSTER.replace('name = "Olu Ops"', 'name = "Olu Ops"\ncontact = "o
 
 # Two people alternate weekly, handing over on Mondays at 09:00 Berlin time. Europe/Berlin leaves CET (UTC+1) for
 # CEST (UTC+2) on Sunday 2027-03-28, so the handover of Monday 03-29 is at 07:00 UTC, not 08:00. Olu overrides
-# Tuesday 03-30 12:00-18:00 UTC (named by e-mail, as an invitation would).
+# Tuesday 03-30 12:00-18:00 UTC (named by e-mail, as an invitation would); Sam overrides across a handover.
 PRIMARY = """BEGIN:VCALENDAR
 VERSION:2.0
 PRODID:-//Firebreak tests//EN
@@ -43,6 +43,13 @@ SUMMARY:Bea Backup
 DTSTART;TZID=Europe/Berlin:20270322T090000
 DTEND;TZID=Europe/Berlin:20270329T090000
 RRULE:FREQ=WEEKLY;INTERVAL=2
+END:VEVENT
+BEGIN:VEVENT
+UID:override-across-handover@example.com
+DTSTAMP:20270101T000000Z
+SUMMARY:sam
+DTSTART:20270405T060000Z
+DTEND:20270405T080000Z
 END:VEVENT
 BEGIN:VEVENT
 UID:override-olu@example.com
@@ -96,6 +103,9 @@ def test_a_weekly_rotation_keeps_local_time_across_daylight_saving_and_an_overri
     assert holders(playbook, "2027-03-29T07:30:00+00:00")[0] == ["ian", "sam"]
     now, later = holders(playbook, "2027-03-30T13:00:00+00:00")  # the override, matched by e-mail
     assert now == ["olu", "sam"] and later[0] == ("ian", datetime(2027, 3, 30, 18, 0, tzinfo=UTC))
+    # Sam covers 06:00-08:00 UTC on Monday 04-05, across Bea's 07:00 UTC handover to Ian: the override holds.
+    assert holders(playbook, "2027-04-05T07:30:00+00:00")[0] == ["sam", "sam"]
+    assert holders(playbook, "2027-04-05T08:30:00+00:00")[0] == ["bea", "sam"]
 
 
 def test_firebreak_oncall_shows_now_and_next(tmp_path: Path) -> None:
