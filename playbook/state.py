@@ -29,6 +29,7 @@ from playbook.models import (
     Ticket,
     TimelineEntry,
 )
+from playbook.paging import PagingState
 from playbook.remedy import AppliedMitigation, PatchResult, PatchText, RegressionRun
 
 # Distinct alerts after this many are counted but summarised on the timeline, so a storm cannot flood it.
@@ -79,6 +80,7 @@ class IncidentState(BaseModel):
     ack_paged: bool = False
     ack_escalated_to: list[str] = Field(default_factory=list)
     ack_exhausted: bool = False
+    paging: PagingState | None = None  # set when paging ran under the paging-v1 marker
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     resolution_summary: str = ""

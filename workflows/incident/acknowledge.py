@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+from workflows.incident import paging
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
@@ -45,12 +46,15 @@ async def await_acknowledgement(core: IncidentCore) -> bool:
     """Page the incident commander, escalate along the backup chain. False when it is time to continue as new."""
     s = core.state
     pb = core.playbook()
-    chain = core.escalation_chain(pb.roster.primary(Role.INCIDENT_COMMANDER))
+    if not s.ack_paged:
+        await paging.fill_roles(core)  # who the schedules say is on call (paging-v1)
+    chain = paging.ack_chain(core)
     if not s.ack_paged:
         await core.notify("ack-0", [chain[0]], f"{s.number} needs acknowledgement",
                           f"{s.severity.value} {s.detection.kind.value} on "
                           f"{', '.join(s.detection.services)}: acknowledge it.")
         s.ack_paged = True
+        await paging.trigger(core)  # PagerDuty, after the page that never waits on it
 
     def settled() -> bool:
         return s.acknowledged_at is not None or core.resolved()
@@ -84,6 +88,7 @@ async def await_acknowledgement(core: IncidentCore) -> bool:
     if s.acknowledged_at is not None:
         core.set(status=IncidentStatus.ACKNOWLEDGED)
         await core.ticket_update("acknowledged", f"Acknowledged by {s.acknowledged_by}")
+        await paging.acknowledged(core)
     elif core.resolved():
         core.set(status=IncidentStatus.ACKNOWLEDGED)
     return True
