@@ -14,9 +14,11 @@ TrackerRateLimited, and Temporal retries after that delay.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from githubkit import GitHub
@@ -40,6 +42,17 @@ from playbook.messages import ItemTicketClose, ItemTicketInput, TicketInput, Tic
 from playbook.models import IncidentStatus, Ticket
 
 MAX_PAGES = 50  # 5,000 comments: a bound on the duplicate check
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _session(method: F) -> F:
+    """One HTTP client for the whole method: githubkit otherwise builds a client (and a TLS context) per request."""
+
+    @functools.wraps(method)
+    def run(self: GitHubTicketBackend, *args: Any, **kwargs: Any) -> Any:
+        with self.gh:
+            return method(self, *args, **kwargs)
+    return run  # type: ignore[return-value]
 
 
 def _marker(key: str) -> str:
@@ -60,6 +73,7 @@ class GitHubTicketBackend:
 
     # ------------------------------------------------------------------ the incident's ticket
 
+    @_session
     def create(self, request: TicketInput) -> Ticket:
         label = incident_label(request.number)
         found = self._find(label)
@@ -72,6 +86,7 @@ class GitHubTicketBackend:
                 labels=list(dict.fromkeys(labels)))).parsed_data
         return self._ticket(found)
 
+    @_session
     def update(self, request: TicketUpdate) -> bool:
         number = self._number(request.ticket)
         added = self._comment_once(number, request.key, request.text)
@@ -94,6 +109,7 @@ class GitHubTicketBackend:
 
     # ------------------------------------------------------------------ action items
 
+    @_session
     def open_item(self, request: ItemTicketInput) -> Ticket | None:
         label = item_label(request.workflow_id)
         found = self._find(label)
@@ -106,6 +122,7 @@ class GitHubTicketBackend:
                 labels=list(dict.fromkeys([*self.cfg.action_item_labels, label])))).parsed_data
         return self._ticket(found)
 
+    @_session
     def close_item(self, request: ItemTicketClose) -> bool:
         number = self._number(request.ticket)
         self._comment_once(number, f"item-done/{request.ticket.key}", f"Done in Firebreak by {request.done_by}."
