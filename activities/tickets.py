@@ -51,14 +51,18 @@ class TicketActivities:
             raise failure(err) from err
 
     @activity.defn(name="open_item_ticket")
-    def open_item_ticket(self, request: ItemTicketInput) -> Ticket | None:
-        """The action item's issue in the tracker, linked to the incident's ticket (None with the local backend)."""
+    def open_item_ticket(self, request: ItemTicketInput) -> Ticket:
+        """The action item's issue in the tracker, linked to the incident's ticket."""
         try:
-            return ticket_backend(request.tickets.backend, self.ctx.store, request.tickets).open_item(
+            ticket = ticket_backend(request.tickets.backend, self.ctx.store, request.tickets).open_item(
                 outbound(request, keep=("workflow_id", "incident_number", "incident_ticket", "tickets", "seq",
                                         "due")))
         except TrackerError as err:
             raise failure(err) from err
+        if ticket is None:
+            raise ApplicationError(f"the {request.tickets.backend} backend keeps no issue per action item",
+                                   type="TrackerRefused", non_retryable=True)
+        return ticket
 
     @activity.defn(name="close_item_ticket")
     def close_item_ticket(self, request: ItemTicketClose) -> bool:

@@ -168,4 +168,4 @@ async def test_an_expired_token_is_on_the_timeline_and_the_incident_goes_on(
         assert jira.issues == {} and jira.calls.count(("POST", "/rest/api/3/search/jql")) == 1  # not retried
         await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
         state = await wait_for(handle, lambda s: s.acknowledged_at is not None)
-    assert "Acknowledged by ian" in (home / "artefacts" / state.number / "ticket.md").read_text()
+    assert "Acknowledged by ian" in (home / "artefacts" / str(state.number) / "ticket.md").read_text()

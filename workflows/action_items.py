@@ -117,7 +117,7 @@ class ActionItemWorkflow:
                     workflow_id=workflow.info().workflow_id, incident_number=r.incident_number,
                     incident_ticket=r.incident_ticket, tickets=pb.tickets, seq=r.seq, what=r.item.what,
                     owner=r.item.owner, due=r.item.due),
-                result_type=Ticket | None, summary=f"Review: action item {r.seq} in {pb.tickets.backend}"[:200],
+                result_type=Ticket, summary=f"Review: action item {r.seq} in {pb.tickets.backend}"[:200],
                 **tracker_call(pb.tickets.tracker_timeout()))
         except ActivityError as err:
             self.state.note = f"no issue in {pb.tickets.backend}: {cause(err)}"
