@@ -6,9 +6,9 @@ that part, which says what is wrong with a bad value: FIREBREAK_LOG_FORMAT (obse
 FIREBREAK_WORKER_METRICS (observability/runtime.py), FIREBREAK_OTEL (observability/tracing.py),
 FIREBREAK_CODEC_KEYS / _KEY_FILE (client/codec.py), FIREBREAK_CODEC_CORS_ORIGINS / _TOKEN (intake/codec_server.py).
 
-Not here (but for the ticket trackers' credentials, named below): secrets and other systems' addresses, which
-playbook.toml names (`*_env` keys, the intake's secrets)
-and the adapter using them reads; Temporal's own TEMPORAL_* variables, which temporalio.envconfig reads.
+Not here: secrets and other systems' addresses, which playbook.toml names (`*_env` keys, the intake's secrets)
+and the adapter using them reads, except the ticket trackers' credentials and webhook secrets (FIREBREAK_JIRA_*,
+FIREBREAK_GITHUB_*, below); Temporal's own TEMPORAL_* variables, which temporalio.envconfig reads.
 
 Imports nothing of Firebreak's, so every package but workflows/ (which never reads the environment) may use it.
 """

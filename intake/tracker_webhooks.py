@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -31,10 +32,17 @@ from intake.auth import signed
 from intake.body import read_body
 from intake.config import IntakeConfig
 from intake.errors import IntakeError, within
+from intake.openapi_doc import SENT, answers
 from integrations.ticket_base import item_workflow_id
 from playbook.state import ClosedInTracker
 
 MAX_BODY = 5 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB, but an issue event is far smaller
+
+
+class TrackerAnswer(BaseModel):
+    outcome: str  # recorded | no_item | ignored | pong
+    workflow_id: str | None = None
+    reason: str | None = None
 
 
 def tracker_router(config: IntakeConfig, client: Callable[[], Client | None],
@@ -82,7 +90,7 @@ def tracker_router(config: IntakeConfig, client: Callable[[], Client | None],
     def ignored(why: str) -> Response:
         return JSONResponse({"outcome": "ignored", "reason": why})
 
-    @router.post("/v1/trackers/github")
+    @router.post("/v1/trackers/github", response_model=TrackerAnswer, responses=answers(*SENT))
     async def github_webhook(request: Request) -> Response:
         """GitHub `issues` webhooks: an action item's issue closed on GitHub closes the item in Firebreak."""
         payload = await verified(request, "github", "x-hub-signature-256")
@@ -100,7 +108,7 @@ def tracker_router(config: IntakeConfig, client: Callable[[], Client | None],
             tracker="github", key=f"{repository}#{issue.get('number')}", url=str(issue.get("html_url") or ""),
             by=str((payload.get("sender") or {}).get("login") or "github")))
 
-    @router.post("/v1/trackers/jira")
+    @router.post("/v1/trackers/jira", response_model=TrackerAnswer, responses=answers(*SENT))
     async def jira_webhook(request: Request) -> Response:
         """Jira `jira:issue_updated` webhooks: an action item's issue moved to a done status closes the item."""
         payload = await verified(request, "jira", "x-hub-signature")
