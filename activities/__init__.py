@@ -21,7 +21,7 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
     investigate, communicate, review = InvestigateActivities(ctx), CommunicateActivities(ctx), ReviewActivities(ctx)
     tickets = TicketActivities(ctx)
     return [detect.open_incident, tickets.create_ticket, tickets.update_ticket, tickets.open_item_ticket,
-            tickets.close_item_ticket, actions.run_action,
+            tickets.close_item_ticket, tickets.item_ticket_closed, actions.run_action,
             investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
             communicate.post_approval_request,
             review.write_retrospective, review.track_action_items, *_watch(ctx), *_remedy(ctx)]

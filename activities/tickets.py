@@ -72,6 +72,15 @@ class TicketActivities:
         except TrackerError as err:
             raise failure(err) from err
 
+    @activity.defn(name="item_ticket_closed")
+    def item_ticket_closed(self, request: ItemTicketClose) -> str:
+        """Who closed the item's issue in the tracker; "" while it is open (the bounded poll)."""
+        try:
+            return ticket_backend(request.ticket.backend, self.ctx.store, request.tickets).item_closed_by(
+                request.ticket) or ""
+        except TrackerError as err:
+            raise failure(err) from err
+
     def _config(self, request: TicketUpdate) -> TicketConfig | None:
         """The incident's [tickets]; for a tracker ticket without one, the worker's playbook's."""
         if request.tickets is not None or request.ticket.backend == "local":

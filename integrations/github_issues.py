@@ -134,6 +134,13 @@ class GitHubTicketBackend:
                                                        state_reason="completed"))
         return True
 
+    @_session
+    def item_closed_by(self, ticket: Ticket) -> str | None:
+        issue = self._call(lambda: self.gh.rest.issues.get(self.owner, self.repo, self._number(ticket))).parsed_data
+        if issue.state != "closed":
+            return None
+        return str(getattr(issue.closed_by, "login", None) or "github")  # closed_by: a user, None or unset
+
     # ------------------------------------------------------------------ calls
 
     def _ticket(self, issue: Any) -> Ticket:

@@ -116,6 +116,13 @@ class JiraTicketBackend:
                            + (f" {request.note}" if request.note else ""))
         return self._transition(key, self.cfg.item_done_transition) if self.cfg.item_done_transition else False
 
+    def item_closed_by(self, ticket: Ticket) -> str | None:
+        issue = self._call("GET", f"{API}/issue/{ticket.key}", params={"fields": "status,assignee"}).json()
+        fields = issue.get("fields") or {}
+        if ((fields.get("status") or {}).get("statusCategory") or {}).get("key") != "done":
+            return None
+        return str((fields.get("assignee") or {}).get("displayName") or "jira")
+
     # ------------------------------------------------------------------ calls
 
     def _find(self, label: str) -> str | None:

@@ -62,6 +62,10 @@ class TicketBackend(Protocol):
         """Say the item is done and close its issue; True when it was open."""
         ...
 
+    def item_closed_by(self, ticket: Ticket) -> str | None:
+        """Who closed the item's issue in the tracker (the tracker's name when it does not say); None while open."""
+        ...
+
 
 def incident_label(number: str) -> str:
     """The label that finds an incident's ticket: `firebreak-INC-2026-0001`."""

@@ -65,6 +65,9 @@ class LocalTicketBackend:
     def close_item(self, request: ItemTicketClose) -> bool:
         return False
 
+    def item_closed_by(self, ticket: Ticket) -> str | None:
+        return None
+
     def _render_updates(self, number: str) -> None:
         """Rebuild the ticket's Updates section from the update log, so a crash between the two heals."""
         md = self.store.path(f"{number}/ticket.md")

@@ -144,11 +144,13 @@ class FakeGitHub(FakeServer):
                 "body": issue["body"], "user": _user(), "labels": labels, "assignee": None, "assignees": [],
                 "milestone": None, "locked": False, "active_lock_reason": None,
                 "comments": len(self.comments.get(n, [])), "closed_at": NOW if closed else None,
+                "closed_by": _user(issue.get("closer", "firebreak-bot")) if closed else None,
                 "created_at": NOW, "updated_at": NOW, "author_association": "MEMBER"}
 
     def close(self, number: int) -> dict[str, Any]:
         """Someone closes the issue on github.com; the `issues` webhook payload GitHub would send."""
         with self.lock:
             self.issues[number]["state"], self.issues[number]["state_reason"] = "closed", "completed"
+            self.issues[number]["closer"] = "dana"
             return {"action": "closed", "issue": self._json(self.issues[number]),
                     "repository": {"full_name": self.repository}, "sender": _user("dana", 7)}

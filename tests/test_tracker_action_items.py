@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -152,3 +152,35 @@ timeout_seconds = 1
             assert r.status_code == 200 and r.json()["outcome"] == "recorded", r.text
             done = await item_when(item, lambda i: i.status == "done")
             assert done.done_by == "Olu Ade" and jira.texts("OPS-2") == []
+
+
+async def test_an_item_closed_on_github_without_a_webhook_is_seen_by_the_poll(
+        ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path, github: FakeGitHub,
+        secrets_env: None) -> None:
+    playbook = write_playbook(tmp_path, f"""
+[tickets]
+backend = "github"
+item_poll_minutes = 30
+[tickets.github]
+repository = "acme/incidents"
+api_url = "{github.url}"
+timeout_seconds = 1
+""")
+    github.issues[1] = {"number": 1, "title": "INC-2026-0011", "body": "", "state": "open", "state_reason": None,
+                        "label_names": ["firebreak-INC-2026-0011"]}
+    github.comments[1] = []
+    async with worker(ts_env.client, task_queue, playbook, home):
+        request = ActionItemInput(
+            incident_number="INC-2026-0011", incident_workflow_id="incident-11", seq=1,
+            item=ActionItem(what="add a canary", owner="olu"), assigned_at=datetime.now(UTC),
+            playbook=load_playbook(playbook)[0], escalate_to="ian",
+            incident_ticket=Ticket(key="acme/incidents#1", url="https://github.com/acme/incidents/issues/1",
+                                   backend="github"))
+        item = started(await ts_env.client.start_workflow(
+            ActionItemWorkflow.run, request, id="action-INC-2026-0011-1", task_queue=task_queue))
+        opened = await item_when(item, lambda i: i.ticket is not None)
+        assert opened.ticket is not None and opened.ticket.key == "acme/incidents#2"
+        github.close(2)  # closed on github.com; no webhook reaches the intake
+        await ts_env.sleep(timedelta(minutes=31))
+        done = await item_when(item, lambda i: i.status == "done")
+        assert done.done_by == "dana" and done.closed_in_tracker and github.comments[2] == []

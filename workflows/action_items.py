@@ -48,7 +48,7 @@ class ActionItemWorkflow:
         if tracked and self.state.ticket is None and workflow.patched(markers.ITEM_TICKETS):
             await self._open_ticket()
         while self.state.status != "done":
-            if await self._until(next_at):
+            if await self._until_polling(next_at):
                 break
             self.state.reminders_sent += 1
             overdue = "due" if self.state.reminders_sent == 1 else "overdue"
@@ -106,6 +106,37 @@ class ActionItemWorkflow:
         self.state.status, self.state.done_by, self.state.done_at = "done", closed.by, workflow.now()
         self.state.closed_in_tracker = True
         self.state.note = f"closed in {closed.tracker} ({closed.key})"
+
+    async def _until_polling(self, when: datetime) -> bool:
+        """`_until`, checking the item's tracker issue every `item_poll_minutes` meanwhile (a webhook may never
+        come: the intake unreachable from the tracker). Only items with an issue poll, so older histories replay."""
+        every = timedelta(minutes=self.request.playbook.tickets.item_poll_minutes)
+        if self.state.ticket is None or every <= timedelta(0):
+            return await self._until(when)
+        while True:
+            step = min(when, workflow.now() + every)
+            if await self._until(step):
+                return True
+            if step >= when:
+                return False
+            await self._poll_ticket()
+            if self.state.status == "done":
+                return True
+
+    async def _poll_ticket(self) -> None:
+        assert self.state.ticket is not None
+        pb, ticket = self.request.playbook, self.state.ticket
+        try:
+            closed_by = await workflow.execute_activity(
+                "item_ticket_closed", ItemTicketClose(ticket=ticket, tickets=pb.tickets, done_by=""),
+                result_type=str, summary=f"Review: is {ticket.key} closed?"[:200],
+                **tracker_call(pb.tickets.tracker_timeout()))
+        except ActivityError as err:
+            workflow.logger.warning("could not check %s: %s", ticket.key, cause(err))
+            return
+        if closed_by and self.state.status != "done":
+            self.closed_in_tracker(ClosedInTracker(tracker=ticket.backend, key=ticket.key, by=closed_by,
+                                                   url=ticket.url))
 
     async def _open_ticket(self) -> None:
         """The item's own issue, linked to the incident's ticket; the item is chased here even when this fails."""

@@ -37,6 +37,9 @@ class TicketConfig(_Strict):
     number_prefix: str = "INC"
     jira: JiraTracker | None = None
     github: GitHubTracker | None = None
+    item_poll_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = Field(
+        default=60.0, description="how often an open action item's tracker issue is checked for having been closed "
+        "there (besides the webhook); 0: webhook only")
 
     @model_validator(mode="after")
     def _tracker(self) -> TicketConfig:
