@@ -6,7 +6,8 @@ What it calls (Jira Cloud platform REST API v3, developer.atlassian.com/cloud/ji
   created the issue. Jira's search is eventually consistent, so a retry seconds after a lost create may still miss
   it; Temporal's retry backoff makes that unlikely, docs/trackers.md says so.
 - `GET/POST /rest/api/3/issue/{key}/comment` for updates, each carrying the comment property `firebreak` with the
-  update's idempotency key, so a repeated update is found (`expand=properties`) and not posted twice.
+  update's idempotency key, so a repeated update is found and not posted twice: the issue's comment ids, then
+  `POST /rest/api/3/comment/list?expand=properties` (only that operation expands properties).
 - `GET/POST /rest/api/3/issue/{key}/transitions`: the transition is looked up by name, as workflows differ.
 - `GET /rest/api/3/issue/{key}?fields=status,issuelinks` and `POST /rest/api/3/issueLink` for action items.
 Descriptions and comments are Atlassian Document Format. 429 and 503 carry Retry-After: the activity retries then.
@@ -132,12 +133,17 @@ class JiraTicketBackend:
         return str(issues[0]["key"]) if issues else None
 
     def _comments(self, key: str) -> Iterator[dict[str, Any]]:
+        """The issue's comments with their properties, a page (up to 100) at a time."""
         start = 0
         for _ in range(MAX_PAGES):
             page = self._call("GET", f"{API}/issue/{key}/comment",
-                              params={"startAt": start, "maxResults": PAGE, "expand": "properties"}).json()
+                              params={"startAt": start, "maxResults": PAGE}).json()
             comments = page.get("comments") or []
-            yield from comments
+            if comments:
+                ids = [int(c["id"]) for c in comments]
+                listed = self._call("POST", f"{API}/comment/list", params={"expand": "properties"},
+                                    json={"ids": ids}).json()
+                yield from listed.get("values") or []
             start += len(comments)
             if not comments or start >= int(page.get("total", 0)):
                 return

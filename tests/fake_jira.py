@@ -9,8 +9,9 @@ give them:
 - `POST /rest/api/3/issue` (IssueUpdateDetails `fields`) answering 201 CreatedIssue (`id`, `key`, `self`), 400
   with `errors` {field: message} for an unknown priority, issue type or a label with a space;
 - `GET /rest/api/3/issue/{key}` (fields status, issuelinks), `GET/POST .../comment` (PageOfComments: startAt,
-  maxResults, total, comments; `expand=properties` adds each comment's properties), `GET/POST .../transitions`
-  (204 on POST), `POST /rest/api/3/issueLink` (201, no body);
+  maxResults, total, comments; its `expand` takes only renderedBody), `POST /rest/api/3/comment/list` (ids; a
+  PageBeanComment of `values`, where `expand=properties` adds each comment's properties), `GET/POST
+  .../transitions` (204 on POST), `POST /rest/api/3/issueLink` (201, no body);
 - rate limiting as Atlassian's "Rate limiting" guide has it: 429 with `Retry-After` (seconds).
 The workflow is Jira's simplified one: To Do, In Progress, Done, every transition offered from every status.
 """
@@ -70,6 +71,15 @@ class FakeJira(FakeServer):
             return self._search(data)
         if (method, path) == ("POST", "/rest/api/3/issue"):
             return self._create(data.get("fields") or {})
+        if (method, path) == ("POST", "/rest/api/3/comment/list"):
+            wanted = {str(i) for i in data.get("ids", [])}
+            if len(wanted) > 1000:
+                return self.error(400, "A maximum of 1000 IDs can be specified.")
+            found = [c if "properties" in query.get("expand", "") else
+                     {k: v for k, v in c.items() if k != "properties"}
+                     for i in self.issues.values() for c in i["comments"] if c["id"] in wanted]
+            return 200, "application/json", {"startAt": 0, "maxResults": 1000, "total": len(found),
+                                             "isLast": True, "values": found}
         if (method, path) == ("POST", "/rest/api/3/issueLink"):
             for side in ("inwardIssue", "outwardIssue"):
                 if data[side]["key"] not in self.issues:
@@ -140,9 +150,7 @@ class FakeJira(FakeServer):
             issue["comments"].append(comment)
             return 201, "application/json", {k: v for k, v in comment.items() if k != "properties"}
         start, size = int(query.get("startAt", 0)), min(int(query.get("maxResults", 50)), 100)
-        expand = "properties" in query.get("expand", "")
-        page = [c if expand else {k: v for k, v in c.items() if k != "properties"}
-                for c in issue["comments"][start:start + size]]
+        page = [{k: v for k, v in c.items() if k != "properties"} for c in issue["comments"][start:start + size]]
         return 200, "application/json", {"startAt": start, "maxResults": size, "total": len(issue["comments"]),
                                          "comments": page}
 

@@ -81,6 +81,16 @@ def test_the_ticket_is_created_once_commented_once_per_update_and_done_on_resolv
     assert jira.texts("OPS-1")[-1] == "Closed" and jira.issues["OPS-1"]["status"] == "Done"
 
 
+def test_an_update_on_the_second_page_of_comments_is_still_found(jira: FakeJira) -> None:
+    backend = JiraTicketBackend(tracker(jira), EMAIL, TOKEN)
+    ticket = backend.create(ticket_input())
+    jira.issues["OPS-1"]["comments"] = [{"id": str(30000 + n), "body": {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": f"chatter {n}"}]}]}} for n in range(110)]
+    assert backend.update(update(ticket, "findings", "Investigation findings", IncidentStatus.ACKNOWLEDGED))
+    assert not backend.update(update(ticket, "findings", "Investigation findings", IncidentStatus.ACKNOWLEDGED))
+    assert jira.texts("OPS-1").count("Investigation findings") == 1
+
+
 def test_an_action_item_is_an_issue_linked_to_the_incident_and_closes_once(jira: FakeJira) -> None:
     backend = JiraTicketBackend(tracker(jira), EMAIL, TOKEN)
     incident = backend.create(ticket_input())
