@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ from playbook.messages import ItemTicketClose, ItemTicketInput, TicketInput, Tic
 from playbook.models import IncidentStatus, Ticket
 
 MAX_PAGES = 50  # 5,000 comments: a bound on the duplicate check
+log = logging.getLogger("firebreak.tickets")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -84,6 +86,10 @@ class GitHubTicketBackend:
             found = self._call(lambda: self.gh.rest.issues.create(
                 self.owner, self.repo, title=ticket_title(request), body=ticket_markdown(request),
                 labels=list(dict.fromkeys(labels)))).parsed_data
+            if label not in [lb if isinstance(lb, str) else lb.name for lb in found.labels]:
+                log.warning("GitHub dropped the labels of %s#%s: the token's account cannot set labels there, so a "
+                            "retry cannot find this ticket again (docs/trackers.md)", self.cfg.repository,
+                            found.number)
         return self._ticket(found)
 
     @_session
