@@ -13,13 +13,16 @@ from activities.investigate import InvestigateActivities
 from activities.paging import PagingActivities
 from activities.remedy import RemedyActivities
 from activities.review import ReviewActivities
+from activities.tickets import TicketActivities
 from activities.watch import WatchActivities
 
 
 def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
     detect, actions = DetectActivities(ctx), ActionActivities(ctx)
     investigate, communicate, review = InvestigateActivities(ctx), CommunicateActivities(ctx), ReviewActivities(ctx)
-    return [detect.open_incident, detect.create_ticket, detect.update_ticket, actions.run_action,
+    tickets = TicketActivities(ctx)
+    return [detect.open_incident, tickets.create_ticket, tickets.update_ticket, tickets.open_item_ticket,
+            tickets.close_item_ticket, tickets.item_ticket_closed, actions.run_action,
             investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
             communicate.post_approval_request,
             review.write_retrospective, review.track_action_items, *_watch(ctx), *_remedy(ctx), *_paging(ctx)]

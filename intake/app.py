@@ -45,6 +45,7 @@ from intake.metrics import install_metrics
 from intake.openapi_doc import SENT, answers, body_doc, finish
 from intake.pagerduty_webhook import pagerduty_router
 from intake.people import People, people_router
+from intake.tracker_webhooks import tracker_router
 from integrations.artefacts import ArtefactStore
 from observability import tracing
 from observability.logs import json_logs
@@ -215,6 +216,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     app.include_router(people_router(config, people or People(), lambda: intake.client))
     app.include_router(langfuse_router(config, langfuse_secret, store or ArtefactStore(firebreak_home() / "artefacts")))
     app.include_router(pagerduty_router(config, people or People(), lambda: intake.client))  # PagerDuty v3 webhooks
+    app.include_router(tracker_router(config, lambda: intake.client))  # GitHub / Jira: action items closed there
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)

@@ -168,6 +168,19 @@ class ActionItemInput(BaseModel):
     assigned_at: datetime
     playbook: Playbook
     escalate_to: str
+    incident_ticket: Ticket | None = Field(default=None, description="the incident's ticket: in a tracker, the "
+                                           "item gets an issue of its own linked to it")
+    item_ticket: Ticket | None = Field(default=None, description="the item's issue, carried across "
+                                       "continue-as-new")
+
+
+class ClosedInTracker(BaseModel):
+    """The item's issue was closed in the tracker (intake/tracker_webhooks.py): the item is done in Firebreak."""
+
+    tracker: str
+    key: str
+    by: str = Field(description="who closed it, as the tracker names them")
+    url: str = ""
 
 
 class ActionItemState(BaseModel):
@@ -181,3 +194,5 @@ class ActionItemState(BaseModel):
     done_at: datetime | None = None
     note: str = ""
     outcomes: list[ActionOutcome] = Field(default_factory=list)
+    ticket: Ticket | None = Field(default=None, description="the item's issue in the tracker")
+    closed_in_tracker: bool = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 from workflows.incident import paging
 from workflows.incident.core import IncidentCore
@@ -14,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.incident.markers as markers
     from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput
     from playbook.models import HumanAction, IncidentStatus, Role, Step, Ticket
-    from workflows.incident.calls import QUICK
+    from workflows.incident.calls import QUICK, cause, tracker_call
 
 ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
 
@@ -34,12 +35,32 @@ async def open_incident(core: IncidentCore) -> None:
     core.system(Step.DETECT, f"incident opened as {s.severity.value}",
                 {"reason": s.severity_reason, "kind": s.detection.kind.value, "services": s.detection.services,
                  "metrics": s.detection.metrics, "deploy_id": s.detection.deploy_id})
-    s.ticket = await workflow.execute_activity(
-        "create_ticket", TicketInput(workflow_id=s.workflow_id, number=opened.number, severity=s.severity,
-                                     detection=s.detection, opened_at=s.opened_at),
-        result_type=Ticket, summary=f"Detect: ticket {opened.number}", **QUICK)
+    request = TicketInput(workflow_id=s.workflow_id, number=opened.number, severity=s.severity,
+                          detection=s.detection, opened_at=s.opened_at)
+    if workflow.patched(markers.TRACKERS):
+        s.ticket = await _tracked_ticket(core, request.model_copy(update={"tickets": s.playbook.tickets}))
+    else:
+        s.ticket = await workflow.execute_activity("create_ticket", request, result_type=Ticket,
+                                                   summary=f"Detect: ticket {opened.number}", **QUICK)
     core.system(Step.DETECT, f"ticket {s.ticket.key} created", {"url": s.ticket.url})
     core.publish()
+
+
+async def _tracked_ticket(core: IncidentCore, request: TicketInput) -> Ticket:
+    """The ticket in the playbook's tracker; when the tracker refuses (an expired credential, a missing permission)
+    or stays down through every retry, the timeline says why and the ticket is kept locally: the incident goes on."""
+    tickets = core.playbook().tickets
+    summary = f"Detect: ticket {request.number}"
+    if tickets.backend != "local":
+        try:
+            return await workflow.execute_activity(
+                "create_ticket", request, result_type=Ticket, summary=f"{summary} in {tickets.backend}",
+                **tracker_call(tickets.tracker_timeout()))
+        except ActivityError as err:
+            core.system(Step.DETECT, f"could not open the ticket in {tickets.backend}; keeping it locally",
+                        {"error": cause(err)})
+            request = request.model_copy(update={"tickets": tickets.model_copy(update={"backend": "local"})})
+    return await workflow.execute_activity("create_ticket", request, result_type=Ticket, summary=summary, **QUICK)
 
 
 async def await_acknowledgement(core: IncidentCore) -> bool:
