@@ -7,8 +7,9 @@ PROMPTFOO_DIR := tools/promptfoo
 PROMPTFOO := $(PROMPTFOO_DIR)/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
+REDIS_SERVER := /usr/bin/redis-server
 
-.PHONY: up test lint bench clean browser
+.PHONY: up test lint bench clean browser redis
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +33,7 @@ $(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
 up: $(VENV)/.runtime $(PROMPTFOO)
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev $(PROMPTFOO) browser
+test: $(VENV)/.dev $(PROMPTFOO) browser redis
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -48,6 +49,20 @@ browser:
 	else \
 	  echo "note: $(CHROMIUM) or $(CHROMEDRIVER) is missing and only root can install them" \
 	       "(apt-get install chromium chromium-driver); the browser test will be skipped" >&2; \
+	fi
+
+# tests/servers/redis.py starts Debian's redis-server for the cache purge tests. Install it when missing and we are
+# root (as in CI); otherwise say that those tests will be skipped.
+redis:
+	@if [ -x $(REDIS_SERVER) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's redis-server for the cache purge tests"; \
+	  apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	    redis-server; \
+	else \
+	  echo "note: $(REDIS_SERVER) is missing and only root can install it (apt-get install redis-server);" \
+	       "the cache purge tests will be skipped" >&2; \
 	fi
 
 lint: $(VENV)/.dev
