@@ -109,7 +109,8 @@ class RedisCache:
                    else "written again while purging: stop what fills the cache first")
             raise MitigationVerificationError(
                 f"purged {total} key(s) ({shown}), but reading back still finds "
-                + ", ".join(f"{p}: {n}" for p, n in left.items() if n) + f" ({why})")
+                + ", ".join(f"{p}: {n}{'+' if n >= action.max_keys else ''}" for p, n in left.items() if n)
+                + f" ({why})")
         return Applied(changed=total > 0, detail=f"purged {total} cache key(s) ({shown}); none left (verified)",
                        record={"deleted": deleted, "remaining": left})
 
