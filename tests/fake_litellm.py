@@ -35,7 +35,7 @@ class FakeLiteLLM(FakeServer):
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[Any, ...]:
         with self.lock:
-            payload = json.loads(body) if body else None
+            payload: Any = json.loads(body) if body else {}
             self.requests.append((method, path, payload))
             if headers.get("Authorization") != f"Bearer {MASTER_KEY}":
                 return 401, "application/json", {"error": {"message": "Authentication Error, invalid proxy key",
