@@ -13,6 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from playbook.models import Role, Severity
+from playbook.render import incident_text
 from tests.behaviour import open_incident, read_jsonl, terminate_leftovers, worker  # noqa: F401
 from tests.fake_langfuse import fake_langfuse
 from tests.fake_unleash import TOKEN, FakeUnleash
@@ -98,6 +99,8 @@ async def test_the_target_is_frozen_before_each_change_and_the_records_name_the_
             before_purge = frozen(root, purge.snapshot)
             assert before_purge["target"]["patterns"] == {  # type: ignore[index]
                 "semcache:support-bot:*": {"keys": 40, "capped": False}}
+            shown = incident_text(state)  # what `firebreak show` prints
+            assert "model_to_known_good -> done" in shown and f"[frozen before: {model.snapshot}]" in shown
             records = read_jsonl(root / str(state.number) / "actions.jsonl")
             assert [r["snapshot"] for r in records] == [model.snapshot, purge.snapshot]
             timeline = [e.what for e in state.timeline]
