@@ -17,6 +17,7 @@ from integrations.langfuse.prompts import resolve_rollback, rollback_prompt
 from integrations.mitigations import MitigationError, backend_for
 from playbook.config import (
     HttpAction,
+    KeyRotationAction,
     LangfusePromptModelAction,
     LangfusePromptRollbackAction,
     LiteLLMRouteAction,
@@ -58,7 +59,8 @@ class ActionActivities:
         action = request.action
         if isinstance(action, LangfusePromptRollbackAction):
             return self._langfuse_prompt_rollback(request, action)
-        if isinstance(action, RedisPurgeAction | LangfusePromptModelAction | UnleashFlagAction | LiteLLMRouteAction):
+        if isinstance(action, RedisPurgeAction | LangfusePromptModelAction | UnleashFlagAction | LiteLLMRouteAction
+                      | KeyRotationAction):
             return self._mitigation(request, action)
         if not isinstance(action, HttpAction):
             raise ApplicationError(f"action '{request.name}' is {action.kind}; only http actions run here",

@@ -13,7 +13,8 @@ from integrations.mitigations import (
     MitigationVerificationError,
     backend_for,
 )
-from playbook.config import LiteLLMRouteAction, RedisPurgeAction, UnleashFlagAction
+from playbook.config import KeyRotationAction, LiteLLMRouteAction, RedisPurgeAction, UnleashFlagAction
+from tests.fake_keys import ADMIN_KEY, VAULT_TOKEN, FakeOpenAIAdmin, FakeVault
 from tests.fake_litellm import MASTER_KEY, FakeLiteLLM
 from tests.fake_unleash import TOKEN, FakeUnleash
 from tests.servers.redis import RedisServer, redis_server  # noqa: F401 - the session's real redis-server
@@ -134,3 +135,38 @@ def test_a_model_route_undo_leaves_a_deployment_someone_changed_since(monkeypatc
         fake.add_model("config-bot", "openai/x", db_model=False)
         with pytest.raises(MitigationRejected, match="Model in config"):
             backend_for("litellm_route").apply(action.model_copy(update={"model_name": "config-bot"}), VARS, "k")
+
+
+def test_a_key_rotation_stores_the_new_key_reads_it_back_and_revokes_the_others(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN)
+    with serving(FakeOpenAIAdmin(), 0.05) as provider, serving(FakeVault(), 0.05) as vault:
+        exposed = provider.add_key("svc_acct_bot")
+        other = provider.add_key("svc_acct_other_app")
+        provider.accounts.add("svc_acct_other_app")
+        action = KeyRotationAction(base_url=f"{provider.url}/v1", project_id="proj_support",
+                                   service_account_id="svc_acct_bot", store_url=vault.url,
+                                   store_path="${service}/openai")
+        rotate = backend_for("key_rotation")
+        before = rotate.snapshot(action, VARS)
+        assert [k["id"] for k in before["keys"]] == [exposed] and before["store"]["version"] is None
+        assert "sk-" not in str(before)
+
+        applied = rotate.apply(action, VARS, "incident-1/INC-1/contain/rotate_keys")
+        (new_id,) = provider.key_ids("svc_acct_bot")
+        assert new_id != exposed and provider.key_ids("svc_acct_other_app") == [other]
+        stored = vault.current("secret/support-bot/openai")
+        assert stored["api_key"] == provider.values[new_id] and stored["api_key_id"] == new_id
+        assert applied.detail == (f"new key {new_id} for svc_acct_bot stored at secret/support-bot/openai version 1 "
+                                  f"(read back); revoked {exposed} (verified)")
+        assert provider.values[new_id] not in str(applied)  # the id on the record, never the secret
+        assert applied.restore is None
+
+        again = rotate.apply(action, VARS, "incident-1/INC-1/contain/rotate_keys")  # a retried step
+        assert not again.changed and again.detail.startswith("already rotated by this incident: new key " + new_id)
+        assert provider.key_ids("svc_acct_bot") == [new_id] and len(vault.secrets["secret/support-bot/openai"]) == 1
+        monkeypatch.setenv("VAULT_TOKEN", "wrong")
+        with pytest.raises(MitigationRejected, match="403"):
+            rotate.apply(action, VARS, "another-incident")
+        assert provider.key_ids("svc_acct_bot") == [new_id]  # refused before any key was made

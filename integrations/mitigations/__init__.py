@@ -14,6 +14,7 @@ from integrations.mitigations.base import (
     MitigationUnavailable,
     MitigationVerificationError,
 )
+from integrations.mitigations.keys import KeyRotation
 from integrations.mitigations.langfuse_model import LangfuseModel, as_mitigation_error, prompt_snapshot
 from integrations.mitigations.litellm import LiteLLMRoute
 from integrations.mitigations.redis_cache import RedisCache
@@ -25,7 +26,8 @@ from playbook.config import (
     render_template,
 )
 
-REGISTRY: dict[str, Mitigation] = {m.kind: m for m in (RedisCache(), LangfuseModel(), UnleashFlag(), LiteLLMRoute())}
+REGISTRY: dict[str, Mitigation] = {m.kind: m for m in (RedisCache(), LangfuseModel(), UnleashFlag(), LiteLLMRoute(),
+                                                      KeyRotation())}
 
 
 def backend_for(kind: str) -> Mitigation:

@@ -22,6 +22,10 @@ class MitigationRejected(MitigationError):
     """The target refused, or the action cannot mean anything here (missing key, unknown flag): fix and rerun."""
 
 
+class MitigationNotFound(MitigationRejected):
+    """The target answered 404: what the action names does not exist there."""
+
+
 class MitigationUnavailable(MitigationError):
     """The target did not answer usefully (down, timeout, 5xx, 429): a retry may succeed."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from integrations.mitigations.base import MitigationRejected, MitigationUnavailable
+from integrations.mitigations.base import MitigationNotFound, MitigationRejected, MitigationUnavailable
 
 _CLIENT: httpx.Client | None = None
 
@@ -27,6 +27,8 @@ def call(method: str, url: str, headers: dict[str, str], timeout: float, doing: 
         raise MitigationUnavailable(f"{doing}: {method} {url} failed: {err}") from err
     if response.status_code >= 400:
         message = f"{doing}: {method} {url} answered {response.status_code}: {response.text[:300]}"
+        if response.status_code == 404:
+            raise MitigationNotFound(message)
         if response.status_code < 500 and response.status_code not in (408, 429):
             raise MitigationRejected(message)
         raise MitigationUnavailable(message)

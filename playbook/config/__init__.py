@@ -36,6 +36,7 @@ from playbook.config.load import load_playbook, parse_playbook
 from playbook.config.mitigations import (
     MITIGATION_KINDS,
     FreezePolicy,
+    KeyRotationAction,
     LangfusePromptModelAction,
     LiteLLMRouteAction,
     MitigationAction,
@@ -63,6 +64,7 @@ from playbook.config.watchers import (
 __all__ = [
     "Action",
     "FreezePolicy",
+    "KeyRotationAction",
     "LangfusePromptModelAction",
     "LiteLLMRouteAction",
     "MITIGATION_KINDS",

@@ -11,6 +11,7 @@ from playbook.config.base import LangfuseConnection, _Strict, movable_label
 from playbook.config.mitigations import (
     ALTERING_KINDS,
     Frozen,
+    KeyRotationAction,
     LangfusePromptModelAction,
     LiteLLMRouteAction,
     RedisPurgeAction,
@@ -122,7 +123,7 @@ class PromptfooRegressionAction(_Strict):
 
 Action = Annotated[HttpAction | ManualAction | LangfusePromptRollbackAction | LangfusePromptPatchAction
                    | PromptfooRegressionAction | RedisPurgeAction | LangfusePromptModelAction | UnleashFlagAction
-                   | LiteLLMRouteAction, Field(discriminator="kind")]
+                   | LiteLLMRouteAction | KeyRotationAction, Field(discriminator="kind")]
 
 
 def alters_ai_system(action: object) -> bool:

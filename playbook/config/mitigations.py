@@ -96,8 +96,33 @@ class LiteLLMRouteAction(Backend, Frozen):
         return {"model_name": self.model_name, "model": self.model}
 
 
-MITIGATION_KINDS = ("redis_purge", "langfuse_prompt_model", "unleash_flag", "litellm_route")
-MitigationAction = Annotated[RedisPurgeAction | LangfusePromptModelAction | UnleashFlagAction | LiteLLMRouteAction,
-                             Field(discriminator="kind")]
+
+
+class KeyRotationAction(Backend, Frozen):
+    """Rotate a service account's API key at an OpenAI-compatible admin API, keep the new secret in a Vault-API
+    KV v2 secret store (Vault, OpenBao) and read it back there, then revoke the account's other keys. No undo."""
+
+    kind: Literal["key_rotation"] = "key_rotation"
+    base_url: str = Field(default="https://api.openai.com/v1", description="the provider's admin API")
+    admin_key_env: str = Field(default="OPENAI_ADMIN_KEY", description="environment variable holding an admin key")
+    project_id: str = Field(description="the provider's project, template variables allowed")
+    service_account_id: str = Field(description="the service account whose key is rotated, template variables "
+                                    "allowed")
+    store_url: str = Field(description="the secret store's URL (Vault or OpenBao)")
+    store_token_env: str = Field(default="VAULT_TOKEN", description="environment variable holding the store's token")
+    store_mount: str = "secret"
+    store_path: str = Field(description="where the app reads its key, e.g. ${service}/openai")
+    store_field: str = "api_key"
+    revoke_previous: bool = Field(default=True, description="delete the account's other keys once the new one is "
+                                  "stored and read back")
+
+    def texts(self) -> dict[str, str]:
+        return {"project_id": self.project_id, "service_account_id": self.service_account_id,
+                "store_path": self.store_path}
+
+
+MITIGATION_KINDS = ("redis_purge", "langfuse_prompt_model", "unleash_flag", "litellm_route", "key_rotation")
+MitigationAction = Annotated[RedisPurgeAction | LangfusePromptModelAction | UnleashFlagAction | LiteLLMRouteAction
+                             | KeyRotationAction, Field(discriminator="kind")]
 # Kinds that change the AI system by their nature; an "http" action does when it says alters_system = true.
 ALTERING_KINDS = frozenset({*MITIGATION_KINDS, "langfuse_prompt_rollback", "langfuse_prompt_patch"})
