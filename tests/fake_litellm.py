@@ -3,8 +3,8 @@
 api_key), model_info: {id, db_model, ...}}]}; POST /model/new adds a deployment; POST /model/update with
 model_info.id merges the given litellm_params into that deployment (only models kept in the database, not
 config.yaml ones); POST /model/delete {"id"} removes one. Every call needs `Authorization: Bearer <master key>`.
-`litellm[proxy]` itself needs a PostgreSQL database and Prisma's engines downloaded at run time for these routes;
-see docs/ai-systems.md.
+`litellm[proxy]` (1.108.7) runs here from a config file and answers /model/info in this shape, but these routes need
+its database, which needs Prisma's engines downloaded at run time; see docs/mitigations.md.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class FakeLiteLLM(FakeServer):
         super().__init__()
         self.models: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, Any]] = []
+        self.database = True  # False: like a proxy started without DATABASE_URL
 
     def add_model(self, name: str, model: str, db_model: bool = True) -> str:
         ident = str(uuid.uuid4())
@@ -51,6 +52,12 @@ class FakeLiteLLM(FakeServer):
                                     "model_info": {**(payload.get("model_info") or {}), "id": ident,
                                                    "db_model": True}})
                 return 200, "application/json", {"model_id": ident, "model_name": payload["model_name"]}
+            if method == "POST" and not self.database and route in ("/model/new", "/model/update", "/model/delete"):
+                # what litellm 1.108.7 answers (seen running it with a config file and no database)
+                return 500, "application/json", {"error": {
+                    "message": "{'error': \"No DB Connected. Here's how to do it - "
+                               "https://docs.litellm.ai/docs/proxy/virtual_keys\"}",
+                    "type": "auth_error", "param": "None", "code": "500"}}
             if method == "POST" and route in ("/model/update", "/model/delete"):
                 ident = (payload.get("model_info") or {}).get("id") if route == "/model/update" else payload.get("id")
                 found = next((m for m in self.models if m["model_info"]["id"] == ident), None)

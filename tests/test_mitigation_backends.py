@@ -132,6 +132,10 @@ def test_a_model_route_undo_leaves_a_deployment_someone_changed_since(monkeypatc
         with pytest.raises(MitigationRejected, match="not to gpt-4o-2024-08-06 where the mitigation left it"):
             backend_for("litellm_route").undo(action, VARS, applied.restore or {}, "u")
         assert fake.routes("support-bot") == ["openai/someone-elses-choice"]
+        fake.database = False
+        with pytest.raises(MitigationRejected, match="keeps no models in a database"):
+            backend_for("litellm_route").apply(action.model_copy(update={"model": "openai/y"}), VARS, "k")
+        fake.database = True
         fake.add_model("config-bot", "openai/x", db_model=False)
         with pytest.raises(MitigationRejected, match="Model in config"):
             backend_for("litellm_route").apply(action.model_copy(update={"model_name": "config-bot"}), VARS, "k")

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.mitigations.base import Applied, MitigationRejected, MitigationVerificationError, secret
+from integrations.mitigations.base import (
+    Applied,
+    MitigationRejected,
+    MitigationUnavailable,
+    MitigationVerificationError,
+    secret,
+)
 from integrations.mitigations.http import call
 from playbook.config import LiteLLMRouteAction, render_template
 
@@ -38,9 +44,15 @@ def deployments(action: LiteLLMRouteAction, name: str) -> list[dict[str, Any]]:
 
 
 def _update(action: LiteLLMRouteAction, name: str, deployment_id: str, model: str) -> None:
-    call("POST", f"{action.base_url.rstrip('/')}/model/update", _headers(action), action.timeout_seconds,
-         f"pointing deployment {deployment_id} of {name} at {model}",
-         {"model_name": name, "litellm_params": {"model": model}, "model_info": {"id": deployment_id}})
+    try:
+        call("POST", f"{action.base_url.rstrip('/')}/model/update", _headers(action), action.timeout_seconds,
+             f"pointing deployment {deployment_id} of {name} at {model}",
+             {"model_name": name, "litellm_params": {"model": model}, "model_info": {"id": deployment_id}})
+    except MitigationUnavailable as err:  # the proxy answers 500 "No DB Connected": no retry will change that
+        if "No DB Connected" in str(err):
+            raise MitigationRejected(f"the LiteLLM proxy keeps no models in a database (STORE_MODEL_IN_DB, "
+                                     f"DATABASE_URL), so {name} cannot be re-routed through its API: {err}") from err
+        raise
 
 
 def _verify(action: LiteLLMRouteAction, name: str, wanted: dict[str, str]) -> None:
