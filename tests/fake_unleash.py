@@ -1,6 +1,7 @@
 """A small Unleash Admin API on 127.0.0.1, written from Unleash's published API reference (docs.getunleash.io/api:
 "Get a feature" GET /api/admin/projects/{projectId}/features/{featureName} answering a featureSchema with its
-`environments` [{name, environment, type, enabled, sortOrder, strategies, variants}]; "Enable a feature flag" /
+`environments` [{name, type, enabled, sortOrder, strategies}] (what unleash-server 8.2.0 answers:
+tests/test_unleash_real.py holds this fake to it); "Enable a feature flag" /
 "Disable a feature flag" POST .../features/{featureName}/environments/{environment}/on|off answering 200 with no
 body, 401 without a valid token in the Authorization header, 404 for an unknown project, feature or environment,
 as {"name": "NotFoundError", "message": ...}). The real server (npm unleash-server) needs PostgreSQL; see
@@ -31,10 +32,10 @@ class FakeUnleash(FakeServer):
         self.features[(project, name)] = {
             "name": name, "type": "kill-switch", "description": "", "project": project, "stale": False,
             "impressionData": False, "archived": False, "createdAt": "2026-11-01T00:00:00.000Z",
-            "environments": [{"name": env, "environment": env, "type": "production" if env == "production" else
-                              "development", "enabled": on, "sortOrder": i, "strategies": [
-                                  {"name": "flexibleRollout", "id": f"s-{i}", "parameters": {"rollout": "100"}}],
-                              "variants": []} for i, (env, on) in enumerate(enabled.items())],
+            "environments": [{"name": env, "type": "production" if env == "production" else "development",
+                              "enabled": on, "sortOrder": i, "strategies": [
+                                  {"name": "flexibleRollout", "id": f"s-{i}", "parameters": {"rollout": "100"}}]}
+                             for i, (env, on) in enumerate(enabled.items())],
             "variants": [], "tags": []}
 
     def enabled(self, name: str, env: str, project: str = "default") -> bool:

@@ -10,6 +10,7 @@ from integrations.mitigations.base import (
     Applied,
     Mitigation,
     MitigationError,
+    MitigationNotFound,
     MitigationRejected,
     MitigationUnavailable,
     MitigationVerificationError,
@@ -52,5 +53,5 @@ def snapshot(action: Any, variables: dict[str, Any]) -> dict[str, Any]:
         raise as_mitigation_error(err) from err
 
 
-__all__ = ["REGISTRY", "Applied", "Mitigation", "MitigationError", "MitigationRejected", "MitigationUnavailable",
-           "MitigationVerificationError", "as_mitigation_error", "backend_for", "snapshot"]
+__all__ = ["REGISTRY", "Applied", "Mitigation", "MitigationError", "MitigationNotFound", "MitigationRejected",
+           "MitigationUnavailable", "MitigationVerificationError", "as_mitigation_error", "backend_for", "snapshot"]
