@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from langfuse import Langfuse
-from langfuse.api import CreateChatPromptRequest, CreateTextPromptRequest, NotFoundError
+from langfuse.api import CreateChatPromptRequest, CreateChatPromptType, CreateTextPromptRequest, NotFoundError
 
 from integrations.langfuse.client import LangfuseError, LangfuseUnavailable, classify, client_for
 from integrations.langfuse.prompts import label_holder, move_label
@@ -71,7 +71,7 @@ def _create(client: Langfuse, current: Any, name: str, model: str, key: str) -> 
     if isinstance(current.prompt, str):
         request = CreateTextPromptRequest(prompt=current.prompt, **common)
     else:
-        request = CreateChatPromptRequest(prompt=list(current.prompt), **common)
+        request = CreateChatPromptRequest(prompt=list(current.prompt), type=CreateChatPromptType.CHAT, **common)
     try:
         made = client.api.prompts.create(request=request, request_options={"max_retries": 0})
     except Exception as err:  # noqa: BLE001
