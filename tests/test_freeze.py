@@ -149,3 +149,26 @@ async def test_a_required_snapshot_that_fails_holds_the_action_until_the_ic_over
             override = next(e for e in state.timeline if e.what == "disable_tools: run without frozen evidence "
                                                                     "(override)")
             assert (override.actor, override.details["reason"]) == ("ian", "users are being harmed now")
+
+
+async def test_a_held_action_whose_override_is_rejected_never_runs(
+        ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNLEASH_ADMIN_TOKEN", TOKEN)
+    with serving(FakeUnleash(), 0.05) as fake:
+        fake.add_feature("support-bot.tools", {"production": True})
+        fake.fail_reads = 3
+        playbook = write_playbook(tmp_path, FLAG_PLAYBOOK.format(url=fake.url))
+        async with worker(ts_env.client, task_queue, playbook, home):
+            handle, _ = await open_incident(ts_env, task_queue, Severity.SEV2)
+            rid = "freeze-override-contain-disable_tools"
+            await wait_for(handle, lambda s: any(a.request_id == rid for a in s.pending_approvals()),
+                           env=ts_env, step=timedelta(seconds=2), attempts=40)
+            await handle.signal(IncidentWorkflow.reject, decision(rid, "ian", Role.INCIDENT_COMMANDER,
+                                                                  "wait for the snapshot"))
+            state = await wait_for(handle, lambda s: any(m.action == "disable_tools" for m in s.mitigations))
+            held = next(m for m in state.mitigations if m.action == "disable_tools")
+            assert held.outcome == "held" and "did not override (rejected)" in held.detail
+            assert fake.enabled("support-bot.tools", "production")
+            assert not any(m.name == "disable_tools" for m in state.in_place)
+            assert not [r for r in fake.requests if r[0] == "POST"]
