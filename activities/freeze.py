@@ -77,4 +77,15 @@ class FreezeActivities:
         store.append_once(f"{number}/evidence/frozen.jsonl", request.key, {
             "action": request.name, "step": request.step.value, "path": rel, "sha256": digest, "at": now.isoformat(),
             "summary": summary})
+        self._index_in_manifest(number)
         return FreezeResult(path=rel, sha256=digest, summary=summary)
+
+    def _index_in_manifest(self, number: str) -> None:
+        """A snapshot frozen after investigate (a remediation) joins the manifest's `frozen` list too."""
+        manifest = f"{number}/evidence/manifest.json"
+        if not self.ctx.store.path(manifest).exists():
+            return  # investigate has not run yet: it lists every snapshot when it does
+        content = self.ctx.store.read_json(manifest)
+        index = self.ctx.store.path(f"{number}/evidence/frozen.jsonl").read_text(encoding="utf-8")
+        content["frozen"] = [json.loads(line) for line in index.splitlines() if line.strip()]
+        self.ctx.store.write(manifest, json.dumps(content, indent=2))

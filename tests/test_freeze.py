@@ -32,12 +32,18 @@ kind = "redis_purge"
 patterns = ["semcache:${{service}}:*"]
 [approvals.actions.model_to_known_good]
 SEV2 = "auto"
+[actions.purge_answer_cache]
+kind = "redis_purge"
+patterns = ["answers:${{service}}:*"]
 [approvals.actions.purge_semantic_cache]
+SEV2 = "auto"
+[approvals.actions.purge_answer_cache]
 SEV2 = "auto"
 [services.support-bot]
 known_good = {{ model = "gpt-4o-2024-08-06", prompt_name = "{prompt}" }}
 stabilise = ["model_to_known_good"]
 contain = ["purge_semantic_cache"]
+remediate = ["purge_answer_cache"]
 """
 
 FLAG_PLAYBOOK = """
@@ -76,8 +82,8 @@ async def test_the_target_is_frozen_before_each_change_and_the_records_name_the_
         async with worker(ts_env.client, task_queue, playbook, home) as ctx:
             handle, _ = await open_incident(ts_env, task_queue, Severity.SEV2,
                                             links=["langfuse-trace:t-1", "langfuse-trace:t-2"])
-            state = await wait_for(handle, lambda s: len(s.mitigations) == 2)
-            model, purge = state.mitigations
+            state = await wait_for(handle, lambda s: len(s.mitigations) >= 2)
+            model, purge = state.mitigations[:2]
             assert (model.action, model.outcome, purge.action, purge.outcome) == (
                 "model_to_known_good", "done", "purge_semantic_cache", "done"), state.mitigations
             # The model changed through a new version, label moved, text and other config kept.
@@ -85,7 +91,7 @@ async def test_the_target_is_frozen_before_each_change_and_the_records_name_the_
             assert fake.prompts[PROMPT][1]["config"] == {"model": "gpt-4o-2024-08-06", "temperature": 0.2}
             assert fake.prompts[PROMPT][1]["prompt"] == "You answer support questions."
             assert "(verified)" in model.detail and "gpt-4o-mini-2024-07-18" in model.detail
-            assert cache.dbsize() == 1 and "purged 40 cache key(s)" in purge.detail
+            assert cache.get("semcache:other:1") == b"kept" and "purged 40 cache key(s)" in purge.detail
 
             root = ctx.store.root
             before_model = frozen(root, model.snapshot)
@@ -102,14 +108,16 @@ async def test_the_target_is_frozen_before_each_change_and_the_records_name_the_
             shown = incident_text(state)  # what `firebreak show` prints
             assert "model_to_known_good -> done" in shown and f"[frozen before: {model.snapshot}]" in shown
             records = read_jsonl(root / str(state.number) / "actions.jsonl")
-            assert [r["snapshot"] for r in records] == [model.snapshot, purge.snapshot]
+            assert [r["snapshot"] for r in records][:2] == [model.snapshot, purge.snapshot]
             timeline = [e.what for e in state.timeline]
             assert timeline.index("model_to_known_good: evidence frozen before the change") < \
                 timeline.index("model_to_known_good: done")
 
             state = await wait_for(handle, lambda s: s.status.value == "monitoring")
             manifest = json.loads((root / str(state.number) / "evidence" / "manifest.json").read_text())
-            assert [f["action"] for f in manifest["frozen"]] == ["model_to_known_good", "purge_semantic_cache"]
+            # investigate listed the first two; the remediation's snapshot, frozen after it, joined the list
+            assert [f["action"] for f in manifest["frozen"]] == ["model_to_known_good", "purge_semantic_cache",
+                                                                 "purge_answer_cache"]
             accepted, message = await resolve(handle, undo=["model_to_known_good"])
             assert accepted, message
             state = await wait_for(handle, lambda s: s.in_place[0].outcome != "in_place")
