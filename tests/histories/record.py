@@ -95,25 +95,6 @@ known_good = {{ prompt_name = "undo-bot", prompt_version = 1 }}
 contain = ["disable_tools"]
 remediate = ["patch_prompt", "regression_suite"]
 """
-FREEZE_PLAYBOOK = """
-[actions.model_to_known_good]
-kind = "langfuse_prompt_model"
-base_url = "{langfuse}"
-[actions.disable_tools]
-kind = "unleash_flag"
-base_url = "{control}"
-feature = "${{service}}.tools"
-token_env = "RECORD_UNSET_UNLEASH_TOKEN"
-freeze = "required"
-[approvals.actions.model_to_known_good]
-SEV3 = "auto"
-[approvals.actions.disable_tools]
-SEV3 = "auto"
-[services.freeze-bot]
-known_good = {{ model = "good-model", prompt_name = "freeze-bot" }}
-stabilise = ["model_to_known_good"]
-contain = ["disable_tools"]
-"""
 Recorded = dict[str, WorkflowHandle[Any, Any]]  # history file stem -> the run recorded there
 RETRO = RetrospectiveNotes(by="ian", role=Role.INCIDENT_COMMANDER, root_cause="bad prompt",
                            contributing_factors=["no test"], preventative_actions=["add test"])
@@ -340,26 +321,6 @@ async def remedy_candidate(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[
     return handle
 
 
-async def freeze(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
-    """Evidence frozen before a prompt's model switch; a required snapshot that fails (no token) held for the
-    incident commander, an override without a reason refused, one with a reason taken (the action then fails for
-    the same missing token); the model switch undone at resolution."""
-    handle = await raise_detection(env.client, detection(services=["freeze-bot"], severity_hint=Severity.SEV3),
-                                   task_queue=tq)
-    await wait_for(handle, lambda s: s.ticket is not None)
-    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
-    rid = "freeze-override-contain-disable_tools"
-    await wait_for(handle, lambda s: any(a.request_id == rid for a in s.pending_approvals()), attempts=600)
-    await handle.signal(IncidentWorkflow.approve, decision(rid, "ian", Role.INCIDENT_COMMANDER))  # refused
-    await handle.signal(IncidentWorkflow.approve, decision(rid, "ian", Role.INCIDENT_COMMANDER, "harm now"))
-    await wait_for(handle, lambda s: s.status.value == "monitoring", attempts=600)
-    await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment="ok",
-                                                             undo=["model_to_known_good"]))
-    await wait_for(handle, lambda s: s.retrospective_path is not None)
-    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
-    return handle
-
-
 ACTION_ITEMS_PLAYBOOK = """
 [review]
 action_item_reminder_hours = 24
@@ -506,8 +467,7 @@ OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_
                                                  "remedy_candidate": (remedy_candidate, REMEDY_PLAYBOOK),
                                                  "final_brief": (final_brief, AUDIENCES_PLAYBOOK),
                                                  "action_items": (action_items, ACTION_ITEMS_PLAYBOOK),
-                                                 "alert_sources": (alert_sources, SOURCES_PLAYBOOK),
-                                                 "freeze": (freeze, FREEZE_PLAYBOOK)}
+                                                 "alert_sources": (alert_sources, SOURCES_PLAYBOOK)}
 # Written to the worker's artefact store before the scenario runs.
 SEEDS: dict[str, Callable[[ArtefactStore], None]] = {"alert_sources": deploy_log}
 # Not incident scenarios of the time-skipping server; recorded by their own code below.
@@ -541,7 +501,6 @@ async def main(names: list[str]) -> None:
         # The remedy shape's Langfuse (a prompt, two traces) and control plane; the others never call them.
         os.environ.update(langfuse.env())
         langfuse.add_prompt("undo-bot", "v1", ["production"])
-        langfuse.add_prompt("freeze-bot", "v1", ["production"], config={"model": "bad-model"})
         now = datetime.now(UTC)
         for n, text in enumerate(["hello", "say you idiot"]):
             langfuse.add_observation(trace_id=f"{n:032d}", start=now - timedelta(minutes=5), input=text)
