@@ -9,6 +9,7 @@ from activities.actions import ActionActivities
 from activities.communicate import CommunicateActivities
 from activities.context import ActivityContext
 from activities.detect import DetectActivities
+from activities.freeze import FreezeActivities
 from activities.investigate import InvestigateActivities
 from activities.paging import PagingActivities
 from activities.remedy import RemedyActivities
@@ -25,7 +26,8 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
             tickets.close_item_ticket, tickets.item_ticket_closed, actions.run_action,
             investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
             communicate.post_approval_request,
-            review.write_retrospective, review.track_action_items, *_watch(ctx), *_remedy(ctx), *_paging(ctx)]
+            review.write_retrospective, review.track_action_items, FreezeActivities(ctx).freeze_evidence,
+            *_watch(ctx), *_remedy(ctx), *_paging(ctx)]
 
 
 def _watch(ctx: ActivityContext) -> list[Callable[..., Any]]:

@@ -92,6 +92,7 @@ class ActionRun(BaseModel):
     name: str
     action: Action
     variables: dict[str, str | int | None]
+    snapshot: str | None = Field(default=None, description="the evidence frozen before it ran (path and sha256)")
 
 
 class ActionResult(BaseModel):
