@@ -22,8 +22,19 @@ from intake.config import IntakeConfig, RateLimitsConfig
 from intake.mapping import short_hash
 from intake.rate_limit import RateLimits
 from playbook.models import Detection
-from tests.intake.support import AM_TOKEN, PD_KEY, SOURCES, Running, am_alert, am_message, bearer, config, pd_event, \
-    secrets, serving
+from tests.intake.support import (
+    AM_TOKEN,
+    PD_KEY,
+    SOURCES,
+    Running,
+    am_alert,
+    am_message,
+    bearer,
+    config,
+    pd_event,
+    secrets,
+    serving,
+)
 
 
 class Clock:
