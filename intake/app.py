@@ -45,6 +45,7 @@ from intake.metrics import install_metrics
 from intake.openapi_doc import SENT, answers, body_doc, finish
 from intake.people import People, people_router
 from intake.rate_limit import RateLimits
+from intake.tls import uvicorn_options
 from integrations.artefacts import ArtefactStore
 from observability import tracing
 from observability.logs import json_logs
@@ -344,5 +345,6 @@ def serve(playbook_path: Path, host: str | None = None, port: int | None = None,
     server_config = uvicorn.Config(app, host=host or config.host, port=port or config.port, access_log=False,
                                    log_level="info", lifespan="on", server_header=False,
                                    log_config=None if json_logs() else uvicorn.config.LOGGING_CONFIG,
-                                   timeout_graceful_shutdown=int(config.temporal_timeout_seconds * 2) + 1)
+                                   timeout_graceful_shutdown=int(config.temporal_timeout_seconds * 2) + 1,
+                                   **uvicorn_options(config, str(playbook_path)))  # https, mTLS: intake/tls.py
     Server(server_config).run()

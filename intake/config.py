@@ -203,6 +203,18 @@ class IntakeConfig(_Strict):
     slack: SlackConfig = Field(default_factory=SlackConfig)
     langfuse: LangfuseWebhookConfig = Field(default_factory=LangfuseWebhookConfig)
     rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
+    tls_cert: str | None = Field(default=None, description="PEM certificate chain: serve https (intake/tls.py)")
+    tls_key: str | None = Field(default=None, description="its PEM private key (unencrypted)")
+    tls_client_ca: str | None = Field(default=None, description="PEM CA bundle: require client certificates it "
+                                                                "signed (mutual TLS)")
+
+    @model_validator(mode="after")
+    def _tls(self) -> IntakeConfig:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("give both tls_cert and tls_key (the certificate and its private key), or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key: the intake must serve https")
+        return self
 
     @model_validator(mode="after")
     def _limited_sources(self) -> IntakeConfig:
