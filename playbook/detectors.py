@@ -17,6 +17,7 @@ Nothing is loaded per incident or per workflow.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ class _Detectors:
         for rec in self.recognizers:
             for r in rec.analyze(text, rec.supported_entities, None):
                 kind = PRESIDIO.get(r.entity_type)
-                if kind is not None and r.score >= MIN_SCORE:
+                if kind is not None and r.score >= MIN_SCORE and not (kind == IP and _local(text[r.start:r.end])):
                     found.append(Finding(r.start, r.end, kind))
         found += self._phones(text, found)
         for pattern in self.secrets:  # to the end of the word: Slack's pattern stops at the first capital
@@ -133,6 +134,15 @@ class _Detectors:
             offset, begin = next((o, b) for o, b in reversed(starts) if o <= r.start)
             found.append(Finding(begin + r.start - offset, begin + r.end - offset, PHONE))
         return found
+
+
+def _local(address: str) -> bool:
+    """Loopback and unspecified addresses (127.0.0.1, ::1, 0.0.0.0) name no one: they stay."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
 
 
 def _word_end(text: str, end: int) -> int:

@@ -64,6 +64,7 @@ NEAR_MISSES = [
     "run 550e8400-e29b-41d4-a716-446655440000", "commit 9dca1cf", "commit a7fc797e2b6d9c4f1e0a3b5d7c9e1f3a5b7d9c1e",
     "trace 0af7651916cd43dd8448eb211c80319c", "epoch 1732950000", "p95 0.9123456789 over 0.8", "port 8080",
     "order 4111 1111 1111 1112", "ratio 3/4", "retries 12 of 500", "sk-short", "INC-2026-0042",
+    "intake at http://127.0.0.1:8800/readyz", "listening on [::1]:7233 and 0.0.0.0:8080",
 ]
 LEAK = " | ".join(f"{kind.lower()}: {raw}" for kind, raw in CORPUS)
 KEPT = " | ".join(NEAR_MISSES)
