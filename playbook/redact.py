@@ -20,6 +20,7 @@ in workflow code; the detectors load once per process, on the first text that co
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Collection
@@ -70,9 +71,24 @@ def luhn_valid(digits: str) -> bool:
 
 
 def findings(text: str) -> list[Finding]:
-    """Where the personal data and secrets in `text` are, overlaps resolved: the longest wins, then RANK."""
+    """Where the personal data and secrets in `text` are, overlaps resolved: the longest wins, then RANK.
+    Short texts are remembered (an alert storm repeats the same labels and summaries thousands of times)."""
     if not _MAYBE.search(text):
         return []
+    if len(text) <= CACHED_TEXT:
+        return list(_cached(text))
+    return _find(text)
+
+
+CACHED_TEXT = 2048  # characters; at most 4,096 such texts are kept: under 10 MB per process
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(text: str) -> tuple[Finding, ...]:
+    return tuple(_find(text))
+
+
+def _find(text: str) -> list[Finding]:
     found = detectors().find(text)
     for pattern, kind in _OWN:
         found += [Finding(m.start("secret"), m.end("secret"), kind) for m in pattern.finditer(text)]
