@@ -190,3 +190,17 @@ def test_the_pii_watcher_counts_every_kind_and_never_the_near_misses(offline: No
     assert "f" * 32 not in scan.traces  # the near-misses are not findings
     assert {trace: kinds for trace, kinds in scan.traces.items()} == {
         f"{i:032x}": {kind: 1} for i, (kind, _) in enumerate(CORPUS)}
+
+
+def test_workflow_code_never_loads_the_detectors() -> None:
+    """Redaction runs in activities, the intake and the CLI: the workflows (and so every workflow sandbox, per
+    workflow run) import neither redaction nor Presidio, spaCy or detect-secrets."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, workflows.incident, workflows.watch; print(sorted(m for m in sys.modules if m.split('.')[0] "
+             "in ('presidio_analyzer', 'spacy', 'detect_secrets', 'phonenumbers') or m in ('playbook.redact', "
+             "'playbook.detectors')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
