@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
-from integrations.artefacts import ArtefactStore
+from integrations.store import Store, read_lines
 from playbook.messages import TicketInput, TicketUpdate
 from playbook.models import Ticket
 
@@ -58,7 +59,7 @@ def _ticket_markdown(request: TicketInput) -> str:
 class LocalTicketBackend:
     name = "local"
 
-    def __init__(self, store: ArtefactStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def create(self, request: TicketInput) -> Ticket:
@@ -77,9 +78,10 @@ class LocalTicketBackend:
             "opened_at": request.opened_at.isoformat(),
         }
         path, created = self.store.write_once(f"{request.number}/ticket.json", json.dumps(record, indent=2))
-        if created or not self.store.path(f"{request.number}/ticket.md").exists():
+        if created or not self.store.exists(f"{request.number}/ticket.md"):
             self.store.write(f"{request.number}/ticket.md", _ticket_markdown(request))
-        return Ticket(key=request.number, url=path.as_uri(), backend=self.name)
+        local = Path(path)  # the directory store's file, as a file:// URL; the PostgreSQL store's location as it is
+        return Ticket(key=request.number, url=local.as_uri() if local.is_absolute() else path, backend=self.name)
 
     def update(self, request: TicketUpdate) -> bool:
         number = request.ticket.key
@@ -91,11 +93,10 @@ class LocalTicketBackend:
 
     def _render_updates(self, number: str) -> None:
         """Rebuild the ticket's Updates section from the update log, so a crash between the two heals."""
-        md = self.store.path(f"{number}/ticket.md")
-        body = md.read_text(encoding="utf-8") if md.exists() else f"# {number}\n\n## Updates\n\n"
+        md = f"{number}/ticket.md"
+        body = self.store.read_bytes(md).decode() if self.store.exists(md) else f"# {number}\n\n## Updates\n\n"
         head = body.split("## Updates\n", 1)[0] + "## Updates\n\n"
-        log = self.store.path(f"{number}/ticket-updates.jsonl").read_text(encoding="utf-8").splitlines()
-        lines = "".join(_update_line(json.loads(line)) for line in log if line.strip())
+        lines = "".join(_update_line(record) for record in read_lines(self.store, f"{number}/ticket-updates.jsonl"))
         self.store.write(f"{number}/ticket.md", head + lines)
 
 
@@ -104,7 +105,7 @@ def _update_line(record: dict[str, str]) -> str:
     return f"- {stamp} [{record['severity']}, {record['status']}] {record['text']}\n"
 
 
-def ticket_backend(name: str, store: ArtefactStore) -> TicketBackend:
+def ticket_backend(name: str, store: Store) -> TicketBackend:
     if name == "local":
         return LocalTicketBackend(store)
     raise ValueError(f"unknown ticket backend '{name}'")
