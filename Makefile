@@ -7,8 +7,9 @@ PROMPTFOO_DIR := tools/promptfoo
 PROMPTFOO := $(PROMPTFOO_DIR)/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
+POSTGRES_BIN := /usr/lib/postgresql/*/bin
 
-.PHONY: up test lint bench clean browser
+.PHONY: up test lint bench clean browser postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +33,7 @@ $(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
 up: $(VENV)/.runtime $(PROMPTFOO)
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev $(PROMPTFOO) browser
+test: $(VENV)/.dev $(PROMPTFOO) browser postgresql
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -48,6 +49,21 @@ browser:
 	else \
 	  echo "note: $(CHROMIUM) or $(CHROMEDRIVER) is missing and only root can install them" \
 	       "(apt-get install chromium chromium-driver); the browser test will be skipped" >&2; \
+	fi
+
+# The shared-store tests (tests/test_store.py, tests/test_stateless_workers.py) start a real PostgreSQL from
+# Debian's `postgresql` (tests/servers/postgres.py runs initdb/pg_ctl as a non-root user). Install it when missing
+# and we are root; otherwise say that those tests will be skipped.
+postgresql:
+	@if ls $(POSTGRES_BIN)/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql for the shared-store tests"; \
+	  apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	    postgresql; \
+	else \
+	  echo "note: PostgreSQL's server binaries are missing and only root can install them" \
+	       "(apt-get install postgresql); the shared-store tests will be skipped" >&2; \
 	fi
 
 lint: $(VENV)/.dev
