@@ -198,3 +198,31 @@ def test_export_zip_from_the_directory_store_names_tampered_evidence(tmp_path: P
         _export("INC-2026-0001", "--zip", "--out", str(out))
     with pytest.raises(CliError, match="no artefacts for INC-2026-0099"):
         _export("INC-2026-0099", "--out", str(out))
+
+
+def test_tokens_and_the_deploy_log_are_shared_through_postgresql(database: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token issued on one host answers on another intake at once, and stops at once when revoked; a Langfuse
+    webhook redelivered to a second intake is logged once and read back by a worker elsewhere."""
+    from datetime import UTC, datetime
+
+    from intake.tokens import token_store
+    from integrations.deploys import last_deploy, read_deploys, record_deploy
+
+    monkeypatch.setenv("FIREBREAK_DATABASE_URL", database)
+    issuer, intake = token_store(), token_store()
+    token, record = issuer.issue("olu")
+    assert intake.person_for(token) == "olu" and intake.person_for(token + "x") is None
+    assert [t.id for t in intake.list()] == [record.id] and "personal_tokens" in intake.where
+    assert [t.id for t in issuer.revoke("olu")] == [record.id]
+    assert intake.person_for(token) is None and intake.revoke("olu") == []
+
+    entry = {"prompt": "support/answer", "version": 13, "labels": ["production"], "at": "2026-11-30T10:00:00Z"}
+    assert record_deploy(open_store(), "delivery-1", entry) is True
+    assert record_deploy(open_store(), "delivery-1", entry) is False  # redelivered to another intake
+    worker = open_store()
+    found, truncated = read_deploys(worker, datetime(2026, 11, 30, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    assert [(e["prompt"], e["version"]) for e in found] == [("support/answer", 13)] and not truncated
+    last = last_deploy(worker, "support/answer", datetime(2026, 12, 1, tzinfo=UTC))
+    assert last is not None and last["version"] == 13
+    assert isinstance(worker, PostgresStore) and isinstance(worker, Store)
