@@ -43,7 +43,9 @@ from intake.formats import alertmanager, firebreak, grafana, pagerduty
 from intake.langfuse_webhook import langfuse_router
 from intake.metrics import install_metrics
 from intake.openapi_doc import SENT, answers, body_doc, finish
+from intake.pagerduty_webhook import pagerduty_router
 from intake.people import People, people_router
+from intake.tracker_webhooks import tracker_router
 from integrations.store import Store, open_store
 from observability import tracing
 from observability.logs import json_logs
@@ -212,6 +214,8 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     app.state.intake = intake
     app.include_router(people_router(config, people or People(), lambda: intake.client))
     app.include_router(langfuse_router(config, langfuse_secret, store or open_store()))
+    app.include_router(pagerduty_router(config, people or People(), lambda: intake.client))  # PagerDuty v3 webhooks
+    app.include_router(tracker_router(config, lambda: intake.client))  # GitHub / Jira: action items closed there
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)
@@ -304,7 +308,8 @@ def build(playbook_path: Path, address: str | None = None, environ: dict[str, st
     secrets = load_secrets(config, environ, str(playbook_path))
     slack_secret = (os.environ if environ is None else environ).get(config.slack.signing_secret_env)
     people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None,
-                    channels=dict(playbook.channels), store=open_store())
+                    channels=dict(playbook.channels), store=open_store(),
+                    pagerduty=playbook.paging.pagerduty)
     webhook_secret = (os.environ if environ is None else environ).get(config.langfuse.secret_env, "").strip()
     return create_app(config, secrets, address=address, people=people, host=host,
                       langfuse_secret=webhook_secret.encode() if webhook_secret else None), config
