@@ -11,8 +11,9 @@ UNLEASH := $(UNLEASH_DIR)/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 REDIS_SERVER := /usr/bin/redis-server
+POSTGRES_BIN := /usr/lib/postgresql/*/bin
 
-.PHONY: up test lint bench clean browser redis unleash
+.PHONY: up test lint bench clean browser postgresql redis unleash
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +37,7 @@ $(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
 up: $(VENV)/.runtime $(PROMPTFOO)
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev $(PROMPTFOO) browser redis unleash
+test: $(VENV)/.dev $(PROMPTFOO) browser postgresql redis unleash
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -74,6 +75,21 @@ redis:
 	else \
 	  echo "note: $(REDIS_SERVER) is missing and only root can install it (apt-get install redis-server);" \
 	       "the cache purge tests will be skipped" >&2; \
+	fi
+
+# The shared-store tests (tests/test_store.py, tests/test_stateless_workers.py) start a real PostgreSQL from
+# Debian's `postgresql` (tests/servers/postgres.py runs initdb/pg_ctl as a non-root user). Install it when missing
+# and we are root; otherwise say that those tests will be skipped.
+postgresql:
+	@if ls $(POSTGRES_BIN)/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql for the shared-store tests"; \
+	  apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	    postgresql; \
+	else \
+	  echo "note: PostgreSQL's server binaries are missing and only root can install them" \
+	       "(apt-get install postgresql); the shared-store tests will be skipped" >&2; \
 	fi
 
 lint: $(VENV)/.dev

@@ -33,6 +33,7 @@ CODEC_KEYS = "FIREBREAK_CODEC_KEYS"  # payload encryption keys, kid:base64key, .
 CODEC_KEY_FILE = "FIREBREAK_CODEC_KEY_FILE"  # a file holding those keys
 CODEC_CORS_ORIGINS = "FIREBREAK_CODEC_CORS_ORIGINS"  # origins allowed to call the intake's codec endpoint
 CODEC_TOKEN = "FIREBREAK_CODEC_TOKEN"  # the bearer token the codec endpoint asks for
+DATABASE_URL = "FIREBREAK_DATABASE_URL"  # postgresql://...: the shared store (artefacts, ledger, tokens, deploy log)
 # Ticket trackers ([tickets] backend = "jira" / "github", docs/trackers.md): the worker's credentials and the
 # intake's webhook secrets. Only the backend the playbook names needs its own.
 JIRA_EMAIL = "FIREBREAK_JIRA_EMAIL"  # the Atlassian account the API token belongs to (basic auth)
@@ -63,6 +64,11 @@ def firebreak_home() -> Path:
 def artefacts_dir() -> Path:
     """The local artefact store: tickets, briefs, comms archive, evidence, retrospectives, the risk register."""
     return firebreak_home() / ARTEFACTS
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """FIREBREAK_DATABASE_URL (a libpq URL or key=value string), or "" for the local directory store."""
+    return read(DATABASE_URL, "", environ).strip()
 
 
 def playbook_path() -> Path:

@@ -54,7 +54,7 @@ async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Eve
     with ThreadPoolExecutor(MAX_ACTIVITY_THREADS) as executor:
         async with build_worker(client, ctx, executor=executor):
             log.info("worker polling task queue %s on %s (playbook %s, artefacts %s)", TASK_QUEUE,
-                     client.service_client.config.target_host, playbook_path, ctx.store.root)
+                     client.service_client.config.target_host, playbook_path, ctx.store.location())
             await stop.wait()
     log.info("worker stopped")
 
