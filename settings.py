@@ -24,6 +24,7 @@ TASK_QUEUE = "FIREBREAK_TASK_QUEUE"  # the workers' task queue (default firebrea
 USER = "FIREBREAK_USER"  # `firebreak` commands: who you are on the roster (--as)
 ROLE = "FIREBREAK_ROLE"  # `firebreak` commands: the role you act in (--role)
 WORKER_MAX_CACHED_WORKFLOWS = "FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS"  # the worker's sticky cache
+STRICT_SANDBOX = "FIREBREAK_STRICT_SANDBOX"  # 1: the sandbox re-imports workflow code every run (tests, CI)
 PROMPTFOO = "FIREBREAK_PROMPTFOO"  # a promptfoo executable instead of the one `make` installs
 LOG_FORMAT = "FIREBREAK_LOG_FORMAT"  # text (default) or json
 WORKER_METRICS = "FIREBREAK_WORKER_METRICS"  # host:port of the worker's Prometheus endpoint
@@ -77,3 +78,12 @@ def cached_workflows() -> int:
     if not raw.isdigit():
         raise ValueError(f"FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS must be a whole number >= 0, not {raw!r}")
     return int(raw)
+
+
+def strict_sandbox() -> bool:
+    """FIREBREAK_STRICT_SANDBOX=1: the workflow sandbox re-imports workflows/ and playbook/ for every run, so each
+    call in them is checked for non-determinism (the tests run so); 0 or unset: they are passed through (fast)."""
+    raw = read(STRICT_SANDBOX, "0").strip()
+    if raw not in ("0", "1"):
+        raise ValueError(f"FIREBREAK_STRICT_SANDBOX must be 1 or 0, not {raw!r}")
+    return raw == "1"
