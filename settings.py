@@ -40,7 +40,7 @@ DEFAULT_TASK_QUEUE = "firebreak-incidents"
 # The sticky cache holds each cached incident's sandboxed workflow in memory (~390 kB each, docs/scale.md); 250
 # keeps one worker under 300 MB with 1,000 open incidents. An incident outside the cache is replayed from its
 # history when its next timer or signal arrives (~70 ms of worker CPU instead of ~3 ms).
-DEFAULT_CACHED_WORKFLOWS = 250
+DEFAULT_CACHED_WORKFLOWS = 1000
 ARTEFACTS = "artefacts"  # the artefact store's folder under the home
 
 
@@ -72,7 +72,7 @@ def task_queue() -> str:
 
 
 def cached_workflows() -> int:
-    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (default 250, the SDK's is 1000; 0 turns
+    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (default 1000, the SDK's own; 0 turns
     stickiness off)."""
     raw = read(WORKER_MAX_CACHED_WORKFLOWS, str(DEFAULT_CACHED_WORKFLOWS))
     if not raw.isdigit():
