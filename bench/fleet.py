@@ -39,7 +39,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.loadgen import run_concurrently
-from bench.measure import CpuMeter, PeakSampler, WorkerProcess, figure, load, mb, memory_kb, quiet_reading
+from bench.measure import CpuMeter, PeakSampler, Profiler, WorkerProcess, figure, load, mb, memory_kb, quiet_reading
 from bench.trivial import TrivialWorkflow
 from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
@@ -168,12 +168,13 @@ async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: arg
     task_queue, service, n = f"bench-{kind.name}-{run}", f"fleet-{run}", args.incidents
     playbook, home = tmp / "playbook.toml", tmp / "home"
     worker = WorkerProcess(kind.command, address, playbook, home, task_queue, tmp / f"{kind.name}.log",
-                           args.max_cached)
+                           args.max_cached, args.strict_sandbox)
     problems: list[str] = []
     try:
         await worker.ready()
         await asyncio.sleep(args.settle)
         base = await quiet_reading(worker.pid, args.window)
+        profiler = Profiler(worker.pid, args.profile / f"open-{kind.name}.txt") if args.profile else None
         meter, started = CpuMeter(worker.pid), time.monotonic()
         with PeakSampler(worker.pid) as sampler:
             ids: list[str] = []
@@ -186,6 +187,8 @@ async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: arg
                 problems.append(f"not every {kind.name} waited on its timer within {args.timeout:.0f} s")
             settled_s = time.monotonic() - started
             open_cpu = meter.seconds()
+            if profiler:
+                profiler.stop()
             await asyncio.sleep(args.settle)
         rest = await quiet_reading(worker.pid, args.window)
         peak_kb = max(memory_kb(worker.pid)["VmHWM"], sampler.peak_kb)
@@ -203,6 +206,7 @@ async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: arg
             "idle_cpu_percent": round(base.cpu_percent, 3), "waiting_cpu_percent": round(rest.cpu_percent, 3),
             "wake_cpu_ms": None if wake_ms is None else round(wake_ms, 2), "woken": args.wake,
             "max_cached": args.max_cached if args.max_cached is not None else cached_workflows(),
+            "strict_sandbox": args.strict_sandbox,
             "problems": problems, "load": load()}
 
 
@@ -211,7 +215,7 @@ async def wake_evicted(kind: Kind, client: Client, address: str, tmp: Path, task
     """A fresh worker (every workflow evicted, as after a deploy or an eviction), a signal to each of `args.wake`
     workflows: the worker CPU milliseconds to replay and run one (after one warm-up wake, not counted)."""
     worker = WorkerProcess(kind.command, address, tmp / "playbook.toml", tmp / "home", task_queue,
-                           tmp / f"{kind.name}-wake.log", args.max_cached)
+                           tmp / f"{kind.name}-wake.log", args.max_cached, args.strict_sandbox)
     try:
         await worker.ready()
         warm, woken = ids[:1], ids[1:args.wake + 1]
@@ -296,6 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="at most this long for the fleet to settle")
     parser.add_argument("--wake", type=int, default=100, help="workflows to wake on a fresh worker (0: none)")
     parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=["trivial", "incident"])
+    parser.add_argument("--profile", type=Path, help="a folder: py-spy records each worker while its fleet opens "
+                        "(open-<kind>.txt, collapsed stacks; python -m bench.flame summarises one)")
+    parser.add_argument("--strict-sandbox", action="store_true", help="run the workers with "
+                        "FIREBREAK_STRICT_SANDBOX=1 (workflow code re-imported per run: what the pass-through saves)")
     parser.add_argument("--max-cached", type=int, default=None,
                         help="the workers' FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS (default: the worker's own)")
     args = parser.parse_args(argv)

@@ -98,13 +98,15 @@ class WorkerProcess:
     `worker.py` (Firebreak) or `-m bench.trivial` (the baseline); both log "worker polling task queue"."""
 
     def __init__(self, command: list[str], address: str, playbook: Path, home: Path, task_queue: str, log: Path,
-                 max_cached: int | None) -> None:
+                 max_cached: int | None, strict_sandbox: bool = False) -> None:
         env = {**os.environ, settings.HOME: str(home), settings.TASK_QUEUE: task_queue}
         for var in (settings.WORKER_METRICS, settings.OTEL, settings.STRICT_SANDBOX, "OTEL_EXPORTER_OTLP_ENDPOINT",
                     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
             env.pop(var, None)  # measure the plain worker, as deployed
         if max_cached is not None:
             env[settings.WORKER_MAX_CACHED_WORKFLOWS] = str(max_cached)
+        if strict_sandbox:
+            env[settings.STRICT_SANDBOX] = "1"
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, *command, "--playbook", str(playbook), "--address", address],
@@ -163,3 +165,23 @@ class PeakSampler:
     def __exit__(self, *exc: object) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+class Profiler:
+    """py-spy (a dev dependency) sampling a process until stop(): collapsed stacks, one per line with its count,
+    idle threads left out (what the worker spends CPU on)."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 200) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        py_spy = Path(sys.executable).parent / "py-spy"
+        self.proc = subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", str(rate), "--format",
+                                      "raw", "--output", str(out), "--nonblocking", "--threads"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
