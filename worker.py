@@ -37,7 +37,7 @@ MAX_ACTIVITY_THREADS = 32
 # otherwise re-imports every workflow room for each run it caches or replays (~250 kB and ~40 ms CPU per run,
 # docs/performance.md). The SDK does not check calls inside passed-through modules, so FIREBREAK_STRICT_SANDBOX=1
 # (what the tests run) re-imports them per run again and every call in them is checked.
-PASSED_THROUGH = ("workflows", "playbook")
+PASSED_THROUGH: tuple[str, ...] = ("workflows", "playbook")
 
 
 def workflow_runner(strict: bool | None = None) -> SandboxedWorkflowRunner:

@@ -13,9 +13,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from client.codec import data_converter
+from worker import workflow_runner
 from workflows.action_items import ActionItemWorkflow
 from workflows.incident import IncidentWorkflow
-from worker import workflow_runner
 from workflows.watch import WatchWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
