@@ -100,9 +100,10 @@ lint: $(VENV)/.dev
 # against one worker process (memory and idle CPU); each prints ratios (not part of `make test`). Then how long the
 # pending lists take with 2,000 open incidents (docs/operations.md). All always run; the target fails when one
 # missed a target or failed.
-bench: $(VENV)/.runtime
-	$(BIN)/python -m bench.intake; intake=$$?; $(BIN)/python -m bench.fleet; fleet=$$?; \
-	$(BIN)/python -m bench.pending && exit $$(( intake || fleet ))
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.intake --memory; intake=$$?; $(BIN)/python -m bench.fleet; fleet=$$?; \
+	$(BIN)/python -m bench.history; history=$$?; \
+	$(BIN)/python -m bench.pending && exit $$(( intake || fleet || history ))
 
 clean:
 	rm -rf $(VENV) .firebreak build *.egg-info $(PROMPTFOO_DIR)/node_modules $(UNLEASH_DIR)/node_modules

@@ -12,12 +12,16 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+import settings
 from embedded.binaries import temporal_cli
 from playbook import search_attributes as sa
 from tests.servers.postgres import PostgresServer
 from tests.support import time_skipping_env
 
 REPO = Path(__file__).resolve().parent.parent
+# Every worker the tests start (in process or as `firebreak` subprocesses) re-imports workflow code per run, so the
+# sandbox checks each call in workflows/ and playbook/ (worker.workflow_runner; tests/test_sandbox.py).
+os.environ[settings.STRICT_SANDBOX] = "1"
 
 
 @pytest.hookimpl(wrapper=True)
