@@ -20,6 +20,7 @@ PENDING_LISTING = "pending-listing-v1"          # PendingApprovals search attrib
 READABLE_ALERTS = "readable-alerts-v1"          # a batch's alerts read one by one, the unreadable ones dropped
 PAGING = "paging-v1"                            # on-call schedules fill roles; PagerDuty trigger / ack / resolve
 TRACKERS = "trackers-v1"                        # the ticket in Jira / GitHub, kept locally when the tracker refuses
+OPEN_TICKET = "open-ticket-v1"                  # open_incident also opens a local ticket: no create_ticket
 FREEZE = "freeze-v1"                            # evidence frozen before an action that alters the AI system
 # ActionItemWorkflow's (workflows/action_items.py):
 ITEM_TICKETS = "item-tickets-v1"                # the item's issue in the tracker, closed both ways
