@@ -61,7 +61,8 @@ severity = "SEV1"
                 names.append((await converter.decode([event.user_metadata.summary]))[0])
             elif event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
                 timers.append((await converter.decode([event.user_metadata.summary]))[0])
-        assert names[:2] == ["Detect: classify severity, number the incident", f"Detect: ticket {state.number}"]
+        # One activity numbers the incident and opens its local ticket (open-ticket-v1).
+        assert names[0] == "Detect: classify severity, number the incident, open its ticket"
         assert f"Detect: notify ian: {state.number} needs acknowledgement" in names
         assert f"Detect: update ticket {state.ticket.key}: Acknowledged by ian" in names  # type: ignore[union-attr]
         assert "Investigate: collect the evidence pack" in names

@@ -21,6 +21,7 @@ READABLE_ALERTS = "readable-alerts-v1"          # a batch's alerts read one by o
 PAGING = "paging-v1"                            # on-call schedules fill roles; PagerDuty trigger / ack / resolve
 TRACKERS = "trackers-v1"                        # the ticket in Jira / GitHub, kept locally when the tracker refuses
 OPEN_TICKET = "open-ticket-v1"                  # open_incident also opens a local ticket: no create_ticket
+ONE_UPSERT = "one-upsert-v1"                    # search attributes upserted once per workflow task, not per change
 FREEZE = "freeze-v1"                            # evidence frozen before an action that alters the AI system
 # ActionItemWorkflow's (workflows/action_items.py):
 ITEM_TICKETS = "item-tickets-v1"                # the item's issue in the tracker, closed both ways
