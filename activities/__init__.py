@@ -12,6 +12,7 @@ from activities.detect import DetectActivities
 from activities.investigate import InvestigateActivities
 from activities.remedy import RemedyActivities
 from activities.review import ReviewActivities
+from activities.serious import SeriousActivities
 from activities.watch import WatchActivities
 
 
@@ -21,7 +22,8 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
     return [detect.open_incident, detect.create_ticket, detect.update_ticket, actions.run_action,
             investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
             communicate.post_approval_request,
-            review.write_retrospective, review.track_action_items, *_watch(ctx), *_remedy(ctx)]
+            review.write_retrospective, review.track_action_items, *_watch(ctx), *_remedy(ctx),
+            SeriousActivities(ctx).write_serious_report]
 
 
 def _watch(ctx: ActivityContext) -> list[Callable[..., Any]]:

@@ -59,6 +59,7 @@ class Role(StrEnum):
     AI_OPS = "ai_ops"
     DOMAIN_SME = "domain_sme"
     COMMUNICATIONS = "communications"
+    LEGAL = "legal"  # optional: serious incidents (EU AI Act) go to legal when someone holds it
 
 
 class Step(StrEnum):

@@ -7,6 +7,7 @@ from typing import Any
 
 from playbook.models import Step
 from playbook.risk import classify_risk
+from playbook.serious_report import serious_lines, serious_summary
 from playbook.state import IncidentState
 
 
@@ -58,6 +59,7 @@ def retrospective_record(state: IncidentState, final: bool,
         "approvals": [a.model_dump(mode="json") for a in state.approvals],
         "timeline": [e.model_dump(mode="json") for e in state.timeline],
         "evidence_manifest": state.evidence_manifest,
+        "serious_incident": serious_summary(state.serious),
         "risk": {"failure_mode": mode, "harm_type": harm, "harm_severity": harm_severity, "owasp_llm": owasp,
                  "nist_ai_600_1": nist},
     }
@@ -120,6 +122,7 @@ def retrospective_markdown(record: dict[str, Any]) -> str:
         "## What went badly",
         *_bullets(record["went_badly"], todo),
         "",
+        *serious_lines(record.get("serious_incident")),
         "## Risk register",
         f"- failure mode: {record['risk']['failure_mode']}; harm: {record['risk']['harm_type']} "
         f"({record['risk']['harm_severity']})",

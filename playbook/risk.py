@@ -7,10 +7,12 @@ Profile risk categories); the retrospective may override any field.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
 from playbook.models import RiskAssessment, Severity, SignalKind
+from playbook.serious_report import serious_summary
 from playbook.state import IncidentState
 
 RISK_REGISTER = "_risk_register"  # its folder in the artefact store: <artefacts>/_risk_register/<number>.json
@@ -32,6 +34,7 @@ class RiskEntry(BaseModel):
     regression_suite: str | None
     retrospective: str | None
     notes: str = ""
+    serious_incident: dict[str, Any] | None = None  # EU AI Act Art. 73: case, deadline, reports filed
 
 
 _DEFAULTS: dict[SignalKind, tuple[str, str, list[str], list[str]]] = {
@@ -74,4 +77,5 @@ def risk_entry(state: IncidentState, recorded_at: datetime, regression_suite: st
                      severity=state.severity, failure_mode=mode, harm_type=harm, harm_severity=harm_severity,
                      owasp_llm=owasp, nist_ai_600_1=nist, root_cause=notes.root_cause if notes else None,
                      regression_suite=regression_suite, retrospective=state.retrospective_path,
-                     notes=notes.risk.notes if notes and notes.risk else "")
+                     notes=notes.risk.notes if notes and notes.risk else "",
+                     serious_incident=serious_summary(state.serious))

@@ -30,6 +30,7 @@ from playbook.models import (
     TimelineEntry,
 )
 from playbook.remedy import AppliedMitigation, PatchResult, PatchText, RegressionRun
+from playbook.serious import SeriousIncident
 
 # Distinct alerts after this many are counted but summarised on the timeline, so a storm cannot flood it.
 ALERTS_ON_TIMELINE = 20
@@ -97,6 +98,7 @@ class IncidentState(BaseModel):
     review_escalated: bool = False
     retrospective: RetrospectiveNotes | None = None
     retrospective_path: str | None = None
+    serious: SeriousIncident | None = Field(default=None, description="marked a serious incident (EU AI Act Art. 73)")
 
     @property
     def service(self) -> str:

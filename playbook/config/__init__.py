@@ -35,6 +35,7 @@ from playbook.config.load import load_playbook, parse_playbook
 from playbook.config.review import ReviewConfig, TicketConfig
 from playbook.config.root import Playbook
 from playbook.config.roster import ApprovalPolicy, Person, Roster
+from playbook.config.serious import SeriousCase, SeriousConfig
 from playbook.config.severity import SeverityConfig, SeverityLevel, SeverityRule
 from playbook.config.templates import TEMPLATE_VARIABLES, render_for_people, render_template, template_variables
 from playbook.config.watchers import (
@@ -84,6 +85,8 @@ __all__ = [
     "PromptfooRegressionAction",
     "ReviewConfig",
     "Roster",
+    "SeriousCase",
+    "SeriousConfig",
     "ServicePlan",
     "SeverityConfig",
     "SeverityLevel",

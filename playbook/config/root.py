@@ -12,6 +12,7 @@ from playbook.config.channels import Channel, CommunicateConfig
 from playbook.config.evidence import EvidenceSource
 from playbook.config.review import ReviewConfig, TicketConfig
 from playbook.config.roster import ApprovalPolicy, Roster
+from playbook.config.serious import SeriousConfig
 from playbook.config.severity import SeverityConfig
 from playbook.config.watchers import Watcher
 from playbook.models import Step
@@ -29,6 +30,7 @@ class Playbook(_Strict):
     communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
+    serious: SeriousConfig = Field(default_factory=SeriousConfig)
     intake: dict[str, Any] = Field(default_factory=dict,
                                    description="the intake API's settings; intake.config checks them")
 

@@ -18,3 +18,4 @@ LAST_DEPLOY = "last-deploy-v1"                  # the deploy log's last deploy w
 SOURCE_NOTES = "source-notes-v1"                # a monitor's NO_DATA / UNKNOWN / PAUSED (not firing) as a note
 PENDING_LISTING = "pending-listing-v1"          # PendingApprovals search attribute and the `pending` memo
 READABLE_ALERTS = "readable-alerts-v1"          # a batch's alerts read one by one, the unreadable ones dropped
+SERIOUS = "serious-incident-v1"                # EU AI Act serious incidents: clock, reports, legal holds
