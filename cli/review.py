@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from cli.common import CliError, _client, _human, _send
+from cli.retro_draft import check_draft_args, cmd_retro_draft
 from client.actions import NUMBER
 from client.workflow_types import ActionItemWorkflow, IncidentWorkflow
 from playbook.models import ActionItem, HumanAction, RetrospectiveNotes, Role
@@ -30,6 +31,9 @@ def _action_item(text: str) -> ActionItem:
 
 
 async def cmd_retro(args: argparse.Namespace) -> int:
+    if args.draft:
+        check_draft_args(args)
+        return await cmd_retro_draft(args)
     if args.file:
         try:
             raw = json.loads(Path(args.file).read_text(encoding="utf-8"))
@@ -93,6 +97,8 @@ def register(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retro.add_argument("--file", help="JSON with root_cause, contributing_factors, preventative_actions, "
                        "action_items [{what, owner, due}], went_well, went_badly")
     retro.add_argument("--root-cause")
+    retro.add_argument("--draft", action="store_true", help="ask the [ai_draft] endpoint for a draft from the "
+                       "incident's redacted record; shown and saved for you to edit, never recorded by itself")
     retro.add_argument("--factor", action="append", default=[], help="contributing factor (repeatable)")
     retro.add_argument("--prevent", action="append", default=[], help="preventative action (repeatable)")
     retro.add_argument("--action", action="append", default=[], metavar="WHAT|OWNER|DUE",

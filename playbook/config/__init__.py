@@ -17,6 +17,7 @@ from playbook.config.actions import (
     PromptfooRegressionAction,
     ServicePlan,
 )
+from playbook.config.ai_draft import AiDraftConfig
 from playbook.config.base import LangfuseConnection, PlaybookError
 from playbook.config.channels import (
     CHANNEL_KINDS_FOR_PAGES,
@@ -54,6 +55,7 @@ from playbook.config.watchers import (
 __all__ = [
     "Action",
     "AgentLoopWatcher",
+    "AiDraftConfig",
     "ApprovalPolicy",
     "Audience",
     "CHANNEL_KINDS_FOR_PAGES",

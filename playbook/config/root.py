@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from playbook.config.actions import Action, ServicePlan
+from playbook.config.ai_draft import AiDraftConfig
 from playbook.config.base import _Strict
 from playbook.config.channels import Channel, CommunicateConfig
 from playbook.config.evidence import EvidenceSource
@@ -31,6 +32,7 @@ class Playbook(_Strict):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
     serious: SeriousConfig = Field(default_factory=SeriousConfig)
+    ai_draft: AiDraftConfig = Field(default_factory=AiDraftConfig)
     intake: dict[str, Any] = Field(default_factory=dict,
                                    description="the intake API's settings; intake.config checks them")
 
