@@ -14,6 +14,7 @@ from cli.common import CliError, _client, _human, _send
 from cli.retro_draft import check_draft_args, cmd_retro_draft
 from client.actions import NUMBER
 from client.workflow_types import ActionItemWorkflow, IncidentWorkflow
+from playbook.atlas import ATLAS_VERSION
 from playbook.models import ActionItem, HumanAction, RetrospectiveNotes, Role
 from playbook.render import table
 
@@ -43,9 +44,9 @@ async def cmd_retro(args: argparse.Namespace) -> int:
         raw = {"root_cause": args.root_cause, "contributing_factors": args.factor,
                "preventative_actions": args.prevent, "went_well": args.went_well, "went_badly": args.went_badly,
                "action_items": [_action_item(a).model_dump(mode="json") for a in args.action]}
-        if args.owasp or args.nist or args.failure_mode:
+        if args.owasp or args.nist or args.atlas or args.failure_mode:
             raw["risk"] = {"owasp_llm": args.owasp or None, "nist_ai_600_1": args.nist or None,
-                           "failure_mode": args.failure_mode}
+                           "mitre_atlas": args.atlas or None, "failure_mode": args.failure_mode}
     else:
         raise CliError("retro needs --root-cause (with --factor/--prevent/--action) or --file notes.json", 2)
 
@@ -110,6 +111,9 @@ def register(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="risk register: OWASP LLM Top 10 (2025) id, repeatable (default from the signal kind)")
     retro.add_argument("--nist", action="append", default=[], metavar="RISK",
                        help="risk register: NIST AI 600-1 risk name, repeatable (default from the signal kind)")
+    retro.add_argument("--atlas", action="append", default=[], metavar="AML.TNNNN",
+                       help="risk register: MITRE ATLAS technique id, repeatable (checked against ATLAS "
+                       f"{ATLAS_VERSION}; default from the signal kind)")
     _human(retro)
     retro.set_defaults(run=cmd_retro)
     actions = subs.add_parser("actions", help="retrospective action items, chased by reminders until done")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from playbook.models import Step
-from playbook.risk import classify_risk
+from playbook.risk import atlas_for, classify_risk
 from playbook.serious_report import serious_lines, serious_summary
 from playbook.state import IncidentState
 
@@ -61,7 +61,7 @@ def retrospective_record(state: IncidentState, final: bool,
         "evidence_manifest": state.evidence_manifest,
         "serious_incident": serious_summary(state.serious),
         "risk": {"failure_mode": mode, "harm_type": harm, "harm_severity": harm_severity, "owasp_llm": owasp,
-                 "nist_ai_600_1": nist},
+                 "nist_ai_600_1": nist, "mitre_atlas": atlas_for(d.kind, notes.risk if notes else None)},
     }
 
 
@@ -128,6 +128,7 @@ def retrospective_markdown(record: dict[str, Any]) -> str:
         f"({record['risk']['harm_severity']})",
         f"- OWASP LLM Top 10: {', '.join(record['risk']['owasp_llm']) or 'none'}",
         f"- NIST AI 600-1: {'; '.join(record['risk']['nist_ai_600_1']) or 'none'}",
+        f"- MITRE ATLAS: {', '.join(record['risk'].get('mitre_atlas') or []) or 'none'}",
         "",
         "## Mitigations",
         *([f"- {m['step']}: {m['action']} — {m['outcome']} {m['detail']}"
