@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
 from integrations.deploys import deploy_text, last_deploy
+from integrations.service_deploys import last_service_deploy, service_deploy_text
 from integrations.tickets import ticket_backend
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput, TicketUpdate
@@ -40,16 +41,19 @@ class DetectActivities:
 
     def _last_deploy(self, detection: Detection, playbook: Playbook) -> str | None:
         """The deploy log's last deploy of the detection's prompt (else the service's known-good prompt, which is
-        what a watcher's detection concerns) at or before detection; None when unknown or unreadable."""
+        what a watcher's detection concerns) at or before detection, else the last deploy of its services; None
+        when unknown or unreadable."""
         prompt = detection.prompt_name or playbook.plan_for(detection.services[0]).known_good.prompt_name
-        if not prompt:
-            return None
         try:
-            entry = last_deploy(self.ctx.store, prompt, detection.detected_at)
+            entry = last_deploy(self.ctx.store, prompt, detection.detected_at) if prompt else None
+            if entry is not None:
+                return deploy_text(entry)
+            # Else the service's last deploy (PagerDuty change events, the CI webhook).
+            served = last_service_deploy(self.ctx.store, detection.services, detection.detected_at)
         except (OSError, ValueError) as err:  # an unreadable log must not keep the incident from opening
-            activity.logger.warning("could not read the deploy log of prompt %s: %s", prompt, err)
+            activity.logger.warning("could not read the deploy log of %s: %s", prompt or detection.services, err)
             return None
-        return deploy_text(entry) if entry else None
+        return service_deploy_text(served) if served else None
 
     @activity.defn(name="create_ticket")
     def create_ticket(self, request: TicketInput) -> Ticket:

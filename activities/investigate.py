@@ -20,6 +20,7 @@ from integrations.langfuse.client import LangfuseError, client_for
 from integrations.langfuse.evidence import collect_langfuse_evidence
 from integrations.langfuse.extras import collect_langfuse_extras
 from integrations.langfuse.monitor_slice import MonitorSlice, for_project, monitor_slice
+from integrations.service_deploys import read_service_deploys, service_deploy_text
 from integrations.sources import SourceError, fetch_source
 from playbook.config import EvidenceSource, render_template
 from playbook.messages import EvidenceInput, EvidenceItem, EvidencePack
@@ -96,14 +97,20 @@ class InvestigateActivities:
         start = min(request.detection.detected_at - timedelta(minutes=source.lookback_minutes), end)
         names = [n for n in (render_template(p, dict(request.variables)).strip() for p in source.prompt_names) if n]
         deploys, truncated = read_deploys(self.ctx.store, start, end, names or None, source.max_deploys)
+        served, more_served = read_service_deploys(self.ctx.store, request.detection.services, start, end,
+                                                   source.max_deploys)
         listed = "; ".join(f"{d.get('prompt')} v{d.get('version')} {d.get('action')}"
                            f"{' [' + ','.join(d.get('labels') or []) + ']' if d.get('labels') else ''} at {d.get('at')}"
                            for d in deploys[:5])
         more = f" (+{len(deploys) - 5} more)" if len(deploys) > 5 else ""
         summary = (f"{len(deploys)}{'+' if truncated else ''} deploy(s) in the window: {listed}{more}" if deploys
                    else "no deploys recorded in the window")
+        if served:
+            summary += (f"; {len(served)}{'+' if more_served else ''} service deploy(s): "
+                        + "; ".join(service_deploy_text(d) for d in served[:3]))
         content = redact_value({"window": {"from": start.isoformat(), "to": end.isoformat()},
-                                "prompts": names or "all", "truncated": truncated, "deploys": deploys})
+                                "prompts": names or "all", "truncated": truncated, "deploys": deploys,
+                                "service_deploys": served, "service_deploys_truncated": more_served})
         item = self._store(number, f"{name}.json", f"deploy-log:{'+'.join(names) or 'all prompts'}",
                            json.dumps(content, indent=2).encode())
         return item.model_copy(update={"summary": summary[:1000]})
