@@ -20,6 +20,7 @@ from integrations.langfuse.client import LangfuseError, client_for
 from integrations.langfuse.evidence import collect_langfuse_evidence
 from integrations.langfuse.extras import collect_langfuse_extras
 from integrations.langfuse.monitor_slice import MonitorSlice, for_project, monitor_slice
+from integrations.promptfoo_results import latest_runs
 from integrations.service_deploys import read_service_deploys, service_deploy_text
 from integrations.sources import SourceError, fetch_source
 from playbook.config import EvidenceSource, render_template
@@ -115,6 +116,23 @@ class InvestigateActivities:
                            json.dumps(content, indent=2).encode())
         return item.model_copy(update={"summary": summary[:1000]})
 
+    def _promptfoo(self, number: str, name: str, source: EvidenceSource, request: EvidenceInput) -> EvidenceItem:
+        """The latest run of each promptfoo suite whose JSON output matches `path` (template variables allowed)."""
+        pattern = render_template(source.path or "", dict(request.variables)).strip()
+        runs = latest_runs(pattern)
+        if not runs:
+            return EvidenceItem(name=f"{name}.json", source=f"promptfoo:{pattern}", fetched_at=datetime.now(UTC),
+                                error=f"no promptfoo results match {pattern}")
+        failing = [r for r in runs if not r.passed]
+        summary = (f"promptfoo: {len(runs) - len(failing)}/{len(runs)} suite(s) passed on their latest run; "
+                   + "; ".join(r.line() for r in (failing or runs)[:3]))
+        content = redact_value({"pattern": pattern, "suites": [
+            {"suite": r.suite, "path": r.path, "ran_at": r.ran_at.isoformat(), "passed": r.passed,
+             "successes": r.successes, "failures": r.failures, "errors": r.errors, "problem": r.problem,
+             "failed": [{"case": c, "reason": why} for c, why in r.failed[:50]]} for r in runs]})
+        item = self._store(number, f"{name}.json", f"promptfoo:{pattern}", json.dumps(content, indent=2).encode())
+        return item.model_copy(update={"summary": summary[:1000]})
+
     @activity.defn(name="collect_evidence")
     def collect_evidence(self, request: EvidenceInput) -> EvidencePack:
         number = request.incident_number
@@ -125,6 +143,9 @@ class InvestigateActivities:
             activity.heartbeat(name)
             if source.kind == "langfuse":
                 items.extend(self._langfuse(number, name, source, request))
+                continue
+            if source.kind == "promptfoo":
+                items.append(self._promptfoo(number, name, source, request))
                 continue
             if source.kind == "deploys":
                 try:
