@@ -12,6 +12,7 @@ from integrations.deploys import deploy_text, last_deploy
 from integrations.service_deploys import last_service_deploy, service_deploy_text
 from integrations.tickets import ticket_backend
 from playbook.config import Playbook, PlaybookError, load_playbook
+from playbook.drill import drill_playbook
 from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput, TicketUpdate
 from playbook.models import Detection, PlaybookRef, Ticket
 from playbook.redact import outbound
@@ -29,7 +30,11 @@ class DetectActivities:
             playbook, digest = load_playbook(self.ctx.playbook_path)
         except PlaybookError as err:
             raise ApplicationError(str(err), type="PlaybookError") from err
+        if request.drill is not None:  # a practice incident: archive only, DRILL-numbered, participants first
+            playbook = drill_playbook(playbook, request.drill)
         severity, why = classify(request.detection, playbook)
+        if request.drill is not None:
+            why = f"DRILL of {request.drill.of} (practice: no channel or tracker is used); {why}"
         number = self.ctx.store.allocate_number(request.chain_id, playbook.tickets.number_prefix,
                                                 datetime.now(UTC).year)
         d = request.detection  # logged as it came: the log formatter redacts what leaves in logs
@@ -37,7 +42,7 @@ class DetectActivities:
                              ", ".join(d.services), d.summary or "-")
         return OpenedIncident(number=number, severity=severity, severity_reason=why, playbook=playbook,
                               playbook_ref=PlaybookRef(path=str(self.ctx.playbook_path), sha256=digest),
-                              last_deploy=None if d.deploy_id else self._last_deploy(d, playbook))
+                              last_deploy=None if d.deploy_id or request.drill else self._last_deploy(d, playbook))
 
     def _last_deploy(self, detection: Detection, playbook: Playbook) -> str | None:
         """The deploy log's last deploy of the detection's prompt (else the service's known-good prompt, which is

@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 import settings
-from cli import incidents, people, remediation, report, review, serious, server, tokens, watchers
+from cli import drill, incidents, people, remediation, report, review, serious, server, tokens, watchers
 from cli.common import CliError
 from cli.server import cmd_api, cmd_up, cmd_worker
 from observability import tracing
 from observability.tracing import TracingConfigError
 
-GROUPS = (server, watchers, incidents, tokens, people, remediation, serious, review, report)
+GROUPS = (server, watchers, incidents, tokens, people, remediation, serious, review, drill, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

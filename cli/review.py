@@ -43,6 +43,7 @@ async def cmd_retro(args: argparse.Namespace) -> int:
     elif args.root_cause:
         raw = {"root_cause": args.root_cause, "contributing_factors": args.factor,
                "preventative_actions": args.prevent, "went_well": args.went_well, "went_badly": args.went_badly,
+               "lessons": args.lesson,
                "action_items": [_action_item(a).model_dump(mode="json") for a in args.action]}
         if args.owasp or args.nist or args.atlas or args.failure_mode:
             raw["risk"] = {"owasp_llm": args.owasp or None, "nist_ai_600_1": args.nist or None,
@@ -96,7 +97,7 @@ def register(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retro = subs.add_parser("retro", help="record the retrospective (incident commander); closes the incident")
     retro.add_argument("incident")
     retro.add_argument("--file", help="JSON with root_cause, contributing_factors, preventative_actions, "
-                       "action_items [{what, owner, due}], went_well, went_badly")
+                       "action_items [{what, owner, due}], went_well, went_badly, lessons")
     retro.add_argument("--root-cause")
     retro.add_argument("--draft", action="store_true", help="ask the [ai_draft] endpoint for a draft from the "
                        "incident's redacted record; shown and saved for you to edit, never recorded by itself")
@@ -106,6 +107,8 @@ def register(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="action item (repeatable)")
     retro.add_argument("--went-well", action="append", default=[])
     retro.add_argument("--went-badly", action="append", default=[])
+    retro.add_argument("--lesson", action="append", default=[], help="what responders should learn (repeatable; "
+                       "`firebreak drill` shows it to the drill's participants)")
     retro.add_argument("--failure-mode", help="risk register: the failure mode, if not the signal kind's default")
     retro.add_argument("--owasp", action="append", default=[], metavar="LLM0N",
                        help="risk register: OWASP LLM Top 10 (2025) id, repeatable (default from the signal kind)")

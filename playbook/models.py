@@ -258,6 +258,7 @@ class RetrospectiveNotes(HumanAction):
     action_items: list[ActionItem] = Field(default_factory=list)
     went_well: list[str] = Field(default_factory=list)
     went_badly: list[str] = Field(default_factory=list)
+    lessons: list[str] = Field(default_factory=list, description="what responders should learn (drills replay it)")
     risk: RiskAssessment | None = Field(default=None, description="overrides for the risk register entry")
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from playbook.alert_labels import SeenLabels
 from playbook.config import Playbook
+from playbook.drill import DrillInfo
 from playbook.models import (
     ActionItem,
     ActionOutcome,
@@ -99,6 +100,7 @@ class IncidentState(BaseModel):
     retrospective: RetrospectiveNotes | None = None
     retrospective_path: str | None = None
     serious: SeriousIncident | None = Field(default=None, description="marked a serious incident (EU AI Act Art. 73)")
+    drill: DrillInfo | None = Field(default=None, description="a practice incident replaying a closed one")
 
     @property
     def service(self) -> str:
@@ -144,6 +146,7 @@ class IncidentInput(BaseModel):
 
     detection: Detection
     carried: IncidentState | None = None
+    drill: DrillInfo | None = None
 
 
 class IncidentSummary(BaseModel):

@@ -61,7 +61,7 @@ class IncidentWorkflow:
     def __init__(self, request: Any) -> None:  # an IncidentInput, read here (workflows/unreadable.py)
         request = read_input(IncidentInput, request, "the incident's start input")
         self.core = IncidentCore(request.carried or IncidentState(workflow_id=workflow.info().workflow_id,
-                                                                  detection=request.detection))
+                                                                  detection=request.detection, drill=request.drill))
         self.state = self.core.state
         self._alerts = Alerts(self.core)
         self._communication = Communication(self.core)
