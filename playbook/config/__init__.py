@@ -49,6 +49,7 @@ from playbook.config.watchers import (
     GuardrailWatcher,
     MetricAggregation,
     MetricWatcher,
+    TrainingDataWatcher,
     Watcher,
 )
 
@@ -90,6 +91,7 @@ __all__ = [
     "SeriousCase",
     "SeriousConfig",
     "ServicePlan",
+    "TrainingDataWatcher",
     "SeverityConfig",
     "SeverityLevel",
     "SeverityRule",
