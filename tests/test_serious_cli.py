@@ -1,27 +1,27 @@
-"""`firebreak serious` and `firebreak override` as real subprocesses against a worker process."""
+"""`firebreak serious` as a real subprocess against a worker process: marking a serious incident with its case and
+aware time, then reading its clock back."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
-import uuid
 
+from temporalio.testing import WorkflowEnvironment
+
+from client.temporal import raise_detection
+from tests.support import detection, wait_for
 from tests.test_cli import cli_env, run, worker_process  # noqa: F401  (fixtures)
 
 
-def test_mark_show_and_file_from_the_cli(cli_env: dict[str, str],  # noqa: F811
-                                         worker_process: subprocess.Popen[str]) -> None:  # noqa: F811
-    declared = run(cli_env, "declare", "--service", "support-bot", "--kind", "toxicity", "--fingerprint",
-                   f"ser-{uuid.uuid4().hex[:8]}")
-    assert declared.returncode == 0, declared.stderr
-    number = declared.stdout.split()[0]
-    marked = run(cli_env, "serious", number, "--case", "death", "--aware-at", "2026-11-30T09:15",
-                 "--reason", "a user died after the advice", "--as", "ian")
+async def test_mark_and_show_from_the_cli(dev_env: WorkflowEnvironment, cli_env: dict[str, str],  # noqa: F811
+                                          worker_process: subprocess.Popen[str]) -> None:  # noqa: F811
+    handle = await raise_detection(dev_env.client, detection(), task_queue=cli_env["FIREBREAK_TASK_QUEUE"])
+    number = str((await wait_for(handle, lambda s: s.number is not None)).number)
+    marked = await asyncio.to_thread(run, cli_env, "serious", number, "--case", "death", "--aware-at",
+                                     "2026-11-30T09:15", "--reason", "a user died after the advice", "--as", "ian")
     assert marked.returncode == 0, marked.stderr
     assert "serious incident (EU AI Act Art. 73): the death of a person" in marked.stdout
-    shown = run(cli_env, "serious", number).stdout
+    shown = (await asyncio.to_thread(run, cli_env, "serious", number)).stdout
     assert "aware at 2026-11-30T09:15:00+00:00; deadline 2026-12-10T09:15:00+00:00" in shown
-
-    filed = run(cli_env, "serious", number, "--reported", "MSA-1", "--at", "2026-12-01T10:00Z", "--as", "ian")
-    assert filed.returncode == 0 and "initial report sent to the authority" in filed.stdout
-    shown = run(cli_env, "serious", number).stdout
-    assert "initial report to the authority: MSA-1 at 2026-12-01T10:00:00Z (recorded by ian); in time: yes" in shown
+    assert "initial report to the authority: not yet; in time: not yet reported" in shown
+    await handle.terminate("test over")
