@@ -26,8 +26,9 @@ class DrillInfo(BaseModel):
 
 
 def drill_playbook(pb: Playbook, drill: DrillInfo) -> Playbook:
-    """The playbook as a drill runs it: no channels (pages and briefs go to the archive only), tickets numbered
-    DRILL-..., and the participants first among the holders of every role (so they are the ones asked)."""
+    """The playbook as a drill runs it: no channels (pages and briefs go to the archive only), the local tracker
+    with tickets numbered DRILL-..., no PagerDuty or on-call schedule, and the participants first among the
+    holders of every role (so they are the ones asked)."""
     first = [p for p in drill.participants if p in pb.roster.people]
     people = {p: pb.roster.people[p] for p in first} | {p: v for p, v in pb.roster.people.items() if p not in first}
     audiences = pb.communicate.audiences
@@ -35,10 +36,18 @@ def drill_playbook(pb: Playbook, drill: DrillInfo) -> Playbook:
         "channels": [], "notify_channels": [], "approval_channels": [],
         "audiences": None if audiences is None else {n: a.model_copy(update={"channels": []})
                                                      for n, a in audiences.items()}})
-    return pb.model_copy(update={
+    update: dict[str, Any] = {
         "channels": {}, "communicate": communicate,
         "roster": pb.roster.model_copy(update={"people": people}),
-        "tickets": pb.tickets.model_copy(update={"number_prefix": DRILL_PREFIX})})
+        "tickets": pb.tickets.model_copy(update={"number_prefix": DRILL_PREFIX, "backend": "local"})}
+    # A playbook with [paging] (PagerDuty, on-call schedules; on main since issue 14): a drill triggers nothing in
+    # PagerDuty and no schedule decides who is asked (the participants are).
+    paging = getattr(pb, "paging", None)
+    if paging is not None:
+        pagerduty = getattr(paging, "pagerduty", None)
+        update["paging"] = paging.model_copy(update={
+            "oncall": {}, **({"pagerduty": pagerduty.model_copy(update={"enabled": False})} if pagerduty else {})})
+    return pb.model_copy(update=update)
 
 
 def compare(drill: dict[str, Any], real: dict[str, Any]) -> dict[str, Any]:
