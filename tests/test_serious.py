@@ -149,12 +149,14 @@ kinds = ["toxicity"]
 severity = "SEV3"
 serious = "death"
 
-[actions.pause_bot]
-kind = "manual"
-instructions = "pause the bot"
+[actions.rollback]
+kind = "langfuse_prompt_rollback"
+base_url = "http://127.0.0.1:9"
+prompt_name = "support"
+prompt_version = "12"
 
 [services."*"]
-stabilise = ["pause_bot"]
+stabilise = ["rollback"]
 """
 
 
@@ -165,7 +167,7 @@ async def test_a_rule_marks_it_and_changes_wait_for_legal_unless_the_ic_override
         handle, state = await open_incident(ts_env, task_queue)
         assert state.serious is not None and state.serious.case == SeriousCase.DEATH
         assert state.opened_at is not None and state.serious.deadline == state.opened_at + timedelta(days=10)
-        rid = "ai-act-hold-stabilise-pause_bot"
+        rid = "ai-act-hold-stabilise-rollback"
         state = await wait_for(handle, lambda s: s.approval(rid) is not None)
         held = state.approval(rid)
         assert held is not None and held.role == Role.LEGAL and "firebreak override" in held.why
@@ -180,7 +182,7 @@ async def test_a_rule_marks_it_and_changes_wait_for_legal_unless_the_ic_override
                       action_id=_aid())
         await handle.signal(IncidentWorkflow.override_hold, ok)
         assert (await _outcome(handle, ok.action_id)).accepted
-        state = await wait_for(handle, lambda s: any(a.subject.startswith("pause_bot:") for a in s.approvals))
+        state = await wait_for(handle, lambda s: any(a.subject.startswith("run rollback") for a in s.approvals))
         held = state.approval(rid)
         assert held is not None and held.status == ApprovalStatus.APPROVED and held.decided_by == "ian"
         entry = next(e for e in state.timeline if e.what == f"{rid} overridden for safety")
