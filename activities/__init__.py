@@ -14,6 +14,7 @@ from activities.investigate import InvestigateActivities
 from activities.paging import PagingActivities
 from activities.remedy import RemedyActivities
 from activities.review import ReviewActivities
+from activities.serious import SeriousActivities
 from activities.tickets import TicketActivities
 from activities.watch import WatchActivities
 
@@ -27,7 +28,8 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
             investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
             communicate.post_approval_request,
             review.write_retrospective, review.track_action_items, FreezeActivities(ctx).freeze_evidence,
-            *_watch(ctx), *_remedy(ctx), *_paging(ctx)]
+            *_watch(ctx), *_remedy(ctx), *_paging(ctx),
+            SeriousActivities(ctx).write_serious_report]
 
 
 def _watch(ctx: ActivityContext) -> list[Callable[..., Any]]:

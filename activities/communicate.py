@@ -23,6 +23,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.ai_brief import ai_first_draft
 from activities.context import ActivityContext
 from activities.senders import footer, sender_for
 from integrations import slack
@@ -49,6 +50,7 @@ class CommunicateActivities:
     def draft_brief(self, request: BriefInput) -> Brief:
         brief = outbound(draft_brief(request.state, request.seq, datetime.now(UTC), request.next_update_due,
                                      audience=request.audience, shape=request.shape))
+        brief = ai_first_draft(brief, request.state)  # [ai_draft] briefs: the model's draft, redacted
         rel = f"{brief.incident_number}/briefs/{brief_stem(brief)}-draft.md"
         _, created = self.ctx.store.write_once(rel, brief.text)
         if not created:  # a retried draft keeps the text the approver saw

@@ -9,7 +9,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
 from integrations.deploys import deploy_text, last_deploy
+from integrations.service_deploys import last_service_deploy, service_deploy_text
 from playbook.config import Playbook, PlaybookError, load_playbook
+from playbook.drill import drill_playbook
 from playbook.messages import OpenedIncident, OpenIncidentInput
 from playbook.models import Detection, PlaybookRef
 from playbook.severity import classify
@@ -26,7 +28,11 @@ class DetectActivities:
             playbook, digest = load_playbook(self.ctx.playbook_path)
         except PlaybookError as err:
             raise ApplicationError(str(err), type="PlaybookError") from err
+        if request.drill is not None:  # a practice incident: archive only, DRILL-numbered, participants first
+            playbook = drill_playbook(playbook, request.drill)
         severity, why = classify(request.detection, playbook)
+        if request.drill is not None:
+            why = f"DRILL of {request.drill.of} (practice: no channel or tracker is used); {why}"
         number = self.ctx.store.allocate_number(request.chain_id, playbook.tickets.number_prefix,
                                                 datetime.now(UTC).year)
         d = request.detection  # logged as it came: the log formatter redacts what leaves in logs
@@ -34,17 +40,20 @@ class DetectActivities:
                              ", ".join(d.services), d.summary or "-")
         return OpenedIncident(number=number, severity=severity, severity_reason=why, playbook=playbook,
                               playbook_ref=PlaybookRef(path=str(self.ctx.playbook_path), sha256=digest),
-                              last_deploy=None if d.deploy_id else self._last_deploy(d, playbook))
+                              last_deploy=None if d.deploy_id or request.drill else self._last_deploy(d, playbook))
 
     def _last_deploy(self, detection: Detection, playbook: Playbook) -> str | None:
         """The deploy log's last deploy of the detection's prompt (else the service's known-good prompt, which is
-        what a watcher's detection concerns) at or before detection; None when unknown or unreadable."""
+        what a watcher's detection concerns) at or before detection, else the last deploy of its services; None
+        when unknown or unreadable."""
         prompt = detection.prompt_name or playbook.plan_for(detection.services[0]).known_good.prompt_name
-        if not prompt:
-            return None
         try:
-            entry = last_deploy(self.ctx.store, prompt, detection.detected_at)
+            entry = last_deploy(self.ctx.store, prompt, detection.detected_at) if prompt else None
+            if entry is not None:
+                return deploy_text(entry)
+            # Else the service's last deploy (PagerDuty change events, the CI webhook).
+            served = last_service_deploy(self.ctx.store, detection.services, detection.detected_at)
         except (OSError, ValueError) as err:  # an unreadable log must not keep the incident from opening
-            activity.logger.warning("could not read the deploy log of prompt %s: %s", prompt, err)
+            activity.logger.warning("could not read the deploy log of %s: %s", prompt or detection.services, err)
             return None
-        return deploy_text(entry) if entry else None
+        return service_deploy_text(served) if served else None

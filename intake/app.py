@@ -38,6 +38,7 @@ from intake.body import MAX_ITEMS, Parsing, load_json, parse, read_body, validat
 from intake.coalesce import Coalescer
 from intake.codec_server import codec_router, codec_token
 from intake.config import IntakeConfig, Secrets, SourceConfig, intake_config, load_secrets
+from intake.deploy_events import deploy_router
 from intake.errors import IntakeError, install_handlers
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
 from intake.langfuse_webhook import langfuse_router
@@ -223,6 +224,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     app.include_router(langfuse_router(config, langfuse_secret, store or open_store()))
     app.include_router(pagerduty_router(config, people or People(), lambda: intake.client))  # PagerDuty v3 webhooks
     app.include_router(tracker_router(config, lambda: intake.client))  # GitHub / Jira: action items closed there
+    app.include_router(deploy_router(config, store or open_store()))  # PagerDuty change events, CI deploys
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from playbook.config import Action, Channel, EvidenceSource, Playbook, SlackChannel, TicketConfig
+from playbook.drill import DrillInfo
 from playbook.models import Brief, Detection, IncidentStatus, PlaybookRef, Severity, Step, Ticket
 from playbook.remedy import UndoPlan
 from playbook.state import IncidentState
@@ -21,6 +22,7 @@ class OpenIncidentInput(BaseModel):
     workflow_id: str
     chain_id: str = Field(description="the first run id of the incident; keys the incident number")
     detection: Detection
+    drill: DrillInfo | None = None
 
 
 class OpenedIncident(BaseModel):

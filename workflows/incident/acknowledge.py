@@ -25,7 +25,7 @@ async def open_incident(core: IncidentCore) -> None:
     info = workflow.info()
     opened = await workflow.execute_activity(
         "open_incident", OpenIncidentInput(workflow_id=info.workflow_id, chain_id=info.first_execution_run_id,
-                                           detection=core.state.detection),
+                                           detection=core.state.detection, drill=core.state.drill),
         result_type=OpenedIncident, summary="Detect: classify severity, number the incident", **QUICK)
     s = core.state
     s.number, s.severity, s.severity_reason = opened.number, opened.severity, opened.severity_reason

@@ -53,10 +53,10 @@ class IncidentCore:
     # ------------------------------------------------------------------ people's actions
 
     async def admit(self, action: HumanAction, what: str, roles: set[Role],
-                    allow_escalated: list[str] | None = None) -> bool:
+                    allow_escalated: list[str] | None = None, allow_closed: bool = False) -> bool:
         """Is this person on the roster, in the role they claim, and is the role allowed? Refusals are recorded."""
         await workflow.wait_condition(lambda: self.state.playbook is not None)
-        reason = people.refusal(self.state, action, what, roles, allow_escalated)
+        reason = people.refusal(self.state, action, what, roles, allow_escalated, allow_closed)
         if reason is not None:
             self.refuse(action, what, reason)
             return False

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.briefing as briefing
     from playbook.freeze import override_problem
     from playbook.models import ApprovalRequest, ApprovalStatus, Decision, Role, Step
+    from playbook.serious import AI_ACT_PREFIX
 
 
 async def gate(core: IncidentCore, step: Step, subject: str, why: str, role: Role, timeout: timedelta | None = None,
@@ -65,7 +66,8 @@ async def decide(core: IncidentCore, decision: Decision, status: ApprovalStatus)
     verb = "approve" if status == ApprovalStatus.APPROVED else "reject"
     req = core.state.approval(decision.request_id)
     escalated = req.escalated_to if req else []
-    if not await core.admit(decision, f"{verb} {decision.request_id}", set(), allow_escalated=escalated):
+    if not await core.admit(decision, f"{verb} {decision.request_id}", set(), allow_escalated=escalated,
+                            allow_closed=decision.request_id.startswith(AI_ACT_PREFIX)):  # reports outlive closing
         return
     if req is None:
         known = ", ".join(a.request_id for a in core.state.pending_approvals()) or "none pending"

@@ -21,5 +21,6 @@ READABLE_ALERTS = "readable-alerts-v1"          # a batch's alerts read one by o
 PAGING = "paging-v1"                            # on-call schedules fill roles; PagerDuty trigger / ack / resolve
 TRACKERS = "trackers-v1"                        # the ticket in Jira / GitHub, kept locally when the tracker refuses
 FREEZE = "freeze-v1"                            # evidence frozen before an action that alters the AI system
+SERIOUS = "serious-incident-v1"                # EU AI Act serious incidents: clock, reports, legal holds
 # ActionItemWorkflow's (workflows/action_items.py):
 ITEM_TICKETS = "item-tickets-v1"                # the item's issue in the tracker, closed both ways
