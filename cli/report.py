@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import settings
-from integrations.readback import read_each, retrospective_record
-from playbook.figures import bar_chart, figures
+from integrations.readback import report_figures, risk_entries
+from playbook.figures import bar_chart
 from playbook.models import SignalKind
 from playbook.render import table
-from playbook.risk import RISK_REGISTER, RiskEntry
+from playbook.risk import RISK_REGISTER
 
 
 def _artefacts() -> Path:
@@ -22,10 +22,8 @@ def _artefacts() -> Path:
 
 def cmd_risks(args: argparse.Namespace) -> int:
     register = _artefacts() / RISK_REGISTER
-    entries, problems = read_each(sorted(register.glob("*.json")), RiskEntry.model_validate_json)
+    entries, problems = risk_entries(_artefacts(), args.kind, args.owasp, args.service)
     print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
-    entries = [e for e in entries if (not args.kind or e.kind.value == args.kind)
-               and (not args.owasp or args.owasp in e.owasp_llm) and (not args.service or args.service in e.services)]
     if args.json:
         print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
     elif not entries:
@@ -40,12 +38,11 @@ def cmd_risks(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    records, problems = read_each(sorted(_artefacts().glob("*/retrospective.json")), retrospective_record)
+    result, problems = report_figures(_artefacts(), args.on_time_minutes)
     print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
-    if not records:
+    if result is None:
         print(f"no resolved incidents in {_artefacts()} yet")
         return 0
-    result = figures(records, on_time_minutes=args.on_time_minutes)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

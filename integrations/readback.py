@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from playbook.figures import figures
+from playbook.risk import RISK_REGISTER, RiskEntry
 
 T = TypeVar("T")
 
@@ -36,3 +37,18 @@ def retrospective_record(text: str) -> dict[str, Any]:
     except (KeyError, TypeError, AttributeError, IndexError) as err:
         raise ValueError(f"not a retrospective record: {type(err).__name__} {err}") from err
     return dict(record)
+
+
+def risk_entries(artefacts: Path, kind: str | None = None, owasp: str | None = None,
+                 service: str | None = None) -> tuple[list[RiskEntry], list[str]]:
+    """The risk register (`firebreak risks`, GET /v1/risks), filtered; and the files that could not be read."""
+    entries, problems = read_each(sorted((artefacts / RISK_REGISTER).glob("*.json")), RiskEntry.model_validate_json)
+    return [e for e in entries if (not kind or e.kind.value == kind) and (not owasp or owasp in e.owasp_llm)
+            and (not service or service in e.services)], problems
+
+
+def report_figures(artefacts: Path, on_time_minutes: float) -> tuple[dict[str, Any] | None, list[str]]:
+    """The figures across retrospectives (`firebreak report`, GET /v1/report), None when there are none yet; and
+    the files that could not be read."""
+    records, problems = read_each(sorted(artefacts.glob("*/retrospective.json")), retrospective_record)
+    return (figures(records, on_time_minutes=on_time_minutes) if records else None), problems

@@ -68,7 +68,7 @@ async def decide(core: IncidentCore, decision: Decision, status: ApprovalStatus)
         return
     if req is None:
         known = ", ".join(a.request_id for a in core.state.pending_approvals()) or "none pending"
-        core.refuse(decision, verb, f"no approval request '{decision.request_id}' (pending: {known})")
+        core.refuse(decision, verb, f"no approval request '{decision.request_id}' (pending: {known})", "unknown")
         return
     if req.status != ApprovalStatus.PENDING:
         core.refuse(decision, verb, f"request {req.request_id} is already {req.status.value}"
@@ -76,7 +76,7 @@ async def decide(core: IncidentCore, decision: Decision, status: ApprovalStatus)
         return
     if decision.role != req.role and decision.by not in req.escalated_to:
         core.refuse(decision, verb, f"request {req.request_id} needs the role {req.role.value}; "
-                    f"{decision.by} acted as {decision.role.value}")
+                    f"{decision.by} acted as {decision.role.value}", "role")
         return
     if briefing.is_release(req.request_id) and status == ApprovalStatus.APPROVED:
         sme = core.state.approval(req.request_id.removesuffix(briefing.RELEASE))
@@ -87,7 +87,7 @@ async def decide(core: IncidentCore, decision: Decision, status: ApprovalStatus)
     if decision.text is not None:
         problem = edit_problem(req, status, decision.text)
         if problem:
-            core.refuse(decision, verb, problem)
+            core.refuse(decision, verb, problem, "invalid")
             return
         req.text = decision.text
     req.status, req.decided_by, req.decided_at = status, decision.by, workflow.now()

@@ -1,0 +1,31 @@
+"""The HTTP API for people: everything `firebreak` does from a terminal, with a personal token.
+
+One module per verb group, as in cli/; each route authenticates the person (intake/people.py PeopleRoutes.person),
+sends the same action the CLI sends through client/actions.py, and answers with the incident's own outcome:
+200 accepted; 403 / 404 / 409 / 422 refused, with the workflow's reason; 202 sent but not processed yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from intake.api import incidents, remediation, reports, responders, review
+from intake.people import PeopleRoutes
+from playbook.models import Detection
+
+Deliver = Callable[[list[Detection]], Awaitable[list[str]]]  # detections in, the incidents' workflow ids out
+
+
+def api_router(routes: PeopleRoutes, deliver: Deliver, artefacts: Callable[[], Path]) -> APIRouter:
+    """Every route of the people's API; `deliver` hands a declared incident to Temporal as the alert routes do,
+    `artefacts` says where the worker keeps retrospectives and the risk register."""
+    router = APIRouter(tags=["incidents"])
+    router.include_router(incidents.router(routes, deliver))
+    router.include_router(responders.router(routes))
+    router.include_router(remediation.router(routes))
+    router.include_router(review.router(routes))
+    router.include_router(reports.router(routes, artefacts))
+    return router
