@@ -259,3 +259,11 @@ async def test_schemathesis_finds_no_5xx_and_no_undocumented_answer(dev_env: Wor
                   "/v1/langfuse/webhook", "/codec/decode"):
         assert any(route in k and k.rsplit(" ", 1)[1] in ("200", "202", "400", "422") for k in seen), (route, seen)
     assert temporal.calls > 0 and statuses["401"] < sum(statuses.values()) / 4, statuses
+
+
+def test_docs_intake_lists_every_route(spec: dict[str, Any]) -> None:
+    """docs/intake.md names every route the intake serves (`METHOD /path`), the people's API included."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "intake.md").read_text(encoding="utf-8")
+    missing = [f"{method.upper()} {path}" for path, operations in spec["paths"].items() for method in operations
+               if f"{method.upper()} {path}" not in text]
+    assert not missing, missing
