@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from intake.api import incidents, remediation, reports, responders, review
+from intake.openapi_doc import answers, form_doc
 from intake.people import PeopleRoutes
+from intake.slack_command import SlackCommand
 from playbook.models import Detection
 
 Deliver = Callable[[list[Detection]], Awaitable[list[str]]]  # detections in, the incidents' workflow ids out
@@ -28,4 +31,13 @@ def api_router(routes: PeopleRoutes, deliver: Deliver, artefacts: Callable[[], P
     router.include_router(remediation.router(routes))
     router.include_router(review.router(routes))
     router.include_router(reports.router(routes, artefacts))
+    command = SlackCommand(routes, deliver)  # Slack's /firebreak: declares as the API does, so it is mounted here
+
+    @router.post("/v1/slack/commands", tags=["people"], responses=answers(400, 401, 403, 408, 413, 415, 503),
+                 openapi_extra=form_doc("command", "text", "user_id"))
+    async def slack_command(request: Request) -> Response:
+        """Slack slash command Request URL: `/firebreak status|ack INC-...`, `/firebreak declare KIND SERVICE
+        [summary]`, signed, answered within 3 s."""
+        return await command.handle(request)
+
     return router

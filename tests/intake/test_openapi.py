@@ -71,6 +71,7 @@ EXPECTED = {
     ("get", "/v1/risks"): {200, 401, 403, 422, 503},
     ("get", "/v1/report"): {200, 401, 403, 422, 503},
     ("post", "/v1/slack/actions"): {200, 400, 401, 403, 408, 413, 415, 422, 503},
+    ("post", "/v1/slack/commands"): {200, 400, 401, 403, 408, 413, 415, 503},
     ("get", "/readyz"): {200, 503},
     ("post", "/codec/decode"): {200, 400, 401, 403, 408, 413, 415, 422},
     ("post", "/codec/encode"): {200, 400, 401, 403, 408, 413, 415, 422},
@@ -197,7 +198,7 @@ def _send(url: str, path: str, case: Any, person: str) -> requests.Response:
     elif raw is not None and path == "/v1/langfuse/webhook":
         mac = hmac.new(LANGFUSE_SECRET.encode(), now.encode() + b"." + raw, hashlib.sha256).hexdigest()
         headers["x-langfuse-signature"] = f"t={now},v1={mac}"
-    elif raw is not None and path == "/v1/slack/actions":
+    elif raw is not None and path in ("/v1/slack/actions", "/v1/slack/commands"):
         mac = hmac.new(SLACK_SECRET.encode(), f"v0:{now}:".encode() + raw, hashlib.sha256).hexdigest()
         headers.update({"X-Slack-Request-Timestamp": now, "X-Slack-Signature": f"v0={mac}"})
     return requests.request(**kwargs, headers=headers, data=raw, timeout=30)
@@ -206,7 +207,7 @@ def _send(url: str, path: str, case: Any, person: str) -> requests.Response:
 EXAMPLES = 12  # per operation and mode: ~300 requests in all, about half a minute on the 2-core machine
 # The people's API (intake/api/): one shared path per route (token, body, incident, send), so fewer per route.
 API_EXAMPLES = 4
-API_ROUTES = ("/v1/incidents", "/v1/action-items", "/v1/risks", "/v1/report")
+API_ROUTES = ("/v1/incidents", "/v1/action-items", "/v1/risks", "/v1/report", "/v1/slack/commands")
 
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
