@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from client.actions import IncidentNotFound, failure_of, find_incident, opened
 from client.admission import Inadmissible, admit
@@ -90,7 +90,9 @@ def router(routes: PeopleRoutes, deliver: Deliver) -> APIRouter:
             except IncidentNotFound as err:
                 raise IntakeError(404, str(err), "incident") from err
             except RPCError as err:
-                raise IntakeError(404, f"no incident '{incident}'", "incident") from err
+                if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                    raise IntakeError(404, f"no incident '{incident}'", "incident") from err
+                raise routes._unavailable(err) from err
         if desc.workflow_type != "IncidentWorkflow":
             raise IntakeError(404, f"'{incident}' is not an incident", "incident")
         if desc.status == WorkflowExecutionStatus.FAILED:

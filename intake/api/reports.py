@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +26,8 @@ def router(routes: PeopleRoutes, artefacts: Callable[[], Path]) -> APIRouter:
         """The risk register, one entry per resolved incident: `firebreak risks`. `skipped`: files that could not
         be read."""
         routes.person(request)
-        entries, problems = risk_entries(artefacts(), kind.value if kind else None, owasp, service)
+        entries, problems = await asyncio.to_thread(risk_entries, artefacts(), kind.value if kind else None, owasp,
+                                                    service)
         return JSONResponse({"entries": [e.model_dump(mode="json") for e in entries], "skipped": problems})
 
     @api.get("/v1/report", responses=answers(401, 403, 422, 503))
@@ -34,7 +36,7 @@ def router(routes: PeopleRoutes, artefacts: Callable[[], Path]) -> APIRouter:
         """Figures across incidents (acknowledge / resolve times, per step, cadence, approval latency): `firebreak
         report`. `figures` is null until a retrospective is recorded."""
         routes.person(request)
-        result, problems = report_figures(artefacts(), on_time_minutes)
+        result, problems = await asyncio.to_thread(report_figures, artefacts(), on_time_minutes)
         return JSONResponse({"figures": result, "skipped": problems})
 
     return api
