@@ -7,22 +7,18 @@ import json
 import sys
 from typing import Any
 
-from integrations.readback import read_each, retrospective_record
+from integrations.readback import report_figures, risk_entries
 from integrations.store import open_store
-from playbook.figures import bar_chart, figures
+from playbook.figures import bar_chart
 from playbook.models import SignalKind
 from playbook.render import table
-from playbook.risk import RISK_REGISTER, RiskEntry
+from playbook.risk import RISK_REGISTER
 
 
 def cmd_risks(args: argparse.Namespace) -> int:
     store = open_store()
-    register = [p for p in store.list_files(RISK_REGISTER) if p.count("/") == 1 and p.endswith(".json")]
-    entries, problems = read_each(store, register, RiskEntry.model_validate_json)
+    entries, problems = risk_entries(store, args.kind, args.owasp, args.service, args.atlas)
     print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
-    entries = [e for e in entries if (not args.kind or e.kind.value == args.kind)
-               and (not args.owasp or args.owasp in e.owasp_llm) and (not args.service or args.service in e.services)
-               and (not args.atlas or args.atlas in e.mitre_atlas)]
     if args.json:
         print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
     elif not entries:
@@ -38,13 +34,11 @@ def cmd_risks(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     store = open_store()
-    paths = [p for p in store.list_files() if p.count("/") == 1 and p.endswith("/retrospective.json")]
-    records, problems = read_each(store, paths, retrospective_record)
+    result, problems = report_figures(store, args.on_time_minutes)
     print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
-    if not records:
+    if result is None:
         print(f"no resolved incidents in {store.location()} yet")
         return 0
-    result = figures(records, on_time_minutes=args.on_time_minutes)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 from cli.common import CliError, _client, _human, _send
 from cli.retro_draft import check_draft_args, cmd_retro_draft
-from client.actions import NUMBER
+from client.action_items import action_items, items_query
 from client.workflow_types import ActionItemWorkflow, IncidentWorkflow
 from playbook.atlas import ATLAS_VERSION
 from playbook.models import ActionItem, HumanAction, RetrospectiveNotes, Role
@@ -63,17 +63,14 @@ async def cmd_retro(args: argparse.Namespace) -> int:
 
 async def cmd_actions(args: argparse.Namespace) -> int:
     client = await _client(args)
-    query = "WorkflowType = 'ActionItemWorkflow'" + ("" if args.all else " AND ExecutionStatus = 'Running'")
-    if args.incident:
-        if not NUMBER.match(args.incident):
-            raise CliError(f"'{args.incident}' is not an incident number like INC-2026-0001", 2)
-        query += f" AND IncidentNumber = '{args.incident}'"
-    items = []
-    async for w in client.list_workflows(query, limit=args.limit):
-        try:
-            items.append((w.id, await client.get_workflow_handle(w.id).query(ActionItemWorkflow.get_item)))
-        except RPCError as err:
-            raise CliError(f"cannot read action item {w.id}: {err.message}. Is `firebreak worker` running?") from err
+    try:
+        query = items_query(args.incident, args.all)
+    except ValueError as err:
+        raise CliError(str(err), 2) from err
+    try:
+        items = await action_items(client, query, args.limit)
+    except RPCError as err:
+        raise CliError(f"cannot read an action item: {err.message}. Is `firebreak worker` running?") from err
     if args.json:
         print(json.dumps([{"id": wid, **item.model_dump(mode="json", exclude={"outcomes"})} for wid, item in items],
                          indent=2))

@@ -165,6 +165,13 @@ class ApprovalPost(BaseModel):
     subject: str
     why: str
     text: str
+    editable: bool = True  # a brief's text may be edited before approving (the message says how); an action's not
+
+
+class ApprovalDecided(ApprovalPost):
+    """An approval request decided (from any source) or expired: its Slack messages lose their buttons."""
+
+    line: str  # who decided and when, e.g. "Approved by olu (ai_ops) at 2026-11-30 04:41 UTC"
 
 
 class RetrospectiveInput(BaseModel):

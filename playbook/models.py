@@ -10,7 +10,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -302,6 +302,10 @@ class ActionOutcome(BaseModel):
     action_id: str
     accepted: bool
     message: str
+    # Why a refusal, for the HTTP API's status: role (403: not on the roster, or not a role allowed), unknown
+    # (404: no such request), invalid (422: an empty note, an unknown action), state (409: the rest). Older
+    # workflows recorded no kind: None reads as state.
+    refusal: Literal["role", "unknown", "invalid", "state"] | None = None
 
 
 class Ticket(BaseModel):

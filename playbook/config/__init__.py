@@ -30,6 +30,7 @@ from playbook.config.channels import (
     SlackChannel,
     SlackWebhookChannel,
     StatuspageChannel,
+    TeamsChannel,
     WebhookChannel,
 )
 from playbook.config.evidence import DEPLOY_EVIDENCE_FIELDS, LANGFUSE_EVIDENCE_FIELDS, EvidenceSource
@@ -118,6 +119,7 @@ __all__ = [
     "SlackChannel",
     "SlackWebhookChannel",
     "StatuspageChannel",
+    "TeamsChannel",
     "TEMPLATE_VARIABLES",
     "TicketConfig",
     "Watcher",

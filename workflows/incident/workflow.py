@@ -168,7 +168,7 @@ class IncidentWorkflow:
         if not await core.admit(assignment, "assign a role", IC_ONLY):
             return
         if assignment.person not in core.playbook().roster.people:
-            core.refuse(assignment, "assign a role", f"{assignment.person} is not on the roster")
+            core.refuse(assignment, "assign a role", f"{assignment.person} is not on the roster", "invalid")
             return
         roles = s.assignments.setdefault(assignment.person, [])
         if assignment.assign_role not in roles:
@@ -180,7 +180,7 @@ class IncidentWorkflow:
         if not await self.core.admit(note, "add a note", set()):
             return
         if not note.comment.strip():
-            self.core.refuse(note, "add a note", "the note is empty")
+            self.core.refuse(note, "add a note", "the note is empty", "invalid")
             return
         self.core.accept(note, self.state.step, "note", {"text": note.comment})
 
