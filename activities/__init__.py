@@ -14,6 +14,7 @@ from activities.investigate import InvestigateActivities
 from activities.paging import PagingActivities
 from activities.remedy import RemedyActivities
 from activities.review import ReviewActivities
+from activities.serious import SeriousActivities
 from activities.tickets import TicketActivities
 from activities.watch import WatchActivities
 
@@ -25,9 +26,10 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
     return [detect.open_incident, tickets.create_ticket, tickets.update_ticket, tickets.open_item_ticket,
             tickets.close_item_ticket, tickets.item_ticket_closed, actions.run_action,
             investigate.collect_evidence, communicate.draft_brief, communicate.send_brief, communicate.notify,
-            communicate.post_approval_request,
+            communicate.post_approval_request, communicate.replace_decided_approval,
             review.write_retrospective, review.track_action_items, FreezeActivities(ctx).freeze_evidence,
-            *_watch(ctx), *_remedy(ctx), *_paging(ctx)]
+            *_watch(ctx), *_remedy(ctx), *_paging(ctx),
+            SeriousActivities(ctx).write_serious_report]
 
 
 def _watch(ctx: ActivityContext) -> list[Callable[..., Any]]:

@@ -23,12 +23,13 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.ai_brief import ai_first_draft
 from activities.context import ActivityContext
 from activities.senders import footer, sender_for
 from integrations import slack
 from integrations.channels import ChannelError, archive, archived
 from playbook.briefs import draft_brief
-from playbook.messages import ApprovalPost, BriefInput, Notification, SendBrief, SendResult
+from playbook.messages import ApprovalDecided, ApprovalPost, BriefInput, Notification, SendBrief, SendResult
 from playbook.models import Brief
 from playbook.redact import outbound
 
@@ -49,6 +50,7 @@ class CommunicateActivities:
     def draft_brief(self, request: BriefInput) -> Brief:
         brief = outbound(draft_brief(request.state, request.seq, datetime.now(UTC), request.next_update_due,
                                      audience=request.audience, shape=request.shape))
+        brief = ai_first_draft(brief, request.state)  # [ai_draft] briefs: the model's draft, redacted
         rel = f"{brief.incident_number}/briefs/{brief_stem(brief)}-draft.md"
         _, created = self.ctx.store.write_once(rel, brief.text)
         if not created:  # a retried draft keeps the text the approver saw
@@ -110,15 +112,33 @@ class CommunicateActivities:
             return str(done.get("detail") or "")
         request = outbound(request, keep=("key", "incident_number", "request_id", "channel", "channel_config"))
         blocks = slack.approval_blocks(request.incident_number, request.request_id, request.subject, request.text,
-                                       request.why)
+                                       request.why, request.editable)
         posted = self._deliver(lambda: slack.post_message(request.channel_config,
                                                           f"{request.incident_number}: approval needed "
                                                           f"({request.request_id})", blocks))
         # The channel id and ts let the intake replace the message with chat.update once it is decided.
         archive(self.ctx.store, request.incident_number, request.key, "approval_request",
                 {"channel": request.channel, "request_id": request.request_id, "detail": posted.ts,
-                 "slack_channel": posted.channel, "ts": posted.ts})
+                 "slack_channel": posted.channel, "ts": posted.ts, "blocks": blocks})
         return posted.ts
+
+    @activity.defn(name="replace_decided_approval")
+    def replace_decided_approval(self, request: ApprovalDecided) -> bool:
+        """chat.update of the request's message in this channel (the channel id and ts stored when it was posted):
+        who decided and when, no buttons. False when it was never posted here (nothing to replace)."""
+        posted = archived(self.ctx.store, request.incident_number, request.key.removesuffix("/decided"))
+        if posted is None or not posted.get("slack_channel") or not posted.get("ts"):
+            return False
+        request = outbound(request, keep=("key", "incident_number", "request_id", "channel", "channel_config"))
+        original = posted.get("blocks")  # as posted; an older worker stored none: rebuilt from the request
+        if not isinstance(original, list):
+            original = slack.approval_blocks(request.incident_number, request.request_id, request.subject,
+                                             request.text, request.why)
+        blocks = slack.decided_blocks(original, request.subject, slack.mrkdwn_escape(request.line))
+        self._deliver(lambda: slack.update_message(
+            request.channel_config, slack.Posted(str(posted["slack_channel"]), str(posted["ts"])),
+            f"{request.incident_number}: {request.request_id}\n{request.line}", blocks))
+        return True
 
     @activity.defn(name="notify")
     def notify(self, request: Notification) -> int:

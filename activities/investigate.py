@@ -20,6 +20,8 @@ from integrations.langfuse.client import LangfuseError, client_for
 from integrations.langfuse.evidence import collect_langfuse_evidence
 from integrations.langfuse.extras import collect_langfuse_extras
 from integrations.langfuse.monitor_slice import MonitorSlice, for_project, monitor_slice
+from integrations.promptfoo_results import latest_runs
+from integrations.service_deploys import read_service_deploys, service_deploy_text
 from integrations.sources import SourceError, fetch_source
 from integrations.store import read_lines
 from playbook.config import EvidenceSource, render_template
@@ -97,14 +99,20 @@ class InvestigateActivities:
         start = min(request.detection.detected_at - timedelta(minutes=source.lookback_minutes), end)
         names = [n for n in (render_template(p, dict(request.variables)).strip() for p in source.prompt_names) if n]
         deploys, truncated = read_deploys(self.ctx.store, start, end, names or None, source.max_deploys)
+        served, more_served = read_service_deploys(self.ctx.store, request.detection.services, start, end,
+                                                   source.max_deploys)
         listed = "; ".join(f"{d.get('prompt')} v{d.get('version')} {d.get('action')}"
                            f"{' [' + ','.join(d.get('labels') or []) + ']' if d.get('labels') else ''} at {d.get('at')}"
                            for d in deploys[:5])
         more = f" (+{len(deploys) - 5} more)" if len(deploys) > 5 else ""
         summary = (f"{len(deploys)}{'+' if truncated else ''} deploy(s) in the window: {listed}{more}" if deploys
                    else "no deploys recorded in the window")
+        if served:
+            summary += (f"; {len(served)}{'+' if more_served else ''} service deploy(s): "
+                        + "; ".join(service_deploy_text(d) for d in served[:3]))
         content = redact_value({"window": {"from": start.isoformat(), "to": end.isoformat()},
-                                "prompts": names or "all", "truncated": truncated, "deploys": deploys})
+                                "prompts": names or "all", "truncated": truncated, "deploys": deploys,
+                                "service_deploys": served, "service_deploys_truncated": more_served})
         item = self._store(number, f"{name}.json", f"deploy-log:{'+'.join(names) or 'all prompts'}",
                            json.dumps(content, indent=2).encode())
         return item.model_copy(update={"summary": summary[:1000]})
@@ -112,6 +120,23 @@ class InvestigateActivities:
     def _frozen(self, number: str) -> list[dict[str, Any]]:
         """The snapshots frozen before system-altering actions (activities/freeze.py), each with its sha256."""
         return read_lines(self.ctx.store, f"{number}/evidence/frozen.jsonl")
+
+    def _promptfoo(self, number: str, name: str, source: EvidenceSource, request: EvidenceInput) -> EvidenceItem:
+        """The latest run of each promptfoo suite whose JSON output matches `path` (template variables allowed)."""
+        pattern = render_template(source.path or "", dict(request.variables)).strip()
+        runs = latest_runs(pattern)
+        if not runs:
+            return EvidenceItem(name=f"{name}.json", source=f"promptfoo:{pattern}", fetched_at=datetime.now(UTC),
+                                error=f"no promptfoo results match {pattern}")
+        failing = [r for r in runs if not r.passed]
+        summary = (f"promptfoo: {len(runs) - len(failing)}/{len(runs)} suite(s) passed on their latest run; "
+                   + "; ".join(r.line() for r in (failing or runs)[:3]))
+        content = redact_value({"pattern": pattern, "suites": [
+            {"suite": r.suite, "path": r.path, "ran_at": r.ran_at.isoformat(), "passed": r.passed,
+             "successes": r.successes, "failures": r.failures, "errors": r.errors, "problem": r.problem,
+             "failed": [{"case": c, "reason": why} for c, why in r.failed[:50]]} for r in runs]})
+        item = self._store(number, f"{name}.json", f"promptfoo:{pattern}", json.dumps(content, indent=2).encode())
+        return item.model_copy(update={"summary": summary[:1000]})
 
     @activity.defn(name="collect_evidence")
     def collect_evidence(self, request: EvidenceInput) -> EvidencePack:
@@ -123,6 +148,9 @@ class InvestigateActivities:
             activity.heartbeat(name)
             if source.kind == "langfuse":
                 items.extend(self._langfuse(number, name, source, request))
+                continue
+            if source.kind == "promptfoo":
+                items.append(self._promptfoo(number, name, source, request))
                 continue
             if source.kind == "deploys":
                 try:

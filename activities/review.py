@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio import activity
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from activities.context import ActivityContext
 from playbook import search_attributes as sa
+from playbook.drill import compare, comparison_markdown
 from playbook.messages import RetrospectiveInput
 from playbook.proposals import proposal_diff, propose
 from playbook.redact import outbound
@@ -54,6 +56,10 @@ class ReviewActivities:
         record = retrospective_record(state, request.final, reach)
         self.ctx.store.write(f"{number}/retrospective.json", json.dumps(record, indent=2))
         path = self.ctx.store.write(f"{number}/retrospective.md", retrospective_markdown(record))
+        if state.drill is not None:  # practice: compared with the real incident, never filed as a risk
+            if request.final:
+                self._compare_drill(state, record)
+            return str(path)
         suite = f"{number}/regression"
         entry = risk_entry(state.model_copy(update={"retrospective_path": str(path)}), datetime.now(UTC),
                            store.location(suite) if store.list_files(suite) else None)
@@ -61,6 +67,20 @@ class ReviewActivities:
         if request.final:
             self._propose_playbook_updates(state, number)
         return str(path)
+
+    def _compare_drill(self, state: IncidentState, record: dict[str, Any]) -> None:
+        """<drill>/drill-comparison.md and .json: the drill's timings and decisions beside the real incident's."""
+        assert state.drill is not None
+        number = state.number or state.workflow_id
+        try:
+            real = self.ctx.store.read_json(f"{state.drill.of}/retrospective.json")
+        except (OSError, ValueError) as err:
+            activity.logger.warning("drill %s: no comparison, cannot read %s's retrospective: %s", number,
+                                    state.drill.of, err)
+            return
+        comparison = compare(record, real)
+        self.ctx.store.write(f"{number}/drill-comparison.json", json.dumps(comparison, indent=2))
+        self.ctx.store.write(f"{number}/drill-comparison.md", comparison_markdown(comparison))
 
     def _propose_playbook_updates(self, state: IncidentState, number: str) -> None:
         """<number>/playbook-proposal.diff and .md: what this incident suggests changing, for a person to apply."""

@@ -14,10 +14,17 @@ from typing import Any, Protocol
 
 from temporalio.exceptions import ApplicationError
 
-from integrations import mail, slack, statuspage
+from integrations import mail, slack, statuspage, teams
 from integrations.channels import post_webhook
 from integrations.store import Store
-from playbook.config import EmailChannel, SlackChannel, SlackWebhookChannel, StatuspageChannel, WebhookChannel
+from playbook.config import (
+    EmailChannel,
+    SlackChannel,
+    SlackWebhookChannel,
+    StatuspageChannel,
+    TeamsChannel,
+    WebhookChannel,
+)
 from playbook.messages import Notification, SendBrief
 
 ACK_PAGE = "/notify/ack-"  # in the key of the pages that ask for acknowledgement (workflows/incident/acknowledge.py)
@@ -110,6 +117,25 @@ class SlackSender:
         return Sent(detail=f"ts {posted.ts} in {posted.channel}")
 
 
+class TeamsSender:
+    """An Adaptive Card through the channel's Workflows / incoming-webhook URL; a page links to the incident in
+    Firebreak (approve or acknowledge there: Teams cannot post a click back)."""
+
+    keyed = False
+
+    def page(self, cfg: TeamsChannel, request: Notification, key: str) -> dict[str, str] | None:
+        status = teams.post(cfg, teams.card(f"{request.incident_number}: {request.subject}", request.text,
+                                            {"Paged": ", ".join(request.to)}, teams.link(cfg, request.incident_number),
+                                            "Approve or acknowledge in Firebreak"))
+        return {"teams_status": str(status)}
+
+    def brief(self, cfg: TeamsChannel, request: SendBrief, store: Store) -> Sent:
+        brief = request.brief
+        teams.post(cfg, teams.card(brief.title, f"{brief.text}\n\n_{footer(request)}_", None,
+                                   teams.link(cfg, brief.incident_number)))
+        return Sent()
+
+
 class EmailSender:
     keyed = False
 
@@ -154,7 +180,7 @@ def _shown(incident_id: str, components: dict[str, str]) -> Sent:
 
 SENDERS: dict[type, ChannelSender] = {
     WebhookChannel: WebhookSender(), SlackWebhookChannel: SlackWebhookSender(), SlackChannel: SlackSender(),
-    EmailChannel: EmailSender(), StatuspageChannel: StatuspageSender()}
+    EmailChannel: EmailSender(), StatuspageChannel: StatuspageSender(), TeamsChannel: TeamsSender()}
 
 
 def sender_for(cfg: object) -> ChannelSender:

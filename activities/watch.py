@@ -2,7 +2,8 @@
 
 `watch_count` reads the watcher's memory (a small JSON file in the artefact store, `_watchers/<name>.json`) and
 what its kind watches: breaching guardrail scores, a latency or cost value and its baseline (Metrics API v2),
-tool/agent loops and personal data in trace input/output (Observations API v2). A read that fails part-way
+tool/agent loops and personal data in trace input/output (Observations API v2), and personal data or restricted
+tags in the items of training datasets (dataset items API). A read that fails part-way
 (a page erroring mid-pagination) fails the whole activity, which Temporal retries, so nothing is ever decided on
 partial data. The workflow decides; `watch_report` raises the Detection through `client.temporal.raise_detection`
 (signal-with-start on the incident whose id comes from the fingerprint) and then saves the new memory; a retried
@@ -23,8 +24,15 @@ from activities.context import ActivityContext
 from client.temporal import raise_detection
 from integrations.langfuse.client import LangfuseError, LangfuseUnavailable, client_for
 from integrations.langfuse.scans import scan_loops, scan_pii
+from integrations.langfuse.training import scan_training
 from integrations.langfuse.watchers import count_breaches, read_metric
-from playbook.config import AgentLoopWatcher, DataExposureWatcher, GuardrailWatcher, MetricWatcher
+from playbook.config import (
+    AgentLoopWatcher,
+    DataExposureWatcher,
+    GuardrailWatcher,
+    MetricWatcher,
+    TrainingDataWatcher,
+)
 from playbook.models import Detection
 from playbook.watch import (
     WatchCheck,
@@ -66,6 +74,17 @@ def _read(request: WatchCheck, memory: WatchMemory) -> WatchCount:
                           max_value=float(worst) if new else None, scanned=loops.scanned, truncated=loops.truncated,
                           details={"max_repeats_seen": float(worst)}, memory=memory,
                           ongoing=len(loops.looping) - len(new), labels={"looping": looping[:200]} if new else {})
+    if isinstance(w, TrainingDataWatcher):
+        scan = scan_training(client, w)
+        new_items = {i: kinds for i, kinds in scan.items.items() if i not in seen}
+        totals: dict[str, float] = {}
+        for kinds in new_items.values():
+            for kind, n in kinds.items():
+                totals[f"{kind.lower()}_findings"] = totals.get(f"{kind.lower()}_findings", 0.0) + n
+        return WatchCount(count=len(new_items), new_traces=sorted(new_items),
+                          trace_ids=sorted(new_items)[:SAMPLE_TRACES], scanned=scan.scanned,
+                          truncated=scan.truncated, details=totals, memory=memory,
+                          ongoing=len(scan.items) - len(new_items))
     assert isinstance(w, DataExposureWatcher)
     pii = scan_pii(client, w, start, end)
     fresh = {t: kinds for t, kinds in pii.traces.items() if t not in seen}
@@ -109,6 +128,19 @@ def detection_for(request: WatchReport) -> Detection:
         summary = (f"{c.count} trace(s) repeating a {'/'.join(w.observation_types)} observation more than "
                    f"{w.max_repeats} times (worst {int(c.max_value or 0)}) in the last {w.window_minutes} min "
                    f"(watcher {name})")
+    elif isinstance(w, TrainingDataWatcher):
+        kinds = sorted(k.removesuffix("_findings").upper() for k in c.details)
+        metrics = {"flagged_items": float(c.count), "items_read": float(c.scanned), **c.details}
+        labels.update(datasets=",".join(w.datasets), findings=",".join(kinds))
+        summary = (f"{c.count} new item(s) of training dataset(s) {', '.join(w.datasets)} with personal data or "
+                   f"restricted tags ({', '.join(kinds)}) of {c.scanned} read (watcher {name}; item ids and counts "
+                   "only, the data stays in Langfuse)")
+        links = [f"langfuse-dataset-item:{i}" for i in c.trace_ids[:SAMPLE_TRACES]]
+        return Detection(source="langfuse", kind=w.signal, services=[w.service], severity_hint=w.severity_hint,
+                         summary=summary, metrics=metrics, labels=labels | c.labels
+                         | ({"truncated": "true"} if c.truncated else {}), links=links,
+                         fingerprint=request.decision.fingerprint, alert_id=request.decision.alert_id,
+                         detected_at=request.window_end)
     else:
         kinds = sorted(k.removeprefix("pii_").upper() for k in c.details)
         metrics = {"pii_traces": float(c.count), "traces_read": float(c.scanned),

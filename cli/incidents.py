@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -12,14 +11,13 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from cli.common import OUTCOME_WAIT_SECONDS, CliError, _client, _handle, _state
+from client.actions import opened
 from client.admission import Inadmissible, admit
-from client.listing import LS_HEADERS, LS_KEYS, incident_row, list_incidents
+from client.listing import LS_HEADERS, LS_KEYS, incident_row, incidents_query, list_incidents
 from client.pending import open_approvals, pending_table
 from client.temporal import TASK_QUEUE, raise_detection
-from client.workflow_types import IncidentWorkflow
 from playbook.models import Detection, Severity, SignalKind
 from playbook.render import incident_text, table
 
@@ -72,30 +70,21 @@ async def cmd_declare(args: argparse.Namespace) -> int:
         raise CliError(f"{err}; nothing was declared", 2) from err
     client = await _client(args)
     handle = await raise_detection(client, detection, task_queue=TASK_QUEUE)
-    deadline = asyncio.get_running_loop().time() + OUTCOME_WAIT_SECONDS
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            state = await handle.query(IncidentWorkflow.get_state)
-        except RPCError:
-            state = None
-        if state is not None and state.number:
-            print(f"{state.number} {state.severity.value} {state.status.value}: {detection.kind.value} on "
-                  f"{', '.join(detection.services)} (workflow {handle.id}, {state.alert_count} alert(s))")
-            return 0
-        await asyncio.sleep(0.2)
+    state = await opened(handle, OUTCOME_WAIT_SECONDS)
+    if state is not None:
+        print(f"{state.number} {state.severity.value} {state.status.value}: {detection.kind.value} on "
+              f"{', '.join(detection.services)} (workflow {handle.id}, {state.alert_count} alert(s))")
+        return 0
     print(f"declared as workflow {handle.id}; no worker has opened it yet (is `firebreak worker` running?)")
     return 0
 
 
 async def cmd_ls(args: argparse.Namespace) -> int:
     client = await _client(args)
-    query = "WorkflowType = 'IncidentWorkflow'"
-    if not args.all:
-        query += " AND ExecutionStatus = 'Running'"
-    if args.status:
-        query += f" AND IncidentStatus = '{args.status}'"
-    if args.service:
-        query += f" AND AffectedService = '{args.service}'"
+    try:
+        query = incidents_query(args.all, args.status, args.service)
+    except ValueError as err:
+        raise CliError(f"ls: {err}", 2) from err
     rows = [incident_row(w) async for w in list_incidents(client, query, limit=args.limit)]
     if args.json:
         print(json.dumps([dict(zip(LS_KEYS, r, strict=True)) for r in rows], indent=2))

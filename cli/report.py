@@ -7,43 +7,38 @@ import json
 import sys
 from typing import Any
 
-from integrations.readback import read_each, retrospective_record
+from integrations.readback import report_figures, risk_entries
 from integrations.store import open_store
-from playbook.figures import bar_chart, figures
+from playbook.figures import bar_chart
 from playbook.models import SignalKind
 from playbook.render import table
-from playbook.risk import RISK_REGISTER, RiskEntry
+from playbook.risk import RISK_REGISTER
 
 
 def cmd_risks(args: argparse.Namespace) -> int:
     store = open_store()
-    register = [p for p in store.list_files(RISK_REGISTER) if p.count("/") == 1 and p.endswith(".json")]
-    entries, problems = read_each(store, register, RiskEntry.model_validate_json)
+    entries, problems = risk_entries(store, args.kind, args.owasp, args.service, args.atlas)
     print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
-    entries = [e for e in entries if (not args.kind or e.kind.value == args.kind)
-               and (not args.owasp or args.owasp in e.owasp_llm) and (not args.service or args.service in e.services)]
     if args.json:
         print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
     elif not entries:
         print(f"the risk register is empty ({store.location(RISK_REGISTER)})")
     else:
         print(table(["INCIDENT", "SEV", "KIND", "SERVICES", "FAILURE MODE", "HARM", "OWASP", "NIST AI 600-1",
-                     "ROOT CAUSE"],
+                     "ATLAS", "ROOT CAUSE"],
                     [[e.incident, e.severity.value, e.kind.value, ",".join(e.services), e.failure_mode,
-                      e.harm_severity, ",".join(e.owasp_llm), "; ".join(e.nist_ai_600_1),
+                      e.harm_severity, ",".join(e.owasp_llm), "; ".join(e.nist_ai_600_1), ",".join(e.mitre_atlas),
                       (e.root_cause or "(review pending)")[:50]] for e in entries]))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     store = open_store()
-    paths = [p for p in store.list_files() if p.count("/") == 1 and p.endswith("/retrospective.json")]
-    records, problems = read_each(store, paths, retrospective_record)
+    result, problems = report_figures(store, args.on_time_minutes)
     print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
-    if not records:
+    if result is None:
         print(f"no resolved incidents in {store.location()} yet")
         return 0
-    result = figures(records, on_time_minutes=args.on_time_minutes)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -70,6 +65,7 @@ def register(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     risks = subs.add_parser("risks", help="the risk register: one entry per resolved incident (from the store)")
     risks.add_argument("--kind", choices=[k.value for k in SignalKind])
     risks.add_argument("--owasp", metavar="LLM0N", help="only entries with this OWASP LLM Top 10 id")
+    risks.add_argument("--atlas", metavar="AML.TNNNN", help="only entries with this MITRE ATLAS technique id")
     risks.add_argument("--service")
     risks.add_argument("--json", action="store_true")
     risks.set_defaults(run=cmd_risks)

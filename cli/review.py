@@ -11,8 +11,10 @@ from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from cli.common import CliError, _client, _human, _send
-from client.actions import NUMBER
+from cli.retro_draft import check_draft_args, cmd_retro_draft
+from client.action_items import action_items, items_query
 from client.workflow_types import ActionItemWorkflow, IncidentWorkflow
+from playbook.atlas import ATLAS_VERSION
 from playbook.models import ActionItem, HumanAction, RetrospectiveNotes, Role
 from playbook.render import table
 
@@ -30,6 +32,9 @@ def _action_item(text: str) -> ActionItem:
 
 
 async def cmd_retro(args: argparse.Namespace) -> int:
+    if args.draft:
+        check_draft_args(args)
+        return await cmd_retro_draft(args)
     if args.file:
         try:
             raw = json.loads(Path(args.file).read_text(encoding="utf-8"))
@@ -38,10 +43,11 @@ async def cmd_retro(args: argparse.Namespace) -> int:
     elif args.root_cause:
         raw = {"root_cause": args.root_cause, "contributing_factors": args.factor,
                "preventative_actions": args.prevent, "went_well": args.went_well, "went_badly": args.went_badly,
+               "lessons": args.lesson,
                "action_items": [_action_item(a).model_dump(mode="json") for a in args.action]}
-        if args.owasp or args.nist or args.failure_mode:
+        if args.owasp or args.nist or args.atlas or args.failure_mode:
             raw["risk"] = {"owasp_llm": args.owasp or None, "nist_ai_600_1": args.nist or None,
-                           "failure_mode": args.failure_mode}
+                           "mitre_atlas": args.atlas or None, "failure_mode": args.failure_mode}
     else:
         raise CliError("retro needs --root-cause (with --factor/--prevent/--action) or --file notes.json", 2)
 
@@ -57,17 +63,14 @@ async def cmd_retro(args: argparse.Namespace) -> int:
 
 async def cmd_actions(args: argparse.Namespace) -> int:
     client = await _client(args)
-    query = "WorkflowType = 'ActionItemWorkflow'" + ("" if args.all else " AND ExecutionStatus = 'Running'")
-    if args.incident:
-        if not NUMBER.match(args.incident):
-            raise CliError(f"'{args.incident}' is not an incident number like INC-2026-0001", 2)
-        query += f" AND IncidentNumber = '{args.incident}'"
-    items = []
-    async for w in client.list_workflows(query, limit=args.limit):
-        try:
-            items.append((w.id, await client.get_workflow_handle(w.id).query(ActionItemWorkflow.get_item)))
-        except RPCError as err:
-            raise CliError(f"cannot read action item {w.id}: {err.message}. Is `firebreak worker` running?") from err
+    try:
+        query = items_query(args.incident, args.all)
+    except ValueError as err:
+        raise CliError(str(err), 2) from err
+    try:
+        items = await action_items(client, query, args.limit)
+    except RPCError as err:
+        raise CliError(f"cannot read an action item: {err.message}. Is `firebreak worker` running?") from err
     if args.json:
         print(json.dumps([{"id": wid, **item.model_dump(mode="json", exclude={"outcomes"})} for wid, item in items],
                          indent=2))
@@ -91,19 +94,26 @@ def register(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retro = subs.add_parser("retro", help="record the retrospective (incident commander); closes the incident")
     retro.add_argument("incident")
     retro.add_argument("--file", help="JSON with root_cause, contributing_factors, preventative_actions, "
-                       "action_items [{what, owner, due}], went_well, went_badly")
+                       "action_items [{what, owner, due}], went_well, went_badly, lessons")
     retro.add_argument("--root-cause")
+    retro.add_argument("--draft", action="store_true", help="ask the [ai_draft] endpoint for a draft from the "
+                       "incident's redacted record; shown and saved for you to edit, never recorded by itself")
     retro.add_argument("--factor", action="append", default=[], help="contributing factor (repeatable)")
     retro.add_argument("--prevent", action="append", default=[], help="preventative action (repeatable)")
     retro.add_argument("--action", action="append", default=[], metavar="WHAT|OWNER|DUE",
                        help="action item (repeatable)")
     retro.add_argument("--went-well", action="append", default=[])
     retro.add_argument("--went-badly", action="append", default=[])
+    retro.add_argument("--lesson", action="append", default=[], help="what responders should learn (repeatable; "
+                       "`firebreak drill` shows it to the drill's participants)")
     retro.add_argument("--failure-mode", help="risk register: the failure mode, if not the signal kind's default")
     retro.add_argument("--owasp", action="append", default=[], metavar="LLM0N",
                        help="risk register: OWASP LLM Top 10 (2025) id, repeatable (default from the signal kind)")
     retro.add_argument("--nist", action="append", default=[], metavar="RISK",
                        help="risk register: NIST AI 600-1 risk name, repeatable (default from the signal kind)")
+    retro.add_argument("--atlas", action="append", default=[], metavar="AML.TNNNN",
+                       help="risk register: MITRE ATLAS technique id, repeatable (checked against ATLAS "
+                       f"{ATLAS_VERSION}; default from the signal kind)")
     _human(retro)
     retro.set_defaults(run=cmd_retro)
     actions = subs.add_parser("actions", help="retrospective action items, chased by reminders until done")

@@ -15,13 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from client.listing import list_incidents
 from client.workflow_types import IncidentWorkflow
 from playbook.models import ActionOutcome, HumanAction
 from playbook.redact import outbound
 from playbook.remedy import PatchText
+from playbook.state import IncidentState
 
 NUMBER = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,}$")
 POLL_SECONDS = 0.2
@@ -82,6 +83,24 @@ async def signal_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., 
     answer; how soon the incident processes it depends on a worker (wait_outcome)."""
     action = outbound(action, keep=IDENTIFIERS + VERBATIM.get(type(action), ()))
     await handle.signal(signal, action, rpc_timeout=timedelta(seconds=rpc_seconds))
+
+
+async def opened(handle: WorkflowHandle[Any, Any], wait_seconds: float) -> IncidentState | None:
+    """The incident's state once a worker has opened it (it has a number), or None after `wait_seconds` (no worker
+    yet) or at once when the workflow does not exist. What `firebreak declare` and POST /v1/incidents print."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while (left := deadline - loop.time()) > 0:
+        try:
+            state = await handle.query(IncidentWorkflow.get_state, rpc_timeout=timedelta(seconds=max(left, 0.1)))
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            state = None
+        if state is not None and state.number:
+            return state  # type: ignore[no-any-return]
+        await asyncio.sleep(min(POLL_SECONDS, max(deadline - loop.time(), 0)))
+    return None
 
 
 async def wait_outcome(handle: WorkflowHandle[Any, Any], action_id: str, wait_seconds: float) -> ActionOutcome | None:

@@ -88,6 +88,20 @@ async def list_incidents(client: Client, query: str, limit: int | None = None,
             return
 
 
+def incidents_query(everything: bool = False, status: str | None = None, service: str | None = None) -> str:
+    """The visibility query of `firebreak ls` and GET /v1/incidents: open incidents unless `everything`, filtered by
+    IncidentStatus and AffectedService. A value holding a quote or backslash is refused (ValueError), never spliced."""
+    query = "WorkflowType = 'IncidentWorkflow'"
+    if not everything:
+        query += " AND ExecutionStatus = 'Running'"
+    for attribute, value in ((sa.INCIDENT_STATUS.name, status), (sa.AFFECTED_SERVICE.name, service)):
+        if value:
+            if "'" in value or "\\" in value or any(ord(c) < 32 for c in value):
+                raise ValueError(f"{value!r} holds a quote, backslash or control character")
+            query += f" AND {attribute} = '{value}'"
+    return query
+
+
 def _text(row: Listed, key: str, default: str = "-") -> str:
     if key in row.unreadable:
         return row.unreadable[key]

@@ -33,18 +33,20 @@ from client.admission import Inadmissible, admit
 from client.codec import load_codec
 from client.readiness import Readiness, readiness
 from client.temporal import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
+from intake.api import api_router
 from intake.auth import Authenticator, presented
 from intake.body import MAX_ITEMS, Parsing, load_json, parse, read_body, validate
 from intake.coalesce import Coalescer
 from intake.codec_server import codec_router, codec_token
 from intake.config import IntakeConfig, Secrets, SourceConfig, intake_config, load_secrets
+from intake.deploy_events import deploy_router
 from intake.errors import IntakeError, install_handlers
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
 from intake.langfuse_webhook import langfuse_router
 from intake.metrics import install_metrics
 from intake.openapi_doc import SENT, answers, body_doc, finish
 from intake.pagerduty_webhook import pagerduty_router
-from intake.people import People, people_router
+from intake.people import People, PeopleRoutes, people_router
 from intake.rate_limit import RateLimits
 from intake.tls import uvicorn_options
 from intake.tracker_webhooks import tracker_router
@@ -131,6 +133,10 @@ class Intake:
                               {"Retry-After": str(self.config.retry_after_seconds)})
         return [Accepted(workflow_id=k, alerts=len(d), outcome=str(r))
                 for (k, (d, _)), r in zip(groups.items(), results, strict=True)]
+
+    async def declare(self, detections: list[Detection]) -> list[str]:
+        """POST /v1/incidents: the declared detection goes to Temporal as an alert does; the incidents' ids."""
+        return [accepted.workflow_id for accepted in await self.deliver(detections)]
 
     async def ready(self) -> Readiness:
         """Temporal answers and a worker polls the task queue (client/readiness.py)."""
@@ -219,10 +225,14 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
                               "alert; 503 with Retry-After when it could not. Input limits: docs/intake-limits.md.")
     app.state.intake = intake
+    store = store or open_store()
     app.include_router(people_router(config, people or People(), lambda: intake.client))
-    app.include_router(langfuse_router(config, langfuse_secret, store or open_store()))
+    app.include_router(api_router(PeopleRoutes(config, people or People(), lambda: intake.client),  # intake/api/
+                                  intake.declare, lambda: store))
+    app.include_router(langfuse_router(config, langfuse_secret, store))
     app.include_router(pagerduty_router(config, people or People(), lambda: intake.client))  # PagerDuty v3 webhooks
     app.include_router(tracker_router(config, lambda: intake.client))  # GitHub / Jira: action items closed there
+    app.include_router(deploy_router(config, store))  # PagerDuty change events, CI deploys
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)

@@ -19,13 +19,15 @@ WHY: dict[int, str] = {
     202: "sent, but the incident has not processed it within the wait (no worker running)",
     400: "malformed body: not UTF-8 JSON, empty, nested too deeply, or not the expected form",
     401: "no credentials, or credentials that match nothing here",
-    403: "credentials of another source, an unknown or revoked token, or the feature is not configured",
-    404: "unknown incident or approval request",
+    403: "credentials of another source, an unknown or revoked token, the feature is not configured, or the "
+         "incident refused: the person is not on the roster or not in a role allowed",
+    404: "unknown incident, action item or approval request",
     408: "the body did not arrive within intake.body_timeout_seconds",
-    409: "refused by the incident: already decided, expired, closed, or the wrong role",
+    409: "refused by the incident in its state: already decided, expired, resolved or closed",
     413: "body over its byte limit, or too many entries or values in it",
     415: "Content-Type is not the one this route reads",
-    422: "a field is missing, of the wrong type, out of range or holds a forbidden character",
+    422: "a field is missing, of the wrong type, out of range or holds a forbidden character (or the incident "
+         "found it invalid: an empty note, an unknown action or person)",
     429: "the source is over its rate limit ([intake.rate_limits]); nothing was recorded: retry after Retry-After",
     503: "Temporal did not record or answer it (or the intake failed unexpectedly): retry after Retry-After",
 }

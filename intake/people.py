@@ -4,7 +4,8 @@ Slack's interactive buttons (handled in intake/slack_actions.py).
 The token (`firebreak token issue PERSON`) says who is acting; the role is claimed per action (or taken from the
 roster when the person holds one) and checked by the incident workflow, which records every acceptance and
 refusal. The route sends the signal and reads back the workflow's own answer (action_outcome), bounded in time:
-200 accepted, 409 refused (and why), 202 when the incident has not processed it within the wait.
+200 accepted; refused (and why): 403 the role, 404 no such request, 422 an invalid value, 409 the incident's state;
+202 when the incident has not processed it within the wait.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from playbook.state import IncidentState
 
 log = logging.getLogger("firebreak.intake.people")
 MAX_BODY = 64 * 1024
+# The workflow's kind of refusal (ActionOutcome.refusal) as an HTTP status; the body carries its own reason.
+REFUSED = {"role": 403, "unknown": 404, "invalid": 422, "state": 409}
 
 
 @dataclass
@@ -204,7 +207,7 @@ class PeopleRoutes:
             return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=202)
         body = ActionResult(status="accepted" if outcome.accepted else "refused", message=outcome.message, **common)
         return JSONResponse(body.model_dump(mode="json", exclude_none=True),
-                            status_code=200 if outcome.accepted else 409)
+                            status_code=200 if outcome.accepted else REFUSED.get(outcome.refusal or "state", 409))
 
     async def decide(self, request: Request, ref: str, request_id: str) -> Response:
         who = self.person(request)
@@ -246,6 +249,15 @@ class PeopleRoutes:
         return JSONResponse(listed.as_json())  # waiting, unanswered, truncated (client/pending.py)
 
 
+def acted_errors() -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a route that sends a person's action: the incident's refusals carry an ActionResult."""
+    refused = {"anyOf": [{"$ref": f"#/components/schemas/{m}"} for m in ("ActionResult", "ErrorBody")]}
+    errors = {**answers(400, 401, 408, 413, 415, 503), 202: {"description": WHY[202], "model": ActionResult}}
+    for code in REFUSED.values():
+        errors[code] = {"description": WHY[code], "content": {"application/json": {"schema": refused}}}
+    return errors
+
+
 def people_router(config: IntakeConfig, people: People, client: Any) -> APIRouter:
     """The routes; `client` returns the intake's Temporal client (connected lazily at start-up)."""
     from intake.slack_actions import SlackActions  # it builds on PeopleRoutes
@@ -253,9 +265,7 @@ def people_router(config: IntakeConfig, people: People, client: Any) -> APIRoute
     routes = PeopleRoutes(config, people, client)
     slack = SlackActions(routes)
     router = APIRouter(tags=["people"])
-    refused = {"anyOf": [{"$ref": f"#/components/schemas/{m}"} for m in ("ActionResult", "ErrorBody")]}
-    errors = {**answers(400, 401, 403, 404, 408, 413, 415, 422, 503), 202: {"description": WHY[202], "model":
-              ActionResult}, 409: {"description": WHY[409], "content": {"application/json": {"schema": refused}}}}
+    errors = acted_errors()
 
     @router.post("/v1/incidents/{incident}/approvals/{request_id}", response_model=ActionResult, responses=errors,
                  openapi_extra=body_doc(DecisionBody))

@@ -4,6 +4,8 @@ the store as one append-once log per prompt, `_deploys/<prompt>.jsonl` (a file i
 
 Each line is keyed by the webhook delivery's `id`, so a redelivered webhook is recorded once. The prompt's text
 is not kept (only its sha256), nor the acting user's e-mail: the log says what changed, when and by whom.
+Service deploys (PagerDuty change events, a CI deployment webhook) go beside them, one file per service in
+`_deploys/_services/<service>.jsonl` (integrations/service_deploys.py).
 The investigate step reads it back (`kind = "deploys"` evidence) for the prompt versions in the blast window, and
 opening an incident reads the last deploy of its prompt before detection (`last_deploy`) when no alert named one.
 """
@@ -23,12 +25,17 @@ MAX_LINES_READ = 100_000  # per prompt file; a log far past this should be rotat
 DEPLOY_LABEL = "production"  # a deploy is a prompt version gaining this label (what the rollback actions move)
 
 
+def _file_name(name: str) -> str:
+    """Names with '/' (folders) or other characters get a readable, unique file name."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".") or "_"
+    if safe != name:
+        safe = f"{safe[:80]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return safe
+
+
 def log_path(prompt_name: str) -> str:
-    """The file for one prompt; names with '/' (folders) or other characters get a readable, unique file name."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", prompt_name).strip(".") or "_"
-    if safe != prompt_name:
-        safe = f"{safe[:80]}-{hashlib.sha256(prompt_name.encode()).hexdigest()[:8]}"
-    return f"{DEPLOY_DIR}/{safe}.jsonl"
+    """The file for one prompt."""
+    return f"{DEPLOY_DIR}/{_file_name(prompt_name)}.jsonl"
 
 
 def record_deploy(store: Store, delivery_id: str, entry: dict[str, Any]) -> bool:

@@ -100,9 +100,11 @@ def page_blocks(incident: str, subject: str, text: str, to: list[str], acknowled
     return blocks
 
 
-def approval_blocks(incident: str, request_id: str, subject: str, text: str, why: str) -> list[dict[str, Any]]:
-    """An approval request: what, why, the draft, and Approve / Reject buttons for POST /v1/slack/actions."""
-    return [
+def approval_blocks(incident: str, request_id: str, subject: str, text: str, why: str,
+                    editable: bool = True) -> list[dict[str, Any]]:
+    """An approval request: what, why, the draft, and Approve / Reject buttons for POST /v1/slack/actions; with
+    `editable` (a brief) the hint on how to edit the text before approving."""
+    blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{incident}: approval needed ({request_id})*\n"
                                                               f"{subject[:500]}\n_{why[:500]}_"}},
         *_sections(mrkdwn(text)),
@@ -115,6 +117,7 @@ def approval_blocks(incident: str, request_id: str, subject: str, text: str, why
             {"type": "mrkdwn", "text": f"To edit the text before approving: `firebreak approve {incident} "
                                        f"{request_id} --text-file edited.md`"}]},
     ]
+    return blocks if editable else blocks[:-1]
 
 
 def mrkdwn_escape(text: str) -> str:

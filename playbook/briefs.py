@@ -285,6 +285,10 @@ def draft_brief(state: IncidentState, seq: int, drafted_at: datetime, next_updat
     template = named[1] if named is not None and named[0] == shape else shapes[shape]
     title, body = template(state, seq, next_update_due, audience)
     number = state.number or state.workflow_id
+    if state.drill is not None:  # a practice incident says so on every brief
+        title = f"[DRILL] {title}"
+        body = [f"> DRILL: a practice incident replaying {state.drill.of}. Nothing here is happening now.", "",
+                *body]
     return Brief(incident_number=number, seq=seq, severity=state.severity, status=state.status, title=title,
                  text="\n".join([f"# {title}", "", *body]), drafted_at=drafted_at, next_update_due=next_update_due,
                  audience=audience, shape=shape)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from playbook.config import Action, Channel, EvidenceSource, Playbook, SlackChannel, TicketConfig
+from playbook.drill import DrillInfo
 from playbook.models import Brief, Detection, IncidentStatus, PlaybookRef, Severity, Step, Ticket
 from playbook.remedy import UndoPlan
 from playbook.state import IncidentState
@@ -21,6 +22,7 @@ class OpenIncidentInput(BaseModel):
     workflow_id: str
     chain_id: str = Field(description="the first run id of the incident; keys the incident number")
     detection: Detection
+    drill: DrillInfo | None = None
     ticket_opened_at: datetime | None = Field(default=None, description="open-ticket-v1: when set, the activity "
                                               "also opens the incident's ticket (this its opened_at) if the "
                                               "playbook keeps tickets locally; None (histories before): it does not")
@@ -168,6 +170,13 @@ class ApprovalPost(BaseModel):
     subject: str
     why: str
     text: str
+    editable: bool = True  # a brief's text may be edited before approving (the message says how); an action's not
+
+
+class ApprovalDecided(ApprovalPost):
+    """An approval request decided (from any source) or expired: its Slack messages lose their buttons."""
+
+    line: str  # who decided and when, e.g. "Approved by olu (ai_ops) at 2026-11-30 04:41 UTC"
 
 
 class RetrospectiveInput(BaseModel):

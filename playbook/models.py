@@ -1,7 +1,7 @@
 """The incident domain: what a detection, an approval, a timeline entry and an incident's state are.
 
 These models cross every boundary (HTTP, CLI, Temporal payloads, artefact files), so they stay free of
-side effects and import only the standard library and pydantic.
+side effects and import only the standard library, pydantic and the vendored MITRE ATLAS id list.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from playbook.atlas import ATLAS_TECHNIQUES, ATLAS_VERSION
 
 
 class Severity(StrEnum):
@@ -59,6 +61,7 @@ class Role(StrEnum):
     AI_OPS = "ai_ops"
     DOMAIN_SME = "domain_sme"
     COMMUNICATIONS = "communications"
+    LEGAL = "legal"  # optional: serious incidents (EU AI Act) go to legal when someone holds it
 
 
 class Step(StrEnum):
@@ -217,6 +220,7 @@ class RiskAssessment(BaseModel):
     harm_severity: str | None = None
     owasp_llm: list[str] | None = Field(default=None, description="OWASP LLM Top 10 (2025) ids, e.g. LLM09")
     nist_ai_600_1: list[str] | None = Field(default=None, description="NIST AI 600-1 risk names")
+    mitre_atlas: list[str] | None = Field(default=None, description="MITRE ATLAS technique ids, e.g. AML.T0051")
     notes: str = ""
 
     @field_validator("owasp_llm")
@@ -225,6 +229,15 @@ class RiskAssessment(BaseModel):
         unknown = [v for v in value or [] if v not in OWASP_LLM_2025]
         if unknown:
             raise ValueError(f"unknown OWASP LLM Top 10 ids {unknown}; use {', '.join(OWASP_LLM_2025)}")
+        return value
+
+    @field_validator("mitre_atlas")
+    @classmethod
+    def _atlas(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [v for v in value or [] if v not in ATLAS_TECHNIQUES]
+        if unknown:
+            raise ValueError(f"unknown MITRE ATLAS technique ids {unknown} (ATLAS {ATLAS_VERSION}; ids like "
+                             "AML.T0051 or AML.T0034.002, listed at atlas.mitre.org)")
         return value
 
     @field_validator("nist_ai_600_1")
@@ -245,6 +258,7 @@ class RetrospectiveNotes(HumanAction):
     action_items: list[ActionItem] = Field(default_factory=list)
     went_well: list[str] = Field(default_factory=list)
     went_badly: list[str] = Field(default_factory=list)
+    lessons: list[str] = Field(default_factory=list, description="what responders should learn (drills replay it)")
     risk: RiskAssessment | None = Field(default=None, description="overrides for the risk register entry")
 
 
@@ -288,6 +302,10 @@ class ActionOutcome(BaseModel):
     action_id: str
     accepted: bool
     message: str
+    # Why a refusal, for the HTTP API's status: role (403: not on the roster, or not a role allowed), unknown
+    # (404: no such request), invalid (422: an empty note, an unknown action), state (409: the rest). Older
+    # workflows recorded no kind: None reads as state.
+    refusal: Literal["role", "unknown", "invalid", "state"] | None = None
 
 
 class Ticket(BaseModel):

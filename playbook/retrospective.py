@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from playbook.models import Step
-from playbook.risk import classify_risk
+from playbook.risk import atlas_for, classify_risk
+from playbook.serious_report import serious_lines, serious_summary
 from playbook.state import IncidentState
 
 
@@ -52,14 +53,17 @@ def retrospective_record(state: IncidentState, final: bool,
         "action_items": [item.model_dump(mode="json") for item in notes.action_items] if notes else [],
         "went_well": notes.went_well if notes else [],
         "went_badly": notes.went_badly if notes else [],
+        "lessons": notes.lessons if notes else [],
+        "drill_of": state.drill.of if state.drill else None,
         "mitigations": _mitigations(state),
         "regressions": [r.model_dump(mode="json") for r in state.regressions],
         "regression_override": state.regression_override or None,
         "approvals": [a.model_dump(mode="json") for a in state.approvals],
         "timeline": [e.model_dump(mode="json") for e in state.timeline],
         "evidence_manifest": state.evidence_manifest,
+        "serious_incident": serious_summary(state.serious),
         "risk": {"failure_mode": mode, "harm_type": harm, "harm_severity": harm_severity, "owasp_llm": owasp,
-                 "nist_ai_600_1": nist},
+                 "nist_ai_600_1": nist, "mitre_atlas": atlas_for(d.kind, notes.risk if notes else None)},
     }
 
 
@@ -120,11 +124,18 @@ def retrospective_markdown(record: dict[str, Any]) -> str:
         "## What went badly",
         *_bullets(record["went_badly"], todo),
         "",
+        *serious_lines(record.get("serious_incident")),
+        "## What responders should learn",
+        *_bullets(record.get("lessons") or [], todo),
+        "",
+        *([f"_A drill replaying {record['drill_of']}: compared in drill-comparison.md._", ""]
+          if record.get("drill_of") else []),
         "## Risk register",
         f"- failure mode: {record['risk']['failure_mode']}; harm: {record['risk']['harm_type']} "
         f"({record['risk']['harm_severity']})",
         f"- OWASP LLM Top 10: {', '.join(record['risk']['owasp_llm']) or 'none'}",
         f"- NIST AI 600-1: {'; '.join(record['risk']['nist_ai_600_1']) or 'none'}",
+        f"- MITRE ATLAS: {', '.join(record['risk'].get('mitre_atlas') or []) or 'none'}",
         "",
         "## Mitigations",
         *([f"- {m['step']}: {m['action']} — {m['outcome']} {m['detail']}"

@@ -7,10 +7,12 @@ Profile risk categories); the retrospective may override any field.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
 from playbook.models import RiskAssessment, Severity, SignalKind
+from playbook.serious_report import serious_summary
 from playbook.state import IncidentState
 
 RISK_REGISTER = "_risk_register"  # its folder in the artefact store: <artefacts>/_risk_register/<number>.json
@@ -28,10 +30,12 @@ class RiskEntry(BaseModel):
     harm_severity: str
     owasp_llm: list[str]
     nist_ai_600_1: list[str]
+    mitre_atlas: list[str] = []  # MITRE ATLAS technique ids (playbook/atlas.py)
     root_cause: str | None
     regression_suite: str | None
     retrospective: str | None
     notes: str = ""
+    serious_incident: dict[str, Any] | None = None  # EU AI Act Art. 73: case, deadline, reports filed
 
 
 _DEFAULTS: dict[SignalKind, tuple[str, str, list[str], list[str]]] = {
@@ -51,6 +55,24 @@ _DEFAULTS: dict[SignalKind, tuple[str, str, list[str], list[str]]] = {
                                           ["LLM02", "LLM04"], ["Data Privacy", "Intellectual Property"]),
     SignalKind.OTHER: ("other", "unclassified", [], []),
 }
+
+# MITRE ATLAS techniques an incident of this kind most likely shows when it was an attack; none where the kind
+# is not one (a hallucination, a restricted-data finding). The retrospective overrides them (`--atlas`).
+_ATLAS_DEFAULTS: dict[SignalKind, list[str]] = {
+    SignalKind.TOXICITY: ["AML.T0054"],          # LLM Jailbreak
+    SignalKind.COMPLIANCE: ["AML.T0051"],        # LLM Prompt Injection
+    SignalKind.LATENCY_SPIKE: ["AML.T0029"],     # Denial of AI Service
+    SignalKind.COST_SPIKE: ["AML.T0034"],        # Cost Harvesting
+    SignalKind.AGENT_LOOP: ["AML.T0034.002"],    # Agentic Resource Consumption
+    SignalKind.PII_IN_LOGS: ["AML.T0057"],       # LLM Data Leakage
+}
+
+
+def atlas_for(kind: SignalKind, override: RiskAssessment | None) -> list[str]:
+    if override is not None and override.mitre_atlas is not None:
+        return override.mitre_atlas
+    return list(_ATLAS_DEFAULTS.get(kind, []))
+
 
 _HARM_SEVERITY = {Severity.SEV1: "critical", Severity.SEV2: "high", Severity.SEV3: "moderate", Severity.SEV4: "low"}
 
@@ -72,6 +94,9 @@ def risk_entry(state: IncidentState, recorded_at: datetime, regression_suite: st
     return RiskEntry(incident=state.number or state.workflow_id, workflow_id=state.workflow_id,
                      recorded_at=recorded_at, kind=state.detection.kind, services=state.detection.services,
                      severity=state.severity, failure_mode=mode, harm_type=harm, harm_severity=harm_severity,
-                     owasp_llm=owasp, nist_ai_600_1=nist, root_cause=notes.root_cause if notes else None,
+                     owasp_llm=owasp, nist_ai_600_1=nist,
+                     mitre_atlas=atlas_for(state.detection.kind, notes.risk if notes else None),
+                     root_cause=notes.root_cause if notes else None,
                      regression_suite=regression_suite, retrospective=state.retrospective_path,
-                     notes=notes.risk.notes if notes and notes.risk else "")
+                     notes=notes.risk.notes if notes and notes.risk else "",
+                     serious_incident=serious_summary(state.serious))

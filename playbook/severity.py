@@ -6,7 +6,7 @@ from playbook.config import Playbook, SeverityRule
 from playbook.models import Detection, Severity
 
 
-def _matches(rule: SeverityRule, detection: Detection) -> bool:
+def matches(rule: SeverityRule, detection: Detection) -> bool:
     if rule.kinds and detection.kind not in rule.kinds:
         return False
     if rule.services and not set(rule.services) & set(detection.services):
@@ -21,7 +21,7 @@ def _matches(rule: SeverityRule, detection: Detection) -> bool:
 def classify(detection: Detection, playbook: Playbook) -> tuple[Severity, str]:
     """(severity, why) — why names the rule or hint that decided it, for the timeline."""
     matching = [(rule.severity, rule.reason or f"severity.rules[{index}]")
-                for index, rule in enumerate(playbook.severity.rules) if _matches(rule, detection)]
+                for index, rule in enumerate(playbook.severity.rules) if matches(rule, detection)]
     best, why = min(matching, key=lambda m: m[0].rank) if matching else (playbook.severity.default,
                                                                            "playbook default")
     hint = detection.severity_hint

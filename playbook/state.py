@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from playbook.alert_labels import SeenLabels
 from playbook.config import Playbook
+from playbook.drill import DrillInfo
 from playbook.models import (
     ActionItem,
     ActionOutcome,
@@ -31,6 +32,7 @@ from playbook.models import (
 )
 from playbook.paging import PagingState
 from playbook.remedy import AppliedMitigation, PatchResult, PatchText, RegressionRun
+from playbook.serious import SeriousIncident
 
 # Distinct alerts after this many are counted but summarised on the timeline, so a storm cannot flood it.
 ALERTS_ON_TIMELINE = 20
@@ -99,6 +101,8 @@ class IncidentState(BaseModel):
     review_escalated: bool = False
     retrospective: RetrospectiveNotes | None = None
     retrospective_path: str | None = None
+    serious: SeriousIncident | None = Field(default=None, description="marked a serious incident (EU AI Act Art. 73)")
+    drill: DrillInfo | None = Field(default=None, description="a practice incident replaying a closed one")
 
     @property
     def service(self) -> str:
@@ -144,6 +148,7 @@ class IncidentInput(BaseModel):
 
     detection: Detection
     carried: IncidentState | None = None
+    drill: DrillInfo | None = None
 
 
 class IncidentSummary(BaseModel):

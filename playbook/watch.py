@@ -16,7 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from playbook.config import AgentLoopWatcher, DataExposureWatcher, GuardrailWatcher, MetricWatcher, Watcher
+from playbook.config import (
+    AgentLoopWatcher,
+    DataExposureWatcher,
+    GuardrailWatcher,
+    MetricWatcher,
+    TrainingDataWatcher,
+    Watcher,
+)
 
 MAX_REMEMBERED = 50
 MAX_TRACES_REMEMBERED = 2000
@@ -145,6 +152,9 @@ def describe(watcher: Watcher) -> str:
     if isinstance(watcher, AgentLoopWatcher):
         return (f"{'/'.join(watcher.observation_types)} repeated > {watcher.max_repeats}x in a trace on "
                 f"{watcher.service}")
+    if isinstance(watcher, TrainingDataWatcher):
+        return (f"{', '.join(watcher.pii_kinds)} or tags {', '.join(watcher.restricted_tags)} in training datasets "
+                f"{', '.join(watcher.datasets)} of {watcher.service}")
     return f"{', '.join(watcher.pii_kinds)} in trace input/output on {watcher.service}"
 
 
@@ -183,6 +193,10 @@ def breach(watcher: Watcher, count: WatchCount) -> tuple[bool, str]:
         if count.count < watcher.min_traces:
             return False, f"{count.count} new looping trace(s), below {watcher.min_traces}"
         return True, f"{count.count} trace(s) repeating a tool or agent more than {watcher.max_repeats} times"
+    if isinstance(watcher, TrainingDataWatcher):
+        if count.count < watcher.min_items:
+            return False, f"{count.count} new training item(s) with restricted data, below {watcher.min_items}"
+        return True, f"{count.count} new training item(s) with personal data or restricted tags of {count.scanned} read"
     assert isinstance(watcher, DataExposureWatcher)
     if count.count < watcher.min_traces:
         return False, f"{count.count} new trace(s) with personal data, below {watcher.min_traces}"

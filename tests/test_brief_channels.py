@@ -293,7 +293,7 @@ async def test_an_http_approval_carries_the_edited_brief(ts_env: WorkflowEnviron
         await wait_for(handle, lambda s: pending(s) == ["brief-1"])
         url = f"/v1/incidents/{handle.id}/approvals/brief-1"
         r = await api.http.post(url, headers=bearer(sam), json={"decision": "reject", "text": "no"})
-        assert r.status_code == 409 and "not a rejection" in r.json()["message"]
+        assert r.status_code == 422 and "not a rejection" in r.json()["message"]
         r = await api.http.post(url, headers=bearer(sam), json={"decision": "approve",
                                                                 "text": "# Short\n\nAll calm. Ring 555-123-4567."})
         assert r.status_code == 200, r.text

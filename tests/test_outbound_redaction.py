@@ -190,8 +190,9 @@ stabilise = ["check_chat"]
     assert records["ops_slack"]["redacted"] == {"EMAIL": 1, "PHONE": 1, "TOKEN": 1}
     # Every message the channels received.
     assert len(slack.webhook_messages) == 2 and len(slack.brief_messages()) == 2  # brief #1 and the final brief
-    assert len(slack.approval_requests()) == 6  # brief-1, brief-1-public, its release and the same for the final
-    for message in [*slack.webhook_messages, *slack.messages]:
+    # stabilise-1 (every gate is posted), brief-1, brief-1-public, its release and the same for the final
+    assert len(slack.approval_requests()) == 7
+    for message in [*slack.webhook_messages, *slack.messages, *slack.updates]:  # updates: decided, replaced
         clean("a Slack message", json.dumps(message))
     assert len(smtp.messages) == 2
     for mail in smtp.messages:

@@ -26,7 +26,7 @@ def test_there_are_histories_of_several_shapes() -> None:
                                            "remedy_candidate", "final_brief", "briefs_per_audience",
                                            "action_items_incident", "action_item", "watch_breach", "watch_quiet",
                                            "watch_read_failed", "pending_unreadable", "alert_sources",
-                                           "continue_as_new_1", "continue_as_new_2"}
+                                           "continue_as_new_1", "continue_as_new_2", "serious"}
 
 
 def test_every_workflow_type_has_a_history() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -13,8 +14,10 @@ import pytest
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
-from playbook.models import Resolution, RetrospectiveNotes, RiskAssessment, Role, Severity
+from playbook.atlas import ATLAS_TACTICS, ATLAS_TECHNIQUES
+from playbook.models import Resolution, RetrospectiveNotes, RiskAssessment, Role, Severity, SignalKind
 from playbook.retrospective import retrospective_record
+from playbook.risk import atlas_for
 from playbook.state import IncidentState
 from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse fixture)
     approve_briefs_until,
@@ -58,21 +61,26 @@ async def test_register_entry_and_figures(ts_env: WorkflowEnvironment, task_queu
         draft = json.loads(register.read_text())
         assert draft["root_cause"] is None and draft["owasp_llm"] == ["LLM02"]
         assert draft["nist_ai_600_1"] == ["Data Privacy"] and draft["harm_severity"] == "critical"
+        assert draft["mitre_atlas"] == ["AML.T0057"]  # LLM Data Leakage, the kind's default
 
         await handle.signal(IncidentWorkflow.retrospective_done, RetrospectiveNotes(
             by="ian", role=Role.INCIDENT_COMMANDER, root_cause="debug logging of request bodies",
-            risk=RiskAssessment(owasp_llm=["LLM02", "LLM07"], notes="prompt echoed into logs")))
+            risk=RiskAssessment(owasp_llm=["LLM02", "LLM07"], mitre_atlas=["AML.T0057", "AML.T0024"],
+                                notes="prompt echoed into logs")))
         await handle.result()
 
     entry = json.loads(register.read_text())
     assert entry["root_cause"] == "debug logging of request bodies" and entry["owasp_llm"] == ["LLM02", "LLM07"]
     assert entry["nist_ai_600_1"] == ["Data Privacy"] and entry["retrospective"].endswith("retrospective.md")
     assert "OWASP LLM Top 10: LLM02, LLM07" in (ctx.store.root / str(number) / "retrospective.md").read_text()
+    assert entry["mitre_atlas"] == ["AML.T0057", "AML.T0024"]
+    assert "MITRE ATLAS: AML.T0057, AML.T0024" in (ctx.store.root / str(number) / "retrospective.md").read_text()
 
     listed = json.loads(firebreak(home, "risks", "--json").stdout)
     assert [e["incident"] for e in listed] == [number]
     assert json.loads(firebreak(home, "risks", "--json", "--owasp", "LLM07").stdout)[0]["incident"] == number
     assert json.loads(firebreak(home, "risks", "--json", "--kind", "toxicity").stdout) == []
+    assert json.loads(firebreak(home, "risks", "--json", "--atlas", "AML.T0024").stdout)[0]["incident"] == number
     assert number in firebreak(home, "risks").stdout
 
     figures = json.loads(firebreak(home, "report", "--json").stdout)
@@ -91,6 +99,19 @@ def test_unknown_taxonomy_values_are_refused() -> None:
         RiskAssessment(owasp_llm=["LLM11"])
     with pytest.raises(ValidationError, match="Confabulations"):
         RiskAssessment(nist_ai_600_1=["Confabulations"])
+    with pytest.raises(ValidationError, match=r"AML.T9999.*ATLAS 5.6.0"):
+        RiskAssessment(mitre_atlas=["AML.T9999"])
+    with pytest.raises(ValidationError, match="AML.TA0002"):  # a tactic is not a technique
+        RiskAssessment(mitre_atlas=["AML.TA0002"])
+
+
+def test_the_vendored_atlas_list_is_the_release_and_the_defaults_are_in_it() -> None:
+    assert sorted(ATLAS_TACTICS) == [f"AML.TA{n:04d}" for n in range(16)]  # 16 tactics since ATLAS 5.1.0
+    assert all(re.fullmatch(r"AML\.T\d{4}(\.\d{3})?", t) for t in ATLAS_TECHNIQUES) and len(ATLAS_TECHNIQUES) == 170
+    assert ATLAS_TECHNIQUES["AML.T0051"] == "LLM Prompt Injection"
+    assert ATLAS_TECHNIQUES["AML.T0057"] == "LLM Data Leakage"
+    defaults = [t for kind in SignalKind for t in atlas_for(kind, None)]
+    assert defaults and set(defaults) <= set(ATLAS_TECHNIQUES)
 
 
 def test_report_and_risks_with_nothing_yet(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def channel_types(hint: object = Channel) -> list[type]:
 
 def test_every_channel_kind_has_its_sender() -> None:
     kinds = channel_types()
-    assert len(kinds) == 5
+    assert len(kinds) == 6  # webhook, Slack webhook, Slack, e-mail, Statuspage, Teams
     assert set(SENDERS) == set(kinds)
     assert [t.__name__ for t in kinds if SENDERS[t].keyed] == ["WebhookChannel"]
 

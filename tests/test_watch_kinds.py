@@ -92,8 +92,8 @@ def test_the_playbooks_commented_examples_load_and_make_schedules() -> None:
     examples = "\n".join(line[4:] for block in blocks for line in block.splitlines())
     pb = parse_playbook(text + "\n" + examples)
     assert {w.kind for w in pb.watchers.values()} == {"guardrail_scores", "latency_spike", "cost_spike",
-                                                      "agent_loop", "data_exposure"}
-    assert pb.evidence["prompt_deploys"].kind == "deploys"
+                                                      "agent_loop", "data_exposure", "training_data"}
+    assert pb.evidence["prompt_deploys"].kind == "deploys" and pb.evidence["evals"].kind == "promptfoo"
     notes = {name: watcher_schedule(name, w).state.note for name, w in pb.watchers.items()}
     assert notes["support_latency"] == ("Firebreak watcher support_latency (latency_spike): latency_p95_ms > 8000 "
                                         "and >= 3x baseline on support-bot")

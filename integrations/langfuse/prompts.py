@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from langfuse import Langfuse
 from langfuse.api import NotFoundError
 
-from integrations.langfuse.client import LangfuseRejected, LangfuseVerificationError, classify
-from playbook.config import LangfusePromptRollbackAction, render_template
+from integrations.langfuse.client import LangfuseRejected, LangfuseVerificationError, classify, client_for
+from playbook.config import LangfuseConnection, LangfusePromptRollbackAction, render_template
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,17 @@ def rollback_prompt(client: Langfuse, name: str, version: int, label: str = "pro
     before = label_holder(client, name, label)
     move_label(client, name, version, label, before)
     return RollbackResult(name=name, label=label, version=version, previous_version=before, moved=before != version)
+
+
+def managed_prompt(conn: LangfuseConnection | None, name: str, label: str, default: str) -> tuple[str, str]:
+    """(text, where it came from): the Langfuse-managed text prompt `name`@`label` when Langfuse is configured and
+    holds it, else `default` (the built-in text), saying why."""
+    if conn is None:
+        return default, "built-in"
+    try:
+        prompt = client_for(conn).get_prompt(name, label=label, type="text", cache_ttl_seconds=0, max_retries=0)
+    except NotFoundError:
+        return default, f"built-in (Langfuse has no {name}@{label})"
+    except Exception as err:  # noqa: BLE001 - the SDK raises ApiError, httpx errors and its own
+        return default, f"built-in (Langfuse: {classify(err, f'reading {name}@{label}')})"
+    return str(prompt.prompt), f"langfuse {name} v{prompt.version}@{label}"

@@ -18,6 +18,7 @@ from playbook.config.actions import (
     ServicePlan,
     alters_ai_system,
 )
+from playbook.config.ai_draft import AiDraftConfig
 from playbook.config.base import LangfuseConnection, PlaybookError
 from playbook.config.channels import (
     CHANNEL_KINDS_FOR_PAGES,
@@ -29,6 +30,7 @@ from playbook.config.channels import (
     SlackChannel,
     SlackWebhookChannel,
     StatuspageChannel,
+    TeamsChannel,
     WebhookChannel,
 )
 from playbook.config.evidence import DEPLOY_EVIDENCE_FIELDS, LANGFUSE_EVIDENCE_FIELDS, EvidenceSource
@@ -46,6 +48,7 @@ from playbook.config.mitigations import (
 from playbook.config.review import ReviewConfig, TicketConfig
 from playbook.config.root import Playbook
 from playbook.config.roster import ApprovalPolicy, Person, Roster
+from playbook.config.serious import SeriousCase, SeriousConfig
 from playbook.config.severity import SeverityConfig, SeverityLevel, SeverityRule
 from playbook.config.templates import TEMPLATE_VARIABLES, render_for_people, render_template, template_variables
 from playbook.config.watchers import (
@@ -58,6 +61,7 @@ from playbook.config.watchers import (
     GuardrailWatcher,
     MetricAggregation,
     MetricWatcher,
+    TrainingDataWatcher,
     Watcher,
 )
 
@@ -73,6 +77,7 @@ __all__ = [
     "UnleashFlagAction",
     "alters_ai_system",
     "AgentLoopWatcher",
+    "AiDraftConfig",
     "ApprovalPolicy",
     "Audience",
     "CHANNEL_KINDS_FOR_PAGES",
@@ -104,13 +109,17 @@ __all__ = [
     "PromptfooRegressionAction",
     "ReviewConfig",
     "Roster",
+    "SeriousCase",
+    "SeriousConfig",
     "ServicePlan",
+    "TrainingDataWatcher",
     "SeverityConfig",
     "SeverityLevel",
     "SeverityRule",
     "SlackChannel",
     "SlackWebhookChannel",
     "StatuspageChannel",
+    "TeamsChannel",
     "TEMPLATE_VARIABLES",
     "TicketConfig",
     "Watcher",

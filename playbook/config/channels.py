@@ -1,4 +1,4 @@
-"""[channels] and [communicate]: where briefs and pages go (webhook, Slack, e-mail, Statuspage) and the audiences
+"""[channels] and [communicate]: where briefs and pages go (webhook, Slack, Teams, e-mail, Statuspage) and the audiences
 briefed."""
 
 from __future__ import annotations
@@ -36,6 +36,18 @@ class SlackWebhookChannel(_SecretUrl):
     comms archive is checked before each send."""
 
     kind: Literal["slack_webhook"] = "slack_webhook"
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+class TeamsChannel(_SecretUrl):
+    """Microsoft Teams: a Workflows ("When a Teams webhook request is received") or incoming-webhook URL that posts
+    an Adaptive Card into one channel or chat. Teams cannot post a button's click back to a webhook sender, so the
+    card links to Firebreak (`link_url`) to approve or acknowledge there. No idempotency key: the comms archive is
+    checked before each brief."""
+
+    kind: Literal["teams"] = "teams"
+    link_url: str | None = Field(default=None, description="the card's 'Open in Firebreak' link; {incident} is "
+                                                            "replaced by the incident's number (none: no link)")
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
 
@@ -90,8 +102,9 @@ def _channel_kind(value: Any) -> str:
 
 Channel = Annotated[Annotated[WebhookChannel, Tag("webhook")] | Annotated[SlackWebhookChannel, Tag("slack_webhook")]
                     | Annotated[SlackChannel, Tag("slack")] | Annotated[EmailChannel, Tag("email")]
-                    | Annotated[StatuspageChannel, Tag("statuspage")], Discriminator(_channel_kind)]
-CHANNEL_KINDS_FOR_PAGES = ("webhook", "slack_webhook", "slack", "email")
+                    | Annotated[StatuspageChannel, Tag("statuspage")] | Annotated[TeamsChannel, Tag("teams")],
+                    Discriminator(_channel_kind)]
+CHANNEL_KINDS_FOR_PAGES = ("webhook", "slack_webhook", "slack", "email", "teams")
 
 
 class Audience(_Strict):

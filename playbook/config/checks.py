@@ -31,7 +31,7 @@ def _cross_check(pb: Playbook) -> list[tuple[str, str]]:
         if person.backup == pid:
             problems.append((f"roster.people.{pid}.backup", "a person cannot be their own backup"))
     for role in Role:
-        if not pb.roster.holders(role):
+        if role != Role.LEGAL and not pb.roster.holders(role):
             problems.append(("roster.people", f"nobody holds the role '{role.value}'; every role needs someone"))
     policies = {"approvals.default": pb.approvals.default}
     for gated, per_sev in pb.approvals.actions.items():

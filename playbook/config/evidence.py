@@ -16,7 +16,7 @@ DEPLOY_EVIDENCE_FIELDS = frozenset({"lookback_minutes", "prompt_names", "max_dep
 
 
 class EvidenceSource(LangfuseConnection):
-    kind: Literal["http", "file", "langfuse", "deploys"]
+    kind: Literal["http", "file", "langfuse", "deploys", "promptfoo"]
     description: str = ""
     url: str | None = None
     path: str | None = None
@@ -49,6 +49,8 @@ class EvidenceSource(LangfuseConnection):
             raise ValueError("an http evidence source needs 'url'")
         if self.kind == "file" and not self.path:
             raise ValueError("a file evidence source needs 'path'")
+        if self.kind == "promptfoo" and not self.path:
+            raise ValueError("a promptfoo evidence source needs 'path': a glob of promptfoo JSON outputs")
         allowed = {"langfuse": LANGFUSE_EVIDENCE_FIELDS, "deploys": DEPLOY_EVIDENCE_FIELDS}.get(self.kind, frozenset())
         # Values equal to the default do not count: a source round-tripped through JSON (a workflow's input) has
         # every field set.

@@ -7,12 +7,14 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from playbook.config.actions import Action, ServicePlan
+from playbook.config.ai_draft import AiDraftConfig
 from playbook.config.base import _Strict
 from playbook.config.channels import Channel, CommunicateConfig
 from playbook.config.evidence import EvidenceSource
 from playbook.config.paging import PagingConfig
 from playbook.config.review import ReviewConfig, TicketConfig
 from playbook.config.roster import ApprovalPolicy, Roster
+from playbook.config.serious import SeriousConfig
 from playbook.config.severity import SeverityConfig
 from playbook.config.watchers import Watcher
 from playbook.models import Step
@@ -31,6 +33,8 @@ class Playbook(_Strict):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
     paging: PagingConfig = Field(default_factory=PagingConfig)
+    serious: SeriousConfig = Field(default_factory=SeriousConfig)
+    ai_draft: AiDraftConfig = Field(default_factory=AiDraftConfig)
     intake: dict[str, Any] = Field(default_factory=dict,
                                    description="the intake API's settings; intake.config checks them")
 

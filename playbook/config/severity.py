@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from playbook.config.base import _Strict
+from playbook.config.serious import SeriousCase
 from playbook.models import Severity, SignalKind
 
 
@@ -23,6 +24,8 @@ class SeverityRule(_Strict):
     metric: str | None = None
     above: float | None = None
     reason: str = ""
+    serious: SeriousCase | None = Field(default=None, description="a match marks the incident a serious incident "
+                                                                    "(EU AI Act Art. 73) of this case")
 
     @model_validator(mode="after")
     def _metric_pair(self) -> SeverityRule:

@@ -1,5 +1,5 @@
 """[watchers]: Firebreak's own Langfuse watchers by kind (guardrail scores, latency and cost, agent loops, data
-exposure)."""
+exposure, training data)."""
 
 from __future__ import annotations
 
@@ -146,5 +146,30 @@ class DataExposureWatcher(_Watcher, _TraceScope):
         return SignalKind.PII_IN_LOGS
 
 
-Watcher = Annotated[GuardrailWatcher | MetricWatcher | AgentLoopWatcher | DataExposureWatcher,
+class TrainingDataWatcher(_Watcher):
+    """The Langfuse datasets named in `datasets` are training data: each run reads their active items (up to
+    `max_items`) and flags a new item with personal data or secrets (`pii_kinds`, playbook/redact.py's detectors, in
+    its input, expected output or metadata) or with a restricted tag in its metadata's `tag_key` list. `min_items`
+    or more new flagged items raise a data-exposure Detection with item ids and counts only. Each item is
+    reported once."""
+
+    kind: Literal["training_data"]
+    datasets: list[str] = Field(min_length=1, description="the datasets used as training data")
+    pii_kinds: list[str] = Field(default_factory=lambda: list(PII_KINDS), min_length=1)
+    restricted_tags: list[str] = Field(default_factory=lambda: ["restricted", "confidential", "no-training"])
+    tag_key: str = Field(default="tags", description="the item metadata key holding its tags")
+    max_items: Annotated[int, Field(ge=1, le=100_000)] = Field(default=10_000, description="items read a run")
+    min_items: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("pii_kinds")
+    @classmethod
+    def _kinds(cls, value: list[str]) -> list[str]:
+        return _known(value, PII_KINDS, "PII kind(s)", "use")
+
+    @property
+    def signal(self) -> SignalKind:
+        return SignalKind.RESTRICTED_TRAINING_DATA
+
+
+Watcher = Annotated[GuardrailWatcher | MetricWatcher | AgentLoopWatcher | DataExposureWatcher | TrainingDataWatcher,
                     Field(discriminator="kind")]

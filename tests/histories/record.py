@@ -34,6 +34,7 @@ from playbook import search_attributes as sa
 from playbook.config import load_playbook
 from playbook.models import ActionItem, HumanAction, Resolution, RetrospectiveNotes, Role, Severity, SeverityChange
 from playbook.remedy import PatchText
+from playbook.serious import ReportFiled
 from playbook.watch import WatchInput
 from tests.fake_langfuse import fake_langfuse
 from tests.support import (
@@ -95,6 +96,25 @@ known_good = {{ prompt_name = "undo-bot", prompt_version = 1 }}
 contain = ["disable_tools"]
 remediate = ["patch_prompt", "regression_suite"]
 """
+# A serious incident (EU AI Act): marked by a rule, a prompt rollback held and released by the IC's safety
+# override (then approved; it fails: nothing listens there), the initial report gated and filed, the complete
+# report gated and filed after the retrospective.
+SERIOUS_PLAYBOOK = """
+[[severity.rules]]
+kinds = ["toxicity"]
+severity = "SEV3"
+serious = "other"
+[severity.levels.SEV3]
+cadence_minutes = 0
+ack_timeout_minutes = 60
+[actions.rollback]
+kind = "langfuse_prompt_rollback"
+base_url = "http://127.0.0.1:9"
+prompt_name = "support"
+prompt_version = "12"
+[services."*"]
+stabilise = ["rollback"]
+"""
 Recorded = dict[str, WorkflowHandle[Any, Any]]  # history file stem -> the run recorded there
 RETRO = RetrospectiveNotes(by="ian", role=Role.INCIDENT_COMMANDER, root_cause="bad prompt",
                            contributing_factors=["no test"], preventative_actions=["add test"])
@@ -114,6 +134,40 @@ async def quick_sev3(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, A
         by="ian", role=Role.INCIDENT_COMMANDER, comment="fixed"))
     await wait_for(handle, lambda s: s.retrospective_path is not None)
     await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    return handle
+
+
+async def _request(handle: WorkflowHandle[Any, Any], subject: str) -> str:
+    state = await wait_for(handle, lambda s: any(a.subject.startswith(subject) for a in s.approvals))
+    return next(a.request_id for a in state.approvals if a.subject.startswith(subject))
+
+
+async def serious(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    handle = await raise_detection(env.client, detection(), task_queue=tq)
+    await wait_for(handle, lambda s: s.ticket is not None)
+    await handle.signal(IncidentWorkflow.acknowledge, human("ian", Role.INCIDENT_COMMANDER))
+    hold = "ai-act-hold-stabilise-rollback"
+    await wait_for(handle, lambda s: s.approval(hold) is not None and s.approval("ai-act-initial-sme") is not None)
+    await handle.signal(IncidentWorkflow.override_hold, decision(hold, "ian", Role.INCIDENT_COMMANDER, "harm"))
+    await handle.signal(IncidentWorkflow.approve, decision("ai-act-initial-sme", "sam", Role.DOMAIN_SME))
+    await wait_for(handle, lambda s: s.approval("ai-act-initial-legal") is not None
+                   and any(a.subject.startswith("run rollback") for a in s.approvals))
+    await handle.signal(IncidentWorkflow.approve, decision("ai-act-initial-legal", "ian", Role.INCIDENT_COMMANDER))
+    await handle.signal(IncidentWorkflow.approve, decision(await _request(handle, "run rollback"), "ian",
+                                                           Role.INCIDENT_COMMANDER))
+    await handle.signal(IncidentWorkflow.serious_reported, ReportFiled(by="ian", role=Role.INCIDENT_COMMANDER,
+                                                                        reference="MSA-1"))
+    # The rollback's retries back off for minutes of (skipped) time before it is recorded as failed.
+    await wait_for(handle, lambda s: s.status.value == "monitoring", env=env, step=timedelta(seconds=30))
+    await handle.signal(IncidentWorkflow.resolve, Resolution(by="ian", role=Role.INCIDENT_COMMANDER, comment="ok"))
+    await wait_for(handle, lambda s: s.retrospective_path is not None)
+    await handle.signal(IncidentWorkflow.retrospective_done, RETRO)
+    await wait_for(handle, lambda s: s.approval("ai-act-complete-sme") is not None)
+    await handle.signal(IncidentWorkflow.approve, decision("ai-act-complete-sme", "sam", Role.DOMAIN_SME))
+    await wait_for(handle, lambda s: s.approval("ai-act-complete-legal") is not None)
+    await handle.signal(IncidentWorkflow.approve, decision("ai-act-complete-legal", "ian", Role.INCIDENT_COMMANDER))
+    await handle.signal(IncidentWorkflow.serious_reported, ReportFiled(
+        by="ian", role=Role.INCIDENT_COMMANDER, kind="complete", reference="MSA-1/2"))
     return handle
 
 
@@ -467,7 +521,8 @@ OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_
                                                  "remedy_candidate": (remedy_candidate, REMEDY_PLAYBOOK),
                                                  "final_brief": (final_brief, AUDIENCES_PLAYBOOK),
                                                  "action_items": (action_items, ACTION_ITEMS_PLAYBOOK),
-                                                 "alert_sources": (alert_sources, SOURCES_PLAYBOOK)}
+                                                 "alert_sources": (alert_sources, SOURCES_PLAYBOOK),
+                                                 "serious": (serious, SERIOUS_PLAYBOOK)}
 # Written to the worker's artefact store before the scenario runs.
 SEEDS: dict[str, Callable[[ArtefactStore], None]] = {"alert_sources": deploy_log}
 # Not incident scenarios of the time-skipping server; recorded by their own code below.

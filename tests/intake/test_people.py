@@ -122,7 +122,7 @@ async def test_people_approve_over_http_with_the_workflows_answer(dev_env: Workf
             r = await api.http.post(url, headers=bearer(gone))
             assert r.status_code == 403, r.text
             r = await api.http.post(url, headers=bearer(sam))
-            assert r.status_code == 409 and "only ai_ops or incident_commander" in r.json()["message"]
+            assert r.status_code == 403 and "only ai_ops or incident_commander" in r.json()["message"]
             r = await api.http.post(url, headers=bearer(ian), json={"comment": "on it"})
             assert r.status_code == 200, r.text
             assert r.json() | {"action_id": ""} == {
@@ -142,7 +142,7 @@ async def test_people_approve_over_http_with_the_workflows_answer(dev_env: Workf
 
             approve = f"/v1/incidents/{number}/approvals/stabilise-1"
             r = await api.http.post(approve, headers=bearer(sam), json={"decision": "approve"})
-            assert r.status_code == 409 and "needs the role ai_ops" in r.json()["message"], r.text
+            assert r.status_code == 403 and "needs the role ai_ops" in r.json()["message"], r.text
             r = await api.http.post(f"/v1/incidents/{number}/approvals/nope-9", headers=bearer(olu),
                                     json={"decision": "approve"})
             assert r.status_code == 404 and "stabilise-1" in r.json()["message"]

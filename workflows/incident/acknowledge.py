@@ -28,7 +28,7 @@ async def open_incident(core: IncidentCore) -> None:
     with_ticket, scheduled_at = workflow.patched(markers.OPEN_TICKET), workflow.now()
     opened = await workflow.execute_activity(
         "open_incident", OpenIncidentInput(workflow_id=info.workflow_id, chain_id=info.first_execution_run_id,
-                                           detection=core.state.detection,
+                                           detection=core.state.detection, drill=core.state.drill,
                                            ticket_opened_at=scheduled_at if with_ticket else None),
         result_type=OpenedIncident, summary="Detect: classify severity, number the incident"
         + (", open its ticket" if with_ticket else ""), **QUICK)

@@ -106,7 +106,8 @@ async def _gate_posted(core: IncidentCore, brief: Brief, subject: str, why: str,
                        request_id: str, until_resolved: bool = True) -> ApprovalStatus:
     """The approval gate, with the request also posted to the Slack approval channels once it exists."""
     gate = asyncio.create_task(gates.gate(core, Step.COMMUNICATE, subject, why, role, timeout,
-                                          request_id=request_id, until_resolved=until_resolved))
+                                          request_id=request_id, until_resolved=until_resolved,
+                                          posted_by_caller=True))
     await _post_approval(core, request_id, brief, subject, why)
     return await gate
 

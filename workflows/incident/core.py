@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -57,18 +57,21 @@ class IncidentCore:
     # ------------------------------------------------------------------ people's actions
 
     async def admit(self, action: HumanAction, what: str, roles: set[Role],
-                    allow_escalated: list[str] | None = None) -> bool:
+                    allow_escalated: list[str] | None = None, allow_closed: bool = False) -> bool:
         """Is this person on the roster, in the role they claim, and is the role allowed? Refusals are recorded."""
         await workflow.wait_condition(lambda: self.state.playbook is not None)
-        reason = people.refusal(self.state, action, what, roles, allow_escalated)
+        reason = people.refusal(self.state, action, what, roles, allow_escalated, allow_closed)
         if reason is not None:
-            self.refuse(action, what, reason)
+            self.refuse(action, what, reason, "state" if self.state.status == IncidentStatus.CLOSED else "role")
             return False
         return True
 
-    def refuse(self, action: HumanAction, what: str, reason: str) -> None:
+    def refuse(self, action: HumanAction, what: str, reason: str,
+               kind: Literal["role", "unknown", "invalid", "state"] = "state") -> None:
+        """Recorded on the timeline; `kind` tells the HTTP API which status to answer (ActionOutcome.refusal)."""
         self.by_person(self.state.step, action.by, action.role, f"refused: {what}", {"reason": reason})
-        self.state.remember_outcome(ActionOutcome(action_id=action.action_id, accepted=False, message=reason))
+        self.state.remember_outcome(ActionOutcome(action_id=action.action_id, accepted=False, message=reason,
+                                                  refusal=kind))
         self.publish()
 
     def accept(self, action: HumanAction, step: Step, what: str, details: dict[str, Any] | None = None) -> None:

@@ -8,18 +8,23 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+from workflows.incident import slack_gates
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
     import workflows.briefing as briefing
     from playbook.freeze import override_problem
     from playbook.models import ApprovalRequest, ApprovalStatus, Decision, Role, Step
+    from playbook.serious import AI_ACT_PREFIX
 
 
 async def gate(core: IncidentCore, step: Step, subject: str, why: str, role: Role, timeout: timedelta | None = None,
-               request_id: str | None = None, until_resolved: bool = True) -> ApprovalStatus:
+               request_id: str | None = None, until_resolved: bool = True, posted_by_caller: bool = False) \
+        -> ApprovalStatus:
     """Ask `role` to decide; on timeout escalate to the backup once; then expire. The resolution cancels it
-    unless `until_resolved` is False (the closing brief's gates, asked after the resolution)."""
+    unless `until_resolved` is False (the closing brief's gates, asked after the resolution). With Slack approval
+    channels, the request is posted there with buttons (a brief's by its caller, with the draft) and replaced once
+    decided, whoever decided it (workflows/incident/slack_gates.py)."""
     pb = core.playbook()
     timeout = timeout or timedelta(minutes=pb.approvals.timeout_minutes)
     rid = request_id or f"{step.value}-{len(core.state.approvals) + 1}"
@@ -34,6 +39,9 @@ async def gate(core: IncidentCore, step: Step, subject: str, why: str, role: Rol
     await core.notify(f"approval-{rid}", [primary], f"{core.number()}: approval needed ({rid})",
                       f"{subject}\nWhy: {why}\nDecide by {req.deadline:%H:%M} UTC: "
                       f"firebreak approve {core.number()} {rid}")
+    in_slack = slack_gates.enabled(core)
+    if in_slack and not posted_by_caller:
+        await slack_gates.post(core, req, "", editable=False)
 
     def cancelled() -> bool:
         return until_resolved and core.resolved()
@@ -57,6 +65,8 @@ async def gate(core: IncidentCore, step: Step, subject: str, why: str, role: Rol
         core.system(step, f"approval {rid} {req.status.value}"
                     + ("" if cancelled() else f"; policy on expiry: {pb.approvals.on_expiry}"))
     core.publish()
+    if in_slack:
+        await slack_gates.replace(core, req)
     return req.status
 
 
@@ -65,11 +75,12 @@ async def decide(core: IncidentCore, decision: Decision, status: ApprovalStatus)
     verb = "approve" if status == ApprovalStatus.APPROVED else "reject"
     req = core.state.approval(decision.request_id)
     escalated = req.escalated_to if req else []
-    if not await core.admit(decision, f"{verb} {decision.request_id}", set(), allow_escalated=escalated):
+    if not await core.admit(decision, f"{verb} {decision.request_id}", set(), allow_escalated=escalated,
+                            allow_closed=decision.request_id.startswith(AI_ACT_PREFIX)):  # reports outlive closing
         return
     if req is None:
         known = ", ".join(a.request_id for a in core.state.pending_approvals()) or "none pending"
-        core.refuse(decision, verb, f"no approval request '{decision.request_id}' (pending: {known})")
+        core.refuse(decision, verb, f"no approval request '{decision.request_id}' (pending: {known})", "unknown")
         return
     if req.status != ApprovalStatus.PENDING:
         core.refuse(decision, verb, f"request {req.request_id} is already {req.status.value}"
@@ -77,7 +88,7 @@ async def decide(core: IncidentCore, decision: Decision, status: ApprovalStatus)
         return
     if decision.role != req.role and decision.by not in req.escalated_to:
         core.refuse(decision, verb, f"request {req.request_id} needs the role {req.role.value}; "
-                    f"{decision.by} acted as {decision.role.value}")
+                    f"{decision.by} acted as {decision.role.value}", "role")
         return
     if briefing.is_release(req.request_id) and status == ApprovalStatus.APPROVED:
         sme = core.state.approval(req.request_id.removesuffix(briefing.RELEASE))
@@ -92,7 +103,7 @@ async def decide(core: IncidentCore, decision: Decision, status: ApprovalStatus)
     if decision.text is not None:
         problem = edit_problem(req, status, decision.text)
         if problem:
-            core.refuse(decision, verb, problem)
+            core.refuse(decision, verb, problem, "invalid")
             return
         req.text = decision.text
     req.status, req.decided_by, req.decided_at = status, decision.by, workflow.now()

@@ -36,10 +36,10 @@ def escalation_chain(state: IncidentState, person: str) -> list[str]:
 
 
 def refusal(state: IncidentState, action: HumanAction, what: str, roles: set[Role],
-            allow_escalated: list[str] | None = None) -> str | None:
+            allow_escalated: list[str] | None = None, allow_closed: bool = False) -> str | None:
     """Why this person may not do `what` (not on the roster, not in the role they claim, not a role allowed, the
     incident closed), or None when they may. `roles` empty: any role; `allow_escalated`: people asked anyway."""
-    if state.status == IncidentStatus.CLOSED:
+    if state.status == IncidentStatus.CLOSED and not allow_closed:
         return f"incident {state.number or state.workflow_id} is closed"
     if action.by not in playbook_of(state).roster.people:
         return f"'{action.by}' is not on the roster"

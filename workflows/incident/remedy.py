@@ -249,12 +249,12 @@ async def request_patch(core: IncidentCore, text: PatchText) -> None:
         core.refuse(text, what, "the incident is already resolved")
         return
     if not text.text.strip():
-        core.refuse(text, what, "the patch text is empty")
+        core.refuse(text, what, "the patch text is empty", "invalid")
         return
     name = text.action
     if name:
         if not isinstance(core.playbook().actions.get(name), LangfusePromptPatchAction):
-            core.refuse(text, what, f"'{name}' is not a langfuse_prompt_patch action in the playbook")
+            core.refuse(text, what, f"'{name}' is not a langfuse_prompt_patch action in the playbook", "invalid")
             return
     else:
         pb = core.playbook()

@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import freeze, gates, mitigations, remedy
+from workflows.incident import freeze, gates, mitigations, remedy, serious
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
@@ -59,6 +59,9 @@ async def _run_action(core: IncidentCore, step: Step, name: str) -> None:
     pb, severity = core.playbook(), core.state.severity
     action = pb.actions[name]
     mode = pb.approvals.mode_for(name, severity)
+    if not await serious.hold(core, step, name, action):
+        mitigations.record(core, step, name, "held", "a serious incident: legal did not release it")
+        return
     if isinstance(action, ManualAction):
         # A person does it, so the person confirms it: AI Ops unless this action's policy names a role.
         own = pb.approvals.own_mode(name, severity)

@@ -13,6 +13,7 @@ incident core (workflows/incident/core.py), or a small class holding it where th
     remedy.py       prompt patch candidates, the regression gate, patches and retests while monitoring
     communicate.py  step 6: the brief cadence and the closing brief (briefs.py: one brief to one audience)
     review.py       step 7: the retrospective, its action items, closing
+    serious.py      EU AI Act serious incidents: the reporting clock, the reports, legal's hold on changes
     visibility.py   search attributes and the UI's current details (pure functions of the state)
 
 Deterministic orchestration only. Side effects are activities called by name; the playbook is snapshotted
@@ -31,6 +32,7 @@ from workflows.incident.alerts import Alerts
 from workflows.incident.communicate import Communication
 from workflows.incident.core import IncidentCore
 from workflows.incident.review import Review
+from workflows.incident.serious import Serious
 
 with workflow.unsafe.imports_passed_through():
     from playbook.models import (
@@ -48,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from playbook.remedy import PatchText
+    from playbook.serious import AwareChange, ReportFiled, SeriousMark
     from playbook.state import IncidentInput, IncidentState, IncidentSummary
     from workflows.incident.people import IC_ONLY
     from workflows.unreadable import read_input
@@ -59,11 +62,12 @@ class IncidentWorkflow:
     def __init__(self, request: Any) -> None:  # an IncidentInput, read here (workflows/unreadable.py)
         request = read_input(IncidentInput, request, "the incident's start input")
         self.core = IncidentCore(request.carried or IncidentState(workflow_id=workflow.info().workflow_id,
-                                                                  detection=request.detection))
+                                                                  detection=request.detection, drill=request.drill))
         self.state = self.core.state
         self._alerts = Alerts(self.core)
         self._communication = Communication(self.core)
         self._review = Review(self.core, self._communication)
+        self._serious = Serious(self.core)
         if request.carried is None:
             self._alerts.count(request.detection)
 
@@ -74,6 +78,7 @@ class IncidentWorkflow:
         core, s = self.core, self.state
         if s.number is None:
             await acknowledge.open_incident(core)
+        self._serious.resume()
         if s.status == IncidentStatus.OPEN and not await acknowledge.await_acknowledgement(core):
             return core.continue_as_new()
         if s.status in (IncidentStatus.ACKNOWLEDGED, IncidentStatus.MONITORING):
@@ -91,6 +96,7 @@ class IncidentWorkflow:
             await mitigations.carry_out_undos(core)
         if s.status != IncidentStatus.CLOSED and not await self._review.review():
             return core.continue_as_new()
+        await self._serious.settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
         core.flush()
         return IncidentSummary(workflow_id=s.workflow_id, number=s.number, severity=s.severity, status=s.status,
@@ -163,7 +169,7 @@ class IncidentWorkflow:
         if not await core.admit(assignment, "assign a role", IC_ONLY):
             return
         if assignment.person not in core.playbook().roster.people:
-            core.refuse(assignment, "assign a role", f"{assignment.person} is not on the roster")
+            core.refuse(assignment, "assign a role", f"{assignment.person} is not on the roster", "invalid")
             return
         roles = s.assignments.setdefault(assignment.person, [])
         if assignment.assign_role not in roles:
@@ -175,7 +181,7 @@ class IncidentWorkflow:
         if not await self.core.admit(note, "add a note", set()):
             return
         if not note.comment.strip():
-            self.core.refuse(note, "add a note", "the note is empty")
+            self.core.refuse(note, "add a note", "the note is empty", "invalid")
             return
         self.core.accept(note, self.state.step, "note", {"text": note.comment})
 
@@ -209,3 +215,21 @@ class IncidentWorkflow:
     @workflow.signal
     async def retrospective_done(self, notes: RetrospectiveNotes) -> None:
         await self._review.retrospective_done(notes)
+
+    @workflow.signal
+    async def mark_serious(self, mark: SeriousMark) -> None:
+        """A serious incident under the EU AI Act (Art. 73): the incident commander or legal, with the case."""
+        await self._serious.mark(mark)
+
+    @workflow.signal
+    async def serious_aware(self, change: AwareChange) -> None:
+        await self._serious.aware(change)
+
+    @workflow.signal
+    async def serious_reported(self, report: ReportFiled) -> None:
+        await self._serious.filed(report)
+
+    @workflow.signal
+    async def override_hold(self, decision: Decision) -> None:
+        """The incident commander lets an action held for legal run, for safety (the reason is recorded)."""
+        await self._serious.override(decision)
