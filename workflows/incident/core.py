@@ -36,6 +36,7 @@ class IncidentCore:
         self._published: dict[str, Any] = {}
         self._coalesce: bool | None = None  # one-upsert-v1, decided at the first publication
         self._publish_pending = False
+        self._publisher: asyncio.Task[None] | None = None  # one-upsert-v1's task, kept so it is not collected
 
     # ------------------------------------------------------------------ the timeline: its one writer
 
@@ -103,15 +104,22 @@ class IncidentCore:
     def publish(self) -> None:
         """Keep search attributes, the pending memo and the UI's current details in step with the state.
 
-        one-upsert-v1: once per activation, after the code that changed the state has run (a loop callback), so
-        several changes in one workflow task are one upsert command and one event, not one each."""
+        one-upsert-v1: by a task waiting on a condition, which the SDK checks only when every ready task of the
+        activation has run, so several changes in one workflow task are one upsert command and one event, not
+        one each (two where a task woken by another condition changes the state again)."""
         if self._coalesce is None:
             self._coalesce = workflow.patched(markers.ONE_UPSERT)
+            if self._coalesce:
+                self._publisher = asyncio.create_task(self._publish_when_settled())
         if not self._coalesce:
             self._publish_now()
-        elif not self._publish_pending:
+        else:
             self._publish_pending = True
-            asyncio.get_running_loop().call_soon(self.flush)
+
+    async def _publish_when_settled(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self._publish_pending)
+            self._publish_now()
 
     def flush(self) -> None:
         """Publish now what is waiting to be published: before the run completes or continues as new, whose
