@@ -135,6 +135,7 @@ def _banner(args: argparse.Namespace, home: Path, address: str, server: DevServe
     if api:
         lines.append(f"Intake API:   http://{HOST}:{args.api_port} (OpenAPI at /docs)"
                      + (f"; codec server at {codec_endpoint}" if codec_endpoint else ""))
+        lines.append(f"Board:        http://{HOST}:{args.api_port}/ (sign in with `firebreak token issue PERSON`)")
     lines += [f"Artefacts:    {home / 'artefacts'}", f"Playbook:     {args.playbook}",
               "Ctrl-C stops everything; `firebreak declare --service S --kind toxicity` opens an incident."]
     print("\n".join(lines), flush=True)

@@ -34,6 +34,7 @@ from client.codec import load_codec
 from client.readiness import Readiness, readiness
 from client.temporal import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
 from intake.auth import Authenticator, presented
+from intake.board import install_board
 from intake.body import MAX_ITEMS, Parsing, load_json, parse, read_body, validate
 from intake.coalesce import Coalescer
 from intake.codec_server import codec_router, codec_token
@@ -211,8 +212,10 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
                               "alert; 503 with Retry-After when it could not. Input limits: docs/intake-limits.md.")
     app.state.intake = intake
-    app.include_router(people_router(config, people or People(), lambda: intake.client))
-    app.include_router(langfuse_router(config, langfuse_secret, store or ArtefactStore(firebreak_home() / "artefacts")))
+    people, store = people or People(), store or ArtefactStore(firebreak_home() / "artefacts")
+    app.include_router(people_router(config, people, lambda: intake.client))
+    app.include_router(langfuse_router(config, langfuse_secret, store))
+    install_board(app, config, people, lambda: intake.client, people.store or store)  # the web board at /
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)

@@ -1,0 +1,237 @@
+"""The board's routes. Actions go through intake/people.py's PeopleRoutes (the same decision, resolution and
+answer as the HTTP approvals), reads through reads.py, artefacts through artefacts.py.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from client.workflow_types import IncidentWorkflow
+from intake.board import artefacts, pages, reads
+from intake.board.charts import charts
+from intake.board.incident_page import incident_body
+from intake.board.layout import esc, page
+from intake.board.session import COOKIE, PRE_COOKIE, Session, Sessions, SignInRefused, set_cookie
+from intake.board.sse import stream
+from intake.board.static import CSS, JS
+from intake.body import read_body
+from intake.config import IntakeConfig
+from intake.errors import IntakeError
+from intake.people import DecisionBody, People, PeopleRoutes
+from intake.tokens import TokenStoreError
+from integrations.artefacts import ArtefactStore
+from playbook.models import Resolution, Role
+
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM = 64 * 1024
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class Board:
+    def __init__(self, config: IntakeConfig, people: People, client: Callable[[], Client | None],
+                 store: ArtefactStore) -> None:
+        self.config, self.people, self.store, self._client = config, people, store, client
+        self.sessions = Sessions(people.tokens, people.roster, config.board.session_minutes)
+        self.actions = PeopleRoutes(config, people, client)
+        self.flash: dict[str, str] = {}  # session csrf -> what the last action's answer was
+
+    @property
+    def client(self) -> Client:
+        return self.actions.client
+
+    def roles(self, person: str) -> list[Role]:
+        roster = self.people.roster
+        return list(roster.people[person].roles) if roster and person in roster.people else []
+
+    def html(self, title: str, body: str, session: Session | None, events: str | None = None,
+             status: int = 200) -> HTMLResponse:
+        said = self.flash.pop(session.csrf, "") if session else ""
+        return HTMLResponse(page(title, body, session, events, said), status_code=status, headers=NO_STORE)
+
+    async def form(self, request: Request) -> dict[str, str]:
+        body = await read_body(request, MAX_FORM, self.config.body_timeout_seconds, expected=FORM, empty_ok=True)
+        return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+
+    def refused(self, session: Session | None, why: str, status: int = 403) -> HTMLResponse:
+        return self.html("Refused", f'<h1>Refused</h1><p role="alert">{why}</p><p><a href="/">Back to the board</a>'
+                         f"</p>", session, status=status)
+
+
+def board_router(config: IntakeConfig, people: People, client: Callable[[], Client | None],
+                 store: ArtefactStore) -> tuple[APIRouter, Board]:
+    board = Board(config, people, client, store)
+    router = APIRouter(include_in_schema=False)
+    every = config.board.refresh_seconds
+
+    def signin_redirect() -> RedirectResponse:
+        return RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+
+    async def checked(request: Request) -> tuple[Session | None, dict[str, str] | None]:
+        """(session, form) for a POST that passes the CSRF check; (session, None) when it does not."""
+        session = board.sessions.current(request)
+        form = await board.form(request)
+        return session, form if board.sessions.csrf_ok(request, form.get("csrf", ""), session) else None
+
+    @router.get("/board/static/board.css")
+    async def css() -> Response:
+        return Response(CSS, media_type="text/css", headers={"Cache-Control": "max-age=300"})
+
+    @router.get("/board/static/board.js")
+    async def js() -> Response:
+        return Response(JS, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
+
+    @router.get("/signin")
+    async def signin_page(request: Request) -> Response:
+        pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+        response = board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre)), None)
+        set_cookie(response, request, PRE_COOKIE, pre, None)
+        return response
+
+    @router.post("/signin")
+    async def signin(request: Request) -> Response:
+        _, form = await checked(request)
+        pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+        if form is None:
+            response = board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre), "The form expired or "
+                                  "came from another site; sign in again."), None, status=403)
+            set_cookie(response, request, PRE_COOKIE, pre, None)
+            return response
+        try:
+            sid, _ = board.sessions.sign_in(form.get("token", ""))
+        except SignInRefused as err:
+            return board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre), str(err)), None, status=403)
+        except TokenStoreError:
+            return board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre), "the token store cannot be "
+                                                           "read; try again"), None, status=503)
+        done: Response = RedirectResponse("/", status_code=303, headers=NO_STORE)
+        set_cookie(done, request, COOKIE, sid, config.board.session_minutes * 60)
+        done.delete_cookie(PRE_COOKIE, path="/")
+        return done
+
+    @router.post("/signout")
+    async def signout(request: Request) -> Response:
+        session, form = await checked(request)
+        if session is not None and form is None:
+            return board.refused(session, "The form expired or came from another site; reload and try again.")
+        board.sessions.sign_out(request)
+        response = signin_redirect()
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @router.get("/")
+    async def incidents(request: Request, state: str = "open", severity: str = "", service: str = "",
+                        kind: str = "", mine: str = "") -> Response:
+        session = board.sessions.current(request)
+        if session is None:
+            return signin_redirect()
+        f = reads.Filters(state if state in ("open", "closed", "all") else "open", severity, service[:100], kind,
+                          bool(mine))
+        problem, rows = "", []
+        try:
+            rows = await reads.rows(board.client, f, session.person, set(board.roles(session.person)))
+        except (RPCError, IntakeError) as err:
+            problem = f"Temporal did not answer ({getattr(err, 'message', err)}); the list will come back"
+        return board.html("Incidents", pages.list_body(f, rows, problem), session, events="/board/events")
+
+    @router.get("/incidents/{ref}")
+    async def incident(request: Request, ref: str) -> Response:
+        session = board.sessions.current(request)
+        if session is None:
+            return signin_redirect()
+        found = await reads.incident(board.client, ref)
+        if found is None:
+            return board.html("Not found", f"<h1>No incident {esc(ref)}</h1>", session, status=404)
+        if found.state is None:
+            return board.html(ref, f"<h1>{esc(ref)}</h1><p role=\"alert\">{esc(found.problem)}</p>",
+                              session, events=f"/board/events?incident={quote(found.workflow_id)}")
+        number = found.state.number or found.workflow_id
+        body = incident_body(found.state, found.workflow_id, found.running, session.csrf, board.roles(session.person),
+                             lambda rid: artefacts.draft_for(store, number, rid), artefacts.briefs(store, number),
+                             artefacts.evidence(store, number), config.board.temporal_ui_url)
+        return board.html(number, body, session, events=f"/board/events?incident={quote(found.workflow_id)}")
+
+    @router.post("/incidents/{ref}/approvals/{request_id}")
+    async def decide(request: Request, ref: str, request_id: str) -> Response:
+        session, form = await checked(request)
+        if session is None:
+            return signin_redirect()
+        if form is None:
+            return board.refused(session, "The form expired or came from another site; reload and try again.")
+        try:
+            body = DecisionBody(decision=form.get("decision", ""), role=form.get("role") or None,  # type: ignore
+                                comment=form.get("comment", ""), text=form.get("text"))
+            status, result = await board.actions.decision(session.person, body, ref, request_id)
+            said = f"{request_id}: {result.status}: {result.message}"
+        except ValidationError as err:
+            said = f"{request_id}: not sent: {err.errors()[0]['msg']}"
+        except IntakeError as err:
+            said = f"{request_id}: not sent: {err.message}"
+        board.flash[session.csrf] = said
+        return RedirectResponse(f"/incidents/{quote(ref)}", status_code=303, headers=NO_STORE)
+
+    @router.post("/incidents/{ref}/resolve")
+    async def resolve(request: Request, ref: str) -> Response:
+        session, form = await checked(request)
+        if session is None:
+            return signin_redirect()
+        if form is None:
+            return board.refused(session, "The form expired or came from another site; reload and try again.")
+        choices = {k[2:]: v for k, v in form.items() if k.startswith("m:")}
+        try:
+            target = await board.actions.target(ref, 2.0)
+            action = Resolution(by=session.person, role=Role.INCIDENT_COMMANDER, action_id=str(uuid.uuid4()),
+                                comment=form.get("comment", "")[:4000],
+                                keep=[k for k, v in choices.items() if v == "keep"],
+                                undo=[k for k, v in choices.items() if v == "undo"])
+            _, result = await board.actions.outcome(target, IncidentWorkflow.resolve, action,
+                                                    config.people.outcome_wait_seconds)
+            said = f"resolve: {result.status}: {result.message}"
+        except IntakeError as err:
+            said = f"resolve: not sent: {err.message}"
+        board.flash[session.csrf] = said
+        return RedirectResponse(f"/incidents/{quote(ref)}", status_code=303, headers=NO_STORE)
+
+    @router.get("/incidents/{number}/files/{relpath:path}")
+    async def incident_file(request: Request, number: str, relpath: str) -> Response:
+        if board.sessions.current(request) is None:
+            return Response("sign in first", status_code=401, media_type="text/plain")
+        data = artefacts.incident_file(store, number, relpath)
+        if data is None:
+            return Response("no such file", status_code=404, media_type="text/plain")
+        media = "application/json" if relpath.endswith(".json") else "text/plain; charset=utf-8"
+        return Response(data, media_type=media, headers={"X-Content-Type-Options": "nosniff",
+                                                         "Content-Security-Policy": "sandbox", **NO_STORE})
+
+    @router.get("/reports")
+    async def reports(request: Request) -> Response:
+        session = board.sessions.current(request)
+        if session is None:
+            return signin_redirect()
+        records, problems = artefacts.retrospective_records(store)
+        result, svgs = charts(records) if records else (None, [])
+        return board.html("Reports", pages.reports_body(result, svgs, problems), session)
+
+    @router.get("/board/events")
+    async def events(request: Request, incident: str = "") -> Response:
+        if board.sessions.current(request) is None:
+            return Response("sign in first", status_code=401, media_type="text/plain")
+
+        async def version() -> str:
+            if incident:
+                found = await reads.incident(board.client, incident)
+                return reads.state_version(found.state if found else None)
+            return await reads.list_version(board.client)
+
+        return stream(request, version, every)
+
+    return router, board
+
