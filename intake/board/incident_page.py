@@ -19,10 +19,11 @@ MAX_TIMELINE = 300
 
 
 def steps_strip(state: IncidentState) -> str:
-    items = []
+    items, order = [], list(Step)
     for i, step in enumerate(Step, 1):
         now = step == state.step and state.status.value not in ("closed",)
-        cls = "now" if now else "done" if step in state.steps_done else ""
+        before = order.index(step) < order.index(state.step) and step != Step.COMMUNICATE  # briefs run throughout
+        cls = "now" if now else "done" if step in state.steps_done or before else ""
         said = " (current step)" if now else " (done)" if cls == "done" else ""
         current = ' aria-current="step"' if now else ""
         items.append(f'<li class="{cls}"{current}>{i}. {esc(step.value)}'

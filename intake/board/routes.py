@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
@@ -64,6 +64,10 @@ class Board:
     def refused(self, session: Session | None, why: str, status: int = 403) -> HTMLResponse:
         return self.html("Refused", f'<h1>Refused</h1><p role="alert">{why}</p><p><a href="/">Back to the board</a>'
                          f"</p>", session, status=status)
+
+
+async def _short(version: Awaitable[str]) -> str:
+    return (await version)[:16]
 
 
 def board_router(config: IntakeConfig, people: People, client: Callable[[], Client | None],
@@ -135,12 +139,14 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
             return signin_redirect()
         f = reads.Filters(state if state in ("open", "closed", "all") else "open", severity, service[:100], kind,
                           bool(mine))
-        problem, rows = "", []
+        problem, rows, version = "", [], ""
         try:
+            version = await reads.list_version(board.client)  # before the rows: a change after it is sent
             rows = await reads.rows(board.client, f, session.person, set(board.roles(session.person)))
         except (RPCError, IntakeError) as err:
             problem = f"Temporal did not answer ({getattr(err, 'message', err)}); the list will come back"
-        return board.html("Incidents", pages.list_body(f, rows, problem), session, events="/board/events")
+        return board.html("Incidents", pages.list_body(f, rows, problem), session,
+                          events=f"/board/events?v={version[:16]}")
 
     @router.get("/incidents/{ref}")
     async def incident(request: Request, ref: str) -> Response:
@@ -157,7 +163,8 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
         body = incident_body(found.state, found.workflow_id, found.running, session.csrf, board.roles(session.person),
                              lambda rid: artefacts.draft_for(store, number, rid), artefacts.briefs(store, number),
                              artefacts.evidence(store, number), config.board.temporal_ui_url)
-        return board.html(number, body, session, events=f"/board/events?incident={quote(found.workflow_id)}")
+        return board.html(number, body, session, events=f"/board/events?incident={quote(found.workflow_id)}"
+                          f"&v={reads.state_version(found.state)[:16]}")
 
     @router.post("/incidents/{ref}/approvals/{request_id}")
     async def decide(request: Request, ref: str, request_id: str) -> Response:
@@ -221,7 +228,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
         return board.html("Reports", pages.reports_body(result, svgs, problems), session)
 
     @router.get("/board/events")
-    async def events(request: Request, incident: str = "") -> Response:
+    async def events(request: Request, incident: str = "", v: str = "") -> Response:
         if board.sessions.current(request) is None:
             return Response("sign in first", status_code=401, media_type="text/plain")
 
@@ -231,7 +238,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
                 return reads.state_version(found.state if found else None)
             return await reads.list_version(board.client)
 
-        return stream(request, version, every)
+        return stream(request, lambda: _short(version()), every, v[:16])
 
     return router, board
 

@@ -19,11 +19,12 @@ MAX_SECONDS = 300.0
 HEARTBEAT_SECONDS = 15.0
 
 
-def stream(request: Request, version: Callable[[], Awaitable[str]], every: float) -> StreamingResponse:
+def stream(request: Request, version: Callable[[], Awaitable[str]], every: float, since: str = "") -> StreamingResponse:
+    """`since`: the version the page was rendered from, so a change between rendering and connecting is sent."""
     async def events() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         end, beat = loop.time() + MAX_SECONDS, loop.time()
-        seen: str | None = None
+        seen: str | None = since or None
         yield f"retry: {int(every * 1000)}\n\n"
         while loop.time() < end:
             try:

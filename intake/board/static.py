@@ -57,6 +57,7 @@ pre{{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--bg);padding:.5
 pre.diff ins{{background:var(--add);text-decoration:none;display:block}}
 pre.diff del{{background:var(--del);text-decoration:none;display:block}}
 .flash{{border-left:4px solid var(--link)}}
+dl.card{{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}}dl.card dd{{margin:0}}
 svg.chart{{max-width:100%;height:auto}}
 svg.chart text{{fill:var(--fg);font-size:12px}}svg.chart .bar{{fill:var(--link)}}
 svg.chart .axis{{stroke:var(--border)}}

@@ -1,0 +1,128 @@
+"""The incident board in a real browser (Debian's headless Chromium) against a real stack: a responder signs in, sees
+an incident appear live when an alert is posted, is refused for a role they do not hold (with the workflow's reason),
+approves a gate as the person holding the role and sees the step advance, resolves keeping the mitigation, edits the
+closing brief as the domain SME and sees the diff, reads the reports, and signs out. Each page's screenshot is kept
+under .firebreak/board-screenshots/ for docs/board.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from playbook.models import ActionItem, ApprovalStatus, RetrospectiveNotes, Role
+from tests.intake.board_stack import Browser, Stack
+from tests.intake.support import API_TOKEN, bearer
+from tests.support import wait_for
+from tests.test_ui import CHROMEDRIVER, CHROMIUM
+from workflows.incident import IncidentWorkflow
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+                                reason="needs Debian's chromium and chromium-driver: `make test` as root installs them")
+
+
+async def run(fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+def click(b: Browser, selector: str) -> None:
+    b.css(selector).click()
+
+
+def edit_brief(b: Browser, request_id: str, added: str) -> None:
+    form = f"form[action$='/approvals/{request_id}']"
+    b.css(f"#approvals details:has({form} textarea) summary").click()
+    b.css(f"{form} textarea").send_keys(added)
+    b.css(f"{form} textarea ~ button").click()
+
+
+async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never download a browser or driver
+    service, http = f"board-{uuid.uuid4().hex[:6]}", board.api.http
+    b: Browser = await run(Browser, board.api.url, tmp_path / "chromium")
+    try:
+        await run(b.get, "/")
+        assert "Sign in" in await run(b.text, "h1")  # nobody sees anything before signing in
+        await run(b.screenshot, "signin")
+        await run(b.sign_in, board.tokens["sam"])
+        await run(b.get, f"/?service={service}")
+        await run(b.until_text, "#live-status", "live")
+        assert "No incident matches" in await run(b.text, "#incidents")
+
+        # An alert arrives: the incident shows in the open page without a reload.
+        r = await http.post("/v1/alerts", headers=bearer(API_TOKEN), json={
+            "kind": "toxicity", "services": [service], "summary": "toxic answers after prompt v13",
+            "fingerprint": f"fp-{service}", "alert_id": "a-1", "metrics": {"toxicity_p95": 0.91}})
+        assert r.status_code == 202, r.text
+        handle = board.client.get_workflow_handle(r.json()["incidents"][0]["workflow_id"])
+        state = await wait_for(handle, lambda s: s.number is not None and s.ticket is not None)
+        number = state.number
+        assert number is not None
+        row = await run(b.until_text, "#incidents", number)
+        assert "SEV1" in row and "toxicity" in row and service in row
+        await run(b.screenshot, "incidents")
+
+        assert (await http.post(f"/v1/incidents/{number}/acknowledge", headers=bearer(board.tokens["ian"]))) \
+            .status_code == 200
+        await run(b.get, f"/incidents/{number}")
+        await run(b.until_text, "#approvals", "stabilise-1")
+        approvals = await run(b.text, "#approvals")
+        assert "who may decide: ai_ops" in approvals and "decide by" in approvals
+
+        # Sam (domain SME) may not decide an AI Ops gate: the workflow refuses, and the page says why.
+        await run(click, b, "form[action$='/approvals/stabilise-1'] button[value=approve]")
+        refused = await run(b.until_text, ".flash", "refused")
+        assert "stabilise-1" in refused and "ai_ops" in refused
+        assert (await handle.query(IncidentWorkflow.get_state)).approval("stabilise-1").status \
+            == ApprovalStatus.PENDING  # type: ignore[union-attr]
+
+        # Bea holds AI Ops (and incident commander): her approval is accepted and the step moves on.
+        await run(b.sign_out)
+        await run(b.get, f"/incidents/{number}")
+        assert "Sign in" in await run(b.text, "h1")  # signed out means out
+        await run(b.sign_in, board.tokens["bea"])
+        await run(b.get, f"/incidents/{number}")
+        await run(click, b, "form[action$='/approvals/stabilise-1'] button[value=approve]")
+        assert "accepted" in await run(b.until_text, ".flash", "stabilise-1")
+        await run(b.until_text, "#mitigations", "rollback_prompt")
+        assert (await run(b.text, "ol.steps li.done")).startswith("1. detect")
+        now = await run(b.text, "ol.steps li[aria-current=step]")
+        assert "stabilise" not in now and "detect" not in now, now
+
+        # Resolve from the board, keeping the mitigation; the closing brief then waits for the SME.
+        await run(click, b, "#mitigations details summary")
+        await run(click, b, "#mitigations form button")
+        assert "accepted" in await run(b.until_text, ".flash", "resolve")
+        await run(b.until_text, "#approvals", "brief-final")
+        state = await handle.query(IncidentWorkflow.get_state)
+        assert [(m.name, m.choice) for m in state.in_place] == [("rollback_prompt", "keep")]
+
+        # Sam edits the closing brief and approves it; the page shows the edit as a diff.
+        await run(b.sign_out)
+        await run(b.sign_in, board.tokens["sam"])
+        await run(b.get, f"/incidents/{number}")
+        await run(edit_brief, b, "brief-final", "\nCustomers were told at 10:40 by the support team.")
+        assert "accepted" in await run(b.until_text, ".flash", "brief-final")
+        diff = await run(b.until_text, "#briefs pre.diff", "Customers were told")
+        assert "+Customers were told at 10:40" in diff
+        await handle.signal(IncidentWorkflow.retrospective_done, RetrospectiveNotes(
+            by="ian", role=Role.INCIDENT_COMMANDER, action_id=str(uuid.uuid4()), root_cause="prompt v13",
+            action_items=[ActionItem(what="add a toxicity eval to the prompt release", owner="olu")]))
+        await run(b.until_text, "#review", "add a toxicity eval")
+        await run(b.screenshot, "incident")
+
+        await run(b.get, "/reports")
+        reports = await run(b.text)
+        assert "time to acknowledge (MTTA)" in reports and "Briefs on time per week" in reports
+        await run(b.screenshot, "reports")
+        await run(b.sign_out)
+    except BaseException:
+        await run(b.screenshot, "failure")
+        raise
+    finally:
+        await run(b.close)
