@@ -78,8 +78,8 @@ async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path
         await run(click, b, "form[action$='/approvals/stabilise-1'] button[value=approve]")
         refused = await run(b.until_text, ".flash", "refused")
         assert "stabilise-1" in refused and "ai_ops" in refused
-        assert (await handle.query(IncidentWorkflow.get_state)).approval("stabilise-1").status \
-            == ApprovalStatus.PENDING  # type: ignore[union-attr]
+        request = (await handle.query(IncidentWorkflow.get_state)).approval("stabilise-1")
+        assert request is not None and request.status == ApprovalStatus.PENDING
 
         # Bea holds AI Ops (and incident commander): her approval is accepted and the step moves on.
         await run(b.sign_out)
