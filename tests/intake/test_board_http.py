@@ -160,6 +160,7 @@ async def test_pages_have_labels_headings_and_names(board: Stack) -> None:
         "kind": "toxicity", "services": [service], "summary": "toxic answers", "fingerprint": f"fp-{service}"})
     handle = board.client.get_workflow_handle(r.json()["incidents"][0]["workflow_id"])
     number = (await wait_for(handle, lambda s: s.number is not None)).number
+    assert number is not None
     ack = await board.api.http.post(f"/v1/incidents/{number}/acknowledge", headers=bearer(board.tokens["ian"]))
     assert ack.status_code == 200, ack.text
     await wait_for(handle, lambda s: bool(s.pending_approvals()))
