@@ -34,6 +34,10 @@ from playbook.models import Resolution, Role
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
+# Pages load only what the intake serves, may not be framed, and post only to the intake.
+PAGE_HEADERS = {**NO_STORE, "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'", "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "same-origin"}
 
 
 class Board:
@@ -55,11 +59,17 @@ class Board:
     def html(self, title: str, body: str, session: Session | None, events: str | None = None,
              status: int = 200) -> HTMLResponse:
         said = self.flash.pop(session.csrf, "") if session else ""
-        return HTMLResponse(page(title, body, session, events, said), status_code=status, headers=NO_STORE)
+        return HTMLResponse(page(title, body, session, events, said), status_code=status, headers=PAGE_HEADERS)
 
     async def form(self, request: Request) -> dict[str, str]:
         body = await read_body(request, MAX_FORM, self.config.body_timeout_seconds, expected=FORM, empty_ok=True)
         return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+
+    def say(self, session: Session, text: str) -> None:
+        """What the next page tells this session (the answer to the action it just sent)."""
+        if len(self.flash) > 10_000:
+            self.flash.clear()
+        self.flash[session.csrf] = text
 
     def refused(self, session: Session | None, why: str, status: int = 403) -> HTMLResponse:
         return self.html("Refused", f'<h1>Refused</h1><p role="alert">{why}</p><p><a href="/">Back to the board</a>'
@@ -182,7 +192,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
             said = f"{request_id}: not sent: {err.errors()[0]['msg']}"
         except IntakeError as err:
             said = f"{request_id}: not sent: {err.message}"
-        board.flash[session.csrf] = said
+        board.say(session, said)
         return RedirectResponse(f"/incidents/{quote(ref)}", status_code=303, headers=NO_STORE)
 
     @router.post("/incidents/{ref}/resolve")
@@ -204,7 +214,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
             said = f"resolve: {result.status}: {result.message}"
         except IntakeError as err:
             said = f"resolve: not sent: {err.message}"
-        board.flash[session.csrf] = said
+        board.say(session, said)
         return RedirectResponse(f"/incidents/{quote(ref)}", status_code=303, headers=NO_STORE)
 
     @router.get("/incidents/{number}/files/{relpath:path}")

@@ -125,5 +125,15 @@ class Browser:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
+    def phone(self, name: str) -> int:
+        """A phone-sized window's screenshot; how far the page runs past the screen's width (0: it does not)."""
+        self.driver.set_window_size(390, 844)
+        try:
+            self.screenshot(name)
+            return int(self.driver.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+        finally:
+            self.driver.set_window_size(1280, 1000)
+
     def close(self) -> None:
         self.driver.quit()

@@ -115,6 +115,7 @@ async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path
             action_items=[ActionItem(what="add a toxicity eval to the prompt release", owner="olu")]))
         await run(b.until_text, "#review", "add a toxicity eval")
         await run(b.screenshot, "incident")
+        assert await run(b.phone, "incident-phone") == 0  # readable on a phone: nothing runs off the side
 
         await run(b.get, "/reports")
         reports = await run(b.text)

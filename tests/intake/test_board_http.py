@@ -66,6 +66,7 @@ async def test_session_cookie_and_csrf(board: Stack) -> None:
             and "Path=/" in cookie and "Max-Age=43200" in cookie
         home = await http.get("/")
         assert home.status_code == 200 and "signed in as <strong>olu</strong>" in home.text
+        assert "default-src 'self'" in home.headers["content-security-policy"]
         csrf = csrf_of(home.text, "/signout")
         refused = [await http.post("/signout", data={}),
                    await http.post("/signout", data={"csrf": "wrong"}),
