@@ -27,7 +27,7 @@ def steps_strip(state: IncidentState) -> str:
         said = " (current step)" if now else " (done)" if cls == "done" else ""
         current = ' aria-current="step"' if now else ""
         items.append(f'<li class="{cls}"{current}>{i}. {esc(step.value)}'
-                     f'<span class="skip">{said}</span></li>')
+                     f'<span class="vh">{said}</span></li>')
     return f'<ol class="steps" aria-label="The seven steps">{"".join(items)}</ol>'
 
 
@@ -55,6 +55,16 @@ def approval_form(number: str, req: ApprovalRequest, csrf: str, my_roles: list[R
     return form
 
 
+def acknowledge_form(state: IncidentState, number: str, csrf: str, my_roles: list[Role]) -> str:
+    """For the incident commander or AI Ops while nobody has acknowledged (the workflow decides who may)."""
+    roles: list[Role] = [r for r in my_roles if r in (Role.INCIDENT_COMMANDER, Role.AI_OPS)]
+    if state.acknowledged_by or not roles:
+        return ""
+    return (f'<form method="post" action="/incidents/{quote(number)}/acknowledge" class="card">{csrf_field(csrf)}'
+            f'{_roles_select("role", roles, Role.INCIDENT_COMMANDER)}<button type="submit">Acknowledge</button>'
+            f"</form>")
+
+
 def pending_section(state: IncidentState, number: str, csrf: str, my_roles: list[Role],
                     draft: Callable[[str], str | None]) -> str:
     pending = state.pending_approvals()
@@ -76,7 +86,7 @@ def mitigations_section(state: IncidentState, number: str, csrf: str, may_resolv
     rows = "".join(f"<tr><td>{esc(m.step.value)}</td><td>{esc(m.name)}</td><td>{when(m.applied_at)}</td>"
                    f"<td>{esc(m.outcome)}{' (' + esc(m.choice) + ' by ' + esc(m.chosen_by) + ')' if m.choice else ''}"
                    f"</td></tr>" for m in state.in_place)
-    out = ('<div class="table-wrap"><table><caption class="skip">Mitigations</caption><thead><tr><th scope="col">'
+    out = ('<div class="table-wrap"><table><caption class="vh">Mitigations</caption><thead><tr><th scope="col">'
            'step</th><th scope="col">mitigation</th><th scope="col">applied</th><th scope="col">now</th></tr>'
            f'</thead><tbody>{rows}</tbody></table></div>' if rows else "<p>No mitigation in place.</p>")
     others = [m for m in state.mitigations if m.outcome != "done"]
@@ -132,7 +142,7 @@ def evidence_section(number: str, manifest: dict[str, Any] | None) -> str:
         rows.append(f"<tr><td>{name}</td><td>{esc(item.get('source'))}</td>"
                     f"<td><code>{esc(item.get('sha256') or '-')}</code></td><td>{esc(item.get('size') or '-')}</td>"
                     f"<td class=\"bad\">{esc(item.get('error') or '')}</td></tr>")
-    return ('<div class="table-wrap"><table><caption class="skip">Evidence pack</caption><thead><tr>'
+    return ('<div class="table-wrap"><table><caption class="vh">Evidence pack</caption><thead><tr>'
             '<th scope="col">item</th><th scope="col">source</th><th scope="col">sha256</th><th scope="col">bytes'
             f'</th><th scope="col">error</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
             f'<p>collected {esc(manifest.get("collected_at"))} · <a href="/incidents/{quote(number)}/files/'
@@ -158,7 +168,7 @@ def timeline_section(state: IncidentState) -> str:
     rows = "".join(f"<tr><td>{when(e.at)}</td><td>{esc(e.step.value)}</td><td>{esc(e.actor)}"
                    f"{' (' + esc(e.role) + ')' if e.role else ''}</td><td>{esc(e.what)}</td></tr>"
                    for e in reversed(entries))
-    return ('<div class="table-wrap"><table><caption class="skip">Timeline, newest first</caption><thead><tr>'
+    return ('<div class="table-wrap"><table><caption class="vh">Timeline, newest first</caption><thead><tr>'
             '<th scope="col">at</th><th scope="col">step</th><th scope="col">who</th><th scope="col">what</th>'
             f'</tr></thead><tbody>{rows}</tbody></table></div>')
 
@@ -181,7 +191,8 @@ def incident_body(state: IncidentState, workflow_id: str, running: bool, csrf: s
                f'<dt>Temporal</dt><dd><a href="{esc(ui)}">this incident in the Temporal UI</a></dd></dl>')
     return (f"<h1>{esc(number)}: {esc(d.summary)}</h1>"
             f'<section id="overview" data-live aria-labelledby="h-overview"><h2 id="h-overview">Summary</h2>'
-            f"{steps_strip(state)}{summary}</section>"
+            f"{steps_strip(state)}{acknowledge_form(state, number, csrf, my_roles) if running else ''}{summary}"
+            f"</section>"
             f'<section id="approvals" data-live aria-labelledby="h-approvals"><h2 id="h-approvals">Waiting for a '
             f'decision</h2>{pending_section(state, number, csrf, my_roles, draft)}</section>'
             f'<section id="mitigations" data-live aria-labelledby="h-mitigations"><h2 id="h-mitigations">Mitigations'

@@ -47,7 +47,7 @@ def list_body(f: Filters, rows: list[Row], problem: str = "") -> str:
                    f'<td>{esc(c["service"])}</td><td>{esc(c["kind"])}</td><td>{esc(c["alerts"])}</td>'
                    f'<td>{esc(r.commander)}</td><td>{age(r.detected_at)}</td><td>{when(r.next_brief_due)}</td>'
                    f'<td>{r.waiting_for_me or ""}</td></tr>')
-    table = ('<div class="table-wrap"><table><caption class="skip">Incidents</caption><thead><tr>'
+    table = ('<div class="table-wrap"><table><caption class="vh">Incidents</caption><thead><tr>'
              + "".join(f'<th scope="col">{h}</th>' for h in head) + "</tr></thead><tbody>" + "".join(trs)
              + "</tbody></table></div>") if trs else "<p>No incident matches.</p>"
     said = f'<p class="card bad" role="alert">{esc(problem)}</p>' if problem else ""
@@ -73,7 +73,7 @@ def reports_body(result: dict[str, Any] | None, svgs: list[str], problems: list[
     share = "-" if cadence["on_time_share"] is None else f"{100 * cadence['on_time_share']:.0f}%"
     return (f"<h1>Reports</h1>{notes}<p>{result['incidents']} incident(s) with a retrospective record; the same "
             f"figures as <code>firebreak report</code> (minutes).</p>"
-            '<div class="table-wrap"><table><caption class="skip">Figures</caption><thead><tr><th scope="col">'
+            '<div class="table-wrap"><table><caption class="vh">Figures</caption><thead><tr><th scope="col">'
             'figure</th><th scope="col">n</th><th scope="col">median</th><th scope="col">p90</th><th scope="col">'
             f'max</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
             f"<p>cadence: {cadence['briefs_sent']} of {cadence['briefs_due']} briefs sent, {cadence['sent_on_time']} "

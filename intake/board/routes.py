@@ -26,10 +26,10 @@ from intake.board.static import CSS, JS
 from intake.body import read_body
 from intake.config import IntakeConfig
 from intake.errors import IntakeError
-from intake.people import DecisionBody, People, PeopleRoutes
+from intake.people import ActionResult, DecisionBody, People, PeopleRoutes
 from intake.tokens import TokenStoreError
 from integrations.artefacts import ArtefactStore
-from playbook.models import Resolution, Role
+from playbook.models import HumanAction, Resolution, Role
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM = 64 * 1024
@@ -84,7 +84,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
                  store: ArtefactStore) -> tuple[APIRouter, Board]:
     board = Board(config, people, client, store)
     router = APIRouter(include_in_schema=False)
-    every = config.board.refresh_seconds
+    every, wait = config.board.refresh_seconds, config.people.outcome_wait_seconds
 
     def signin_redirect() -> RedirectResponse:
         return RedirectResponse("/signin", status_code=303, headers=NO_STORE)
@@ -176,46 +176,57 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
         return board.html(number, body, session, events=f"/board/events?incident={quote(found.workflow_id)}"
                           f"&v={reads.state_version(found.state)[:16]}")
 
-    @router.post("/incidents/{ref}/approvals/{request_id}")
-    async def decide(request: Request, ref: str, request_id: str) -> Response:
+    async def act(request: Request, ref: str, label: str, send: Callable[[Session, dict[str, str]], Awaitable[
+            ActionResult]]) -> Response:
+        """A form that acts on the incident: CSRF-checked, sent as the signed-in person, the incident's answer (or
+        why it was not sent) shown on the incident page."""
         session, form = await checked(request)
         if session is None:
             return signin_redirect()
         if form is None:
             return board.refused(session, "The form expired or came from another site; reload and try again.")
         try:
-            body = DecisionBody(decision=form.get("decision", ""), role=form.get("role") or None,  # type: ignore
-                                comment=form.get("comment", ""), text=form.get("text"))
-            status, result = await board.actions.decision(session.person, body, ref, request_id)
-            said = f"{request_id}: {result.status}: {result.message}"
+            result = await send(session, form)
+            said = f"{label}: {result.status}: {result.message}"
         except ValidationError as err:
-            said = f"{request_id}: not sent: {err.errors()[0]['msg']}"
+            said = f"{label}: not sent: {err.errors()[0]['msg']}"
         except IntakeError as err:
-            said = f"{request_id}: not sent: {err.message}"
+            said = f"{label}: not sent: {err.message}"
         board.say(session, said)
         return RedirectResponse(f"/incidents/{quote(ref)}", status_code=303, headers=NO_STORE)
 
+    @router.post("/incidents/{ref}/approvals/{request_id}")
+    async def decide(request: Request, ref: str, request_id: str) -> Response:
+        async def send(session: Session, form: dict[str, str]) -> ActionResult:
+            body = DecisionBody(decision=form.get("decision", ""), role=form.get("role") or None,  # type: ignore
+                                comment=form.get("comment", ""), text=form.get("text"))
+            return (await board.actions.decision(session.person, body, ref, request_id))[1]
+
+        return await act(request, ref, request_id, send)
+
+    @router.post("/incidents/{ref}/acknowledge")
+    async def acknowledge(request: Request, ref: str) -> Response:
+        async def send(session: Session, form: dict[str, str]) -> ActionResult:
+            target = await board.actions.target(ref, 2.0)
+            role = board.actions.role(session.person, Role(form["role"]) if form.get("role") else None,
+                                      Role.INCIDENT_COMMANDER)
+            action = HumanAction(by=session.person, role=role, action_id=str(uuid.uuid4()))
+            return (await board.actions.outcome(target, IncidentWorkflow.acknowledge, action, wait))[1]
+
+        return await act(request, ref, "acknowledge", send)
+
     @router.post("/incidents/{ref}/resolve")
     async def resolve(request: Request, ref: str) -> Response:
-        session, form = await checked(request)
-        if session is None:
-            return signin_redirect()
-        if form is None:
-            return board.refused(session, "The form expired or came from another site; reload and try again.")
-        choices = {k[2:]: v for k, v in form.items() if k.startswith("m:")}
-        try:
+        async def send(session: Session, form: dict[str, str]) -> ActionResult:
+            choices = {k[2:]: v for k, v in form.items() if k.startswith("m:")}
             target = await board.actions.target(ref, 2.0)
             action = Resolution(by=session.person, role=Role.INCIDENT_COMMANDER, action_id=str(uuid.uuid4()),
                                 comment=form.get("comment", "")[:4000],
                                 keep=[k for k, v in choices.items() if v == "keep"],
                                 undo=[k for k, v in choices.items() if v == "undo"])
-            _, result = await board.actions.outcome(target, IncidentWorkflow.resolve, action,
-                                                    config.people.outcome_wait_seconds)
-            said = f"resolve: {result.status}: {result.message}"
-        except IntakeError as err:
-            said = f"resolve: not sent: {err.message}"
-        board.say(session, said)
-        return RedirectResponse(f"/incidents/{quote(ref)}", status_code=303, headers=NO_STORE)
+            return (await board.actions.outcome(target, IncidentWorkflow.resolve, action, wait))[1]
+
+        return await act(request, ref, "resolve", send)
 
     @router.get("/incidents/{number}/files/{relpath:path}")
     async def incident_file(request: Request, number: str, relpath: str) -> Response:

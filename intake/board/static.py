@@ -32,6 +32,7 @@ body{{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-app
 a{{color:var(--link)}}
 a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible,
 summary:focus-visible{{outline:3px solid var(--link);outline-offset:2px}}
+.vh{{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}}
 .skip{{position:absolute;left:-999px}}.skip:focus{{left:8px;top:8px;background:var(--bg);padding:4px}}
 header{{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.5rem 1rem;
   border-bottom:1px solid var(--border)}}
@@ -81,8 +82,9 @@ JS = """
       document.querySelectorAll('[data-live]').forEach(function (el) {
         var active = document.activeElement;
         if (active && active !== document.body && el.contains(active)) { return; }  // someone is typing here
+        if (el.querySelector('details[open]')) { return; }  // an opened form (edit, resolve) stays as it is
         var next = fresh.getElementById(el.id);
-        if (next) { el.innerHTML = next.innerHTML; }
+        if (next && next.innerHTML !== el.innerHTML) { el.innerHTML = next.innerHTML; }
       });
       if (status) { status.textContent = 'live, updated ' + new Date().toLocaleTimeString(); }
     });

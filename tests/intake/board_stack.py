@@ -111,14 +111,26 @@ class Browser:
         self.wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, selector), wanted))
         return self.text(selector)
 
+    def press(self, selector: str) -> None:
+        """Click what `selector` finds, found afresh (a live update may have just replaced it)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(5):
+            try:
+                self.driver.execute_script("arguments[0].click()", self.css(selector))
+                return
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError(f"{selector} kept being replaced")
+
     def sign_in(self, token: str) -> None:
         self.get("/signin")
         self.css("#token").send_keys(token)
-        self.css("form[action='/signin'] button").click()
+        self.press("form[action='/signin'] button")
         self.until_text("header", "signed in as")
 
     def sign_out(self) -> None:
-        self.css("form[action='/signout'] button").click()
+        self.press("form[action='/signout'] button")
         self.until_text("h1", "Sign in")
 
     def screenshot(self, name: str) -> None:
