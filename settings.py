@@ -32,6 +32,7 @@ CODEC_KEYS = "FIREBREAK_CODEC_KEYS"  # payload encryption keys, kid:base64key, .
 CODEC_KEY_FILE = "FIREBREAK_CODEC_KEY_FILE"  # a file holding those keys
 CODEC_CORS_ORIGINS = "FIREBREAK_CODEC_CORS_ORIGINS"  # origins allowed to call the intake's codec endpoint
 CODEC_TOKEN = "FIREBREAK_CODEC_TOKEN"  # the bearer token the codec endpoint asks for
+TEMPORAL_UI_URL = "FIREBREAK_TEMPORAL_UI_URL"  # the Temporal UI the board links to (`up` sets it for its intake)
 
 DEFAULT_HOME = ".firebreak"
 DEFAULT_PLAYBOOK = "playbook.toml"

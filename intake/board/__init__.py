@@ -12,6 +12,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from temporalio.client import Client
 
+import settings
 from intake.config import IntakeConfig
 from intake.people import People
 from integrations.artefacts import ArtefactStore
@@ -24,6 +25,9 @@ def install_board(app: FastAPI, config: IntakeConfig, people: People, client: Ca
         return
     from intake.board.routes import board_router
 
+    ui = settings.read(settings.TEMPORAL_UI_URL).strip()
+    if ui:  # `firebreak up` names its dev server's UI (its --ui-port)
+        config = config.model_copy(update={"board": config.board.model_copy(update={"temporal_ui_url": ui})})
     router, board = board_router(config, people, client, store)
     app.state.board = board
     app.include_router(router)
