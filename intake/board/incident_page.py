@@ -23,7 +23,8 @@ def steps_strip(state: IncidentState) -> str:
     for i, step in enumerate(Step, 1):
         now = step == state.step and state.status.value not in ("closed",)
         before = order.index(step) < order.index(state.step) and step != Step.COMMUNICATE  # briefs run throughout
-        cls = "now" if now else "done" if step in state.steps_done or before else ""
+        closed = state.status.value == "closed"
+        cls = "now" if now else "done" if step in state.steps_done or before or closed else ""
         said = " (current step)" if now else " (done)" if cls == "done" else ""
         current = ' aria-current="step"' if now else ""
         items.append(f'<li class="{cls}"{current}>{i}. {esc(step.value)}'

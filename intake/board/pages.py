@@ -10,11 +10,12 @@ from intake.board.reads import Filters, Row
 from playbook.models import Severity, SignalKind
 
 
-def signin_body(csrf: str, refused: str = "") -> str:
+def signin_body(csrf: str, refused: str = "", back: str = "/") -> str:
     said = f'<p class="card bad" role="alert">{esc(refused)}</p>' if refused else ""
     return (f"<h1>Sign in</h1>{said}<p>Sign in with your personal token (<code>firebreak token issue "
             f"PERSON</code> prints one). Only people on the playbook's roster see the board.</p>"
             f'<form method="post" action="/signin">{csrf_field(csrf)}'
+            f'<input type="hidden" name="next" value="{esc(back)}">'
             f'<label for="token">personal token</label> '
             f'<input id="token" name="token" type="password" autocomplete="current-password" required> '
             f'<button type="submit">Sign in</button></form>')

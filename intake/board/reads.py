@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from client.actions import IncidentNotFound, find_incident
 from client.listing import Listed, incident_row, list_incidents
@@ -124,7 +124,7 @@ async def incident(client: Client, ref: str) -> Incident | None:
     except IncidentNotFound:
         return None
     except RPCError as err:
-        if "not found" in err.message.lower() or "invalid" in err.message.lower():
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             return None
         raise
     if desc.workflow_type != "IncidentWorkflow":

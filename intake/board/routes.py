@@ -76,6 +76,11 @@ class Board:
                          f"</p>", session, status=status)
 
 
+def local(path: str) -> str:
+    """A path on this board to go back to after sign-in; anything else (another site) is the list."""
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
+
+
 async def _short(version: Awaitable[str]) -> str:
     return (await version)[:16]
 
@@ -86,8 +91,11 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
     router = APIRouter(include_in_schema=False)
     every, wait = config.board.refresh_seconds, config.people.outcome_wait_seconds
 
-    def signin_redirect() -> RedirectResponse:
-        return RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+    def signin_redirect(request: Request | None = None) -> RedirectResponse:
+        """To the sign-in page, which comes back to this page (a link from Slack or a ticket) once signed in."""
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "") if request else "/"
+        return RedirectResponse("/signin" + (f"?next={quote(back)}" if back != "/" else ""), status_code=303,
+                                headers=NO_STORE)
 
     async def checked(request: Request) -> tuple[Session | None, dict[str, str] | None]:
         """(session, form) for a POST that passes the CSRF check; (session, None) when it does not."""
@@ -103,30 +111,30 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
     async def js() -> Response:
         return Response(JS, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
 
-    @router.get("/signin")
-    async def signin_page(request: Request) -> Response:
-        pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
-        response = board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre)), None)
+    def signin_form(request: Request, pre: str, said: str = "", status: int = 200, back: str = "/") -> Response:
+        response = board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre), said, back), None,
+                              status=status)
         set_cookie(response, request, PRE_COOKIE, pre, None)
         return response
+
+    @router.get("/signin")
+    async def signin_page(request: Request, next: str = "/") -> Response:  # noqa: A002 - the query's name
+        return signin_form(request, request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24), back=local(next))
 
     @router.post("/signin")
     async def signin(request: Request) -> Response:
         _, form = await checked(request)
         pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
         if form is None:
-            response = board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre), "The form expired or "
-                                  "came from another site; sign in again."), None, status=403)
-            set_cookie(response, request, PRE_COOKIE, pre, None)
-            return response
+            return signin_form(request, pre, "The form expired or came from another site; sign in again.", 403)
+        back = local(form.get("next", "/"))
         try:
             sid, _ = board.sessions.sign_in(form.get("token", ""))
         except SignInRefused as err:
-            return board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre), str(err)), None, status=403)
+            return signin_form(request, pre, str(err), 403, back)
         except TokenStoreError:
-            return board.html("Sign in", pages.signin_body(board.sessions.pre_csrf(pre), "the token store cannot be "
-                                                           "read; try again"), None, status=503)
-        done: Response = RedirectResponse("/", status_code=303, headers=NO_STORE)
+            return signin_form(request, pre, "the token store cannot be read; try again", 503, back)
+        done: Response = RedirectResponse(back, status_code=303, headers=NO_STORE)
         set_cookie(done, request, COOKIE, sid, config.board.session_minutes * 60)
         done.delete_cookie(PRE_COOKIE, path="/")
         return done
@@ -146,7 +154,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
                         kind: str = "", mine: str = "") -> Response:
         session = board.sessions.current(request)
         if session is None:
-            return signin_redirect()
+            return signin_redirect(request)
         f = reads.Filters(state if state in ("open", "closed", "all") else "open", severity, service[:100], kind,
                           bool(mine))
         problem, rows, version = "", [], ""
@@ -162,8 +170,12 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
     async def incident(request: Request, ref: str) -> Response:
         session = board.sessions.current(request)
         if session is None:
-            return signin_redirect()
-        found = await reads.incident(board.client, ref)
+            return signin_redirect(request)
+        try:
+            found = await reads.incident(board.client, ref)
+        except RPCError as err:
+            return board.html(ref, f'<h1>{esc(ref)}</h1><p role="alert">Temporal did not answer ({esc(err.message)});'
+                              " reload in a moment.</p>", session, status=503)
         if found is None:
             return board.html("Not found", f"<h1>No incident {esc(ref)}</h1>", session, status=404)
         if found.state is None:
@@ -182,7 +194,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
         why it was not sent) shown on the incident page."""
         session, form = await checked(request)
         if session is None:
-            return signin_redirect()
+            return signin_redirect(request)
         if form is None:
             return board.refused(session, "The form expired or came from another site; reload and try again.")
         try:
@@ -243,7 +255,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
     async def reports(request: Request) -> Response:
         session = board.sessions.current(request)
         if session is None:
-            return signin_redirect()
+            return signin_redirect(request)
         records, problems = artefacts.retrospective_records(store)
         result, svgs = charts(records) if records else (None, [])
         return board.html("Reports", pages.reports_body(result, svgs, problems), session)

@@ -1,6 +1,6 @@
 """Board sessions: a personal token (`firebreak token issue PERSON`) exchanged once for a session cookie.
 
-The cookie holds a random session id only (HttpOnly, SameSite=Strict, Path=/; Secure when the page came over
+The cookie holds a random session id only (HttpOnly, SameSite=Lax, Path=/; Secure when the page came over
 https); the server keeps who it is, its CSRF token and when it ends. Every form carries the CSRF token and every
 POST is checked against it (before sign-in, against a per-browser pre-session cookie: no login CSRF), and a POST
 whose Origin names another site is refused. A session ends at sign-out or `session_minutes` after sign-in; a revoked
@@ -118,5 +118,7 @@ def same_origin(request: Request) -> bool:
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="strict",
+    # Lax, not Strict: a link to an incident from Slack, a ticket or a page opens signed in. Cross-site POSTs still
+    # carry no cookie, and every form needs its CSRF token anyway.
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
                         secure=request.url.scheme == "https")

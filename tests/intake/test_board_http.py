@@ -40,9 +40,10 @@ async def signed_in(board: Stack, person: str, token: str | None = None) -> Asyn
 
 async def test_nobody_unsigned_or_off_the_roster_sees_anything(board: Stack) -> None:
     async with httpx.AsyncClient(base_url=board.api.url, timeout=30) as http:
-        for path in ("/", "/reports", "/incidents/INC-2026-0001"):
+        for path, back in (("/", ""), ("/reports", "?next=/reports"), ("/incidents/INC-2026-0001?x=1",
+                                                                         "?next=/incidents/INC-2026-0001%3Fx%3D1")):
             r = await http.get(path)
-            assert r.status_code == 303 and r.headers["location"] == "/signin", path
+            assert r.status_code == 303 and r.headers["location"] == "/signin" + back, path
         for path in ("/board/events", "/incidents/INC-2026-0001/files/evidence/manifest.json"):
             assert (await http.get(path)).status_code == 401, path
         page = await http.get("/signin")
@@ -51,6 +52,15 @@ async def test_nobody_unsigned_or_off_the_roster_sees_anything(board: Stack) -> 
             r = await http.post("/signin", data={"csrf": csrf_of(page.text), "token": token})
             assert r.status_code == 403 and why in r.text and COOKIE not in r.cookies
         assert (await http.get("/")).status_code == 303
+
+
+async def test_sign_in_returns_to_the_page_asked_for_and_only_on_this_board(board: Stack) -> None:
+    for asked, lands in (("/reports", "/reports"), ("//evil.example/x", "/"), ("https://evil.example/", "/")):
+        async with httpx.AsyncClient(base_url=board.api.url, timeout=30) as http:
+            page = await http.get("/signin", params={"next": asked})
+            r = await http.post("/signin", data={"csrf": csrf_of(page.text), "token": board.tokens["cat"],
+                                                 "next": asked})
+            assert r.status_code == 303 and r.headers["location"] == lands, asked
 
 
 async def test_session_cookie_and_csrf(board: Stack) -> None:
@@ -62,7 +72,7 @@ async def test_session_cookie_and_csrf(board: Stack) -> None:
         r = await http.post("/signin", data={"csrf": csrf_of(page.text), "token": board.tokens["olu"]})
         assert r.status_code == 303
         cookie = r.headers["set-cookie"]
-        assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie \
+        assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=lax" in cookie \
             and "Path=/" in cookie and "Max-Age=43200" in cookie
         home = await http.get("/")
         assert home.status_code == 200 and "signed in as <strong>olu</strong>" in home.text
