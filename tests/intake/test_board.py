@@ -8,6 +8,10 @@ under .firebreak/board-screenshots/ for docs/board.md.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,19 @@ async def run(fn: Any, *args: Any) -> Any:
 
 def click(b: Browser, selector: str) -> None:
     b.press(selector)
+
+
+def attribute(b: Browser, selector: str, name: str) -> str:
+    return str(b.css(selector).get_attribute(name))
+
+
+def first_tab_stop(b: Browser) -> str:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    b.driver.refresh()  # a fresh page: nothing has the focus yet
+    ActionChains(b.driver).send_keys(Keys.TAB).perform()
+    return str(b.driver.switch_to.active_element.get_attribute("textContent"))
 
 
 def edit_brief(b: Browser, request_id: str, added: str) -> None:
@@ -125,9 +142,29 @@ async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path
         await run(b.screenshot, "incident")
         assert await run(b.phone, "incident-phone") == 0  # readable on a phone: nothing runs off the side
 
+        # The evidence pack with its hashes, each item a link to its file; the ticket; the Temporal UI.
+        evidence = await run(b.text, "#evidence")
+        item = json.loads((board.store.path(number, "evidence", "manifest.json")).read_text())["items"][0]
+        assert item["name"] in evidence and item["sha256"] in evidence
+        ui = await run(attribute, b, "#overview a[href*='/namespaces/default/workflows/']", "href")
+        assert ui.endswith(f"/workflows/{handle.id}")
+        assert number in await run(b.text, "#overview dd a")  # the ticket
+        await run(b.press, f"#evidence a[href$='/{item['path'].split('/')[-1]}']")
+        assert service in await run(b.until_text, "body", service)  # the stored file, served to the signed in
+        # The keyboard's first stop is the skip link.
+        await run(b.get, f"/incidents/{number}")
+        assert await run(first_tab_stop, b) == "Skip to content"
+
         await run(b.get, "/reports")
         reports = await run(b.text)
         assert "time to acknowledge (MTTA)" in reports and "Briefs on time per week" in reports
+        # The numbers are `firebreak report`'s own, read from the same artefacts.
+        printed = subprocess.run([sys.executable, "-m", "cli", "report", "--json"], capture_output=True, text=True,
+                                 env={**os.environ, "FIREBREAK_HOME": str(board.store.root.parent)}, check=True)
+        figures = json.loads(printed.stdout)
+        assert f"{figures['incidents']} incident(s) with a retrospective record" in reports
+        mttr = figures["minutes_to_resolve"]
+        assert f"time to resolve (MTTR) {mttr['n']} {mttr['median']:g} {mttr['p90']:g} {mttr['max']:g}" in reports
         await run(b.screenshot, "reports")
         await run(b.sign_out)
     except BaseException:
