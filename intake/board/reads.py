@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -65,7 +64,6 @@ class Incident:
     running: bool
     state: IncidentState | None
     problem: str = ""  # why the state could not be read
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def primary(state: IncidentState, role: Role) -> str:
