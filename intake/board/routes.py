@@ -193,8 +193,9 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
         """A form that acts on the incident: CSRF-checked, sent as the signed-in person, the incident's answer (or
         why it was not sent) shown on the incident page."""
         session, form = await checked(request)
-        if session is None:
-            return signin_redirect(request)
+        if session is None:  # signed out meanwhile: nothing is sent; back to the incident once signed in
+            return RedirectResponse(f"/signin?next={quote(f'/incidents/{quote(ref)}')}", status_code=303,
+                                    headers=NO_STORE)
         if form is None:
             return board.refused(session, "The form expired or came from another site; reload and try again.")
         try:

@@ -46,6 +46,8 @@ async def test_nobody_unsigned_or_off_the_roster_sees_anything(board: Stack) -> 
             assert r.status_code == 303 and r.headers["location"] == "/signin" + back, path
         for path in ("/board/events", "/incidents/INC-2026-0001/files/evidence/manifest.json"):
             assert (await http.get(path)).status_code == 401, path
+        r = await http.post("/incidents/INC-2026-0001/approvals/stabilise-1", data={"decision": "approve"})
+        assert r.status_code == 303 and r.headers["location"] == "/signin?next=/incidents/INC-2026-0001"
         page = await http.get("/signin")
         for token, why in ((board.tokens["zed"], "zed is not on this playbook"),
                            ("fbp_not-a-token", "unknown or revoked")):
