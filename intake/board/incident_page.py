@@ -164,10 +164,18 @@ def review_section(state: IncidentState) -> str:
     return f"<p>root cause: {esc(r.root_cause)}</p>{lists}<h3>action items</h3><ul>{items}</ul>"
 
 
+PROSE = ("text", "comment", "reason", "error", "summary", "title")  # details worth a line on the timeline
+
+
+def said(details: dict[str, Any]) -> str:
+    found = next((details[k] for k in PROSE if isinstance(details.get(k), str) and details[k].strip()), "")
+    return f'<br><span class="muted">{esc(found[:500])}</span>' if found else ""
+
+
 def timeline_section(state: IncidentState) -> str:
     entries = state.timeline[-MAX_TIMELINE:]
     rows = "".join(f"<tr><td>{when(e.at)}</td><td>{esc(e.step.value)}</td><td>{esc(e.actor)}"
-                   f"{' (' + esc(e.role) + ')' if e.role else ''}</td><td>{esc(e.what)}</td></tr>"
+                   f"{' (' + esc(e.role) + ')' if e.role else ''}</td><td>{esc(e.what)}{said(e.details)}</td></tr>"
                    for e in reversed(entries))
     return ('<div class="table-wrap"><table><caption class="vh">Timeline, newest first</caption><thead><tr>'
             '<th scope="col">at</th><th scope="col">step</th><th scope="col">who</th><th scope="col">what</th>'

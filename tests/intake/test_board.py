@@ -21,7 +21,7 @@ import pytest
 from playbook.models import ActionItem, ApprovalStatus, RetrospectiveNotes, Role
 from tests.intake.board_stack import Browser, Stack
 from tests.intake.support import API_TOKEN, bearer
-from tests.support import wait_for
+from tests.support import human, wait_for
 from tests.test_ui import CHROMEDRIVER, CHROMIUM
 from workflows.incident import IncidentWorkflow
 
@@ -118,6 +118,11 @@ async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path
         assert (await run(b.text, "ol.steps li.done")).startswith("1. detect")
         now = await run(b.text, "ol.steps li[aria-current=step]")
         assert "stabilise" not in now and "detect" not in now, now
+
+        # Someone else writes a note (here through the workflow's signal, as the CLI does): the open page's
+        # timeline shows it without a reload.
+        await handle.signal(IncidentWorkflow.add_note, human("olu", Role.AI_OPS, "rollback verified in staging"))
+        await run(b.until_text, "#timeline", "rollback verified in staging")
 
         # Resolve from the board, keeping the mitigation; the closing brief then waits for the SME.
         await run(click, b, "#mitigations details summary")
