@@ -107,15 +107,15 @@ def mitigations_section(state: IncidentState, number: str, csrf: str, may_resolv
 
 
 def diff_html(diff: str) -> str:
-    lines = []
+    lines = []  # one block per line (no newlines between them: the blocks make the lines)
     for line in diff.splitlines():
         if line.startswith("+") and not line.startswith("+++"):
             lines.append(f"<ins>{esc(line)}</ins>")
         elif line.startswith("-") and not line.startswith("---"):
             lines.append(f"<del>{esc(line)}</del>")
         else:
-            lines.append(esc(line))
-    return '<pre class="diff" aria-label="the SME\'s edit">' + "\n".join(lines) + "</pre>"
+            lines.append(f'<span class="line">{esc(line)}</span>')
+    return '<pre class="diff" aria-label="the SME\'s edit">' + "".join(lines) + "</pre>"
 
 
 def briefs_section(found: list[BriefFiles]) -> str:

@@ -76,6 +76,10 @@ class Board:
                          f"</p>", session, status=status)
 
 
+def lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def local(path: str) -> str:
     """A path on this board to go back to after sign-in; anything else (another site) is the list."""
     return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
@@ -211,8 +215,9 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
     @router.post("/incidents/{ref}/approvals/{request_id}")
     async def decide(request: Request, ref: str, request_id: str) -> Response:
         async def send(session: Session, form: dict[str, str]) -> ActionResult:
+            text = form.get("text")  # browsers send a textarea's lines as CRLF: the brief's are LF
             body = DecisionBody(decision=form.get("decision", ""), role=form.get("role") or None,  # type: ignore
-                                comment=form.get("comment", ""), text=form.get("text"))
+                                comment=form.get("comment", ""), text=None if text is None else lf(text))
             return (await board.actions.decision(session.person, body, ref, request_id))[1]
 
         return await act(request, ref, request_id, send)
@@ -234,7 +239,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
             choices = {k[2:]: v for k, v in form.items() if k.startswith("m:")}
             target = await board.actions.target(ref, 2.0)
             action = Resolution(by=session.person, role=Role.INCIDENT_COMMANDER, action_id=str(uuid.uuid4()),
-                                comment=form.get("comment", "")[:4000],
+                                comment=lf(form.get("comment", ""))[:4000],
                                 keep=[k for k, v in choices.items() if v == "keep"],
                                 undo=[k for k, v in choices.items() if v == "undo"])
             return (await board.actions.outcome(target, IncidentWorkflow.resolve, action, wait))[1]

@@ -56,7 +56,7 @@ ol.steps li{{padding:.25rem .6rem;border:1px solid var(--border);border-radius:9
 ol.steps li.done{{color:var(--ok)}}ol.steps li.now{{background:var(--now);font-weight:bold}}
 pre{{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--bg);padding:.5rem;border:1px solid var(--border)}}
 pre.diff ins{{background:var(--add);text-decoration:none;display:block}}
-pre.diff del{{background:var(--del);text-decoration:none;display:block}}
+pre.diff del{{background:var(--del);text-decoration:none;display:block}}pre.diff .line{{display:block}}
 .flash{{border-left:4px solid var(--link)}}
 dl.card{{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}}dl.card dd{{margin:0}}
 svg.chart{{max-width:100%;height:auto}}

@@ -134,8 +134,14 @@ class Browser:
         self.until_text("h1", "Sign in")
 
     def screenshot(self, name: str) -> None:
+        """The whole page (the window grown to its height for the moment), for docs/board.md."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+        height = int(self.driver.execute_script("return document.documentElement.scrollHeight"))
+        self.driver.set_window_size(1280, min(max(height, 1000), 6000))
+        try:
+            self.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+        finally:
+            self.driver.set_window_size(1280, 1000)
 
     def phone(self, name: str) -> int:
         """A phone-sized window's screenshot; how far the page runs past the screen's width (0: it does not)."""

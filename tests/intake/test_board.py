@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from playbook.models import ActionItem, ApprovalStatus, RetrospectiveNotes, Role
-from tests.intake.board_stack import Browser, Stack
+from tests.intake.board_stack import SCREENSHOTS, Browser, Stack
 from tests.intake.support import API_TOKEN, bearer
 from tests.support import human, wait_for
 from tests.test_ui import CHROMEDRIVER, CHROMIUM
@@ -61,6 +61,7 @@ async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never download a browser or driver
     service, http = f"board-{uuid.uuid4().hex[:6]}", board.api.http
+    (SCREENSHOTS / "failure.png").unlink(missing_ok=True)
     b: Browser = await run(Browser, board.api.url, tmp_path / "chromium")
     try:
         await run(b.get, "/")
@@ -140,6 +141,7 @@ async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path
         assert "accepted" in await run(b.until_text, ".flash", "brief-final")
         diff = await run(b.until_text, "#briefs pre.diff", "Customers were told")
         assert "+Customers were told at 10:40" in diff
+        assert "-## What happened" not in diff  # only what the SME changed (the form's CRLF lines are the brief's)
         await handle.signal(IncidentWorkflow.retrospective_done, RetrospectiveNotes(
             by="ian", role=Role.INCIDENT_COMMANDER, action_id=str(uuid.uuid4()), root_cause="prompt v13",
             action_items=[ActionItem(what="add a toxicity eval to the prompt release", owner="olu")]))
