@@ -187,8 +187,11 @@ def incident_body(state: IncidentState, workflow_id: str, running: bool, csrf: s
                   manifest: dict[str, Any] | None, temporal_ui: str) -> str:
     number = state.number or workflow_id
     d = state.detection
-    ticket = (f'<a href="{esc(state.ticket.url)}">{esc(state.ticket.key)}</a> ({esc(state.ticket.backend)})'
-              if state.ticket else "not yet")
+    ticket = "not yet"
+    if state.ticket:  # a local ticket is a file of the artefacts (a file:// link a browser would not open here)
+        href = (f"/incidents/{quote(number)}/files/ticket.md" if state.ticket.url.startswith("file:")
+                else state.ticket.url)
+        ticket = f'<a href="{esc(href)}">{esc(state.ticket.key)}</a> ({esc(state.ticket.backend)})'
     ui = f"{temporal_ui.rstrip('/')}/namespaces/default/workflows/{quote(workflow_id)}"
     summary = (f'<dl class="card"><dt>severity</dt><dd>{esc(state.severity.value)} '
                f'<span class="muted">{esc(state.severity_reason)}</span></dd>'

@@ -155,7 +155,8 @@ async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path
         assert item["name"] in evidence and item["sha256"] in evidence
         ui = await run(attribute, b, "#overview a[href*='/namespaces/default/workflows/']", "href")
         assert ui.endswith(f"/workflows/{handle.id}")
-        assert number in await run(b.text, "#overview dd a")  # the ticket
+        assert number in await run(b.text, "#overview dd a")  # the ticket (local: its file, served here)
+        assert (await run(attribute, b, "#overview dd a", "href")).endswith(f"/incidents/{number}/files/ticket.md")
         await run(b.press, f"#evidence a[href$='/{item['path'].split('/')[-1]}']")
         assert service in await run(b.until_text, "body", service)  # the stored file, served to the signed in
         # The keyboard's first stop is the skip link.
