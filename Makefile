@@ -5,10 +5,14 @@ BIN := $(VENV)/bin
 # Node 22 and promptfoo for the regression gate (the machine's Node may be older; promptfoo needs >= 22.22).
 PROMPTFOO_DIR := tools/promptfoo
 PROMPTFOO := $(PROMPTFOO_DIR)/node_modules/.installed
+# The real Unleash server for the feature-flag test (tests/servers/unleash.py), run on promptfoo's Node 22.
+UNLEASH_DIR := tools/unleash
+UNLEASH := $(UNLEASH_DIR)/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
+REDIS_SERVER := /usr/bin/redis-server
 
-.PHONY: up test lint bench clean browser
+.PHONY: up test lint bench clean browser redis unleash
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +36,7 @@ $(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
 up: $(VENV)/.runtime $(PROMPTFOO)
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev $(PROMPTFOO) browser
+test: $(VENV)/.dev $(PROMPTFOO) browser redis unleash
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -50,6 +54,28 @@ browser:
 	       "(apt-get install chromium chromium-driver); the browser test will be skipped" >&2; \
 	fi
 
+# From the committed lock file, at setup time only (about 200 MB); its install scripts are not needed.
+$(UNLEASH): $(UNLEASH_DIR)/package.json $(UNLEASH_DIR)/package-lock.json
+	npm ci --prefix $(UNLEASH_DIR) --omit=optional --ignore-scripts --engine-strict=false --no-audit --no-fund \
+		--loglevel=error
+	touch $@
+
+unleash: $(UNLEASH) $(PROMPTFOO)
+
+# tests/servers/redis.py starts Debian's redis-server for the cache purge tests. Install it when missing and we are
+# root (as in CI); otherwise say that those tests will be skipped.
+redis:
+	@if [ -x $(REDIS_SERVER) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's redis-server for the cache purge tests"; \
+	  apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	    redis-server; \
+	else \
+	  echo "note: $(REDIS_SERVER) is missing and only root can install it (apt-get install redis-server);" \
+	       "the cache purge tests will be skipped" >&2; \
+	fi
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
@@ -63,4 +89,4 @@ bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.pending && exit $$(( intake || fleet ))
 
 clean:
-	rm -rf $(VENV) .firebreak build *.egg-info $(PROMPTFOO_DIR)/node_modules
+	rm -rf $(VENV) .firebreak build *.egg-info $(PROMPTFOO_DIR)/node_modules $(UNLEASH_DIR)/node_modules

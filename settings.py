@@ -7,7 +7,8 @@ FIREBREAK_WORKER_METRICS (observability/runtime.py), FIREBREAK_OTEL (observabili
 FIREBREAK_CODEC_KEYS / _KEY_FILE (client/codec.py), FIREBREAK_CODEC_CORS_ORIGINS / _TOKEN (intake/codec_server.py).
 
 Not here: secrets and other systems' addresses, which playbook.toml names (`*_env` keys, the intake's secrets)
-and the adapter using them reads; Temporal's own TEMPORAL_* variables, which temporalio.envconfig reads.
+and the adapter using them reads, except the ticket trackers' credentials and webhook secrets (FIREBREAK_JIRA_*,
+FIREBREAK_GITHUB_*, below); Temporal's own TEMPORAL_* variables, which temporalio.envconfig reads.
 
 Imports nothing of Firebreak's, so every package but workflows/ (which never reads the environment) may use it.
 """
@@ -33,6 +34,13 @@ CODEC_KEY_FILE = "FIREBREAK_CODEC_KEY_FILE"  # a file holding those keys
 CODEC_CORS_ORIGINS = "FIREBREAK_CODEC_CORS_ORIGINS"  # origins allowed to call the intake's codec endpoint
 CODEC_TOKEN = "FIREBREAK_CODEC_TOKEN"  # the bearer token the codec endpoint asks for
 TEMPORAL_UI_URL = "FIREBREAK_TEMPORAL_UI_URL"  # the Temporal UI the board links to (`up` sets it for its intake)
+# Ticket trackers ([tickets] backend = "jira" / "github", docs/trackers.md): the worker's credentials and the
+# intake's webhook secrets. Only the backend the playbook names needs its own.
+JIRA_EMAIL = "FIREBREAK_JIRA_EMAIL"  # the Atlassian account the API token belongs to (basic auth)
+JIRA_API_TOKEN = "FIREBREAK_JIRA_API_TOKEN"  # its API token
+JIRA_WEBHOOK_SECRET = "FIREBREAK_JIRA_WEBHOOK_SECRET"  # the Jira webhook's secret (X-Hub-Signature)
+GITHUB_TOKEN = "FIREBREAK_GITHUB_TOKEN"  # a fine-grained token: Issues read/write, Metadata read
+GITHUB_WEBHOOK_SECRET = "FIREBREAK_GITHUB_WEBHOOK_SECRET"  # the GitHub webhook's secret (X-Hub-Signature-256)
 
 DEFAULT_HOME = ".firebreak"
 DEFAULT_PLAYBOOK = "playbook.toml"

@@ -135,12 +135,12 @@ class CommunicateActivities:
             if self.ctx.store.find_once(sent_log, key) is not None:
                 continue  # delivered by an earlier attempt: a retry (after a 429 elsewhere) never pages twice
             try:
-                sender_for(channel).page(channel, request, key)
+                kept = sender_for(channel).page(channel, request, key) or {}
             except ChannelError as err:
                 failures.append(ChannelError(f"{name}: {err}") if not isinstance(err, slack.RateLimited) else
                                 slack.RateLimited(f"{name}: {err}", err.retry_after))
                 continue
-            self.ctx.store.append_once(sent_log, key, {"at": datetime.now(UTC).isoformat(), "channel": name})
+            self.ctx.store.append_once(sent_log, key, {"at": datetime.now(UTC).isoformat(), "channel": name, **kept})
         if failures:
             waits = [f.retry_after for f in failures if isinstance(f, slack.RateLimited)]
             combined = slack.RateLimited("; ".join(map(str, failures)), max(waits)) if waits else \

@@ -1,4 +1,4 @@
-"""Step 1, detect & acknowledge: classify, number, ticket."""
+"""Step 1, detect & acknowledge: classify and number (the ticket: activities/tickets.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
 from integrations.deploys import deploy_text, last_deploy
-from integrations.tickets import ticket_backend
 from playbook.config import Playbook, PlaybookError, load_playbook
-from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput, TicketUpdate
-from playbook.models import Detection, PlaybookRef, Ticket
-from playbook.redact import outbound
+from playbook.messages import OpenedIncident, OpenIncidentInput
+from playbook.models import Detection, PlaybookRef
 from playbook.severity import classify
 
 
@@ -50,12 +48,3 @@ class DetectActivities:
             activity.logger.warning("could not read the deploy log of prompt %s: %s", prompt, err)
             return None
         return deploy_text(entry) if entry else None
-
-    @activity.defn(name="create_ticket")
-    def create_ticket(self, request: TicketInput) -> Ticket:
-        # Redacted here, once for every backend: a ticket leaves Firebreak (a tracker, or files people share).
-        return ticket_backend("local", self.ctx.store).create(outbound(request, keep=("number",)))
-
-    @activity.defn(name="update_ticket")
-    def update_ticket(self, request: TicketUpdate) -> bool:
-        return ticket_backend(request.ticket.backend, self.ctx.store).update(outbound(request, keep=("ticket", "key")))

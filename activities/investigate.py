@@ -108,6 +108,13 @@ class InvestigateActivities:
                            json.dumps(content, indent=2).encode())
         return item.model_copy(update={"summary": summary[:1000]})
 
+    def _frozen(self, number: str) -> list[dict[str, Any]]:
+        """The snapshots frozen before system-altering actions (activities/freeze.py), each with its sha256."""
+        index = self.ctx.store.path(f"{number}/evidence/frozen.jsonl")
+        if not index.exists():
+            return []
+        return [json.loads(line) for line in index.read_text(encoding="utf-8").splitlines() if line.strip()]
+
     @activity.defn(name="collect_evidence")
     def collect_evidence(self, request: EvidenceInput) -> EvidencePack:
         number = request.incident_number
@@ -134,6 +141,6 @@ class InvestigateActivities:
                 continue
             items.append(self._store(number, name, where, content))
         manifest = {"incident": number, "collected_at": datetime.now(UTC).isoformat(),
-                    "items": [item.model_dump(mode="json") for item in items]}
+                    "items": [item.model_dump(mode="json") for item in items], "frozen": self._frozen(number)}
         path = self.ctx.store.write(f"{number}/evidence/manifest.json", json.dumps(manifest, indent=2))
         return EvidencePack(manifest_path=str(path), items=items)

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.actions import call_http, langfuse_errors
+from activities.actions import call_http, langfuse_errors, mitigation_errors
 from activities.context import ActivityContext
 from integrations.langfuse.client import LangfuseError, client_for
 from integrations.langfuse.prompts import rollback_prompt
+from integrations.mitigations import MitigationError, backend_for
 from integrations.prompt_patch import create_candidate, undo_label_move
 from integrations.promptfoo import PromptfooError, build_suite, offending_inputs, run_suite
 from playbook.config import HttpAction, render_template
@@ -93,6 +94,16 @@ class RemedyActivities:
             self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
                 "step": "review", "action": request.name, "undo": True, "status_code": response.status_code})
             return f"{call.method} answered {response.status_code}"
+        if plan.kind == "mitigation" and plan.mitigation is not None:
+            try:
+                detail = backend_for(plan.mitigation.kind).undo(plan.mitigation, dict(plan.variables), plan.restore,
+                                                                request.key)
+            except MitigationError as err:
+                raise mitigation_errors(err) from err
+            self.ctx.store.append_once(f"{request.incident_number}/actions.jsonl", request.key, {
+                "step": "review", "action": request.name, "undo": True, "kind": plan.mitigation.kind,
+                "detail": detail})
+            return detail
         raise ApplicationError(f"{request.name}: a {plan.kind} undo is not run by the worker", non_retryable=True)
 
     def _undo_label(self, plan: UndoPlan) -> str:

@@ -20,6 +20,8 @@ from integrations.channels import post_webhook
 from playbook.config import EmailChannel, SlackChannel, SlackWebhookChannel, StatuspageChannel, WebhookChannel
 from playbook.messages import Notification, SendBrief
 
+ACK_PAGE = "/notify/ack-"  # in the key of the pages that ask for acknowledgement (workflows/incident/acknowledge.py)
+
 
 @dataclass(frozen=True)
 class Sent:
@@ -37,8 +39,9 @@ class ChannelSender(Protocol):
         """Send the approved brief; ChannelError when the channel failed."""
         ...
 
-    def page(self, cfg: Any, request: Notification, key: str) -> None:
-        """Page the responders; ChannelError when the channel failed."""
+    def page(self, cfg: Any, request: Notification, key: str) -> dict[str, str] | None:
+        """Page the responders; ChannelError when the channel failed. What it returns is kept with the page's line
+        in notifications-sent.jsonl (a Slack page's channel id and ts, for replacing it once acknowledged)."""
         ...
 
 
@@ -53,8 +56,9 @@ def footer(request: SendBrief) -> str:
 
 
 class _BriefsOnly:
-    def page(self, cfg: Any, request: Notification, key: str) -> None:
-        """Pages go to webhook and Slack webhook channels only; the playbook check refuses others in notify_channels."""
+    def page(self, cfg: Any, request: Notification, key: str) -> dict[str, str] | None:
+        """Pages go to webhook, Slack and e-mail channels only; the playbook check refuses others in notify_channels."""
+        return None
 
 
 class WebhookSender:
@@ -66,9 +70,10 @@ class WebhookSender:
             **request.brief.model_dump(mode="json", exclude={"draft_text"})}, request.key)
         return Sent()
 
-    def page(self, cfg: WebhookChannel, request: Notification, key: str) -> None:
+    def page(self, cfg: WebhookChannel, request: Notification, key: str) -> dict[str, str] | None:
         post_webhook(cfg, {"type": "incident_notification", "incident": request.incident_number,
                            "to": request.to, "subject": request.subject, "text": request.text}, key)
+        return None
 
 
 class SlackWebhookSender:
@@ -79,12 +84,25 @@ class SlackWebhookSender:
         slack.post_webhook_message(cfg, brief.title, slack.brief_blocks(brief.title, brief.text, footer(request)))
         return Sent()
 
-    def page(self, cfg: SlackWebhookChannel, request: Notification, key: str) -> None:
+    def page(self, cfg: SlackWebhookChannel, request: Notification, key: str) -> dict[str, str] | None:
         slack.post_webhook_message(cfg, f"{request.subject}\n{request.text}", None)
+        return None
 
 
-class SlackSender(_BriefsOnly):
+class SlackSender:
     keyed = False
+
+    def page(self, cfg: SlackChannel, request: Notification, key: str) -> dict[str, str] | None:
+        """The page; one asking for acknowledgement (the incident's `notify/ack-<level>` pages) carries an
+        Acknowledge button (POST /v1/slack/actions), and its channel id and ts are kept so that it can be replaced
+        once someone acknowledged (activities/paging.py)."""
+        asks = ACK_PAGE in request.key
+        posted = slack.post_message(cfg, f"{request.incident_number}: {request.subject}",
+                                    slack.page_blocks(request.incident_number, request.subject, request.text,
+                                                      request.to, acknowledge=asks))
+        if not asks:
+            return {"slack_channel": posted.channel}
+        return {"slack_channel": posted.channel, "slack_ts": posted.ts}
 
     def brief(self, cfg: SlackChannel, request: SendBrief, store: ArtefactStore) -> Sent:
         brief = request.brief
@@ -92,8 +110,16 @@ class SlackSender(_BriefsOnly):
         return Sent(detail=f"ts {posted.ts} in {posted.channel}")
 
 
-class EmailSender(_BriefsOnly):
+class EmailSender:
     keyed = False
+
+    def page(self, cfg: EmailChannel, request: Notification, key: str) -> dict[str, str] | None:
+        """To the paged people's e-mail contacts (the channel's `to` when none has one), through its SMTP server."""
+        to = [c for p in request.to if "@" in (c := request.contacts.get(p, "")) and ":" not in c] or cfg.to
+        sent = mail.send(cfg.model_copy(update={"to": to}), f"[{request.incident_number}] {request.subject}",
+                         f"{request.text}\n\n-- \nFirebreak paged {', '.join(request.to)} for "
+                         f"{request.incident_number}.\n", key)
+        return {"message_id": sent}
 
     def brief(self, cfg: EmailChannel, request: SendBrief, store: ArtefactStore) -> Sent:
         brief = request.brief

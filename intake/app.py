@@ -44,7 +44,9 @@ from intake.formats import alertmanager, firebreak, grafana, pagerduty
 from intake.langfuse_webhook import langfuse_router
 from intake.metrics import install_metrics
 from intake.openapi_doc import SENT, answers, body_doc, finish
+from intake.pagerduty_webhook import pagerduty_router
 from intake.people import People, people_router
+from intake.tracker_webhooks import tracker_router
 from integrations.artefacts import ArtefactStore
 from observability import tracing
 from observability.logs import json_logs
@@ -215,6 +217,8 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     people, store = people or People(), store or ArtefactStore(firebreak_home() / "artefacts")
     app.include_router(people_router(config, people, lambda: intake.client))
     app.include_router(langfuse_router(config, langfuse_secret, store))
+    app.include_router(pagerduty_router(config, people, lambda: intake.client))  # PagerDuty v3 webhooks
+    app.include_router(tracker_router(config, lambda: intake.client))  # GitHub / Jira: action items closed there
     install_board(app, config, people, lambda: intake.client, people.store or store)  # the web board at /
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
@@ -308,7 +312,8 @@ def build(playbook_path: Path, address: str | None = None, environ: dict[str, st
     secrets = load_secrets(config, environ, str(playbook_path))
     slack_secret = (os.environ if environ is None else environ).get(config.slack.signing_secret_env)
     people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None,
-                    channels=dict(playbook.channels), store=ArtefactStore(firebreak_home() / "artefacts"))
+                    channels=dict(playbook.channels), store=ArtefactStore(firebreak_home() / "artefacts"),
+                    pagerduty=playbook.paging.pagerduty)
     webhook_secret = (os.environ if environ is None else environ).get(config.langfuse.secret_env, "").strip()
     return create_app(config, secrets, address=address, people=people, host=host,
                       langfuse_secret=webhook_secret.encode() if webhook_secret else None), config

@@ -35,6 +35,7 @@ from integrations.artefacts import ArtefactStore
 from observability.tracing import set_incidents
 from playbook import search_attributes as sa
 from playbook.config import Roster
+from playbook.config.paging import PagerDutyConfig
 from playbook.models import BRIEF_TEXT_LIMIT, ActionOutcome, Decision, HumanAction, Role
 from playbook.redact import outbound
 from playbook.state import IncidentState
@@ -52,6 +53,7 @@ class People:
     slack_secret: bytes | None = None
     channels: dict[str, Any] = field(default_factory=dict)  # the playbook's [channels], for chat.update
     store: ArtefactStore | None = None  # where the worker stored the posted approval requests (comms archive)
+    pagerduty: PagerDutyConfig | None = None  # the playbook's [paging.pagerduty], for its webhooks
 
 
 class DecisionBody(BaseModel):

@@ -82,6 +82,24 @@ def brief_blocks(title: str, text: str, footer: str) -> list[dict[str, Any]]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": footer[:300]}]}]
 
 
+def page_blocks(incident: str, subject: str, text: str, to: list[str], acknowledge: bool,
+                acknowledged_by: str | None = None) -> list[dict[str, Any]]:
+    """A page: who is paged and why, with an Acknowledge button for POST /v1/slack/actions while nobody has; once
+    someone has, the same page without the button, saying who."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{incident}: {subject[:300]}*\n"
+                                                              f"Paged: {', '.join(to)[:300]}"}},
+        *_sections(mrkdwn(text))]
+    if acknowledged_by:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
+                                                        "text": f"Acknowledged by {acknowledged_by[:100]}."}]})
+    elif acknowledge:
+        blocks.append({"type": "actions", "block_id": f"firebreak-ack-{incident}"[:255], "elements": [
+            {"type": "button", "action_id": "firebreak-ack", "style": "primary",
+             "text": {"type": "plain_text", "text": "Acknowledge"}, "value": f"ack|{incident}"}]})
+    return blocks
+
+
 def approval_blocks(incident: str, request_id: str, subject: str, text: str, why: str) -> list[dict[str, Any]]:
     """An approval request: what, why, the draft, and Approve / Reject buttons for POST /v1/slack/actions."""
     return [

@@ -1,58 +1,27 @@
-"""Ticket backends. The local backend writes a real ticket (JSON + Markdown) into the artefact store.
+"""Ticket backends and their one registry: `local` (the embedded default), `jira` and `github`.
 
-Creation is keyed by the incident number: a second create for the same incident returns the first ticket.
+The local backend writes a real ticket (JSON + Markdown) into the artefact store; creation is keyed by the incident
+number, so a second create for the same incident returns the first ticket. The trackers (integrations/jira.py,
+integrations/github_issues.py) find an incident's ticket by its label the same way. A new tracker is its config in
+playbook/config/trackers.py, its adapter and one entry in BACKENDS.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
 
+import settings
 from integrations.artefacts import ArtefactStore
-from playbook.messages import TicketInput, TicketUpdate
+from integrations.github_issues import GitHubTicketBackend
+from integrations.jira import JiraTicketBackend
+from integrations.ticket_base import TicketBackend, TrackerRefused
+from integrations.tickets_text import ticket_markdown
+from playbook.config import TicketConfig
+from playbook.messages import ItemTicketClose, ItemTicketInput, TicketInput, TicketUpdate
 from playbook.models import Ticket
-
-
-class TicketBackend(Protocol):
-    def create(self, request: TicketInput) -> Ticket: ...
-
-    def update(self, request: TicketUpdate) -> bool: ...
-
-
-def _ticket_markdown(request: TicketInput) -> str:
-    d = request.detection
-    metrics = "\n".join(f"| {k} | {v:g} |" for k, v in sorted(d.metrics.items())) or "| (none reported) | |"
-    links = "\n".join(f"- {link}" for link in d.links) or "- (none)"
-    return f"""# {request.number}: {d.kind.value} on {', '.join(d.services)}
-
-| field | value |
-|---|---|
-| severity | {request.severity.value} |
-| signal | {d.kind.value} ({d.kind.family}) |
-| affected services | {', '.join(d.services)} |
-| model | {d.model or '-'} |
-| prompt | {d.prompt_name or '-'}{f' v{d.prompt_version}' if d.prompt_version is not None else ''} |
-| last deploy | {d.deploy_id or 'unknown'} |
-| detected at | {d.detected_at.isoformat()} |
-| source | {d.source} |
-| workflow | {request.workflow_id} |
-
-{d.summary}
-
-## Guardrail metrics
-
-| metric | value |
-|---|---|
-{metrics}
-
-## Links
-
-{links}
-
-## Updates
-
-"""
 
 
 class LocalTicketBackend:
@@ -78,7 +47,7 @@ class LocalTicketBackend:
         }
         path, created = self.store.write_once(f"{request.number}/ticket.json", json.dumps(record, indent=2))
         if created or not self.store.path(f"{request.number}/ticket.md").exists():
-            self.store.write(f"{request.number}/ticket.md", _ticket_markdown(request))
+            self.store.write(f"{request.number}/ticket.md", ticket_markdown(request))
         return Ticket(key=request.number, url=path.as_uri(), backend=self.name)
 
     def update(self, request: TicketUpdate) -> bool:
@@ -88,6 +57,16 @@ class LocalTicketBackend:
             "status": request.status.value, "text": request.text})
         self._render_updates(number)
         return appended
+
+    def open_item(self, request: ItemTicketInput) -> Ticket | None:
+        """Action items stay Firebreak's own workflows (and the retrospective's list) with the local backend."""
+        return None
+
+    def close_item(self, request: ItemTicketClose) -> bool:
+        return False
+
+    def item_closed_by(self, ticket: Ticket) -> str | None:
+        return None
 
     def _render_updates(self, number: str) -> None:
         """Rebuild the ticket's Updates section from the update log, so a crash between the two heals."""
@@ -104,7 +83,34 @@ def _update_line(record: dict[str, str]) -> str:
     return f"- {stamp} [{record['severity']}, {record['status']}] {record['text']}\n"
 
 
-def ticket_backend(name: str, store: ArtefactStore) -> TicketBackend:
-    if name == "local":
-        return LocalTicketBackend(store)
-    raise ValueError(f"unknown ticket backend '{name}'")
+Factory = Callable[[TicketConfig, ArtefactStore, Mapping[str, str]], TicketBackend]
+
+
+def _jira(cfg: TicketConfig, store: ArtefactStore, environ: Mapping[str, str]) -> TicketBackend:
+    if cfg.jira is None:
+        raise TrackerRefused("[tickets] backend = \"jira\" needs a [tickets.jira] table")
+    return JiraTicketBackend(cfg.jira, settings.read(settings.JIRA_EMAIL, environ=environ).strip(),
+                             settings.read(settings.JIRA_API_TOKEN, environ=environ).strip())
+
+
+def _github(cfg: TicketConfig, store: ArtefactStore, environ: Mapping[str, str]) -> TicketBackend:
+    if cfg.github is None:
+        raise TrackerRefused("[tickets] backend = \"github\" needs a [tickets.github] table")
+    return GitHubTicketBackend(cfg.github, settings.read(settings.GITHUB_TOKEN, environ=environ).strip())
+
+
+BACKENDS: dict[str, Factory] = {
+    "local": lambda cfg, store, environ: LocalTicketBackend(store),
+    "jira": _jira,
+    "github": _github,
+}
+
+
+def ticket_backend(name: str, store: ArtefactStore, config: TicketConfig | None = None,
+                   environ: Mapping[str, str] | None = None) -> TicketBackend:
+    """The backend called `name`, configured by the incident's [tickets] (the local one needs none)."""
+    factory = BACKENDS.get(name)
+    if factory is None:
+        raise ValueError(f"unknown ticket backend '{name}'")
+    cfg = config or TicketConfig()
+    return factory(cfg, store, os.environ if environ is None else environ)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from playbook.config import Action, Channel, EvidenceSource, Playbook, SlackChannel
+from playbook.config import Action, Channel, EvidenceSource, Playbook, SlackChannel, TicketConfig
 from playbook.models import Brief, Detection, IncidentStatus, PlaybookRef, Severity, Step, Ticket
 from playbook.remedy import UndoPlan
 from playbook.state import IncidentState
@@ -39,6 +39,8 @@ class TicketInput(BaseModel):
     severity: Severity
     detection: Detection
     opened_at: datetime
+    tickets: TicketConfig | None = Field(default=None, description="the incident's [tickets]; None (histories "
+                                         "before trackers): the local backend")
 
 
 class TicketUpdate(BaseModel):
@@ -47,6 +49,30 @@ class TicketUpdate(BaseModel):
     text: str
     severity: Severity
     status: IncidentStatus
+    tickets: TicketConfig | None = Field(default=None, description="the incident's [tickets]; None: the local "
+                                         "backend's, or the worker's playbook's for a tracker")
+
+
+class ItemTicketInput(BaseModel):
+    """An action item's own issue in the tracker, linked to the incident's ticket."""
+
+    workflow_id: str = Field(description="the ActionItemWorkflow's id, carried in the issue's label")
+    incident_number: str
+    incident_ticket: Ticket
+    tickets: TicketConfig
+    seq: int
+    what: str
+    owner: str
+    due: datetime | None = None
+
+
+class ItemTicketClose(BaseModel):
+    """Done in Firebreak: say so on the item's issue and close it."""
+
+    ticket: Ticket
+    tickets: TicketConfig
+    done_by: str
+    note: str = ""
 
 
 class Notification(BaseModel):
@@ -66,6 +92,7 @@ class ActionRun(BaseModel):
     name: str
     action: Action
     variables: dict[str, str | int | None]
+    snapshot: str | None = Field(default=None, description="the evidence frozen before it ran (path and sha256)")
 
 
 class ActionResult(BaseModel):

@@ -299,9 +299,10 @@ class Ticket(BaseModel):
 class MitigationRecord(BaseModel):
     step: Step
     action: str
-    outcome: str  # done | failed | skipped | rejected | expired
+    outcome: str  # done | failed | skipped | rejected | expired | held
     detail: str = ""
     at: datetime
+    snapshot: str | None = Field(default=None, description="the evidence frozen before the action (path, sha256)")
 
 
 class Brief(BaseModel):

@@ -9,11 +9,17 @@ only: the workflow and the CLI both use them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from playbook.config import HttpRequest, LangfuseConnection, LangfusePromptPatchAction, PromptfooRegressionAction
+from playbook.config import (
+    HttpRequest,
+    LangfuseConnection,
+    LangfusePromptPatchAction,
+    MitigationAction,
+    PromptfooRegressionAction,
+)
 from playbook.models import HumanAction, Step
 
 Choice = Literal["keep", "undo"]
@@ -24,7 +30,7 @@ UndoOutcome = Literal["in_place", "kept", "undone", "undo_failed", "handed_over"
 class UndoPlan(BaseModel):
     """How to reverse one mitigation."""
 
-    kind: Literal["langfuse_label", "http", "manual"]
+    kind: Literal["langfuse_label", "http", "manual", "mitigation"]
     description: str
     # kind langfuse_label: move `label` of `prompt_name` back to `restore_version`, if it is still on `expect_version`
     connection: LangfuseConnection | None = None
@@ -37,6 +43,9 @@ class UndoPlan(BaseModel):
     variables: dict[str, str | int | None] = Field(default_factory=dict)
     # kind manual: what a person does, and who is asked to
     instructions: str | None = None
+    # kind mitigation: the backend's action (integrations/mitigations) and what its apply found, to put back
+    mitigation: MitigationAction | None = None
+    restore: dict[str, Any] = Field(default_factory=dict)
 
 
 class AppliedMitigation(BaseModel):

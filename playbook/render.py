@@ -48,7 +48,8 @@ def incident_text(state: IncidentState, timeline_limit: int | None = None) -> st
         out.append(f"  {a.request_id}: {a.subject}\n      why: {a.why}\n      who: {who}   by: {_t(a.deadline)}")
     if state.mitigations:
         out += ["", "Mitigations:"]
-        out += [f"  {m.step.value}: {m.action} -> {m.outcome} {m.detail}".rstrip() for m in state.mitigations]
+        out += [f"  {m.step.value}: {m.action} -> {m.outcome} {m.detail}".rstrip()
+                + (f" [frozen before: {m.snapshot}]" if m.snapshot else "") for m in state.mitigations]
     if state.in_place:
         out += ["", "Mitigations in place (keep or undo each with `firebreak resolve --keep/--undo`):"
                 if not state.resolved_at else "Mitigations at resolution:"]

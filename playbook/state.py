@@ -29,6 +29,7 @@ from playbook.models import (
     Ticket,
     TimelineEntry,
 )
+from playbook.paging import PagingState
 from playbook.remedy import AppliedMitigation, PatchResult, PatchText, RegressionRun
 
 # Distinct alerts after this many are counted but summarised on the timeline, so a storm cannot flood it.
@@ -79,6 +80,7 @@ class IncidentState(BaseModel):
     ack_paged: bool = False
     ack_escalated_to: list[str] = Field(default_factory=list)
     ack_exhausted: bool = False
+    paging: PagingState | None = None  # set when paging ran under the paging-v1 marker
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     resolution_summary: str = ""
@@ -166,6 +168,19 @@ class ActionItemInput(BaseModel):
     assigned_at: datetime
     playbook: Playbook
     escalate_to: str
+    incident_ticket: Ticket | None = Field(default=None, description="the incident's ticket: in a tracker, the "
+                                           "item gets an issue of its own linked to it")
+    item_ticket: Ticket | None = Field(default=None, description="the item's issue, carried across "
+                                       "continue-as-new")
+
+
+class ClosedInTracker(BaseModel):
+    """The item's issue was closed in the tracker (intake/tracker_webhooks.py): the item is done in Firebreak."""
+
+    tracker: str
+    key: str
+    by: str = Field(description="who closed it, as the tracker names them")
+    url: str = ""
 
 
 class ActionItemState(BaseModel):
@@ -179,3 +194,5 @@ class ActionItemState(BaseModel):
     done_at: datetime | None = None
     note: str = ""
     outcomes: list[ActionOutcome] = Field(default_factory=list)
+    ticket: Ticket | None = Field(default=None, description="the item's issue in the tracker")
+    closed_in_tracker: bool = False

@@ -168,7 +168,7 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PATCH = _any
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
             def log_message(self, *args: Any) -> None:
                 pass

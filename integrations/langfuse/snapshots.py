@@ -32,7 +32,7 @@ def _prompt_text_digest(prompt: Any) -> dict[str, Any]:
             "excerpt": redact_text(text)[:PROMPT_EXCERPT]}  # redacted whole first: a cut never splits an address
 
 
-def _read_prompt(client: Langfuse, name: str, version: int | None, label: str | None) -> dict[str, Any] | None:
+def read_prompt(client: Langfuse, name: str, version: int | None, label: str | None) -> dict[str, Any] | None:
     try:
         # The raw API call does not encode the name (the SDK's get_prompt does): a name may hold a "/".
         prompt = client.api.prompts.get(quote(name, safe=""), version=version, label=label)
@@ -73,7 +73,7 @@ def collect_prompts(client: Langfuse, variables: Mapping[str, object]) -> tuple[
         missing: list[dict[str, Any]] = []
         for ref, roles in sorted(refs.items()):
             kind, _, value = ref.partition(":")
-            found = _read_prompt(client, name, int(value) if kind == "version" else None,
+            found = read_prompt(client, name, int(value) if kind == "version" else None,
                                  value if kind == "label" else None)
             if found is None:
                 missing.append({"ref": ref.replace(":", " "), "roles": sorted(roles), "error": "not found (404)"})

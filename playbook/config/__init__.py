@@ -16,6 +16,7 @@ from playbook.config.actions import (
     ManualAction,
     PromptfooRegressionAction,
     ServicePlan,
+    alters_ai_system,
 )
 from playbook.config.base import LangfuseConnection, PlaybookError
 from playbook.config.channels import (
@@ -32,6 +33,16 @@ from playbook.config.channels import (
 )
 from playbook.config.evidence import DEPLOY_EVIDENCE_FIELDS, LANGFUSE_EVIDENCE_FIELDS, EvidenceSource
 from playbook.config.load import load_playbook, parse_playbook
+from playbook.config.mitigations import (
+    MITIGATION_KINDS,
+    FreezePolicy,
+    KeyRotationAction,
+    LangfusePromptModelAction,
+    LiteLLMRouteAction,
+    MitigationAction,
+    RedisPurgeAction,
+    UnleashFlagAction,
+)
 from playbook.config.review import ReviewConfig, TicketConfig
 from playbook.config.root import Playbook
 from playbook.config.roster import ApprovalPolicy, Person, Roster
@@ -52,6 +63,15 @@ from playbook.config.watchers import (
 
 __all__ = [
     "Action",
+    "FreezePolicy",
+    "KeyRotationAction",
+    "LangfusePromptModelAction",
+    "LiteLLMRouteAction",
+    "MITIGATION_KINDS",
+    "MitigationAction",
+    "RedisPurgeAction",
+    "UnleashFlagAction",
+    "alters_ai_system",
     "AgentLoopWatcher",
     "ApprovalPolicy",
     "Audience",

@@ -7,7 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from playbook.config.base import LangfuseConnection, _Strict
+from playbook.config.base import LangfuseConnection, _Strict, movable_label
+from playbook.config.mitigations import (
+    ALTERING_KINDS,
+    Frozen,
+    KeyRotationAction,
+    LangfusePromptModelAction,
+    LiteLLMRouteAction,
+    RedisPurgeAction,
+    UnleashFlagAction,
+)
 
 
 class HttpRequest(_Strict):
@@ -21,9 +30,11 @@ class HttpRequest(_Strict):
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
 
 
-class HttpAction(HttpRequest):
+class HttpAction(HttpRequest, Frozen):
     kind: Literal["http"] = "http"
     description: str = ""
+    alters_system: bool = Field(default=False, description="this call changes the AI system (a model, prompt, "
+                                "cache, flag or key): its state is frozen first and gates for such changes apply")
     undo: HttpRequest | None = Field(default=None, description="the call that reverses this action, offered to "
                                      "the incident commander at resolution ([actions.<name>.undo])")
 
@@ -38,13 +49,7 @@ class ManualAction(_Strict):
                                           "when the incident commander chooses undo at resolution")
 
 
-def _movable_label(value: str) -> str:
-    if not value.strip() or value == "latest":
-        raise ValueError("give a label to move, e.g. production ('latest' is managed by Langfuse)")
-    return value
-
-
-class LangfusePromptRollbackAction(LangfuseConnection):
+class LangfusePromptRollbackAction(LangfuseConnection, Frozen):
     """Move a Langfuse prompt label (production) to a known-good version, then read it back to verify."""
 
     kind: Literal["langfuse_prompt_rollback"] = "langfuse_prompt_rollback"
@@ -56,10 +61,10 @@ class LangfusePromptRollbackAction(LangfuseConnection):
     @field_validator("label")
     @classmethod
     def _movable(cls, value: str) -> str:
-        return _movable_label(value)
+        return movable_label(value)
 
 
-class LangfusePromptPatchAction(LangfuseConnection):
+class LangfusePromptPatchAction(LangfuseConnection, Frozen):
     """Create a patched prompt version labelled `candidate_label`, then, after the approval gate, move `label`
     (production) to it and read it back to verify."""
 
@@ -74,7 +79,7 @@ class LangfusePromptPatchAction(LangfuseConnection):
     @field_validator("label", "candidate_label")
     @classmethod
     def _movable(cls, value: str) -> str:
-        return _movable_label(value)
+        return movable_label(value)
 
     @model_validator(mode="after")
     def _distinct(self) -> LangfusePromptPatchAction:
@@ -117,7 +122,16 @@ class PromptfooRegressionAction(_Strict):
 
 
 Action = Annotated[HttpAction | ManualAction | LangfusePromptRollbackAction | LangfusePromptPatchAction
-                   | PromptfooRegressionAction, Field(discriminator="kind")]
+                   | PromptfooRegressionAction | RedisPurgeAction | LangfusePromptModelAction | UnleashFlagAction
+                   | LiteLLMRouteAction | KeyRotationAction, Field(discriminator="kind")]
+
+
+def alters_ai_system(action: object) -> bool:
+    """The one predicate for "this action alters the AI system" (a prompt, model, cache, flag or key): such an
+    action has its target frozen into the evidence pack first, and any gate on system changes applies to it."""
+    if isinstance(action, HttpAction):
+        return action.alters_system
+    return getattr(action, "kind", None) in ALTERING_KINDS
 
 
 class KnownGood(_Strict):

@@ -15,6 +15,13 @@ class PlaybookError(Exception):
         super().__init__(f"{path}: {key}: {reason}")
 
 
+def movable_label(value: str) -> str:
+    """A Langfuse label an action may move ('latest' is Langfuse's own)."""
+    if not value.strip() or value == "latest":
+        raise ValueError("give a label to move, e.g. production ('latest' is managed by Langfuse)")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 

@@ -91,7 +91,7 @@ def _channel_kind(value: Any) -> str:
 Channel = Annotated[Annotated[WebhookChannel, Tag("webhook")] | Annotated[SlackWebhookChannel, Tag("slack_webhook")]
                     | Annotated[SlackChannel, Tag("slack")] | Annotated[EmailChannel, Tag("email")]
                     | Annotated[StatuspageChannel, Tag("statuspage")], Discriminator(_channel_kind)]
-CHANNEL_KINDS_FOR_PAGES = ("webhook", "slack_webhook")
+CHANNEL_KINDS_FOR_PAGES = ("webhook", "slack_webhook", "slack", "email")
 
 
 class Audience(_Strict):

@@ -7,6 +7,7 @@ import re
 
 from playbook.approval import ApprovalMode
 from playbook.config.actions import (
+    Action,
     HttpAction,
     HttpRequest,
     LangfusePromptPatchAction,
@@ -119,8 +120,7 @@ def _check_communicate(pb: Playbook) -> list[tuple[str, str]]:
     return problems
 
 
-def _action_texts(action: HttpAction | ManualAction | LangfusePromptRollbackAction | LangfusePromptPatchAction
-                  | PromptfooRegressionAction) -> dict[str, str]:
+def _action_texts(action: Action) -> dict[str, str]:
     """The action's fields that may hold template variables, by key."""
     if isinstance(action, ManualAction):
         return {"instructions": action.instructions, "undo_instructions": action.undo_instructions or ""}
@@ -130,6 +130,8 @@ def _action_texts(action: HttpAction | ManualAction | LangfusePromptRollbackActi
         return {"prompt_name": action.prompt_name, "text_file": action.text_file}
     if isinstance(action, PromptfooRegressionAction):
         return {}
+    if not isinstance(action, HttpAction):  # the infrastructure backends say which of their keys are templates
+        return action.texts()
     texts = _request_texts(action)
     if action.undo is not None:
         texts.update({f"undo.{k}": v for k, v in _request_texts(action.undo).items()})

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from playbook.config.base import _Strict
+from playbook.config.trackers import GitHubTracker, JiraTracker
 
 
 class ReviewConfig(_Strict):
@@ -32,8 +33,26 @@ class ReviewConfig(_Strict):
 
 
 class TicketConfig(_Strict):
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "jira", "github"] = "local"
     number_prefix: str = "INC"
+    jira: JiraTracker | None = None
+    github: GitHubTracker | None = None
+    item_poll_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = Field(
+        default=60.0, description="how often an open action item's tracker issue is checked for having been closed "
+        "there (besides the webhook); 0: webhook only")
+
+    @model_validator(mode="after")
+    def _tracker(self) -> TicketConfig:
+        if self.backend == "jira" and self.jira is None:
+            raise ValueError("backend = \"jira\" needs a [tickets.jira] table (url, project)")
+        if self.backend == "github" and self.github is None:
+            raise ValueError("backend = \"github\" needs a [tickets.github] table (repository)")
+        return self
+
+    def tracker_timeout(self) -> float:
+        """The tracker's per-request timeout in seconds (the local backend's files: 10)."""
+        tracker = self.jira if self.backend == "jira" else self.github if self.backend == "github" else None
+        return float(tracker.timeout_seconds) if tracker is not None else 10.0
 
     @field_validator("number_prefix")
     @classmethod

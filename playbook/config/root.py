@@ -10,6 +10,7 @@ from playbook.config.actions import Action, ServicePlan
 from playbook.config.base import _Strict
 from playbook.config.channels import Channel, CommunicateConfig
 from playbook.config.evidence import EvidenceSource
+from playbook.config.paging import PagingConfig
 from playbook.config.review import ReviewConfig, TicketConfig
 from playbook.config.roster import ApprovalPolicy, Roster
 from playbook.config.severity import SeverityConfig
@@ -29,6 +30,7 @@ class Playbook(_Strict):
     communicate: CommunicateConfig = Field(default_factory=CommunicateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
+    paging: PagingConfig = Field(default_factory=PagingConfig)
     intake: dict[str, Any] = Field(default_factory=dict,
                                    description="the intake API's settings; intake.config checks them")
 

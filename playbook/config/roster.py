@@ -18,6 +18,8 @@ class Person(_Strict):
     backup: str | None = None
     slack_id: str | None = Field(default=None, description="Slack user id (U...) whose buttons act as this person; "
                                                            "a contact of 'slack:U...' works too")
+    pagerduty_user: str | None = Field(default=None, description="PagerDuty user id (P...): an acknowledgement in "
+                                                                 "PagerDuty by this user acknowledges as this person")
 
     @property
     def slack_user(self) -> str | None:

@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
+from workflows.incident import paging
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
     import workflows.incident.markers as markers
     from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput
     from playbook.models import HumanAction, IncidentStatus, Role, Step, Ticket
-    from workflows.incident.calls import QUICK
+    from workflows.incident.calls import QUICK, cause, tracker_call
 
 ACK_ROLES = {Role.INCIDENT_COMMANDER, Role.AI_OPS}
 
@@ -33,24 +35,47 @@ async def open_incident(core: IncidentCore) -> None:
     core.system(Step.DETECT, f"incident opened as {s.severity.value}",
                 {"reason": s.severity_reason, "kind": s.detection.kind.value, "services": s.detection.services,
                  "metrics": s.detection.metrics, "deploy_id": s.detection.deploy_id})
-    s.ticket = await workflow.execute_activity(
-        "create_ticket", TicketInput(workflow_id=s.workflow_id, number=opened.number, severity=s.severity,
-                                     detection=s.detection, opened_at=s.opened_at),
-        result_type=Ticket, summary=f"Detect: ticket {opened.number}", **QUICK)
+    request = TicketInput(workflow_id=s.workflow_id, number=opened.number, severity=s.severity,
+                          detection=s.detection, opened_at=s.opened_at)
+    if workflow.patched(markers.TRACKERS):
+        s.ticket = await _tracked_ticket(core, request.model_copy(update={"tickets": s.playbook.tickets}))
+    else:
+        s.ticket = await workflow.execute_activity("create_ticket", request, result_type=Ticket,
+                                                   summary=f"Detect: ticket {opened.number}", **QUICK)
     core.system(Step.DETECT, f"ticket {s.ticket.key} created", {"url": s.ticket.url})
     core.publish()
+
+
+async def _tracked_ticket(core: IncidentCore, request: TicketInput) -> Ticket:
+    """The ticket in the playbook's tracker; when the tracker refuses (an expired credential, a missing permission)
+    or stays down through every retry, the timeline says why and the ticket is kept locally: the incident goes on."""
+    tickets = core.playbook().tickets
+    summary = f"Detect: ticket {request.number}"
+    if tickets.backend != "local":
+        try:
+            return await workflow.execute_activity(
+                "create_ticket", request, result_type=Ticket, summary=f"{summary} in {tickets.backend}",
+                **tracker_call(tickets.tracker_timeout()))
+        except ActivityError as err:
+            core.system(Step.DETECT, f"could not open the ticket in {tickets.backend}; keeping it locally",
+                        {"error": cause(err)})
+            request = request.model_copy(update={"tickets": tickets.model_copy(update={"backend": "local"})})
+    return await workflow.execute_activity("create_ticket", request, result_type=Ticket, summary=summary, **QUICK)
 
 
 async def await_acknowledgement(core: IncidentCore) -> bool:
     """Page the incident commander, escalate along the backup chain. False when it is time to continue as new."""
     s = core.state
     pb = core.playbook()
-    chain = core.escalation_chain(pb.roster.primary(Role.INCIDENT_COMMANDER))
+    if not s.ack_paged:
+        await paging.fill_roles(core)  # who the schedules say is on call (paging-v1)
+    chain = paging.ack_chain(core)
     if not s.ack_paged:
         await core.notify("ack-0", [chain[0]], f"{s.number} needs acknowledgement",
                           f"{s.severity.value} {s.detection.kind.value} on "
                           f"{', '.join(s.detection.services)}: acknowledge it.")
         s.ack_paged = True
+        await paging.trigger(core)  # PagerDuty, after the page that never waits on it
 
     def settled() -> bool:
         return s.acknowledged_at is not None or core.resolved()
@@ -84,6 +109,7 @@ async def await_acknowledgement(core: IncidentCore) -> bool:
     if s.acknowledged_at is not None:
         core.set(status=IncidentStatus.ACKNOWLEDGED)
         await core.ticket_update("acknowledged", f"Acknowledged by {s.acknowledged_by}")
+        await paging.acknowledged(core)
     elif core.resolved():
         core.set(status=IncidentStatus.ACKNOWLEDGED)
     return True

@@ -26,6 +26,13 @@ def http_call(timeout_seconds: float) -> dict[str, Any]:
     return {**EXTERNAL, "start_to_close_timeout": timedelta(seconds=timeout_seconds) + HTTP_MARGIN}
 
 
+def tracker_call(timeout_seconds: float) -> dict[str, Any]:
+    """A ticket tracker's activity: a few requests per attempt (look up, then create or comment, then move), so
+    three times the request timeout; more attempts than EXTERNAL, as a rate limit's Retry-After spaces them."""
+    return {"start_to_close_timeout": timedelta(seconds=3 * timeout_seconds) + HTTP_MARGIN,
+            "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=8)}
+
+
 def cause(err: BaseException) -> str:
     """The innermost message of an activity failure, which is the one that says what went wrong."""
     while err.__cause__ is not None:

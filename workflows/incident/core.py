@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from playbook.messages import Notification, TicketUpdate
     from playbook.models import ActionOutcome, HumanAction, IncidentStatus, Role, Step
     from playbook.state import IncidentInput, IncidentState
-    from workflows.incident.calls import ARCHIVE_TIMEOUT, QUICK, cause, http_call
+    from workflows.incident.calls import ARCHIVE_TIMEOUT, QUICK, cause, http_call, tracker_call
 
 SYSTEM = "firebreak"
 
@@ -133,14 +133,18 @@ class IncidentCore:
             self.system(self.state.step, f"could not notify {', '.join(to)}", {"error": cause(err)})
 
     async def ticket_update(self, key: str, text: str) -> None:
-        if self.state.ticket is None:
+        ticket = self.state.ticket
+        if ticket is None:
             return
+        # A tracker's ticket carries the incident's [tickets] and its timeouts; a local one is called as it was.
+        tickets = self.playbook().tickets if ticket.backend != "local" else None
         try:
             await workflow.execute_activity(
-                "update_ticket", TicketUpdate(ticket=self.state.ticket, key=self.key("ticket", key), text=text,
-                                              severity=self.state.severity, status=self.state.status),
-                result_type=bool, summary=f"{self.step_label()}: update ticket {self.state.ticket.key}: {text[:80]}",
-                **QUICK)
+                "update_ticket", TicketUpdate(ticket=ticket, key=self.key("ticket", key), text=text,
+                                              severity=self.state.severity, status=self.state.status,
+                                              tickets=tickets),
+                result_type=bool, summary=f"{self.step_label()}: update ticket {ticket.key}: {text[:80]}",
+                **(tracker_call(tickets.tracker_timeout()) if tickets else QUICK))
         except ActivityError as err:
             self.system(self.state.step, "ticket update failed", {"error": cause(err)})
 

@@ -12,6 +12,7 @@ from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
     import workflows.briefing as briefing
+    from playbook.freeze import override_problem
     from playbook.models import ApprovalRequest, ApprovalStatus, Decision, Role, Step
 
 
@@ -84,6 +85,10 @@ async def decide(core: IncidentCore, decision: Decision, status: ApprovalStatus)
             core.refuse(decision, verb, f"{decision.by} approved this brief as domain SME; its release needs "
                         f"a second person in the communications role")
             return
+    no_reason = override_problem(req.request_id, status == ApprovalStatus.APPROVED, decision.comment or "")
+    if no_reason:
+        core.refuse(decision, verb, no_reason)
+        return
     if decision.text is not None:
         problem = edit_problem(req, status, decision.text)
         if problem:

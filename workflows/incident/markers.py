@@ -18,3 +18,8 @@ LAST_DEPLOY = "last-deploy-v1"                  # the deploy log's last deploy w
 SOURCE_NOTES = "source-notes-v1"                # a monitor's NO_DATA / UNKNOWN / PAUSED (not firing) as a note
 PENDING_LISTING = "pending-listing-v1"          # PendingApprovals search attribute and the `pending` memo
 READABLE_ALERTS = "readable-alerts-v1"          # a batch's alerts read one by one, the unreadable ones dropped
+PAGING = "paging-v1"                            # on-call schedules fill roles; PagerDuty trigger / ack / resolve
+TRACKERS = "trackers-v1"                        # the ticket in Jira / GitHub, kept locally when the tracker refuses
+FREEZE = "freeze-v1"                            # evidence frozen before an action that alters the AI system
+# ActionItemWorkflow's (workflows/action_items.py):
+ITEM_TICKETS = "item-tickets-v1"                # the item's issue in the tracker, closed both ways

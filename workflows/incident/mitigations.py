@@ -18,15 +18,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.calls import LANGFUSE_CALLS, cause
 
 
-def record(core: IncidentCore, step: Step, action: str, outcome: str, detail: str) -> None:
-    """An action's outcome (done, failed, skipped, rejected ...), in the state and on the timeline."""
+def record(core: IncidentCore, step: Step, action: str, outcome: str, detail: str,
+           snapshot: str | None = None) -> None:
+    """An action's outcome (done, failed, skipped, rejected ...), in the state and on the timeline; `snapshot`
+    names the evidence frozen before it (workflows/incident/freeze.py)."""
     core.state.mitigations.append(MitigationRecord(step=step, action=action, outcome=outcome, detail=detail,
-                                                   at=workflow.now()))
-    core.system(step, f"{action}: {outcome}", {"detail": detail})
+                                                   at=workflow.now(), snapshot=snapshot))
+    core.system(step, f"{action}: {outcome}", {"detail": detail} | ({"snapshot": snapshot} if snapshot else {}))
 
 
-async def failed(core: IncidentCore, step: Step, name: str, error: str, seq: int = 0) -> None:
-    record(core, step, name, "failed", error)
+async def failed(core: IncidentCore, step: Step, name: str, error: str, seq: int = 0,
+                 snapshot: str | None = None) -> None:
+    record(core, step, name, "failed", error, snapshot)
     await core.notify(f"failed-{step.value}-{name}" + (f"-{seq}" if seq else ""),
                       [core.primary(Role.INCIDENT_COMMANDER)], f"{core.number()}: {name} failed", error)
 

@@ -25,9 +25,11 @@ def primary(state: IncidentState, role: Role) -> str:
 
 
 def escalation_chain(state: IncidentState, person: str) -> list[str]:
-    """`person`, their backup, the backup's backup ... until the chain ends or loops."""
+    """`person`, their backup, the backup's backup ... until the chain ends or loops. For the person a schedule put
+    on call for a role (workflows/incident/paging.py), the schedule's next layers come first, then the backups."""
     people = playbook_of(state).roster.people
-    chain = [person]
+    scheduled = [c for c in (state.paging.oncall.values() if state.paging else ()) if c and c[0] == person]
+    chain = list(scheduled[0]) if scheduled else [person]
     while (nxt := people[chain[-1]].backup) is not None and nxt not in chain:
         chain.append(nxt)
     return chain

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import gates, mitigations
+from workflows.incident import freeze, gates, mitigations
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
@@ -90,15 +90,18 @@ async def run_prompt_patch(core: IncidentCore, step: Step, name: str, action: La
             mitigations.record(core, step, name, status.value, f"candidate version {candidate.version} left "
                                f"unpromoted ({action.candidate_label})")
             return
+    frozen = await freeze.before_change(core, step, name, action, *([f"patch-{seq}"] if seq else []))
+    if not frozen.go:
+        return
     request = request.model_copy(update={"version": candidate.version})
     try:
         promoted = await workflow.execute_activity("promote_prompt_patch", request, result_type=PatchResult,
                                                    summary=f"{step.value.capitalize()}: promote {name}",
                                                    **timeouts)
     except ActivityError as err:
-        await mitigations.failed(core, step, name, cause(err), seq)
+        await mitigations.failed(core, step, name, cause(err), seq, frozen.snapshot)
         return
-    mitigations.record(core, step, name, "done", promoted.detail)
+    mitigations.record(core, step, name, "done", promoted.detail, frozen.snapshot)
     if mode.kind == "auto_with_notice":
         await core.notify(f"notice-{step.value}-{name}" + (f"-{seq}" if seq else ""),
                           [core.primary(Role.INCIDENT_COMMANDER)],

@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import gates, mitigations, remedy
+from workflows.incident import freeze, gates, mitigations, remedy
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
@@ -87,16 +87,19 @@ async def _run_action(core: IncidentCore, step: Step, name: str) -> None:
     if isinstance(action, PromptfooRegressionAction) and workflow.patched(markers.REMEDY):
         await remedy.run_regression(core, step, name, action)
         return
+    frozen = await freeze.before_change(core, step, name, action)
+    if not frozen.go:
+        return
     run = ActionRun(key=core.key(step.value, name), incident_number=core.number(), step=step, name=name,
-                    action=action, variables=core.variables(name))
+                    action=action, variables=core.variables(name), snapshot=frozen.snapshot)
     try:
         result = await workflow.execute_activity("run_action", run, result_type=ActionResult,
                                                  summary=f"{step.value.capitalize()}: {name}",
                                                  **http_call(action.timeout_seconds))
     except ActivityError as err:
-        await mitigations.failed(core, step, name, cause(err))
+        await mitigations.failed(core, step, name, cause(err), snapshot=frozen.snapshot)
         return
-    mitigations.record(core, step, name, "done", result.detail)
+    mitigations.record(core, step, name, "done", result.detail, frozen.snapshot)
     mitigations.register(core, step, name, result.detail, result.undo)
     if mode.kind == "auto_with_notice":
         await core.notify(f"notice-{step.value}-{name}", [core.primary(Role.INCIDENT_COMMANDER)],

@@ -111,7 +111,7 @@ class Review:
             return
         items = [ActionItemInput(incident_number=core.number(), incident_workflow_id=s.workflow_id, seq=seq,
                                  item=item, assigned_at=workflow.now(), playbook=s.playbook,
-                                 escalate_to=core.primary(Role.INCIDENT_COMMANDER))
+                                 escalate_to=core.primary(Role.INCIDENT_COMMANDER), incident_ticket=s.ticket)
                  for seq, item in enumerate(s.retrospective.action_items, 1)]
         try:
             started = await workflow.execute_activity("track_action_items", items, result_type=list[str],

@@ -6,6 +6,7 @@ incident core (workflows/incident/core.py), or a small class holding it where th
 
     alerts.py       alerts joining the incident, counted once per alert id
     acknowledge.py  step 1: open, page, escalate until acknowledged
+    paging.py       who is on call (schedules fill roles); the PagerDuty alert's trigger, acknowledge, resolve
     respond.py      steps 2-5: the service plan's actions under the approval policy, the evidence pack
     gates.py        approval gates and who may decide them
     mitigations.py  outcomes, the undo registry, keep/undo at resolution
@@ -25,7 +26,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.incident import acknowledge, gates, mitigations, remedy, respond
+from workflows.incident import acknowledge, gates, mitigations, paging, remedy, respond
 from workflows.incident.alerts import Alerts
 from workflows.incident.communicate import Communication
 from workflows.incident.core import IncidentCore
@@ -86,6 +87,7 @@ class IncidentWorkflow:
                 return core.continue_as_new()
             await cadence
         if core.resolved() and s.status != IncidentStatus.CLOSED:
+            await paging.resolved(core)
             await mitigations.carry_out_undos(core)
         if s.status != IncidentStatus.CLOSED and not await self._review.review():
             return core.continue_as_new()
