@@ -12,8 +12,8 @@ from intake.board.artefacts import BriefFiles
 from intake.board.layout import csrf_field, esc, when
 from intake.board.reads import commander, primary
 from playbook.current_details import approvers
-from playbook.models import ApprovalRequest, Role, Step
-from playbook.state import IncidentState
+from playbook.models import ActionItem, ApprovalRequest, Role, Step
+from playbook.state import ActionItemState, IncidentState
 
 MAX_TIMELINE = 300
 
@@ -150,13 +150,23 @@ def evidence_section(number: str, manifest: dict[str, Any] | None) -> str:
             f'evidence/manifest.json">manifest.json</a></p>')
 
 
-def review_section(state: IncidentState) -> str:
+def _item(seq: int, a: ActionItem, tracked: ActionItemState | None) -> str:
+    line = f"{esc(a.what)}: {esc(a.owner)}{', due ' + when(a.due) if a.due else ''}"
+    if tracked is None:
+        return f"<li>{line}</li>"
+    status = f"done by {esc(tracked.done_by)}" if tracked.status == "done" and tracked.done_by else esc(tracked.status)
+    issue = ""
+    if tracked.ticket is not None and tracked.ticket.url.startswith(("http://", "https://")):
+        issue = f' · <a href="{esc(tracked.ticket.url)}">{esc(tracked.ticket.key)}</a>'
+    return f"<li>{line} · <strong>{status}</strong>{issue}</li>"
+
+
+def review_section(state: IncidentState, tracked: dict[int, ActionItemState]) -> str:
     r = state.retrospective
     due = f"<p>Retrospective due {when(state.retrospective_due)}.</p>" if state.retrospective_due else ""
     if r is None:
         return due or "<p>No retrospective yet.</p>"
-    items = "".join(f"<li>{esc(a.what)}: {esc(a.owner)}{', due ' + when(a.due) if a.due else ''}</li>"
-                    for a in r.action_items) or "<li>none</li>"
+    items = "".join(_item(seq, a, tracked.get(seq)) for seq, a in enumerate(r.action_items, 1)) or "<li>none</li>"
     lists = "".join(f"<h3>{title}</h3><ul>{''.join(f'<li>{esc(x)}</li>' for x in values)}</ul>"
                     for title, values in (("contributing factors", r.contributing_factors),
                                           ("preventative actions", r.preventative_actions),
@@ -184,7 +194,7 @@ def timeline_section(state: IncidentState) -> str:
 
 def incident_body(state: IncidentState, workflow_id: str, running: bool, csrf: str, my_roles: list[Role],
                   draft: Callable[[str], str | None], found_briefs: list[BriefFiles],
-                  manifest: dict[str, Any] | None, temporal_ui: str) -> str:
+                  manifest: dict[str, Any] | None, temporal_ui: str, tracked: dict[int, ActionItemState]) -> str:
     number = state.number or workflow_id
     d = state.detection
     ticket = "not yet"
@@ -215,6 +225,6 @@ def incident_body(state: IncidentState, workflow_id: str, running: bool, csrf: s
             f'<section id="evidence" data-live aria-labelledby="h-evidence"><h2 id="h-evidence">Evidence pack</h2>'
             f"{evidence_section(number, manifest)}</section>"
             f'<section id="review" data-live aria-labelledby="h-review"><h2 id="h-review">Retrospective</h2>'
-            f"{review_section(state)}</section>"
+            f"{review_section(state, tracked)}</section>"
             f'<section id="timeline" data-live aria-labelledby="h-timeline"><h2 id="h-timeline">Timeline</h2>'
             f"{timeline_section(state)}</section>")

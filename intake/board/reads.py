@@ -15,10 +15,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from client.actions import IncidentNotFound, find_incident
 from client.listing import Listed, incident_row, list_incidents
 from client.pending import open_approvals
-from client.workflow_types import IncidentWorkflow
+from client.workflow_types import ActionItemWorkflow, IncidentWorkflow
 from playbook import search_attributes as sa
 from playbook.models import Role, Severity, SignalKind
-from playbook.state import IncidentState
+from playbook.state import ActionItemState, IncidentState
 
 MAX_ROWS = 200  # incidents on one list page
 MAX_ASKED = 50  # running incidents asked for their commander and next brief (each query may replay on a worker)
@@ -133,6 +133,24 @@ async def incident(client: Client, ref: str) -> Incident | None:
     except RPCError as err:
         return Incident(handle.id, running, None, f"the incident did not answer ({err.message}); is a worker running?")
     return Incident(handle.id, running, state)
+
+
+async def action_items(client: Client, state: IncidentState) -> dict[int, ActionItemState]:
+    """The retrospective's action items as their own workflows tell it (status, the tracker's issue), by seq; an
+    item whose workflow does not answer is left out. Their ids are the ones `firebreak actions` lists."""
+    if state.retrospective is None or not state.number:
+        return {}
+    count = len(state.retrospective.action_items)
+
+    async def ask(seq: int) -> tuple[int, ActionItemState | None]:
+        try:
+            return seq, await client.get_workflow_handle(f"action-{state.number}-{seq}").query(
+                ActionItemWorkflow.get_item, rpc_timeout=timedelta(seconds=QUERY_SECONDS))
+        except RPCError:
+            return seq, None
+
+    found = await asyncio.gather(*(ask(seq) for seq in range(1, min(count, MAX_ASKED) + 1)))
+    return {seq: item for seq, item in found if item is not None}
 
 
 def state_version(state: IncidentState | None) -> str:

@@ -188,7 +188,8 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
         number = found.state.number or found.workflow_id
         body = incident_body(found.state, found.workflow_id, found.running, session.csrf, board.roles(session.person),
                              lambda rid: artefacts.draft_for(store, number, rid), artefacts.briefs(store, number),
-                             artefacts.evidence(store, number), config.board.temporal_ui_url)
+                             artefacts.evidence(store, number), config.board.temporal_ui_url,
+                             await reads.action_items(board.client, found.state))
         return board.html(number, body, session, events=f"/board/events?incident={quote(found.workflow_id)}"
                           f"&v={reads.state_version(found.state)[:16]}")
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,17 @@ def first_tab_stop(b: Browser) -> str:
     b.driver.refresh()  # a fresh page: nothing has the focus yet
     ActionChains(b.driver).send_keys(Keys.TAB).perform()
     return str(b.driver.switch_to.active_element.get_attribute("textContent"))
+
+
+def tracked_item(b: Browser, path: str) -> str:
+    """The first action item's line once its workflow answers (it starts as the retrospective is recorded)."""
+    for _ in range(20):
+        b.get(path)
+        line = b.text("#review li")
+        if "·" in line:
+            return line
+        time.sleep(0.25)
+    raise AssertionError(f"the action item's workflow did not answer: {line}")
 
 
 def edit_brief(b: Browser, request_id: str, added: str) -> None:
@@ -146,6 +158,7 @@ async def test_a_responder_works_an_incident_on_the_board(board: Stack, tmp_path
             by="ian", role=Role.INCIDENT_COMMANDER, action_id=str(uuid.uuid4()), root_cause="prompt v13",
             action_items=[ActionItem(what="add a toxicity eval to the prompt release", owner="olu")]))
         await run(b.until_text, "#review", "add a toxicity eval")
+        assert "open" in await run(tracked_item, b, f"/incidents/{number}")  # the item's own workflow says so
         await run(b.screenshot, "incident")
         assert await run(b.phone, "incident-phone") == 0  # readable on a phone: nothing runs off the side
 
