@@ -46,6 +46,8 @@ from intake.metrics import install_metrics
 from intake.openapi_doc import SENT, answers, body_doc, finish
 from intake.pagerduty_webhook import pagerduty_router
 from intake.people import People, people_router
+from intake.rate_limit import RateLimits
+from intake.tls import uvicorn_options
 from intake.tracker_webhooks import tracker_router
 from integrations.artefacts import ArtefactStore
 from observability import tracing
@@ -89,6 +91,7 @@ class Intake:
         self.timeout = timedelta(seconds=config.temporal_timeout_seconds)
         self.tracing = tracing.tracing_enabled()
         self.parsing = Parsing()
+        self.limits = RateLimits(config.rate_limits)
 
     async def connect(self) -> None:
         if self.client is None:
@@ -105,8 +108,10 @@ class Intake:
             found = await signal_detections(self.client, workflow_id, detections, self.timeout)
             return "recorded" if found else "no_incident"
 
-    async def deliver(self, detections: list[Detection], no_start: set[int] | None = None) -> list[Accepted]:
-        """Hand the detections to Temporal grouped by incident; returns when every group is recorded."""
+    async def deliver(self, detections: list[Detection], no_start: set[int] | None = None,
+                      source: str | None = None) -> list[Accepted]:
+        """Hand the detections to Temporal grouped by incident; returns when every group is recorded. `source`
+        pays for the new Temporal calls under its rate limit (intake/rate_limit.py), or 429."""
         groups: dict[str, tuple[list[Detection], bool]] = {}
         for i, det in enumerate(detections):
             key = incident_workflow_id(det)
@@ -115,8 +120,10 @@ class Intake:
             groups[key] = (dets, start or (det.firing and i not in (no_start or set())))
         if self.tracing:  # the request's span names the incidents it fed
             tracing.set_incidents(list(groups))
-        results = await asyncio.gather(*(self.coalescer.submit(k, d, s) for k, (d, s) in groups.items()),
-                                       return_exceptions=True)
+        if source is not None:  # joining a call already queued for an incident is free; queued in the same step
+            self.limits.admit(source, sum(not self.coalescer.busy(k) for k in groups))
+        queued = [self.coalescer.enqueue(k, d, s) for k, (d, s) in groups.items()]
+        results = await asyncio.gather(*queued, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             err = failed[0]
@@ -241,7 +248,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
             source, body = await source_of(request, fmt)
             dets = await intake.parsing.run(len(body), _webhook_detections, module, body, source,
                                             config.sources[source], config)
-            return _accepted(await intake.deliver(dets))
+            return _accepted(await intake.deliver(dets, source=source))
 
         receive.__name__, receive.__doc__ = f"{fmt}_webhook", doc
         app.post(path, status_code=202, response_model=AcceptedBody, openapi_extra=body_doc(module.Message),
@@ -264,7 +271,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         creds = presented(request.headers, intake.auth.hmac_headers, key if isinstance(key, str) and key else None)
         source = intake.auth.authenticate("pagerduty", creds, body)
         event, dedup_key, det = await intake.parsing.run(len(body), _pagerduty_detection, raw, source, config)
-        await intake.deliver([det], no_start={0} if event.event_action != "trigger" else None)
+        await intake.deliver([det], no_start={0} if event.event_action != "trigger" else None, source=source)
         return Response(PagerDutyAccepted(dedup_key=dedup_key).model_dump_json(), status_code=202,
                         media_type="application/json")
 
@@ -275,7 +282,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         """Firebreak's own Detection JSON: one Detection or an array of them. `source` defaults to the sender."""
         source, body = await source_of(request, "firebreak")
         dets = await intake.parsing.run(len(body), _firebreak_detections, body, source)
-        return _accepted(await intake.deliver(dets))
+        return _accepted(await intake.deliver(dets, source=source))
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -346,5 +353,6 @@ def serve(playbook_path: Path, host: str | None = None, port: int | None = None,
     server_config = uvicorn.Config(app, host=host or config.host, port=port or config.port, access_log=False,
                                    log_level="info", lifespan="on", server_header=False,
                                    log_config=None if json_logs() else uvicorn.config.LOGGING_CONFIG,
-                                   timeout_graceful_shutdown=int(config.temporal_timeout_seconds * 2) + 1)
+                                   timeout_graceful_shutdown=int(config.temporal_timeout_seconds * 2) + 1,
+                                   **uvicorn_options(config, str(playbook_path)))  # https, mTLS: intake/tls.py
     Server(server_config).run()

@@ -79,6 +79,10 @@ class Coalescer:
         self.stats = Stats()
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def busy(self, key: str) -> bool:
+        """A call for `key` is queued or in flight: detections submitted now join it (or the next) for free."""
+        return key in self.keys
+
     async def submit(self, key: str, detections: list[Detection], start: bool = True,
                      sizes: list[int] | None = None) -> str:
         """Queue these detections for `key`; returns once a Temporal call carrying all of them succeeded.
@@ -86,9 +90,16 @@ class Coalescer:
         `start`: may the call open the incident (firing alerts) or only join a running one (resolves, acks).
         The outcome is 'recorded', or 'no_incident' when nothing may start and no incident runs.
         """
+        return await self.enqueue(key, detections, start, sizes)
+
+    def enqueue(self, key: str, detections: list[Detection], start: bool = True,
+                sizes: list[int] | None = None) -> asyncio.Future[str]:
+        """`submit` without waiting: queued at once (so `busy(key)` is true on return); the future is its outcome."""
         self.stats.detections_received += len(detections)
         if not detections:
-            return "recorded"
+            done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            done.set_result("recorded")
+            return done
         sizes = sizes or [len(d.model_dump_json()) for d in detections]
         chunks: list[tuple[list[Detection], int]] = []
         current: list[Detection] = []
@@ -109,7 +120,7 @@ class Coalescer:
             task = asyncio.create_task(self._drain(key, state))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await request.future
+        return request.future
 
     def _take(self, state: _Key) -> list[_Chunk]:
         batch: list[_Chunk] = []

@@ -25,6 +25,7 @@ Format = Literal["alertmanager", "grafana", "pagerduty", "firebreak"]
 # defaultHeaderName, since PR #285 (2025-02-24; a stale comment there still says "Alert"). Firebreak defaulted to
 # the old spelling, which some setups configured by hand; a source left at the default accepts both.
 GRAFANA_SIGNATURE_HEADER = "X-Grafana-Alerting-Signature"
+LANGFUSE_SOURCE = "langfuse"  # Langfuse monitor alerts: the source their rate limit is kept under
 GRAFANA_OLD_SIGNATURE_HEADER = "X-Grafana-Alert-Signature"
 ENDPOINTS: dict[str, str] = {"alertmanager": "/v1/alerts/alertmanager", "grafana": "/v1/alerts/grafana",
                              "pagerduty": "/v2/enqueue", "firebreak": "/v1/alerts"}
@@ -169,6 +170,23 @@ class PeopleConfig(_Strict):
         default=5.0, description="how long an approval waits for the incident to accept or refuse it before 202")
 
 
+class RateLimit(_Strict):
+    """A token bucket: `per_minute` tokens added evenly over the minute, at most `burst` kept."""
+
+    per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=120, description="new Temporal calls a source may cause per minute (PagerDuty's Events API allows "
+                                 "about 120 events a minute per integration key)")
+    burst: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None, description="how many it may cause at once after a quiet spell (unset: per_minute)")
+
+
+class RateLimitsConfig(RateLimit):
+    """Admission control per source (intake/rate_limit.py); `sources.<name>` overrides the default for one."""
+
+    enabled: bool = True
+    sources: dict[str, RateLimit] = Field(default_factory=dict)
+
+
 class BoardConfig(_Strict):
     """The web board (intake/board/): sign-in sessions, live updates, the link into the Temporal UI."""
 
@@ -197,6 +215,27 @@ class IntakeConfig(_Strict):
     board: BoardConfig = Field(default_factory=BoardConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
     langfuse: LangfuseWebhookConfig = Field(default_factory=LangfuseWebhookConfig)
+    rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
+    tls_cert: str | None = Field(default=None, description="PEM certificate chain: serve https (intake/tls.py)")
+    tls_key: str | None = Field(default=None, description="its PEM private key (unencrypted)")
+    tls_client_ca: str | None = Field(default=None, description="PEM CA bundle: require client certificates it "
+                                                                "signed (mutual TLS)")
+
+    @model_validator(mode="after")
+    def _tls(self) -> IntakeConfig:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("give both tls_cert and tls_key (the certificate and its private key), or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key: the intake must serve https")
+        return self
+
+    @model_validator(mode="after")
+    def _limited_sources(self) -> IntakeConfig:
+        for name in self.rate_limits.sources:
+            if name not in self.sources and name != LANGFUSE_SOURCE:
+                raise ValueError(f"rate_limits.sources.{name}: no such source; name one of [intake.sources] "
+                                 f"({', '.join(sorted(self.sources))}) or '{LANGFUSE_SOURCE}'")
+        return self
 
     @field_validator("sources")
     @classmethod

@@ -101,7 +101,7 @@ def install_handlers(app: FastAPI, retry_after: int) -> None:
     @app.exception_handler(IntakeError)
     async def intake_error(request: Request, err: IntakeError) -> Response:
         body = err.body()
-        if request.url.path == "/v2/enqueue" and 400 <= err.status < 500:
+        if request.url.path == "/v2/enqueue" and 400 <= err.status < 500 and err.status != 429:
             body.update(status="invalid event", errors=[err.message])  # PagerDuty's own error shape, plus ours
         return JSONResponse(body, status_code=err.status, headers=err.headers)
 

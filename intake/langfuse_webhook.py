@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake.auth import fresh, signed
 from intake.body import parse, read_body
-from intake.config import IntakeConfig
+from intake.config import LANGFUSE_SOURCE, IntakeConfig
 from intake.errors import IntakeError
 from intake.langfuse_monitors import MonitorAlertEvent, MonitorAnswer, counted_as, monitor_detection
 from intake.mapping import Timestamp
@@ -177,7 +177,8 @@ def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactS
         detection = monitor_detection(event, config.labels)
         meaning = counted_as(event.payload.severity)
         # Only ALERT may open an incident; a resolve or a note never does (deliver starts only firing alerts).
-        [accepted] = await intake.deliver([detection], no_start={0} if meaning != "alert" else None)
+        [accepted] = await intake.deliver([detection], no_start={0} if meaning != "alert" else None,
+                                          source=LANGFUSE_SOURCE)
         answer = MonitorAnswer(monitor=event.payload.monitor_id, severity=event.payload.severity,
                                workflow_id=accepted.workflow_id, outcome=accepted.outcome, counted_as=meaning)
         return JSONResponse(answer.model_dump(), status_code=202)

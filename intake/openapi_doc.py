@@ -26,9 +26,10 @@ WHY: dict[int, str] = {
     413: "body over its byte limit, or too many entries or values in it",
     415: "Content-Type is not the one this route reads",
     422: "a field is missing, of the wrong type, out of range or holds a forbidden character",
+    429: "the source is over its rate limit ([intake.rate_limits]); nothing was recorded: retry after Retry-After",
     503: "Temporal did not record or answer it (or the intake failed unexpectedly): retry after Retry-After",
 }
-SENT = (400, 401, 403, 408, 413, 415, 422, 503)  # every route that reads a JSON body and reaches Temporal
+SENT = (400, 401, 403, 408, 413, 415, 422, 429, 503)  # every route that reads a JSON body and reaches Temporal
 
 
 class ErrorBody(BaseModel):
@@ -37,13 +38,13 @@ class ErrorBody(BaseModel):
 
 
 def answers(*codes: int, model: bool = True) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each status with its reason, the JSON error body and Retry-After on 503."""
+    """`responses=` for a route: each status with its reason, the JSON error body and Retry-After on 429 and 503."""
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         doc: dict[str, Any] = {"description": WHY[code]}
         if model and code >= 400:
             doc["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-        if code == 503:
+        if code in (429, 503):
             doc["headers"] = RETRY_AFTER
         out[code] = doc
     return out

@@ -1,8 +1,11 @@
 """Redaction: replace personal data and secrets with typed placeholders before anything is stored.
 
-Covers e-mail addresses, phone numbers, payment card numbers (only digit runs that pass the Luhn check),
-and API keys / tokens (OpenAI-style `sk-...`, Langfuse `pk-lf-`/`sk-lf-`, `Bearer ...`, AWS access key ids,
-GitHub and Slack tokens). Placeholders look like `[REDACTED:EMAIL]`, so a reader sees what was there.
+The detectors are kept by others (playbook/detectors.py): Presidio's pattern recognizers with libphonenumber
+find e-mail addresses, phone numbers, card numbers (Luhn-checked), IBANs (checksum), IP addresses and national
+ids (US SSN, UK NINO); detect-secrets' plugins find provider tokens (AWS, GitHub, Slack, Stripe, OpenAI ...),
+JWTs and private keys. Three patterns of our own add what neither knows: `Bearer ...` headers, Langfuse-style
+keys (`sk-...`, `pk-lf-...`) and `aws_secret_access_key=...`. Placeholders look like `[REDACTED:EMAIL]`, so a
+reader sees what was there. Version numbers, dates, UUIDs, trace ids and commit shas stay.
 
 `redact_text` works on one string; `redact_value` walks JSON-like data (dicts, lists, strings) and leaves
 numbers and booleans alone. Both count what they replaced, so the evidence pack can say how much it hid.
@@ -11,27 +14,27 @@ numbers and booleans alone. Both count what they replaced, so the evidence pack 
 drafter and channel senders, the Slack approval requests, notifications, the retrospective and risk register, the
 log formatters, and the doors into Temporal (detections in client/temporal.py, people's actions in
 client/actions.py). It takes strings, JSON-like data or pydantic models (returning a redacted copy of the same
-type), so a new channel or artefact redacts with one call.
+type), so a new channel or artefact redacts with one call. It runs in activities, the intake and the CLI, never
+in workflow code; the detectors load once per process, on the first text that could hold a finding.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-EMAIL = "EMAIL"
-PHONE = "PHONE"
-CARD = "CARD"
-SECRET = "SECRET"
-TOKEN = "TOKEN"
+from playbook.detectors import CARD, EMAIL, IBAN, IP, KINDS, NATIONAL_ID, PHONE, RANK, SECRET, TOKEN, Finding, detectors
 
+__all__ = ["CARD", "EMAIL", "IBAN", "IP", "KINDS", "NATIONAL_ID", "PHONE", "SECRET", "TOKEN", "describe",
+           "luhn_valid", "outbound", "placeholder", "redact_text", "redact_value"]
 
 _NAMES = {EMAIL: "e-mail address", PHONE: "phone number", CARD: "card number", SECRET: "API key or secret",
-          TOKEN: "bearer token"}
+          TOKEN: "bearer token", IBAN: "IBAN", IP: "IP address", NATIONAL_ID: "national id number"}
 
 
 def placeholder(kind: str) -> str:
@@ -44,28 +47,17 @@ def describe(counts: Counter[str] | dict[str, int]) -> str:
                      for kind, n in sorted(counts.items()) if n)
 
 
-_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
-_SECRETS = re.compile(
-    r"\b(?:"
-    r"(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"            # sk-..., sk-proj-..., sk-lf-..., pk-lf-...
-    r"|(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}"  # AWS access key ids
-    r"|gh[pousr]_[A-Za-z0-9]{20,}"                # GitHub tokens
-    r"|xox[abposr]-[A-Za-z0-9-]{10,}"              # Slack tokens
-    r")")
-_AWS_SECRET = re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{40}")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<![\w.])\d(?:[ -]?\d){12,18}(?!\w|\.\d)")
-_PHONE = re.compile(
-    r"(?<![\w+.])(?:"
-    r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,3}"   # +44 20 7946 0958, +15551234567
-    r"|\(\d{2,4}\)[\s.-]?\d{3,4}[\s.-]?\d{3,4}"                                # (555) 123-4567
-    r"|\d{3}[\s.-]\d{3,4}[\s.-]\d{4}"                                          # 555-123-4567
-    r")(?!\w|\.\d)")
+# Ours, where no kept detector applies. The groups named `secret` are replaced; the rest stays.
+_OWN = (
+    (re.compile(r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})"), TOKEN),
+    (re.compile(r"(?i)aws_secret_access_key\s*[=:]\s*[\"']?(?P<secret>[A-Za-z0-9/+=]{40})"), SECRET),
+    (re.compile(r"\b(?P<secret>(?:sk|pk|rk)-[A-Za-z0-9_-]{16,})"), SECRET),  # sk-..., sk-proj-..., pk-lf-...
+)
 
-
-# Every pattern above needs one of these; text with none of them (most labels and names) is returned at once.
-_MAYBE = re.compile(r"[@\d]|(?i:bearer|aws_secret_access_key)|[spr]k-|A(?:KIA|SIA|GPA|IDA|ROA)|gh[pousr]_"
-                    r"|xox[abposr]-")
+# Every detector needs one of these; text with none of them (most labels and names) is returned at once,
+# without loading the detectors.
+_MAYBE = re.compile(r"[@\d]|(?i:bearer|aws_secret)|[spr]k-|[rs]k_live|eyJ|PRIVATE KEY|gh[pousr]_|xox|glpat|"
+                    r"A(?:KIA|SIA|BIA|CCA|3T)|SG\.|npm_|pypi-")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -78,34 +70,48 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def redact_text(text: str, counts: Counter[str] | None = None) -> str:
-    """The text with secrets, e-mails, card numbers and phone numbers replaced, in that order."""
+def findings(text: str) -> list[Finding]:
+    """Where the personal data and secrets in `text` are, overlaps resolved: the longest wins, then RANK.
+    Short texts are remembered (an alert storm repeats the same labels and summaries thousands of times)."""
     if not _MAYBE.search(text):
+        return []
+    if len(text) <= CACHED_TEXT:
+        return list(_cached(text))
+    return _find(text)
+
+
+CACHED_TEXT = 2048  # characters; at most 4,096 such texts are kept: under 10 MB per process
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(text: str) -> tuple[Finding, ...]:
+    return tuple(_find(text))
+
+
+def _find(text: str) -> list[Finding]:
+    found = detectors().find(text)
+    for pattern, kind in _OWN:
+        found += [Finding(m.start("secret"), m.end("secret"), kind) for m in pattern.finditer(text)]
+    chosen: list[Finding] = []
+    for f in sorted(found, key=lambda f: (-(f.end - f.start), RANK[f.kind], f.start)):
+        if all(f.end <= c.start or f.start >= c.end for c in chosen):
+            chosen.append(f)
+    return sorted(chosen, key=lambda f: f.start)
+
+
+def redact_text(text: str, counts: Counter[str] | None = None) -> str:
+    """The text with every finding replaced by its placeholder."""
+    chosen = findings(text)
+    if not chosen:
         return text
     tally: Counter[str] = counts if counts is not None else Counter()
-
-    def sub(pattern: re.Pattern[str], kind: str, keep: Callable[[re.Match[str]], str] | None = None) -> None:
-        nonlocal text
-
-        def repl(m: re.Match[str]) -> str:
-            tally[kind] += 1
-            return (keep(m) if keep else "") + placeholder(kind)
-        text = pattern.sub(repl, text)
-
-    sub(_BEARER, TOKEN, lambda m: m.group(1) + " ")
-    sub(_AWS_SECRET, SECRET, lambda m: m.group(1))
-    sub(_SECRETS, SECRET)
-    sub(_EMAIL, EMAIL)
-
-    def card(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            tally[CARD] += 1
-            return placeholder(CARD)
-        return m.group(0)
-    text = _CARD.sub(card, text)
-    sub(_PHONE, PHONE)
-    return text
+    out, at = [], 0
+    for f in chosen:
+        out += [text[at:f.start], placeholder(f.kind)]
+        tally[f.kind] += 1
+        at = f.end
+    out.append(text[at:])
+    return "".join(out)
 
 
 def redact_value(value: Any, counts: Counter[str] | None = None) -> Any:

@@ -37,7 +37,7 @@ COST_MEASURES = ("totalCost", "inputCost", "outputCost", "totalTokens", "inputTo
 MetricAggregation = Literal["sum", "avg", "max", "min", "p50", "p75", "p90", "p95", "p99"]
 OBSERVATION_TYPES = ("GENERATION", "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING",
                      "GUARDRAIL")
-PII_KINDS = ("EMAIL", "PHONE", "CARD", "SECRET", "TOKEN")
+PII_KINDS = ("EMAIL", "PHONE", "CARD", "SECRET", "TOKEN", "IBAN", "IP", "NATIONAL_ID")
 
 
 def _known(values: list[str], vocabulary: tuple[str, ...], what: str, offer: str) -> list[str]:

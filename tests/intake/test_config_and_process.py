@@ -72,7 +72,7 @@ def test_python_m_intake_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
                              "--port", str(port), "--address", f"127.0.0.1:{free_port()}"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        for _ in range(100):
+        for _ in range(300):  # the start loads the redaction detectors too (playbook/detectors.py)
             try:
                 r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
                 break

@@ -53,11 +53,11 @@ SLACK_SECRET = "slack-signing-secret-for-fuzz"
 CODEC_TOKEN = "codec-token-for-fuzz"
 JSON_ROUTE = {400, 401, 403, 408, 413, 415, 422, 503}
 EXPECTED = {
-    ("post", "/v1/alerts/alertmanager"): JSON_ROUTE | {202},
-    ("post", "/v1/alerts/grafana"): JSON_ROUTE | {202},
-    ("post", "/v2/enqueue"): JSON_ROUTE | {202},
-    ("post", "/v1/alerts"): JSON_ROUTE | {202},
-    ("post", "/v1/langfuse/webhook"): JSON_ROUTE | {200},
+    ("post", "/v1/alerts/alertmanager"): JSON_ROUTE | {202, 429},
+    ("post", "/v1/alerts/grafana"): JSON_ROUTE | {202, 429},
+    ("post", "/v2/enqueue"): JSON_ROUTE | {202, 429},
+    ("post", "/v1/alerts"): JSON_ROUTE | {202, 429},
+    ("post", "/v1/langfuse/webhook"): JSON_ROUTE | {200, 429},
     ("post", "/v1/incidents/{incident}/approvals/{request_id}"): JSON_ROUTE | {200, 202, 404, 409},
     ("post", "/v1/incidents/{incident}/acknowledge"): JSON_ROUTE | {200, 202, 404, 409},
     ("get", "/v1/approvals"): {200, 401, 403, 503},
