@@ -57,8 +57,10 @@ class Board:
         return list(roster.people[person].roles) if roster and person in roster.people else []
 
     def html(self, title: str, body: str, session: Session | None, events: str | None = None,
-             status: int = 200) -> HTMLResponse:
-        said = self.flash.pop(session.csrf, "") if session else ""
+             status: int = 200, live: bool = False) -> HTMLResponse:
+        """A page; `live`: the page fetching itself for its live parts, which leaves the answer to the last action
+        for the page the browser goes to next."""
+        said = self.flash.pop(session.csrf, "") if session and not live else ""
         return HTMLResponse(page(title, body, session, events, said), status_code=status, headers=PAGE_HEADERS)
 
     async def form(self, request: Request) -> dict[str, str]:
@@ -74,6 +76,10 @@ class Board:
     def refused(self, session: Session | None, why: str, status: int = 403) -> HTMLResponse:
         return self.html("Refused", f'<h1>Refused</h1><p role="alert">{why}</p><p><a href="/">Back to the board</a>'
                          f"</p>", session, status=status)
+
+
+def live(request: Request) -> bool:
+    return request.headers.get("x-board-live") == "1"
 
 
 def lf(text: str) -> str:
@@ -168,7 +174,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
         except (RPCError, IntakeError) as err:
             problem = f"Temporal did not answer ({getattr(err, 'message', err)}); the list will come back"
         return board.html("Incidents", pages.list_body(f, rows, problem), session,
-                          events=f"/board/events?v={version[:16]}")
+                          events=f"/board/events?v={version[:16]}", live=live(request))
 
     @router.get("/incidents/{ref}")
     async def incident(request: Request, ref: str) -> Response:
@@ -191,7 +197,7 @@ def board_router(config: IntakeConfig, people: People, client: Callable[[], Clie
                              artefacts.evidence(store, number), config.board.temporal_ui_url,
                              await reads.action_items(board.client, found.state))
         return board.html(number, body, session, events=f"/board/events?incident={quote(found.workflow_id)}"
-                          f"&v={reads.state_version(found.state)[:16]}")
+                          f"&v={reads.state_version(found.state)[:16]}", live=live(request))
 
     async def act(request: Request, ref: str, label: str, send: Callable[[Session, dict[str, str]], Awaitable[
             ActionResult]]) -> Response:

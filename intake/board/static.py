@@ -74,7 +74,7 @@ JS = """
   var events = new EventSource(src);
   events.addEventListener('open', function () { if (status) { status.textContent = 'live'; } });
   events.addEventListener('change', function () {
-    fetch(location.href, {credentials: 'same-origin'}).then(function (r) {
+    fetch(location.href, {credentials: 'same-origin', headers: {'X-Board-Live': '1'}}).then(function (r) {
       return r.ok ? r.text() : null;
     }).then(function (text) {
       if (!text) { return; }
