@@ -102,7 +102,18 @@ class Browser:
         return self.driver.find_element(By.CSS_SELECTOR, selector)
 
     def text(self, selector: str = "main") -> str:
-        return str(self.css(selector).text)
+        return self.read(selector, lambda e: str(e.text))
+
+    def read(self, selector: str, what: Any) -> str:
+        """What `what` reads from the element, found afresh when a live update replaced it meanwhile."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(5):
+            try:
+                return str(what(self.css(selector)))
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError(f"{selector} kept being replaced")
 
     def until_text(self, selector: str, wanted: str) -> str:
         from selenium.webdriver.common.by import By

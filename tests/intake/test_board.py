@@ -39,7 +39,7 @@ def click(b: Browser, selector: str) -> None:
 
 
 def attribute(b: Browser, selector: str, name: str) -> str:
-    return str(b.css(selector).get_attribute(name))
+    return b.read(selector, lambda e: e.get_attribute(name))
 
 
 def first_tab_stop(b: Browser) -> str:
