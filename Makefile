@@ -11,8 +11,9 @@ UNLEASH := $(UNLEASH_DIR)/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 REDIS_SERVER := /usr/bin/redis-server
+POSTGRES_BIN := /usr/lib/postgresql/*/bin
 
-.PHONY: up test lint bench clean browser redis unleash
+.PHONY: up test lint bench clean browser postgresql redis unleash
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +37,7 @@ $(PROMPTFOO): $(PROMPTFOO_DIR)/package.json $(PROMPTFOO_DIR)/package-lock.json
 up: $(VENV)/.runtime $(PROMPTFOO)
 	$(BIN)/firebreak up
 
-test: $(VENV)/.dev $(PROMPTFOO) browser redis unleash
+test: $(VENV)/.dev $(PROMPTFOO) browser postgresql redis unleash
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -76,6 +77,21 @@ redis:
 	       "the cache purge tests will be skipped" >&2; \
 	fi
 
+# The shared-store tests (tests/test_store.py, tests/test_stateless_workers.py) start a real PostgreSQL from
+# Debian's `postgresql` (tests/servers/postgres.py runs initdb/pg_ctl as a non-root user). Install it when missing
+# and we are root; otherwise say that those tests will be skipped.
+postgresql:
+	@if ls $(POSTGRES_BIN)/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql for the shared-store tests"; \
+	  apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	    postgresql; \
+	else \
+	  echo "note: PostgreSQL's server binaries are missing and only root can install them" \
+	       "(apt-get install postgresql); the shared-store tests will be skipped" >&2; \
+	fi
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
@@ -84,9 +100,10 @@ lint: $(VENV)/.dev
 # against one worker process (memory and idle CPU); each prints ratios (not part of `make test`). Then how long the
 # pending lists take with 2,000 open incidents (docs/operations.md). All always run; the target fails when one
 # missed a target or failed.
-bench: $(VENV)/.runtime
-	$(BIN)/python -m bench.intake; intake=$$?; $(BIN)/python -m bench.fleet; fleet=$$?; \
-	$(BIN)/python -m bench.pending && exit $$(( intake || fleet ))
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.intake --memory; intake=$$?; $(BIN)/python -m bench.fleet; fleet=$$?; \
+	$(BIN)/python -m bench.history; history=$$?; \
+	$(BIN)/python -m bench.pending && exit $$(( intake || fleet || history ))
 
 clean:
 	rm -rf $(VENV) .firebreak build *.egg-info $(PROMPTFOO_DIR)/node_modules $(UNLEASH_DIR)/node_modules

@@ -25,6 +25,7 @@ TASK_QUEUE = "FIREBREAK_TASK_QUEUE"  # the workers' task queue (default firebrea
 USER = "FIREBREAK_USER"  # `firebreak` commands: who you are on the roster (--as)
 ROLE = "FIREBREAK_ROLE"  # `firebreak` commands: the role you act in (--role)
 WORKER_MAX_CACHED_WORKFLOWS = "FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS"  # the worker's sticky cache
+STRICT_SANDBOX = "FIREBREAK_STRICT_SANDBOX"  # 1: the sandbox re-imports workflow code every run (tests, CI)
 PROMPTFOO = "FIREBREAK_PROMPTFOO"  # a promptfoo executable instead of the one `make` installs
 LOG_FORMAT = "FIREBREAK_LOG_FORMAT"  # text (default) or json
 WORKER_METRICS = "FIREBREAK_WORKER_METRICS"  # host:port of the worker's Prometheus endpoint
@@ -33,6 +34,7 @@ CODEC_KEYS = "FIREBREAK_CODEC_KEYS"  # payload encryption keys, kid:base64key, .
 CODEC_KEY_FILE = "FIREBREAK_CODEC_KEY_FILE"  # a file holding those keys
 CODEC_CORS_ORIGINS = "FIREBREAK_CODEC_CORS_ORIGINS"  # origins allowed to call the intake's codec endpoint
 CODEC_TOKEN = "FIREBREAK_CODEC_TOKEN"  # the bearer token the codec endpoint asks for
+DATABASE_URL = "FIREBREAK_DATABASE_URL"  # postgresql://...: the shared store (artefacts, ledger, tokens, deploy log)
 TEMPORAL_UI_URL = "FIREBREAK_TEMPORAL_UI_URL"  # the Temporal UI the board links to (`up` sets it for its intake)
 # Ticket trackers ([tickets] backend = "jira" / "github", docs/trackers.md): the worker's credentials and the
 # intake's webhook secrets. Only the backend the playbook names needs its own.
@@ -48,7 +50,7 @@ DEFAULT_TASK_QUEUE = "firebreak-incidents"
 # The sticky cache holds each cached incident's sandboxed workflow in memory (~390 kB each, docs/scale.md); 250
 # keeps one worker under 300 MB with 1,000 open incidents. An incident outside the cache is replayed from its
 # history when its next timer or signal arrives (~70 ms of worker CPU instead of ~3 ms).
-DEFAULT_CACHED_WORKFLOWS = 250
+DEFAULT_CACHED_WORKFLOWS = 1000
 ARTEFACTS = "artefacts"  # the artefact store's folder under the home
 
 
@@ -66,6 +68,11 @@ def artefacts_dir() -> Path:
     return firebreak_home() / ARTEFACTS
 
 
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """FIREBREAK_DATABASE_URL (a libpq URL or key=value string), or "" for the local directory store."""
+    return read(DATABASE_URL, "", environ).strip()
+
+
 def playbook_path() -> Path:
     """The playbook file as given (a relative path stays relative, for messages that show what was set)."""
     return Path(read(PLAYBOOK, DEFAULT_PLAYBOOK))
@@ -80,9 +87,18 @@ def task_queue() -> str:
 
 
 def cached_workflows() -> int:
-    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (default 250, the SDK's is 1000; 0 turns
+    """FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS: the sticky workflow cache (default 1000, the SDK's own; 0 turns
     stickiness off)."""
     raw = read(WORKER_MAX_CACHED_WORKFLOWS, str(DEFAULT_CACHED_WORKFLOWS))
     if not raw.isdigit():
         raise ValueError(f"FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS must be a whole number >= 0, not {raw!r}")
     return int(raw)
+
+
+def strict_sandbox() -> bool:
+    """FIREBREAK_STRICT_SANDBOX=1: the workflow sandbox re-imports workflows/ and playbook/ for every run, so each
+    call in them is checked for non-determinism (the tests run so); 0 or unset: they are passed through (fast)."""
+    raw = read(STRICT_SANDBOX, "0").strip()
+    if raw not in ("0", "1"):
+        raise ValueError(f"FIREBREAK_STRICT_SANDBOX must be 1 or 0, not {raw!r}")
+    return raw == "1"

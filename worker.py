@@ -15,6 +15,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import all_activities
 from activities.context import ActivityContext
@@ -25,13 +26,26 @@ from observability.logs import configure_logging
 from observability.runtime import metrics_address, worker_runtime
 from observability.tracing import setup as setup_tracing
 from playbook.config import PlaybookError, load_playbook
-from settings import cached_workflows, default_playbook_path
+from settings import cached_workflows, default_playbook_path, strict_sandbox
 from workflows.action_items import ActionItemWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
 
 log = logging.getLogger("firebreak.worker")
 MAX_ACTIVITY_THREADS = 32
+# Passed through the workflow sandbox by package prefix (modules added later under them are covered): the sandbox
+# otherwise re-imports every workflow room for each run it caches or replays (~250 kB and ~40 ms CPU per run,
+# docs/performance.md). The SDK does not check calls inside passed-through modules, so FIREBREAK_STRICT_SANDBOX=1
+# (what the tests run) re-imports them per run again and every call in them is checked.
+PASSED_THROUGH: tuple[str, ...] = ("workflows", "playbook")
+
+
+def workflow_runner(strict: bool | None = None) -> SandboxedWorkflowRunner:
+    """The sandbox every Firebreak worker and replayer uses; `strict` defaults to FIREBREAK_STRICT_SANDBOX."""
+    restrictions = SandboxRestrictions.default
+    if not (strict_sandbox() if strict is None else strict):
+        restrictions = restrictions.with_passthrough_modules(*PASSED_THROUGH)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QUEUE,
@@ -39,7 +53,8 @@ def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QU
     return Worker(client, task_queue=task_queue, workflows=[IncidentWorkflow, WatchWorkflow, ActionItemWorkflow],
                   activities=all_activities(ctx),
                   activity_executor=executor or ThreadPoolExecutor(MAX_ACTIVITY_THREADS),
-                  max_concurrent_activities=MAX_ACTIVITY_THREADS, max_cached_workflows=cached_workflows())
+                  max_concurrent_activities=MAX_ACTIVITY_THREADS, max_cached_workflows=cached_workflows(),
+                  workflow_runner=workflow_runner())
 
 
 async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Event) -> None:
@@ -54,7 +69,7 @@ async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Eve
     with ThreadPoolExecutor(MAX_ACTIVITY_THREADS) as executor:
         async with build_worker(client, ctx, executor=executor):
             log.info("worker polling task queue %s on %s (playbook %s, artefacts %s)", TASK_QUEUE,
-                     client.service_client.config.target_host, playbook_path, ctx.store.root)
+                     client.service_client.config.target_host, playbook_path, ctx.store.location())
             await stop.wait()
     log.info("worker stopped")
 
@@ -79,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     check_playbook(args.playbook)
     try:
         cached_workflows()
+        strict_sandbox()
         metrics_address()
         if setup_tracing("firebreak-worker"):
             log.info("OpenTelemetry tracing on")

@@ -49,10 +49,10 @@ class CommunicateActivities:
     def draft_brief(self, request: BriefInput) -> Brief:
         brief = outbound(draft_brief(request.state, request.seq, datetime.now(UTC), request.next_update_due,
                                      audience=request.audience, shape=request.shape))
-        path, created = self.ctx.store.write_once(f"{brief.incident_number}/briefs/{brief_stem(brief)}-draft.md",
-                                                  brief.text)
+        rel = f"{brief.incident_number}/briefs/{brief_stem(brief)}-draft.md"
+        _, created = self.ctx.store.write_once(rel, brief.text)
         if not created:  # a retried draft keeps the text the approver saw
-            brief = brief.model_copy(update={"text": path.read_text(encoding="utf-8")})
+            brief = brief.model_copy(update={"text": self.ctx.store.read_bytes(rel).decode("utf-8")})
         return brief
 
     @activity.defn(name="send_brief")
@@ -81,7 +81,7 @@ class CommunicateActivities:
                 | ({"components": components} if components is not None else {})
                 | ({"redacted": dict(sorted(redacted.items()))} if redacted else {}))
         return SendResult(channel=request.channel, delivered=True, detail=detail, external_id=external_id,
-                          archive_path=str(store.path(f"{number}/comms/archive.jsonl")))
+                          archive_path=store.location(f"{number}/comms/archive.jsonl"))
 
     def _archive_files(self, request: SendBrief) -> None:
         """The approved text as sent; when the approver edited it, the draft beside it and the diff."""

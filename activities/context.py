@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import settings
-from integrations.artefacts import ArtefactStore
+from integrations.store import Store, open_store
 
 
 @dataclass(frozen=True)
 class ActivityContext:
-    store: ArtefactStore
+    store: Store  # the directory under $FIREBREAK_HOME or PostgreSQL (integrations/store.py)
     playbook_path: Path
 
     @classmethod
     def from_environment(cls, playbook_path: str | Path | None = None) -> ActivityContext:
-        return cls(store=ArtefactStore(settings.artefacts_dir()),
+        return cls(store=open_store(),
                    playbook_path=Path(playbook_path).resolve() if playbook_path else settings.default_playbook_path())

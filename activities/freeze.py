@@ -19,6 +19,7 @@ from activities.actions import mitigation_errors
 from activities.context import ActivityContext
 from integrations.deploys import read_deploys
 from integrations.mitigations import MitigationError, snapshot
+from integrations.store import read_lines
 from playbook.freeze import SAMPLE_TRACES, FreezeRequest, FreezeResult
 from playbook.redact import redact_value
 
@@ -34,10 +35,11 @@ def _safe(text: str) -> str:
 def trace_sample(ctx: ActivityContext, number: str, links: list[str]) -> list[str]:
     """The detection's trace links, then those of the evidence pack's blast radius when investigate ran already."""
     found = [link.removeprefix(TRACE_LINK) for link in links if link.startswith(TRACE_LINK)]
-    folder = ctx.store.path(f"{number}/evidence")
-    for path in sorted(folder.glob("*blast_radius.json")) if folder.exists() else []:
+    for rel in ctx.store.list_files(f"{number}/evidence/"):
+        if not rel.endswith("blast_radius.json") or "/" in rel.removeprefix(f"{number}/evidence/"):
+            continue
         try:
-            found += [str(t) for t in json.loads(path.read_text(encoding="utf-8")).get("trace_ids") or []]
+            found += [str(t) for t in json.loads(ctx.store.read_bytes(rel)).get("trace_ids") or []]
         except (OSError, ValueError, AttributeError):
             continue
     return list(dict.fromkeys(found))[:SAMPLE_TRACES]
@@ -70,7 +72,7 @@ class FreezeActivities:
             "last_deploys": deploys, "trace_ids": trace_sample(self.ctx, number, d.links)}
         data = json.dumps(redact_value(content), indent=2, sort_keys=True, default=str).encode()
         store.write_once(rel, data)
-        data = store.path(rel).read_bytes()  # a racing attempt may have written it first: hash what is there
+        data = store.read_bytes(rel)  # a racing attempt may have written it first: hash what is there
         digest = hashlib.sha256(data).hexdigest()
         summary = f"{request.name}: {request.action.kind} target frozen, {len(deploys)} deploy(s), " \
                   f"{len(content['trace_ids'])} trace id(s)"
@@ -83,9 +85,8 @@ class FreezeActivities:
     def _index_in_manifest(self, number: str) -> None:
         """A snapshot frozen after investigate (a remediation) joins the manifest's `frozen` list too."""
         manifest = f"{number}/evidence/manifest.json"
-        if not self.ctx.store.path(manifest).exists():
+        if not self.ctx.store.exists(manifest):
             return  # investigate has not run yet: it lists every snapshot when it does
         content = self.ctx.store.read_json(manifest)
-        index = self.ctx.store.path(f"{number}/evidence/frozen.jsonl").read_text(encoding="utf-8")
-        content["frozen"] = [json.loads(line) for line in index.splitlines() if line.strip()]
+        content["frozen"] = read_lines(self.ctx.store, f"{number}/evidence/frozen.jsonl")
         self.ctx.store.write(manifest, json.dumps(content, indent=2))

@@ -21,6 +21,7 @@ from integrations.langfuse.evidence import collect_langfuse_evidence
 from integrations.langfuse.extras import collect_langfuse_extras
 from integrations.langfuse.monitor_slice import MonitorSlice, for_project, monitor_slice
 from integrations.sources import SourceError, fetch_source
+from integrations.store import read_lines
 from playbook.config import EvidenceSource, render_template
 from playbook.messages import EvidenceInput, EvidenceItem, EvidencePack
 from playbook.redact import redact_value
@@ -110,10 +111,7 @@ class InvestigateActivities:
 
     def _frozen(self, number: str) -> list[dict[str, Any]]:
         """The snapshots frozen before system-altering actions (activities/freeze.py), each with its sha256."""
-        index = self.ctx.store.path(f"{number}/evidence/frozen.jsonl")
-        if not index.exists():
-            return []
-        return [json.loads(line) for line in index.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_lines(self.ctx.store, f"{number}/evidence/frozen.jsonl")
 
     @activity.defn(name="collect_evidence")
     def collect_evidence(self, request: EvidenceInput) -> EvidencePack:

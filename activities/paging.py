@@ -8,7 +8,6 @@ key, an invalid event) fails at once, for the workflow to write on the timeline 
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from temporalio import activity
@@ -17,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import ActivityContext
 from integrations import oncall, pagerduty, slack
 from integrations.channels import ChannelError
+from integrations.store import read_lines
 from playbook.config import SlackChannel
 from playbook.paging import OnCallRequest, OnCallResult, PagerDutyEvent, PagesAcknowledged
 from playbook.redact import outbound
@@ -48,9 +48,7 @@ class PagingActivities:
     def replace_slack_pages(self, request: PagesAcknowledged) -> int:
         """chat.update every Slack page of the incident: the same page, its button replaced by who acknowledged.
         Idempotent (the same update again changes nothing); the pages are the ones the notify activity kept."""
-        sent = self.ctx.store.path(f"{request.incident_number}/notifications-sent.jsonl")
-        lines = [json.loads(x) for x in sent.read_text(encoding="utf-8").splitlines() if x.strip()] \
-            if sent.exists() else []
+        lines = read_lines(self.ctx.store, f"{request.incident_number}/notifications-sent.jsonl")
         replaced, failures = 0, []
         for line in lines:
             cfg = request.channels.get(str(line.get("channel")))

@@ -119,27 +119,28 @@ class RemedyActivities:
     def run_regression_suite(self, request: RegressionRequest) -> RegressionRun:
         """Generate the suite into <incident>/regression/run-<seq>/, run promptfoo, keep its results. A suite
         that cannot be built or run comes back as a failed run saying why (so it also holds resolution)."""
-        number, action = request.incident_number, request.action
-        folder = self.ctx.store.path(f"{number}/regression/run-{request.seq}")
-        folder.mkdir(parents=True, exist_ok=True)
-        config_path, results_path = folder / "promptfooconfig.json", folder / "results.json"
+        number, action, store = request.incident_number, request.action, self.ctx.store
+        run_dir = f"{number}/regression/run-{request.seq}"
         run = RegressionRun(seq=request.seq, action=request.name, at=datetime.now(UTC), passed=False,
-                            config_path=str(config_path))
-        try:
-            cases = offending_inputs(self.ctx.store.path(f"{number}/evidence"), action.evidence,
-                                     action.score_threshold, action.max_cases)
-            suite = build_suite(number, request.kind, action, cases, request.candidate)
-            config_path.write_text(json.dumps(suite, indent=2), encoding="utf-8")
-            activity.heartbeat("running promptfoo")
-            result = run_suite(config_path, results_path, action.timeout_seconds)
-        except PromptfooError as err:
-            run.error = str(err)
-        else:
-            run.passed, run.exit_code = result.passed, result.exit_code
-            run.successes, run.failures, run.errors = result.successes, result.failures, result.errors
-            run.unasserted = result.unasserted
-            run.failed_cases = [RegressionCase(description=d, passed=False, reason=r[:300])
-                                for d, r in result.failed[:FAILED_CASES_KEPT]]
-            run.results_path = str(results_path)
+                            config_path=store.location(f"{run_dir}/promptfooconfig.json"))
+        # promptfoo works on files: a local copy of the evidence and of the run's folder (the folder itself in the
+        # directory store), whose results are kept in the store when it closes.
+        with store.local_folder(f"{number}/evidence") as evidence, store.local_folder(run_dir) as folder:
+            config_path, results_path = folder / "promptfooconfig.json", folder / "results.json"
+            try:
+                cases = offending_inputs(evidence, action.evidence, action.score_threshold, action.max_cases)
+                suite = build_suite(number, request.kind, action, cases, request.candidate)
+                config_path.write_text(json.dumps(suite, indent=2), encoding="utf-8")
+                activity.heartbeat("running promptfoo")
+                result = run_suite(config_path, results_path, action.timeout_seconds)
+            except PromptfooError as err:
+                run.error = str(err)
+            else:
+                run.passed, run.exit_code = result.passed, result.exit_code
+                run.successes, run.failures, run.errors = result.successes, result.failures, result.errors
+                run.unasserted = result.unasserted
+                run.failed_cases = [RegressionCase(description=d, passed=False, reason=r[:300])
+                                    for d, r in result.failed[:FAILED_CASES_KEPT]]
+                run.results_path = store.location(f"{run_dir}/results.json")
         self.ctx.store.write(f"{number}/regression/run-{request.seq}/summary.json", run.model_dump_json(indent=2))
         return run

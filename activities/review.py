@@ -49,14 +49,14 @@ class ReviewActivities:
         # (the playbook snapshot is Firebreak's own configuration and is kept as it is).
         state = outbound(request.state, keep=("playbook",))
         number = state.number or state.workflow_id
-        reach = [json.loads(p.read_text()) for p in sorted(self.ctx.store.path(f"{number}/evidence").glob(
-            "*.blast_radius.json"))]
+        store = self.ctx.store
+        reach = [store.read_json(p) for p in store.list_files(f"{number}/evidence") if p.endswith(".blast_radius.json")]
         record = retrospective_record(state, request.final, reach)
         self.ctx.store.write(f"{number}/retrospective.json", json.dumps(record, indent=2))
         path = self.ctx.store.write(f"{number}/retrospective.md", retrospective_markdown(record))
-        suite = self.ctx.store.path(f"{number}/regression")
+        suite = f"{number}/regression"
         entry = risk_entry(state.model_copy(update={"retrospective_path": str(path)}), datetime.now(UTC),
-                           str(suite) if suite.exists() else None)
+                           store.location(suite) if store.list_files(suite) else None)
         self.ctx.store.write(f"{RISK_REGISTER}/{number}.json", entry.model_dump_json(indent=2))
         if request.final:
             self._propose_playbook_updates(state, number)

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from temporalio.exceptions import ApplicationError
 
 from integrations import mail, slack, statuspage
-from integrations.artefacts import ArtefactStore
 from integrations.channels import post_webhook
+from integrations.store import Store
 from playbook.config import EmailChannel, SlackChannel, SlackWebhookChannel, StatuspageChannel, WebhookChannel
 from playbook.messages import Notification, SendBrief
 
@@ -35,7 +35,7 @@ class ChannelSender(Protocol):
     """True when the channel drops a repeated Idempotency-Key itself, so it is sent without asking the comms archive;
     False when it has no such key, so a brief the archive already holds is not sent again."""
 
-    def brief(self, cfg: Any, request: SendBrief, store: ArtefactStore) -> Sent:
+    def brief(self, cfg: Any, request: SendBrief, store: Store) -> Sent:
         """Send the approved brief; ChannelError when the channel failed."""
         ...
 
@@ -64,7 +64,7 @@ class _BriefsOnly:
 class WebhookSender:
     keyed = True
 
-    def brief(self, cfg: WebhookChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+    def brief(self, cfg: WebhookChannel, request: SendBrief, store: Store) -> Sent:
         post_webhook(cfg, {
             "type": "incident_brief", "approved_by": request.approved_by, "released_by": request.released_by,
             **request.brief.model_dump(mode="json", exclude={"draft_text"})}, request.key)
@@ -79,7 +79,7 @@ class WebhookSender:
 class SlackWebhookSender:
     keyed = False
 
-    def brief(self, cfg: SlackWebhookChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+    def brief(self, cfg: SlackWebhookChannel, request: SendBrief, store: Store) -> Sent:
         brief = request.brief
         slack.post_webhook_message(cfg, brief.title, slack.brief_blocks(brief.title, brief.text, footer(request)))
         return Sent()
@@ -104,7 +104,7 @@ class SlackSender:
             return {"slack_channel": posted.channel}
         return {"slack_channel": posted.channel, "slack_ts": posted.ts}
 
-    def brief(self, cfg: SlackChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+    def brief(self, cfg: SlackChannel, request: SendBrief, store: Store) -> Sent:
         brief = request.brief
         posted = slack.post_message(cfg, brief.title, slack.brief_blocks(brief.title, brief.text, footer(request)))
         return Sent(detail=f"ts {posted.ts} in {posted.channel}")
@@ -121,7 +121,7 @@ class EmailSender:
                          f"{request.incident_number}.\n", key)
         return {"message_id": sent}
 
-    def brief(self, cfg: EmailChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+    def brief(self, cfg: EmailChannel, request: SendBrief, store: Store) -> Sent:
         brief = request.brief
         return Sent(detail=mail.send(cfg, brief.title, f"{brief.text}\n\n-- \n{footer(request)}\n", request.key))
 
@@ -129,13 +129,13 @@ class EmailSender:
 class StatuspageSender(_BriefsOnly):
     keyed = False
 
-    def brief(self, cfg: StatuspageChannel, request: SendBrief, store: ArtefactStore) -> Sent:
+    def brief(self, cfg: StatuspageChannel, request: SendBrief, store: Store) -> Sent:
         """Create the page's incident on the first brief, update it after; the id is remembered in the store. The
         detail also says the components as the page now shows them."""
         brief = request.brief
         memory = f"{brief.incident_number}/comms/statuspage-{request.channel}.json"
         known = request.external_id
-        if known is None and store.path(memory).exists():
+        if known is None and store.exists(memory):
             known = str(store.read_json(memory)["incident_id"])
         body = brief.text.split("\n", 1)[1].strip() if brief.text.startswith("# ") else brief.text
         if known is not None:

@@ -131,11 +131,11 @@ class WatchActivities:
         self.ctx = ctx
 
     def _memory(self, name: str) -> WatchMemory:
-        path = self.ctx.store.path(memory_path(name))
-        if not path.exists():
+        path = memory_path(name)
+        if not self.ctx.store.exists(path):
             return WatchMemory()
         try:
-            return WatchMemory.model_validate_json(path.read_text(encoding="utf-8"))
+            return WatchMemory.model_validate_json(self.ctx.store.read_bytes(path))
         except ValueError:
             activity.logger.warning("watcher %s: unreadable memory at %s; starting afresh", name, path)
             return WatchMemory()

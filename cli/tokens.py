@@ -7,12 +7,12 @@ import json
 import sys
 
 from cli.common import CliError, _playbook
-from intake.tokens import TokenStore, TokenStoreError
+from intake.tokens import Tokens, TokenStoreError, token_store
 from playbook.render import table
 
 
-def _tokens() -> TokenStore:
-    return TokenStore()
+def _tokens() -> Tokens:
+    return token_store()
 
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
@@ -25,7 +25,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     except TokenStoreError as err:
         raise CliError(str(err), 2) from err
     print(token)
-    print(f"token {record.id} for {args.person}: shown once, only its hash is kept in {_tokens().path}. "
+    print(f"token {record.id} for {args.person}: shown once, only its hash is kept in {_tokens().where}. "
           f"Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
     return 0
 
@@ -53,7 +53,7 @@ def cmd_token_ls(args: argparse.Namespace) -> int:
         print(table(["PERSON", "TOKEN", "CREATED"],
                     [[r.person, r.id, r.created_at.strftime("%Y-%m-%d %H:%M UTC")] for r in records]))
     else:
-        print(f"no personal tokens ({_tokens().path})")
+        print(f"no personal tokens ({_tokens().where})")
     return 0
 
 

@@ -6,7 +6,6 @@ import argparse
 import json
 from typing import Any
 
-import settings
 from cli.common import _client, _playbook
 from playbook.render import table
 
@@ -25,16 +24,16 @@ async def cmd_watchers_sync(args: argparse.Namespace) -> int:
 
 def cmd_watchers_status(args: argparse.Namespace) -> int:
     """What each watcher remembers: its breach in progress, alerts raised, and whether Langfuse answers."""
-    from integrations.artefacts import ArtefactStore
+    from integrations.store import open_store
     from playbook.watch import WatchMemory, describe, memory_path
 
     pb = _playbook(args)
-    store = ArtefactStore(settings.artefacts_dir())
+    store = open_store()
     rows: list[dict[str, Any]] = []
     for name, watcher in sorted(pb.watchers.items()):
-        path = store.path(memory_path(name))
+        path = memory_path(name)
         try:
-            memory = WatchMemory.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
+            memory = WatchMemory.model_validate_json(store.read_bytes(path)) if store.exists(path) else None
         except ValueError:
             memory = None
         rows.append({"name": name, "kind": watcher.kind, "watches": describe(watcher), "ran": memory is not None,

@@ -30,7 +30,7 @@ from observability.logs import configure_logging
 from observability.runtime import MetricsConfigError, metrics_address
 from observability.tracing import TracingConfigError
 from observability.tracing import setup as setup_tracing
-from settings import firebreak_home
+from settings import database_url, firebreak_home
 from worker import run_worker
 
 log = logging.getLogger("firebreak.up")
@@ -139,7 +139,8 @@ def _banner(args: argparse.Namespace, home: Path, address: str, server: DevServe
         lines.append(f"Intake API:   http://{HOST}:{args.api_port} (OpenAPI at /docs)"
                      + (f"; codec server at {codec_endpoint}" if codec_endpoint else ""))
         lines.append(f"Board:        http://{HOST}:{args.api_port}/ (sign in with `firebreak token issue PERSON`)")
-    lines += [f"Artefacts:    {home / 'artefacts'}", f"Playbook:     {args.playbook}",
+    store = "PostgreSQL (FIREBREAK_DATABASE_URL)" if database_url() else str(home / "artefacts")
+    lines += [f"Artefacts:    {store}", f"Playbook:     {args.playbook}",
               "Ctrl-C stops everything; `firebreak declare --service S --kind toxicity` opens an incident."]
     print("\n".join(lines), flush=True)
 

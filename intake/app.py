@@ -49,12 +49,11 @@ from intake.people import People, people_router
 from intake.rate_limit import RateLimits
 from intake.tls import uvicorn_options
 from intake.tracker_webhooks import tracker_router
-from integrations.artefacts import ArtefactStore
+from integrations.store import Store, open_store
 from observability import tracing
 from observability.logs import json_logs
 from playbook.config import load_playbook
 from playbook.models import Detection
-from settings import firebreak_home
 
 log = logging.getLogger("firebreak.intake")
 MAX_DETECTIONS_PER_REQUEST = MAX_ITEMS
@@ -200,7 +199,7 @@ def _codec(app: FastAPI, host: str, body_seconds: float) -> None:
 
 def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client | None = None,
                address: str | None = None, task_queue: str | None = None, people: People | None = None,
-               langfuse_secret: bytes | None = None, store: ArtefactStore | None = None,
+               langfuse_secret: bytes | None = None, store: Store | None = None,
                host: str | None = None) -> FastAPI:
     """The intake app. `langfuse_secret` signs Langfuse webhooks (None: that route answers 403); `store` is where
     the deploy log goes (default: $FIREBREAK_HOME/artefacts, as the worker's); `host` is the address the server
@@ -221,7 +220,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
                               "alert; 503 with Retry-After when it could not. Input limits: docs/intake-limits.md.")
     app.state.intake = intake
-    people, store = people or People(), store or ArtefactStore(firebreak_home() / "artefacts")
+    people, store = people or People(), store or open_store()
     app.include_router(people_router(config, people, lambda: intake.client))
     app.include_router(langfuse_router(config, langfuse_secret, store))
     app.include_router(pagerduty_router(config, people, lambda: intake.client))  # PagerDuty v3 webhooks
@@ -319,7 +318,7 @@ def build(playbook_path: Path, address: str | None = None, environ: dict[str, st
     secrets = load_secrets(config, environ, str(playbook_path))
     slack_secret = (os.environ if environ is None else environ).get(config.slack.signing_secret_env)
     people = People(roster=playbook.roster, slack_secret=slack_secret.encode() if slack_secret else None,
-                    channels=dict(playbook.channels), store=ArtefactStore(firebreak_home() / "artefacts"),
+                    channels=dict(playbook.channels), store=open_store(),
                     pagerduty=playbook.paging.pagerduty)
     webhook_secret = (os.environ if environ is None else environ).get(config.langfuse.secret_env, "").strip()
     return create_app(config, secrets, address=address, people=people, host=host,

@@ -31,8 +31,8 @@ from intake.errors import IntakeError
 from intake.langfuse_monitors import MonitorAlertEvent, MonitorAnswer, counted_as, monitor_detection
 from intake.mapping import Timestamp
 from intake.openapi_doc import SENT, answers, body_doc
-from integrations.artefacts import ArtefactStore
 from integrations.deploys import record_deploy
+from integrations.store import Store
 
 if TYPE_CHECKING:
     from intake.app import Intake
@@ -143,7 +143,7 @@ def deploy_entry(event: PromptVersionEvent, received_at: datetime) -> dict[str, 
         "by": acted_by(event), "created_by": p.created_by, "source": "langfuse-webhook"}
 
 
-def langfuse_router(config: IntakeConfig, secret: bytes | None, store: ArtefactStore) -> APIRouter:
+def langfuse_router(config: IntakeConfig, secret: bytes | None, store: Store) -> APIRouter:
     router = APIRouter(tags=["deploys"])
     settings = config.langfuse
 

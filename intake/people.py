@@ -30,8 +30,8 @@ from intake.body import parse, read_body
 from intake.config import IntakeConfig
 from intake.errors import IntakeError, within
 from intake.openapi_doc import WHY, answers, body_doc, form_doc
-from intake.tokens import TokenStore, TokenStoreError
-from integrations.artefacts import ArtefactStore
+from intake.tokens import Tokens, TokenStoreError, token_store
+from integrations.store import Store
 from observability.tracing import set_incidents
 from playbook import search_attributes as sa
 from playbook.config import Roster
@@ -48,11 +48,11 @@ MAX_BODY = 64 * 1024
 class People:
     """What the people routes need besides the Temporal client."""
 
-    tokens: TokenStore = field(default_factory=TokenStore)
+    tokens: Tokens = field(default_factory=token_store)
     roster: Roster | None = None
     slack_secret: bytes | None = None
     channels: dict[str, Any] = field(default_factory=dict)  # the playbook's [channels], for chat.update
-    store: ArtefactStore | None = None  # where the worker stored the posted approval requests (comms archive)
+    store: Store | None = None  # where the worker stored the posted approval requests (comms archive)
     pagerduty: PagerDutyConfig | None = None  # the playbook's [paging.pagerduty], for its webhooks
 
 

@@ -10,12 +10,10 @@ channel id and ts the worker stored when it posted the request (that needs the S
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +30,7 @@ from intake.errors import IntakeError
 from intake.people import MAX_BODY, PeopleRoutes, Target
 from integrations import slack as slack_api
 from integrations.channels import ChannelError
+from integrations.store import read_lines
 from playbook.config import SlackChannel
 from playbook.models import ActionOutcome, Decision, HumanAction, Role
 
@@ -177,7 +176,7 @@ class SlackActions:
         if store is None:
             log.warning("slack: %s: no artefact store on this intake; the approval message keeps its buttons", number)
             return 0
-        posts = [r for r in read_lines(store.path(f"{number}/comms/archive.jsonl"))
+        posts = [r for r in read_lines(store, f"{number}/comms/archive.jsonl")
                  if r.get("kind") == "approval_request" and r.get("request_id") == click.request_id]
         updated = 0
         for post in posts:
@@ -269,10 +268,3 @@ def parse_slack_action(body: bytes) -> SlackAction:
         clicked_at = None
     return SlackAction(user, verb, parts[1], request_id, role, response_url if isinstance(response_url, str) else "",
                        message if isinstance(message, dict) else {}, clicked_at)
-
-
-def read_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of an append-only log; [] when it is not there."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -5,6 +5,8 @@ bits of randomness, so a fast hash is enough), the person and the creation time,
 (mode 0600, replaced atomically, changes serialised by a lock file). The token says who you are; the role is
 still claimed per action and checked by the incident workflow against the roster. The intake looks at the store
 on every request (a stat; the file is re-read when it was replaced), so a revoked token stops working at once.
+With FIREBREAK_DATABASE_URL the tokens are rows in PostgreSQL instead (intake/tokens_pg.py), shared by every intake
+and by `firebreak token` on any host; `token_store()` picks one.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from settings import firebreak_home
+from settings import database_url, firebreak_home
 
 PREFIX = "fbp_"
 FILENAME = "tokens.json"
@@ -44,14 +47,48 @@ class _File(BaseModel):
     tokens: list[TokenRecord] = []
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(person: str) -> tuple[str, TokenRecord]:
+    token = PREFIX + secrets.token_urlsafe(32)
+    return token, TokenRecord(id=secrets.token_hex(4), person=person, sha256=digest(token),
+                              created_at=datetime.now(UTC))
+
+
+class Tokens(Protocol):
+    """What the intake and `firebreak token` need of a token store, in a file or in PostgreSQL."""
+
+    @property
+    def where(self) -> str: ...
+
+    def issue(self, person: str) -> tuple[str, TokenRecord]: ...
+
+    def revoke(self, person: str, token_id: str | None = None) -> list[TokenRecord]: ...
+
+    def list(self) -> list[TokenRecord]: ...
+
+    def person_for(self, token: str) -> str | None: ...
+
+
+def token_store() -> Tokens:
+    """PostgreSQL's personal_tokens when FIREBREAK_DATABASE_URL is set, else $FIREBREAK_HOME/tokens.json."""
+    if database_url():
+        from intake.tokens_pg import PostgresTokenStore
+
+        return PostgresTokenStore(database_url())
+    return TokenStore()
 
 
 class TokenStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or firebreak_home() / FILENAME
         self._seen: tuple[tuple[int, int, int], _File] | None = None
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     def _current(self) -> _File:
         """The store as on disk, re-read only when the file changed: writes replace it (new inode and mtime)."""
@@ -102,9 +139,7 @@ class TokenStore:
 
     def issue(self, person: str) -> tuple[str, TokenRecord]:
         """A new token for `person` (returned once, never stored) and its record."""
-        token = PREFIX + secrets.token_urlsafe(32)
-        record = TokenRecord(id=secrets.token_hex(4), person=person, sha256=_digest(token),
-                             created_at=datetime.now(UTC))
+        token, record = new_token(person)
         with self._locked() as data:
             data.tokens.append(record)
             self._write(data)
@@ -124,9 +159,9 @@ class TokenStore:
 
     def person_for(self, token: str) -> str | None:
         """Who this token belongs to, or None for an unknown or revoked token (compared in constant time)."""
-        digest = _digest(token).encode()
+        wanted = digest(token).encode()
         found = None
         for record in self._current().tokens:
-            if hmac.compare_digest(digest, record.sha256.encode()):
+            if hmac.compare_digest(wanted, record.sha256.encode()):
                 found = record.person
         return found

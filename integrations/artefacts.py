@@ -1,7 +1,8 @@
-"""The artefact store: a directory of per-incident files, written atomically and idempotently.
+"""The directory store: a folder of per-incident files, written atomically and idempotently (the embedded default).
 
 Layout: <root>/<incident number>/{ticket.json, ticket.md, briefs/, comms/, evidence/, retrospective.md ...}
-plus <root>/_numbers.json, the incident-number ledger.
+plus <root>/_numbers.json, the incident-number ledger. One host only: the locks are `fcntl` locks on local files.
+The same interface in PostgreSQL, for many hosts, is integrations/pgstore.py (integrations/store.py picks one).
 """
 
 from __future__ import annotations
@@ -15,18 +16,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+LEDGER = "_numbers.json"
+
 
 class ArtefactStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
 
     def path(self, *parts: str) -> Path:
+        """The local file for a relative path (this implementation only; callers use the Store interface)."""
         target = self.root.joinpath(*parts).resolve()
         if self.root not in target.parents and target != self.root:
             raise ValueError(f"artefact path {parts!r} escapes the store")
         return target
 
-    def write(self, relpath: str, content: str | bytes) -> Path:
+    def location(self, relpath: str = "") -> str:
+        return str(self.path(relpath)) if relpath else str(self.root)
+
+    def write(self, relpath: str, content: str | bytes) -> str:
         """Write (or replace) a file so readers never see half of it."""
         target = self.path(relpath)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -41,18 +48,24 @@ class ArtefactStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return target
+        return str(target)
 
-    def write_once(self, relpath: str, content: str | bytes) -> tuple[Path, bool]:
-        """Write only if absent; (path, created). A retry finds the first attempt's file and keeps it."""
+    def write_once(self, relpath: str, content: str | bytes) -> tuple[str, bool]:
+        """Write only if absent; (location, created). A retry finds the first attempt's file and keeps it."""
         target = self.path(relpath)
         with self._locked(target.parent / ".lock"):
             if target.exists():
-                return target, False
+                return str(target), False
             return self.write(relpath, content), True
 
+    def exists(self, relpath: str) -> bool:
+        return self.path(relpath).is_file()
+
+    def read_bytes(self, relpath: str) -> bytes:
+        return self.path(relpath).read_bytes()
+
     def read_json(self, relpath: str) -> Any:
-        return json.loads(self.path(relpath).read_text(encoding="utf-8"))
+        return json.loads(self.read_bytes(relpath))
 
     def find_once(self, relpath: str, key: str) -> dict[str, Any] | None:
         """The JSON line with this key in an `append_once` log, if there is one."""
@@ -77,20 +90,45 @@ class ArtefactStore:
                 os.fsync(fh.fileno())
             return True
 
+    def list_files(self, prefix: str = "") -> list[str]:
+        """Every file under `prefix`, relative to the root; lock files, temporary files and the ledger left out."""
+        base = self.path(prefix) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return []
+        found = []
+        for path in base.rglob("*"):
+            rel = path.relative_to(self.root)
+            if path.is_file() and not any(part.startswith(".") for part in rel.parts) and rel.as_posix() != LEDGER:
+                found.append(rel.as_posix())
+        return sorted(found)
+
     def allocate_number(self, chain_id: str, prefix: str, year: int) -> str:
         """INC-<year>-<seq>, the same number every time for the same incident chain."""
-        ledger = self.path("_numbers.json")
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked(self.root / ".numbers.lock"):
-            data: dict[str, Any] = json.loads(ledger.read_text()) if ledger.exists() else {"by_chain": {}, "next": {}}
+            data = self._ledger()
             if chain_id in data["by_chain"]:
                 return str(data["by_chain"][chain_id])
             seq = int(data["next"].get(str(year), 1))
             number = f"{prefix}-{year}-{seq:04d}"
             data["by_chain"][chain_id] = number
             data["next"][str(year)] = seq + 1
-            self.write("_numbers.json", json.dumps(data, indent=1, sort_keys=True))
+            self.write(LEDGER, json.dumps(data, indent=1, sort_keys=True))
             return number
+
+    def numbers(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._ledger()["by_chain"].items()}
+
+    def _ledger(self) -> dict[str, Any]:
+        ledger = self.path(LEDGER)
+        return json.loads(ledger.read_text()) if ledger.exists() else {"by_chain": {}, "next": {}}
+
+    @contextmanager
+    def local_folder(self, prefix: str) -> Iterator[Path]:
+        """The folder itself: files written in it are in the store already."""
+        folder = self.path(prefix)
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
 
     @contextmanager
     def _locked(self, lockfile: Path) -> Iterator[None]:
@@ -101,3 +139,6 @@ class ArtefactStore:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+DirectoryStore = ArtefactStore

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from integrations.artefacts import ArtefactStore
+from integrations.store import Store
 from playbook.config import WebhookChannel
 
 
@@ -34,12 +34,12 @@ def post_webhook(channel: WebhookChannel, payload: dict[str, Any], idempotency_k
     return response.status_code
 
 
-def archive(store: ArtefactStore, incident_number: str, key: str, kind: str, record: dict[str, Any]) -> bool:
+def archive(store: Store, incident_number: str, key: str, kind: str, record: dict[str, Any]) -> bool:
     """One line per message in <incident>/comms/archive.jsonl; True the first time this key is archived."""
     return store.append_once(f"{incident_number}/comms/archive.jsonl", key,
                              {"archived_at": datetime.now(UTC).isoformat(), "kind": kind, **record})
 
 
-def archived(store: ArtefactStore, incident_number: str, key: str) -> dict[str, Any] | None:
+def archived(store: Store, incident_number: str, key: str) -> dict[str, Any] | None:
     """The archive record of the message with this key, if it was sent and archived already."""
     return store.find_once(f"{incident_number}/comms/archive.jsonl", key)

@@ -1,5 +1,6 @@
 """The deploy log: prompt versions Langfuse announced (prompt-version webhooks received by the intake), kept in
-the artefact store as one append-only JSON-lines file per prompt, `_deploys/<prompt>.jsonl`.
+the store as one append-once log per prompt, `_deploys/<prompt>.jsonl` (a file in the directory store, rows of
+`log_lines` in PostgreSQL, so every intake and worker sees the same log).
 
 Each line is keyed by the webhook delivery's `id`, so a redelivered webhook is recorded once. The prompt's text
 is not kept (only its sha256), nor the acting user's e-mail: the log says what changed, when and by whom.
@@ -10,14 +11,12 @@ opening an incident reads the last deploy of its prompt before detection (`last_
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from integrations.artefacts import ArtefactStore
+from integrations.store import Store, iter_lines
 
 DEPLOY_DIR = "_deploys"
 MAX_LINES_READ = 100_000  # per prompt file; a log far past this should be rotated
@@ -32,7 +31,7 @@ def log_path(prompt_name: str) -> str:
     return f"{DEPLOY_DIR}/{safe}.jsonl"
 
 
-def record_deploy(store: ArtefactStore, delivery_id: str, entry: dict[str, Any]) -> bool:
+def record_deploy(store: Store, delivery_id: str, entry: dict[str, Any]) -> bool:
     """Append one deploy event (entry['prompt'] names the prompt) unless this delivery is there; True if new."""
     return store.append_once(log_path(str(entry["prompt"])), delivery_id, entry)
 
@@ -45,41 +44,32 @@ def _parse_time(text: Any) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def read_deploys(store: ArtefactStore, since: datetime, until: datetime,
+def read_deploys(store: Store, since: datetime, until: datetime,
                  prompt_names: list[str] | None = None, limit: int = 20) -> tuple[list[dict[str, Any]], bool]:
     """Deploy events whose time falls in [since, until], newest first, at most `limit`; (events, truncated)."""
-    folder = store.path(DEPLOY_DIR)
     if prompt_names:
-        files = [store.path(log_path(name)) for name in prompt_names]
+        files = [log_path(name) for name in prompt_names]
     else:
-        files = sorted(folder.glob("*.jsonl")) if folder.exists() else []
-    found = [(when, entry) for path in files for when, _, entry in _timed_lines(path) if since <= when <= until]
+        files = [path for path in store.list_files(DEPLOY_DIR) if path.endswith(".jsonl")]
+    found = [(when, entry) for path in files for when, _, entry in _timed_lines(store, path) if since <= when <= until]
     found.sort(key=lambda pair: pair[0], reverse=True)
     return [entry for _, entry in found[:limit]], len(found) > limit
 
 
-def _entries(store: ArtefactStore, prompt_name: str) -> list[tuple[datetime, int, dict[str, Any]]]:
+def _entries(store: Store, prompt_name: str) -> list[tuple[datetime, int, dict[str, Any]]]:
     """One prompt's logged events as (time, line number, entry), oldest first; lines without a time are skipped."""
-    return sorted(_timed_lines(store.path(log_path(prompt_name))), key=lambda item: (item[0], item[1]))
+    return sorted(_timed_lines(store, log_path(prompt_name)), key=lambda item: (item[0], item[1]))
 
 
-def _timed_lines(path: Path) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+def _timed_lines(store: Store, path: str) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
     """A log's entries as (time, line number, entry), at most MAX_LINES_READ lines; lines without a time skipped."""
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh):
-            if n >= MAX_LINES_READ:
-                break
-            if not line.strip():
-                continue
-            entry = json.loads(line)
-            when = _parse_time(entry.get("at"))
-            if when is not None:
-                yield when, n, entry
+    for n, entry in iter_lines(store, path, MAX_LINES_READ):
+        when = _parse_time(entry.get("at"))
+        if when is not None:
+            yield when, n, entry
 
 
-def last_deploy(store: ArtefactStore, prompt_name: str, before: datetime,
+def last_deploy(store: Store, prompt_name: str, before: datetime,
                 label: str = DEPLOY_LABEL) -> dict[str, Any] | None:
     """The latest deploy of `prompt_name` at or before `before`: an event by which a version *gained* `label`.
 

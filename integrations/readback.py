@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TypeVar
 
+from integrations.store import Store
 from playbook.figures import figures
 
 T = TypeVar("T")
 
 
-def read_each(paths: Iterable[Path], parse: Callable[[str], T]) -> tuple[list[T], list[str]]:
-    """(what parsed, one line per file that did not: its path and why)."""
+def read_each(store: Store, paths: Iterable[str], parse: Callable[[str], T]) -> tuple[list[T], list[str]]:
+    """(what parsed, one line per file that did not: where it is and why)."""
     found: list[T] = []
     problems: list[str] = []
     for path in paths:
         try:
-            found.append(parse(path.read_text(encoding="utf-8")))
+            found.append(parse(store.read_bytes(path).decode("utf-8")))
         except (OSError, UnicodeDecodeError, ValueError) as err:
-            problems.append(f"{path}: skipped, cannot be read ({str(err).splitlines()[0][:200]})")
+            problems.append(f"{store.location(path)}: skipped, cannot be read ({str(err).splitlines()[0][:200]})")
     return found, problems
 
 

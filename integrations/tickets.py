@@ -12,11 +12,12 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import settings
-from integrations.artefacts import ArtefactStore
 from integrations.github_issues import GitHubTicketBackend
 from integrations.jira import JiraTicketBackend
+from integrations.store import Store, read_lines
 from integrations.ticket_base import TicketBackend, TrackerRefused
 from integrations.tickets_text import ticket_markdown
 from playbook.config import TicketConfig
@@ -27,7 +28,7 @@ from playbook.models import Ticket
 class LocalTicketBackend:
     name = "local"
 
-    def __init__(self, store: ArtefactStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def create(self, request: TicketInput) -> Ticket:
@@ -46,9 +47,10 @@ class LocalTicketBackend:
             "opened_at": request.opened_at.isoformat(),
         }
         path, created = self.store.write_once(f"{request.number}/ticket.json", json.dumps(record, indent=2))
-        if created or not self.store.path(f"{request.number}/ticket.md").exists():
+        if created or not self.store.exists(f"{request.number}/ticket.md"):
             self.store.write(f"{request.number}/ticket.md", ticket_markdown(request))
-        return Ticket(key=request.number, url=path.as_uri(), backend=self.name)
+        local = Path(path)  # the directory store's file, as a file:// URL; the PostgreSQL store's location as it is
+        return Ticket(key=request.number, url=local.as_uri() if local.is_absolute() else path, backend=self.name)
 
     def update(self, request: TicketUpdate) -> bool:
         number = request.ticket.key
@@ -70,11 +72,10 @@ class LocalTicketBackend:
 
     def _render_updates(self, number: str) -> None:
         """Rebuild the ticket's Updates section from the update log, so a crash between the two heals."""
-        md = self.store.path(f"{number}/ticket.md")
-        body = md.read_text(encoding="utf-8") if md.exists() else f"# {number}\n\n## Updates\n\n"
+        md = f"{number}/ticket.md"
+        body = self.store.read_bytes(md).decode() if self.store.exists(md) else f"# {number}\n\n## Updates\n\n"
         head = body.split("## Updates\n", 1)[0] + "## Updates\n\n"
-        log = self.store.path(f"{number}/ticket-updates.jsonl").read_text(encoding="utf-8").splitlines()
-        lines = "".join(_update_line(json.loads(line)) for line in log if line.strip())
+        lines = "".join(_update_line(record) for record in read_lines(self.store, f"{number}/ticket-updates.jsonl"))
         self.store.write(f"{number}/ticket.md", head + lines)
 
 
@@ -83,17 +84,17 @@ def _update_line(record: dict[str, str]) -> str:
     return f"- {stamp} [{record['severity']}, {record['status']}] {record['text']}\n"
 
 
-Factory = Callable[[TicketConfig, ArtefactStore, Mapping[str, str]], TicketBackend]
+Factory = Callable[[TicketConfig, Store, Mapping[str, str]], TicketBackend]
 
 
-def _jira(cfg: TicketConfig, store: ArtefactStore, environ: Mapping[str, str]) -> TicketBackend:
+def _jira(cfg: TicketConfig, store: Store, environ: Mapping[str, str]) -> TicketBackend:
     if cfg.jira is None:
         raise TrackerRefused("[tickets] backend = \"jira\" needs a [tickets.jira] table")
     return JiraTicketBackend(cfg.jira, settings.read(settings.JIRA_EMAIL, environ=environ).strip(),
                              settings.read(settings.JIRA_API_TOKEN, environ=environ).strip())
 
 
-def _github(cfg: TicketConfig, store: ArtefactStore, environ: Mapping[str, str]) -> TicketBackend:
+def _github(cfg: TicketConfig, store: Store, environ: Mapping[str, str]) -> TicketBackend:
     if cfg.github is None:
         raise TrackerRefused("[tickets] backend = \"github\" needs a [tickets.github] table")
     return GitHubTicketBackend(cfg.github, settings.read(settings.GITHUB_TOKEN, environ=environ).strip())
@@ -106,7 +107,7 @@ BACKENDS: dict[str, Factory] = {
 }
 
 
-def ticket_backend(name: str, store: ArtefactStore, config: TicketConfig | None = None,
+def ticket_backend(name: str, store: Store, config: TicketConfig | None = None,
                    environ: Mapping[str, str] | None = None) -> TicketBackend:
     """The backend called `name`, configured by the incident's [tickets] (the local one needs none)."""
     factory = BACKENDS.get(name)

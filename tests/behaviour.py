@@ -17,13 +17,12 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.context import ActivityContext
 from client.temporal import raise_detection
 from playbook.config import load_playbook
 from playbook.models import IncidentStatus, Role, Severity
 from playbook.state import IncidentState
 from playbook.watch import WatchInput, WatchResult
-from tests.support import decision, detection, human, incident_worker, wait_for
+from tests.support import LocalContext, decision, detection, human, incident_worker, wait_for
 from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
 
@@ -106,7 +105,7 @@ async def terminate_leftovers() -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def worker(client: Client, task_queue: str, playbook: Path, home: Path,
-                 replace: dict[str, Callable[..., Any]] | None = None) -> AsyncIterator[ActivityContext]:
+                 replace: dict[str, Callable[..., Any]] | None = None) -> AsyncIterator[LocalContext]:
     """`incident_worker`, terminating the test's incidents while the worker still runs, so that no activity is
     left in flight when it stops (the test server would hold its clock until that activity timed out)."""
     async with incident_worker(client, task_queue, playbook, home, replace) as ctx:

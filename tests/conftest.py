@@ -12,11 +12,16 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+import settings
 from embedded.binaries import temporal_cli
 from playbook import search_attributes as sa
+from tests.servers.postgres import PostgresServer
 from tests.support import time_skipping_env
 
 REPO = Path(__file__).resolve().parent.parent
+# Every worker the tests start (in process or as `firebreak` subprocesses) re-imports workflow code per run, so the
+# sandbox checks each call in workflows/ and playbook/ (worker.workflow_runner; tests/test_sandbox.py).
+os.environ[settings.STRICT_SANDBOX] = "1"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -55,3 +60,21 @@ def task_queue() -> str:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FIREBREAK_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the session (tests/servers/postgres.py); each test asks it for its own database."""
+    from tests.servers.postgres import PostgresUnavailable, postgres_server
+
+    try:
+        server = postgres_server()
+        pg = server.__enter__()
+    except PostgresUnavailable as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(err))
+    try:
+        yield pg
+    finally:
+        server.__exit__(None, None, None)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,11 +82,18 @@ def detection(**overrides: Any) -> Detection:
     return Detection(**values)
 
 
+@dataclass(frozen=True)
+class LocalContext(ActivityContext):
+    """The activities' context on the directory store, whose files the tests read where they are."""
+
+    store: ArtefactStore
+
+
 @asynccontextmanager
 async def incident_worker(client: Client, task_queue: str, playbook: Path, home: Path,
-                          replace: dict[str, Callable[..., Any]] | None = None) -> AsyncIterator[ActivityContext]:
+                          replace: dict[str, Callable[..., Any]] | None = None) -> AsyncIterator[LocalContext]:
     """A worker with the real activities; `replace` swaps activities by name (e.g. to inject a failure)."""
-    ctx = ActivityContext(store=ArtefactStore(home / "artefacts"), playbook_path=playbook)
+    ctx = LocalContext(store=ArtefactStore(home / "artefacts"), playbook_path=playbook)
     if not replace:
         async with build_worker(client, ctx, task_queue=task_queue):
             yield ctx

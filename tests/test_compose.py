@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ def compose() -> dict[str, Any]:
 
 def test_services_and_dependencies(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgresql", "temporal", "temporal-ui", "worker", "intake"}
+    assert set(services) == {"postgresql", "store", "temporal", "temporal-ui", "worker", "intake"}
     for name, service in services.items():
         for dep, spec in (service.get("depends_on") or {}).items():
             assert dep in services, f"{name} depends on unknown service {dep}"
@@ -30,6 +32,50 @@ def test_services_and_dependencies(compose: dict[str, Any]) -> None:
     assert services["temporal"]["environment"]["POSTGRES_SEEDS"] == "postgresql"
     for app in ("worker", "intake"):
         assert services[app]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+def test_the_file_follows_the_compose_specification(compose: dict[str, Any]) -> None:
+    """What `docker compose config` checks first: the file against the Compose specification's own JSON schema
+    (vendored in tests/vendor/compose-spec/, see its README), including a broken copy that must fail."""
+    import jsonschema
+
+    schema = json.loads((REPO / "tests" / "vendor" / "compose-spec" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    assert [e.message for e in validator.iter_errors(compose)] == []
+    broken = {**compose, "services": {**compose["services"], "worker": {**compose["services"]["worker"],
+                                                                         "restart": 3, "depends_on": "temporal"}}}
+    assert len(list(validator.iter_errors(broken))) >= 2
+
+
+def test_images_are_pinned_by_digest(compose: dict[str, Any]) -> None:
+    """An image that moves under a tag can change a running deployment on the next pull: tag and digest."""
+    for name, service in compose["services"].items():
+        if "image" in service:
+            image = service["image"]
+            assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), f"{name}: {image}"
+        else:
+            assert service["build"] == ".", name
+
+
+def test_the_worker_and_the_intake_share_the_postgresql_store(compose: dict[str, Any]) -> None:
+    """One FIREBREAK_DATABASE_URL for every Firebreak process, pointing at the store service they wait for, and
+    no artefact volume left on a worker: scaling workers (`--scale worker=3`) shares one ledger."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    services = compose["services"]
+    store = services["store"]
+    urls = {services[app]["environment"]["FIREBREAK_DATABASE_URL"] for app in ("worker", "intake")}
+    assert len(urls) == 1
+    url = urls.pop().replace("${FIREBREAK_DB_PASSWORD:-firebreak}", "pw")
+    info = conninfo_to_dict(url)
+    env = store["environment"]
+    assert (info["host"], info["port"], info["user"], info["dbname"]) == (
+        "store", "5432", env["POSTGRES_USER"], env["POSTGRES_DB"])
+    assert env["POSTGRES_PASSWORD"] == "${FIREBREAK_DB_PASSWORD:-firebreak}"
+    for app in ("worker", "intake"):
+        assert services[app]["depends_on"]["store"] == {"condition": "service_healthy"}
+        assert all(not v.endswith(":/data") for v in services[app].get("volumes", []))
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in store["volumes"])
 
 
 def test_firebreak_commands_exist(compose: dict[str, Any]) -> None:

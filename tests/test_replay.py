@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from client.codec import data_converter
+from worker import workflow_runner
 from workflows.action_items import ActionItemWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.watch import WatchWorkflow
@@ -40,10 +41,13 @@ def test_a_run_started_from_continue_as_new_is_recorded() -> None:
     assert len(carried) >= 3, "runs carried while open, while monitoring and while the review waits"
 
 
+@pytest.mark.parametrize("strict", [False, True], ids=["passed-through", "strict"])
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_history_replays(path: Path) -> None:
+async def test_history_replays(path: Path, strict: bool) -> None:
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
     # What the worker uses: with FIREBREAK_CODEC_KEYS set, these plaintext histories still replay (pass through).
+    # Both sandboxes: the production one (workflow code passed through) and the strict one, which re-imports the
+    # workflow code per run so every call it makes on the way is checked for non-determinism.
     replayer = Replayer(workflows=[IncidentWorkflow, ActionItemWorkflow, WatchWorkflow],
-                        data_converter=data_converter())
+                        data_converter=data_converter(), workflow_runner=workflow_runner(strict=strict))
     await replayer.replay_workflow(history)

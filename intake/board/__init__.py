@@ -15,11 +15,11 @@ from temporalio.client import Client
 import settings
 from intake.config import IntakeConfig
 from intake.people import People
-from integrations.artefacts import ArtefactStore
+from integrations.store import Store
 
 
 def install_board(app: FastAPI, config: IntakeConfig, people: People, client: Callable[[], Client | None],
-                  store: ArtefactStore) -> None:
+                  store: Store) -> None:
     """Serve the board at / when [intake.board] enabled (the default); app.state.board is its state."""
     if not config.board.enabled:
         return

@@ -1,21 +1,21 @@
-"""What the board reads from the artefact store: briefs and their edits, the evidence pack, retrospective records.
+"""What the board reads from the store: briefs and their edits, the evidence pack, retrospective records.
 
-The one place the board touches artefacts, and only through ArtefactStore's methods (`path`, `read_json`), so
-putting another store behind that interface changes this module alone.
+The one place the board touches artefacts, and only through the Store interface (integrations/store.py:
+`list_files`, `read_bytes`, `read_json`), so it reads the directory store and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from integrations.artefacts import ArtefactStore
 from integrations.readback import read_each, retrospective_record
+from integrations.store import Store
 
 _STEM = re.compile(r"^(\d{4})(?:-([\w.-]+))?-(draft|brief)\.md$|^(\d{4})(?:-([\w.-]+))?-edit\.diff$")
 MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TEXT = 200_000
 
 
 @dataclass
@@ -29,42 +29,41 @@ class BriefFiles:
     diff: str | None = None
 
 
-def _text(path: Path) -> str | None:
+def _text(store: Store, relpath: str) -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")[:200_000]
-    except OSError:
+        return store.read_bytes(relpath)[:MAX_TEXT].decode("utf-8", "replace")
+    except (OSError, ValueError):
         return None
 
 
-def _files(store: ArtefactStore, *parts: str) -> list[Path]:
+def _files(store: Store, folder: str) -> list[str]:
+    """The files directly in `folder` (relative paths)."""
     try:
-        folder = store.path(*parts)
-    except ValueError:
+        return [p for p in store.list_files(folder + "/") if "/" not in p[len(folder) + 1:]]
+    except (OSError, ValueError):
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) \
-        if folder.is_dir() else []
 
 
-def briefs(store: ArtefactStore, number: str) -> list[BriefFiles]:
+def briefs(store: Store, number: str) -> list[BriefFiles]:
     """Every brief drafted for the incident (briefs/) and, once sent, as sent with the edit (comms/)."""
     found: dict[tuple[int, str], BriefFiles] = {}
-    for path in [*_files(store, number, "briefs"), *_files(store, number, "comms")]:
-        m = _STEM.match(path.name)
+    for path in [*_files(store, f"{number}/briefs"), *_files(store, f"{number}/comms")]:
+        m = _STEM.match(path.rsplit("/", 1)[-1])
         if m is None:
             continue
         seq, audience = int(m.group(1) or m.group(4)), m.group(2) or m.group(5) or "responders"
         brief = found.setdefault((seq, audience), BriefFiles(seq, audience))
         kind = m.group(3) or "diff"
         if kind == "draft" and brief.draft is None:
-            brief.draft = _text(path)
+            brief.draft = _text(store, path)
         elif kind == "brief":
-            brief.sent = _text(path)
+            brief.sent = _text(store, path)
         elif kind == "diff":
-            brief.diff = _text(path)
+            brief.diff = _text(store, path)
     return [found[k] for k in sorted(found, reverse=True)]
 
 
-def draft_for(store: ArtefactStore, number: str, request_id: str) -> str | None:
+def draft_for(store: Store, number: str, request_id: str) -> str | None:
     """The draft waiting behind an approval request (brief-3, brief-3-leadership, brief-final...): the text the
     edit-and-approve form starts from."""
     m = re.match(r"^brief-(\d+|final)(?:-([\w.-]+))?$", request_id)
@@ -77,7 +76,7 @@ def draft_for(store: ArtefactStore, number: str, request_id: str) -> str | None:
     return mine[0].draft if mine else None
 
 
-def evidence(store: ArtefactStore, number: str) -> dict[str, Any] | None:
+def evidence(store: Store, number: str) -> dict[str, Any] | None:
     """The evidence pack's manifest (items with their sha256, source and path), or None."""
     try:
         found = store.read_json(f"{number}/evidence/manifest.json")
@@ -86,17 +85,20 @@ def evidence(store: ArtefactStore, number: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def incident_file(store: ArtefactStore, number: str, relpath: str) -> bytes | None:
-    """A file of this incident's artefacts (an evidence item, a brief), or None when it is not one."""
+def incident_file(store: Store, number: str, relpath: str) -> bytes | None:
+    """A file of this incident's artefacts (an evidence item, a brief, a local ticket), or None when it is not one."""
+    parts = relpath.split("/")
+    if not number or "/" in number or number.startswith(".") or any(p in ("", ".", "..") for p in parts):
+        return None
     try:
-        path = store.path(number, relpath)
-        if store.path(number) not in path.parents or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
-            return None
-        return path.read_bytes()
+        data = store.read_bytes(f"{number}/{relpath}")
     except (OSError, ValueError):
         return None
+    return data if len(data) <= MAX_FILE_BYTES else None
 
 
-def retrospective_records(store: ArtefactStore) -> tuple[list[dict[str, Any]], list[str]]:
-    """The records `firebreak report` reads (cli/report.py), and one line per file that could not be read."""
-    return read_each(sorted(store.path().glob("*/retrospective.json")), retrospective_record)
+def retrospective_records(store: Store) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records `firebreak report` reads (cli/report.py: the same paths, the same parse), and one line per file
+    that could not be read."""
+    paths = [p for p in store.list_files() if p.count("/") == 1 and p.endswith("/retrospective.json")]
+    return read_each(store, paths, retrospective_record)

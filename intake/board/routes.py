@@ -28,7 +28,7 @@ from intake.config import IntakeConfig
 from intake.errors import IntakeError
 from intake.people import ActionResult, DecisionBody, People, PeopleRoutes
 from intake.tokens import TokenStoreError
-from integrations.artefacts import ArtefactStore
+from integrations.store import Store
 from playbook.models import HumanAction, Resolution, Role
 
 FORM = "application/x-www-form-urlencoded"
@@ -42,7 +42,7 @@ PAGE_HEADERS = {**NO_STORE, "Content-Security-Policy": "default-src 'self'; img-
 
 class Board:
     def __init__(self, config: IntakeConfig, people: People, client: Callable[[], Client | None],
-                 store: ArtefactStore) -> None:
+                 store: Store) -> None:
         self.config, self.people, self.store, self._client = config, people, store, client
         self.sessions = Sessions(people.tokens, people.roster, config.board.session_minutes)
         self.actions = PeopleRoutes(config, people, client)
@@ -96,7 +96,7 @@ async def _short(version: Awaitable[str]) -> str:
 
 
 def board_router(config: IntakeConfig, people: People, client: Callable[[], Client | None],
-                 store: ArtefactStore) -> tuple[APIRouter, Board]:
+                 store: Store) -> tuple[APIRouter, Board]:
     board = Board(config, people, client, store)
     router = APIRouter(include_in_schema=False)
     every, wait = config.board.refresh_seconds, config.people.outcome_wait_seconds

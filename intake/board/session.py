@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from fastapi.responses import Response
 
-from intake.tokens import TokenStore
+from intake.tokens import Tokens
 from playbook.config import Roster
 
 COOKIE = "firebreak_board"
@@ -42,7 +42,7 @@ class Session:
 class Sessions:
     """Sessions in the intake's memory (a restart signs everyone out, which is the safe direction)."""
 
-    def __init__(self, tokens: TokenStore, roster: Roster | None, minutes: int,
+    def __init__(self, tokens: Tokens, roster: Roster | None, minutes: int,
                  clock: Callable[[], float] = time.time) -> None:
         self.tokens, self.roster, self.seconds, self.clock = tokens, roster, minutes * 60, clock
         self._by_id: dict[str, Session] = {}
