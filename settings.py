@@ -35,6 +35,7 @@ CODEC_KEY_FILE = "FIREBREAK_CODEC_KEY_FILE"  # a file holding those keys
 CODEC_CORS_ORIGINS = "FIREBREAK_CODEC_CORS_ORIGINS"  # origins allowed to call the intake's codec endpoint
 CODEC_TOKEN = "FIREBREAK_CODEC_TOKEN"  # the bearer token the codec endpoint asks for
 DATABASE_URL = "FIREBREAK_DATABASE_URL"  # postgresql://...: the shared store (artefacts, ledger, tokens, deploy log)
+TEMPORAL_UI_URL = "FIREBREAK_TEMPORAL_UI_URL"  # the Temporal UI the board links to (`up` sets it for its intake)
 # Ticket trackers ([tickets] backend = "jira" / "github", docs/trackers.md): the worker's credentials and the
 # intake's webhook secrets. Only the backend the playbook names needs its own.
 JIRA_EMAIL = "FIREBREAK_JIRA_EMAIL"  # the Atlassian account the API token belongs to (basic auth)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import settings
 from client.codec import CodecConfigError, load_codec
 from embedded.devserver import DevServer, DevServerError
 from embedded.leash import leashed
@@ -111,7 +112,9 @@ async def _supervise(args: argparse.Namespace, home: Path, external: str | None,
         api_command = _api_command(args, address)
         if api_command is not None:
             # From this (the main) thread: the child's death signal follows the thread that started it.
-            api = subprocess.Popen(leashed(api_command), stdin=subprocess.DEVNULL, start_new_session=True)
+            ui = {settings.TEMPORAL_UI_URL: server.ui_url} if server is not None else {}  # the board links to it
+            api = subprocess.Popen(leashed(api_command), stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env={**os.environ, **ui})
             children.append(Child("intake API", api, exit_code=REFUSED))
             try:
                 await wait_http(children[-1], f"http://{HOST}:{args.api_port}/healthz", API_START_SECONDS)
@@ -135,6 +138,7 @@ def _banner(args: argparse.Namespace, home: Path, address: str, server: DevServe
     if api:
         lines.append(f"Intake API:   http://{HOST}:{args.api_port} (OpenAPI at /docs)"
                      + (f"; codec server at {codec_endpoint}" if codec_endpoint else ""))
+        lines.append(f"Board:        http://{HOST}:{args.api_port}/ (sign in with `firebreak token issue PERSON`)")
     store = "PostgreSQL (FIREBREAK_DATABASE_URL)" if database_url() else str(home / "artefacts")
     lines += [f"Artefacts:    {store}", f"Playbook:     {args.playbook}",
               "Ctrl-C stops everything; `firebreak declare --service S --kind toxicity` opens an incident."]

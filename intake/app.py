@@ -35,6 +35,7 @@ from client.readiness import Readiness, readiness
 from client.temporal import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
 from intake.api import api_router
 from intake.auth import Authenticator, presented
+from intake.board import install_board
 from intake.body import MAX_ITEMS, Parsing, load_json, parse, read_body, validate
 from intake.coalesce import Coalescer
 from intake.codec_server import codec_router, codec_token
@@ -225,14 +226,15 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
                               "alert; 503 with Retry-After when it could not. Input limits: docs/intake-limits.md.")
     app.state.intake = intake
-    store = store or open_store()
-    app.include_router(people_router(config, people or People(), lambda: intake.client))
-    app.include_router(api_router(PeopleRoutes(config, people or People(), lambda: intake.client),  # intake/api/
+    people, store = people or People(), store or open_store()
+    app.include_router(people_router(config, people, lambda: intake.client))
+    app.include_router(api_router(PeopleRoutes(config, people, lambda: intake.client),  # intake/api/
                                   intake.declare, lambda: store))
     app.include_router(langfuse_router(config, langfuse_secret, store))
-    app.include_router(pagerduty_router(config, people or People(), lambda: intake.client))  # PagerDuty v3 webhooks
+    app.include_router(pagerduty_router(config, people, lambda: intake.client))  # PagerDuty v3 webhooks
     app.include_router(tracker_router(config, lambda: intake.client))  # GitHub / Jira: action items closed there
     app.include_router(deploy_router(config, store))  # PagerDuty change events, CI deploys
+    install_board(app, config, people, lambda: intake.client, people.store or store)  # the web board at /
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)

@@ -187,6 +187,18 @@ class RateLimitsConfig(RateLimit):
     sources: dict[str, RateLimit] = Field(default_factory=dict)
 
 
+class BoardConfig(_Strict):
+    """The web board (intake/board/): sign-in sessions, live updates, the link into the Temporal UI."""
+
+    enabled: bool = Field(default=True, description="serve the board at / from the intake")
+    session_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = Field(
+        default=720, description="a board session ends this long after sign-in; then sign in again")
+    refresh_seconds: Annotated[float, Field(ge=0.2, le=60)] = Field(
+        default=2.0, description="how often an open page's live stream looks for changes")
+    temporal_ui_url: str = Field(default="http://127.0.0.1:8233",
+                                 description="the Temporal UI the incident page links to")
+
+
 class IntakeConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8800
@@ -200,6 +212,7 @@ class IntakeConfig(_Strict):
     storm: StormConfig = Field(default_factory=StormConfig)
     sources: dict[str, SourceConfig] = Field(default_factory=_default_sources)
     people: PeopleConfig = Field(default_factory=PeopleConfig)
+    board: BoardConfig = Field(default_factory=BoardConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
     langfuse: LangfuseWebhookConfig = Field(default_factory=LangfuseWebhookConfig)
     rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)

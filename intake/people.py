@@ -181,6 +181,12 @@ class PeopleRoutes:
 
     async def act(self, target: Target, signal: Any, action: HumanAction, wait: float,
                   redacted: dict[str, int] | None = None) -> Response:
+        status, body = await self.outcome(target, signal, action, wait, redacted)
+        return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status)
+
+    async def outcome(self, target: Target, signal: Any, action: HumanAction, wait: float,
+                      redacted: dict[str, int] | None = None) -> tuple[int, ActionResult]:
+        """Send the action and read back the incident's answer: (200 accepted | 409 refused | 202 sent, result)."""
         set_incidents([target.handle.id])  # on the request's span, when tracing is on
         try:
             async with self.temporal():  # Temporal records the action, or 503 within the bound
@@ -196,22 +202,25 @@ class PeopleRoutes:
 
     @staticmethod
     def answer(target: Target, action: HumanAction, outcome: ActionOutcome | None, wait: float,
-               redacted: dict[str, int] | None = None) -> Response:
+               redacted: dict[str, int] | None = None) -> tuple[int, ActionResult]:
         common: dict[str, Any] = {"incident": target.number, "workflow_id": target.handle.id,
                                   "action_id": action.action_id, "by": action.by, "role": action.role,
                                   "redacted": redacted or None}
         if outcome is None:
-            body = ActionResult(status="sent", message=f"sent, but incident {target.number} has not processed it "
-                                f"within {wait:g} s (is a worker running?); it will when a worker is back. "
-                                f"GET the incident's state to see the outcome", **common)
-            return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=202)
-        body = ActionResult(status="accepted" if outcome.accepted else "refused", message=outcome.message, **common)
-        return JSONResponse(body.model_dump(mode="json", exclude_none=True),
-                            status_code=200 if outcome.accepted else REFUSED.get(outcome.refusal or "state", 409))
+            return 202, ActionResult(status="sent", message=f"sent, but incident {target.number} has not processed "
+                                     f"it within {wait:g} s (is a worker running?); it will when a worker is back. "
+                                     f"GET the incident's state to see the outcome", **common)
+        return (200 if outcome.accepted else REFUSED.get(outcome.refusal or "state", 409),
+                ActionResult(status="accepted" if outcome.accepted else "refused", message=outcome.message, **common))
 
     async def decide(self, request: Request, ref: str, request_id: str) -> Response:
         who = self.person(request)
         body = await self.body(request, DecisionBody)
+        status, result = await self.decision(who, body, ref, request_id)
+        return JSONResponse(result.model_dump(mode="json", exclude_none=True), status_code=status)
+
+    async def decision(self, who: str, body: DecisionBody, ref: str, request_id: str) -> tuple[int, ActionResult]:
+        """`who` approves or rejects a request (the HTTP route and the web board): the incident's answer."""
         target = await self.target(ref, min(2.0, self.wait))
         wanted = None
         if target.state is not None:
@@ -227,7 +236,7 @@ class PeopleRoutes:
         text = outbound(body.text, counts=found) if body.text is not None else None
         action = Decision(by=who, role=role, action_id=str(uuid.uuid4()), request_id=request_id, comment=body.comment,
                           text=text)
-        return await self.act(target, signal, action, self.wait, dict(sorted(found.items())))
+        return await self.outcome(target, signal, action, self.wait, dict(sorted(found.items())))
 
     async def acknowledge(self, request: Request, ref: str) -> Response:
         who = self.person(request)

@@ -88,8 +88,8 @@ def test_without_audiences_the_responders_get_the_old_channels(tmp_path: Path) -
      'channels = ["sp"]\n', "communicate.audiences.customers", "set external = true"),
     ('[channels.h]\nurl = "http://x"\n[communicate]\nchannels = ["h"]\n[communicate.audiences.responders]\n'
      'shape = "tactical"\n', "communicate.channels", "in each audience's 'channels'"),
-    ('[channels.m]\nkind = "email"\nhost = "h"\nsender = "a@b"\nto = ["c@d"]\n[communicate]\n'
-     'notify_channels = ["m"]\n', "communicate.notify_channels", "pages go to webhook or slack_webhook"),
+    ('[channels.sp]\nkind = "statuspage"\npage_id = "p"\n[communicate]\nnotify_channels = ["sp"]\n',
+     "communicate.notify_channels", "go to webhook or slack_webhook or slack or email or teams channels"),
     ('[channels.h]\nurl = "http://x"\n[communicate]\napproval_channels = ["h"]\n', "communicate.approval_channels",
      "not a kind = \"slack\" channel"),
     ('[channels.s]\nkind = "slack_webhook"\n', "channels.s.slack_webhook", "give 'url' or 'url_env'"),
