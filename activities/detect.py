@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
+from activities.tickets import open_ticket
 from integrations.deploys import deploy_text, last_deploy
 from integrations.service_deploys import last_service_deploy, service_deploy_text
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.drill import drill_playbook
-from playbook.messages import OpenedIncident, OpenIncidentInput
-from playbook.models import Detection, PlaybookRef
+from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput
+from playbook.models import Detection, PlaybookRef, Ticket
 from playbook.severity import classify
 
 
@@ -23,7 +25,10 @@ class DetectActivities:
 
     @activity.defn(name="open_incident")
     def open_incident(self, request: OpenIncidentInput) -> OpenedIncident:
-        """Snapshot the playbook for this incident, classify severity, and give it a number."""
+        """Snapshot the playbook for this incident, classify severity, and give it a number; with open-ticket-v1
+        (request.ticket_opened_at set) also open its ticket when the playbook keeps tickets locally: one activity
+        where there were two (docs/performance.md). A tracker's ticket is still its own activity, with the
+        tracker's timeouts and its fall-back to a local ticket."""
         try:
             playbook, digest = load_playbook(self.ctx.playbook_path)
         except PlaybookError as err:
@@ -38,9 +43,25 @@ class DetectActivities:
         d = request.detection  # logged as it came: the log formatter redacts what leaves in logs
         activity.logger.info("%s opened as %s: %s on %s: %s", number, severity.value, d.kind.value,
                              ", ".join(d.services), d.summary or "-")
+        deployed = None if d.deploy_id or request.drill else self._last_deploy(d, playbook)
         return OpenedIncident(number=number, severity=severity, severity_reason=why, playbook=playbook,
                               playbook_ref=PlaybookRef(path=str(self.ctx.playbook_path), sha256=digest),
-                              last_deploy=None if d.deploy_id or request.drill else self._last_deploy(d, playbook))
+                              last_deploy=deployed, ticket=self._local_ticket(request, number, severity, deployed,
+                                                                              playbook))
+
+    def _local_ticket(self, request: OpenIncidentInput, number: str, severity: Any, deployed: str | None,
+                      playbook: Playbook) -> Ticket | None:
+        """The ticket create_ticket would open for this incident, the workflow's detection as it will hold it
+        (the deploy log's last deploy filled in), when asked for and the playbook keeps tickets locally (a
+        drill's playbook always does)."""
+        if request.ticket_opened_at is None or playbook.tickets.backend != "local":
+            return None
+        detection = request.detection
+        if deployed and not detection.deploy_id:
+            detection = detection.model_copy(update={"deploy_id": deployed})
+        return open_ticket(self.ctx, TicketInput(workflow_id=request.workflow_id, number=number, severity=severity,
+                                                 detection=detection, opened_at=request.ticket_opened_at,
+                                                 tickets=playbook.tickets))
 
     def _last_deploy(self, detection: Detection, playbook: Playbook) -> str | None:
         """The deploy log's last deploy of the detection's prompt (else the service's known-good prompt, which is

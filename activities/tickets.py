@@ -28,19 +28,23 @@ def failure(err: TrackerError) -> ApplicationError:
     return ApplicationError(str(err), type=kind, non_retryable=isinstance(err, TrackerRefused))
 
 
+def open_ticket(ctx: ActivityContext, request: TicketInput) -> Ticket:
+    """The incident's ticket in its backend (create_ticket, and open_incident for a local one)."""
+    # Redacted here, once for every backend: a ticket leaves Firebreak (a tracker, or files people share).
+    config = request.tickets or TicketConfig()
+    try:
+        return ticket_backend(config.backend, ctx.store, config).create(outbound(request, keep=("number", "tickets")))
+    except TrackerError as err:
+        raise failure(err) from err
+
+
 class TicketActivities:
     def __init__(self, ctx: ActivityContext) -> None:
         self.ctx = ctx
 
     @activity.defn(name="create_ticket")
     def create_ticket(self, request: TicketInput) -> Ticket:
-        # Redacted here, once for every backend: a ticket leaves Firebreak (a tracker, or files people share).
-        config = request.tickets or TicketConfig()
-        try:
-            return ticket_backend(config.backend, self.ctx.store, config).create(
-                outbound(request, keep=("number", "tickets")))
-        except TrackerError as err:
-            raise failure(err) from err
+        return open_ticket(self.ctx, request)
 
     @activity.defn(name="update_ticket")
     def update_ticket(self, request: TicketUpdate) -> bool:

@@ -175,7 +175,9 @@ async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: arg
         await asyncio.sleep(args.settle)
         base = await quiet_reading(worker.pid, args.window)
         profiler = Profiler(worker.pid, args.profile / f"open-{kind.name}.txt") if args.profile else None
+        server = server_pid(address)
         meter, started = CpuMeter(worker.pid), time.monotonic()
+        server_meter = CpuMeter(server) if server else None
         with PeakSampler(worker.pid) as sampler:
             ids: list[str] = []
 
@@ -187,6 +189,7 @@ async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: arg
                 problems.append(f"not every {kind.name} waited on its timer within {args.timeout:.0f} s")
             settled_s = time.monotonic() - started
             open_cpu = meter.seconds()
+            server_cpu = server_meter.seconds() if server_meter else None
             if profiler:
                 profiler.stop()
             await asyncio.sleep(args.settle)
@@ -200,7 +203,9 @@ async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: arg
         problems.append(f"the {kind.name} worker stopped with exit code {code}: {worker.tail()}")
     wake_ms = await wake_evicted(kind, client, address, tmp, task_queue, ids, args) if args.wake else None
     return {"kind": kind.name, "n": n, "open_seconds": round(took, 2), "settled_seconds": round(settled_s, 1),
-            "open_cpu_ms": round(1000 * open_cpu / n, 2), "idle_rss_mb": round(mb(base.rss_kb), 1),
+            "open_cpu_ms": round(1000 * open_cpu / n, 2),
+            "server_cpu_ms": None if server_cpu is None else round(1000 * server_cpu / n, 2),
+            "idle_rss_mb": round(mb(base.rss_kb), 1),
             "rest_rss_mb": round(mb(rest.rss_kb), 1), "peak_rss_mb": round(mb(peak_kb), 1),
             "per_cached_kb": round((rest.rss_kb - base.rss_kb) * 1.024 / n, 1),
             "idle_cpu_percent": round(base.cpu_percent, 3), "waiting_cpu_percent": round(rest.cpu_percent, 3),
@@ -208,6 +213,21 @@ async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: arg
             "max_cached": args.max_cached if args.max_cached is not None else cached_workflows(),
             "strict_sandbox": args.strict_sandbox,
             "problems": problems, "load": load()}
+
+
+def server_pid(address: str) -> int | None:
+    """The dev server's process (the SDK does not say it): the `temporal server start-dev` on this port. Its CPU
+    while a fleet opens is what the server spends on each workflow's events, the wall time's other half."""
+    port = address.rsplit(":", 1)[-1]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"start-dev" in args and port.encode() in args:
+                return int(proc.name)
+    return None
 
 
 async def wake_evicted(kind: Kind, client: Client, address: str, tmp: Path, task_queue: str, ids: list[str],
@@ -260,7 +280,8 @@ def report(results: dict[str, dict[str, Any]]) -> bool:
     for r in results.values():
         print(f"fleet: {r['kind']}: {r['n']} opened in {r['open_seconds']:.1f} s, all waiting on their 60-minute "
               f"timer {r['settled_seconds']:.1f} s after the first; worker CPU {r['open_cpu_ms']:.2f} ms each to "
-              f"open; memory idle {r['idle_rss_mb']:.1f} MB, with all {r['n']} cached {r['rest_rss_mb']:.1f} MB "
+              f"open (server CPU {r.get('server_cpu_ms')} ms each); memory idle {r['idle_rss_mb']:.1f} MB, "
+              f"with all {r['n']} cached {r['rest_rss_mb']:.1f} MB "
               f"({r['per_cached_kb']:.1f} kB each), peak {r['peak_rss_mb']:.1f} MB (sticky cache "
               f"{r['max_cached']}); waking an evicted one {r['wake_cpu_ms']} ms CPU; load {r['load']}")
         for problem in r["problems"]:

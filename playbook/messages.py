@@ -23,6 +23,9 @@ class OpenIncidentInput(BaseModel):
     chain_id: str = Field(description="the first run id of the incident; keys the incident number")
     detection: Detection
     drill: DrillInfo | None = None
+    ticket_opened_at: datetime | None = Field(default=None, description="open-ticket-v1: when set, the activity "
+                                              "also opens the incident's ticket (this its opened_at) if the "
+                                              "playbook keeps tickets locally; None (histories before): it does not")
 
 
 class OpenedIncident(BaseModel):
@@ -33,6 +36,8 @@ class OpenedIncident(BaseModel):
     playbook_ref: PlaybookRef
     last_deploy: str | None = Field(default=None, description="the deploy log's last deploy of the incident's "
                                     "prompt before detection, when the detection names none")
+    ticket: Ticket | None = Field(default=None, description="the local ticket, opened in the same activity "
+                                  "(open-ticket-v1); None: the workflow opens it with create_ticket")
 
 
 class TicketInput(BaseModel):

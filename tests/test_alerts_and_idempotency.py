@@ -11,12 +11,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.communicate import CommunicateActivities
 from activities.context import ActivityContext
+from activities.detect import DetectActivities
 from client.temporal import raise_detection
 from integrations.artefacts import ArtefactStore
-from integrations.tickets import LocalTicketBackend
 from playbook import search_attributes as sa
-from playbook.messages import SendBrief, SendResult, TicketInput
-from playbook.models import Detection, Severity, Ticket
+from playbook.messages import OpenedIncident, OpenIncidentInput, SendBrief, SendResult
+from playbook.models import Detection, Severity
 from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse fixture)
     approve_briefs_until,
     open_incident,
@@ -85,18 +85,19 @@ async def test_a_ticket_created_by_an_attempt_that_then_failed_is_not_created_ag
         ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, home: Path) -> None:
     playbook = write_playbook(tmp_path)
     store = ArtefactStore(home / "artefacts")
+    real = DetectActivities(ActivityContext(store=store, playbook_path=playbook))
     attempts: list[int] = []
 
-    @activity.defn(name="create_ticket")
-    async def flaky_create_ticket(request: TicketInput) -> Ticket:
-        ticket = LocalTicketBackend(store).create(request)
+    @activity.defn(name="open_incident")
+    async def flaky_open_incident(request: OpenIncidentInput) -> OpenedIncident:
+        opened = real.open_incident(request)  # numbers the incident and, tickets being local, opens its ticket
         attempts.append(activity.info().attempt)
         if activity.info().attempt == 1:
             raise RuntimeError("worker lost after the ticket was written")
-        return ticket
+        return opened
 
     async with worker(ts_env.client, task_queue, playbook, home,
-                               replace={"create_ticket": flaky_create_ticket}):
+                               replace={"open_incident": flaky_open_incident}):
         handle, state = await open_incident(ts_env, task_queue, acknowledge=False)
         assert attempts == [1, 2]
         assert state.ticket is not None and state.ticket.key == state.number
@@ -106,6 +107,11 @@ async def test_a_ticket_created_by_an_attempt_that_then_failed_is_not_created_ag
         ledger = json.loads((store.root / "_numbers.json").read_text())
         assert list(ledger["by_chain"].values()) == [state.number]
         assert [w for w in whats(state) if w.startswith("ticket ")] == [f"ticket {state.number} created"]
+        # One activity opens a local ticket with the incident (open-ticket-v1): no create_ticket.
+        scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
+                     async for e in handle.fetch_history_events()
+                     if e.HasField("activity_task_scheduled_event_attributes")]
+        assert scheduled[0] == "open_incident" and "create_ticket" not in scheduled
 
 
 async def test_a_brief_archived_by_an_attempt_that_then_failed_is_archived_once(

@@ -6,6 +6,7 @@ Deterministic like the rest of the workflow: side effects are activities called 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal, NoReturn
@@ -15,6 +16,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     import playbook.search_attributes as sa
+    import workflows.incident.markers as markers
     import workflows.incident.people as people
     import workflows.incident.visibility as visibility
     from playbook.config import Playbook
@@ -32,6 +34,9 @@ class IncidentCore:
         self.state = state
         self.brief_in_progress = False  # a brief between its gates: no continue-as-new until it is done
         self._published: dict[str, Any] = {}
+        self._coalesce: bool | None = None  # one-upsert-v1, decided at the first publication
+        self._publish_pending = False
+        self._publisher: asyncio.Task[None] | None = None  # one-upsert-v1's task, kept so it is not collected
 
     # ------------------------------------------------------------------ the timeline: its one writer
 
@@ -93,10 +98,37 @@ class IncidentCore:
 
     def continue_as_new(self) -> NoReturn:
         self.system(self.state.step, "history is long; continuing as a new run")
+        self.flush()
         workflow.continue_as_new(IncidentInput(detection=self.state.detection, carried=self.state))
 
     def publish(self) -> None:
-        """Keep search attributes, the pending memo and the UI's current details in step with the state."""
+        """Keep search attributes, the pending memo and the UI's current details in step with the state.
+
+        one-upsert-v1: by a task waiting on a condition, which the SDK checks only when every ready task of the
+        activation has run, so several changes in one workflow task are one upsert command and one event, not
+        one each (two where a task woken by another condition changes the state again)."""
+        if self._coalesce is None:
+            self._coalesce = workflow.patched(markers.ONE_UPSERT)
+            if self._coalesce:
+                self._publisher = asyncio.create_task(self._publish_when_settled())
+        if not self._coalesce:
+            self._publish_now()
+        else:
+            self._publish_pending = True
+
+    async def _publish_when_settled(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self._publish_pending)
+            self._publish_now()
+
+    def flush(self) -> None:
+        """Publish now what is waiting to be published: before the run completes or continues as new, whose
+        command must be the activation's last."""
+        if self._publish_pending:
+            self._publish_now()
+
+    def _publish_now(self) -> None:
+        self._publish_pending = False
         values = visibility.search_attributes(self.state, first=not self._published)
         values |= visibility.pending_values(self.state, self._published)
         keys = {k.name: k for k in sa.ALL}

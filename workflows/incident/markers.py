@@ -21,6 +21,8 @@ READABLE_ALERTS = "readable-alerts-v1"          # a batch's alerts read one by o
 PAGING = "paging-v1"                            # on-call schedules fill roles; PagerDuty trigger / ack / resolve
 APPROVALS_IN_SLACK = "approvals-in-slack-v1"    # every gate posted with buttons; decided messages replaced
 TRACKERS = "trackers-v1"                        # the ticket in Jira / GitHub, kept locally when the tracker refuses
+OPEN_TICKET = "open-ticket-v1"                  # open_incident also opens a local ticket: no create_ticket
+ONE_UPSERT = "one-upsert-v1"                    # search attributes upserted once per workflow task, not per change
 FREEZE = "freeze-v1"                            # evidence frozen before an action that alters the AI system
 SERIOUS = "serious-incident-v1"                # EU AI Act serious incidents: clock, reports, legal holds
 # ActionItemWorkflow's (workflows/action_items.py):

@@ -98,6 +98,7 @@ class IncidentWorkflow:
             return core.continue_as_new()
         await self._serious.settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        core.flush()
         return IncidentSummary(workflow_id=s.workflow_id, number=s.number, severity=s.severity, status=s.status,
                                alert_count=s.alert_count, briefs_sent=s.briefs_sent,
                                retrospective_path=s.retrospective_path)
