@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 import settings
-from cli import backup, export, incidents, oncall, people, remediation, report, review, server, tokens, watchers
+from cli import audit, backup, export, incidents, oncall, people, remediation, report, review, server, tokens, watchers
 from cli.common import CliError
 from cli.server import cmd_api, cmd_up, cmd_worker
 from observability import tracing
 from observability.tracing import TracingConfigError
 
-GROUPS = (server, watchers, incidents, tokens, people, oncall, remediation, review, report, export, backup)
+GROUPS = (server, watchers, incidents, tokens, people, oncall, remediation, review, report, export, audit, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:
