@@ -48,11 +48,16 @@ async def test_actions_through_http_and_slack_are_audited_with_where_they_came_f
             await wait_for(handle, lambda s: bool(s.pending_approvals()))
             status, body, _ = await press(api, "U0OLU", f"approve|{number}|stabilise-1")
             assert status == 200, body
+            noted = firebreak(home, playbook, "--address", dev_env.client.service_client.config.target_host,
+                              "note", number, "private words", "--as", "ian", "--role", "incident_commander")
+            assert noted.returncode == 0, noted.stderr
             await handle.terminate("test over")
 
     events = audit.events(ArtefactStore(home / "artefacts"), incident=number)
     assert [(e["what"], e["who"], e["origin"]) for e in events] == [
-        ("acknowledge", "ian", "http 127.0.0.1"), ("approve", "olu", "slack user U0OLU via http 127.0.0.1")]
+        ("acknowledge", "ian", "http 127.0.0.1"), ("approve", "olu", "slack user U0OLU via http 127.0.0.1"),
+        ("add_note", "ian", HERE)]
+    assert "private words" not in (home / "artefacts" / audit.LOG).read_text()
     assert events[1]["details"]["request_id"] == "stabilise-1" and events[1]["details"]["workflow_id"] == handle.id
     assert "comment" not in events[1]["details"]  # what people write stays in the incident's history
 
