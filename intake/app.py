@@ -240,7 +240,8 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     app.include_router(people_router(config, people or People(), lambda: intake.client))
     app.include_router(langfuse_router(config, langfuse_secret, kept))
     app.include_router(pagerduty_router(config, people or People(), lambda: intake.client))  # PagerDuty v3 webhooks
-    app.include_router(tracker_router(config, lambda: intake.client))  # GitHub / Jira: action items closed there
+    # GitHub / Jira: action items closed there
+    app.include_router(tracker_router(config, lambda: intake.client, store=kept))
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)
