@@ -4,7 +4,8 @@ Each value is read when asked, not when this module is imported, so a process (o
 before using it is heard. The variables that configure a part with checks of its own are named here and parsed by
 that part, which says what is wrong with a bad value: FIREBREAK_LOG_FORMAT (observability/logs.py),
 FIREBREAK_WORKER_METRICS (observability/runtime.py), FIREBREAK_OTEL (observability/tracing.py),
-FIREBREAK_CODEC_KEYS / _KEY_FILE (client/codec.py), FIREBREAK_CODEC_CORS_ORIGINS / _TOKEN (intake/codec_server.py).
+FIREBREAK_CODEC_KEYS / _KEY_FILE (parsed here by codec_keys: client/codec.py encrypts Temporal payloads with
+them, integrations/sealed.py the artefacts at rest), FIREBREAK_CODEC_CORS_ORIGINS / _TOKEN (intake/codec_server.py).
 
 Not here: secrets and other systems' addresses, which playbook.toml names (`*_env` keys, the intake's secrets)
 and the adapter using them reads, except the ticket trackers' credentials and webhook secrets (FIREBREAK_JIRA_*,
@@ -15,7 +16,10 @@ Imports nothing of Firebreak's, so every package but workflows/ (which never rea
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -102,3 +106,51 @@ def strict_sandbox() -> bool:
     if raw not in ("0", "1"):
         raise ValueError(f"FIREBREAK_STRICT_SANDBOX must be 1 or 0, not {raw!r}")
     return raw == "1"
+
+
+_KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class CodecConfigError(ValueError):
+    """The key configuration cannot be used; the message says which entry and why."""
+
+
+def parse_codec_keys(text: str, where: str) -> list[tuple[str, bytes]]:
+    """`kid:base64key` entries separated by commas or newlines (blank lines and `#` comments skipped)."""
+    keys: list[tuple[str, bytes]] = []
+    entries = [e.strip() for line in text.splitlines() if not line.strip().startswith("#") for e in line.split(",")]
+    for n, entry in enumerate((e for e in entries if e), start=1):
+        kid, sep, encoded = entry.partition(":")
+        kid = kid.strip()
+        if not sep or not _KID.fullmatch(kid):
+            raise CodecConfigError(f"{where}: entry {n} is not 'kid:base64key' with a key id of letters, digits, "
+                                   f"'.', '_' or '-'")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise CodecConfigError(f"{where}: key '{kid}' is not valid base64") from err
+        if len(key) not in (16, 24, 32):
+            raise CodecConfigError(f"{where}: key '{kid}' is {len(key)} bytes; AES-GCM needs 16, 24 or 32 "
+                                   f"(e.g. `openssl rand -base64 32`)")
+        if kid in (k for k, _ in keys):
+            raise CodecConfigError(f"{where}: key id '{kid}' appears twice")
+        keys.append((kid, key))
+    if not keys:
+        raise CodecConfigError(f"{where}: no keys; give at least one 'kid:base64key'")
+    return keys
+
+
+def codec_keys(environ: Mapping[str, str] | None = None) -> list[tuple[str, bytes]] | None:
+    """The encryption keys (the first encrypts, all decrypt) from FIREBREAK_CODEC_KEYS, else the file
+    FIREBREAK_CODEC_KEY_FILE names; None when neither is set (encryption off)."""
+    env = os.environ if environ is None else environ
+    if env.get(CODEC_KEYS, "").strip():
+        return parse_codec_keys(env[CODEC_KEYS], CODEC_KEYS)
+    path = env.get(CODEC_KEY_FILE, "").strip()
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise CodecConfigError(f"{CODEC_KEY_FILE}: cannot read {path}: {err.strerror}") from err
+        return parse_codec_keys(text, path)
+    return None

@@ -59,6 +59,7 @@ def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QU
 
 async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Event) -> None:
     ctx = ActivityContext.from_environment(playbook_path)
+    ctx.note_playbook("worker")
     runtime = worker_runtime()  # metrics / core log forwarding: before the client, as the SDK requires
     client = await connect(address, **({"runtime": runtime} if runtime is not None else {}))
     if metrics_address():

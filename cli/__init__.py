@@ -16,13 +16,30 @@ import sys
 from pathlib import Path
 
 import settings
-from cli import drill, export, incidents, oncall, people, remediation, report, review, serious, server, tokens, watchers
+from cli import (
+    audit,
+    backup,
+    drill,
+    export,
+    incidents,
+    oncall,
+    people,
+    remediation,
+    report,
+    review,
+    serious,
+    server,
+    tokens,
+    watchers,
+)
 from cli.common import CliError
 from cli.server import cmd_api, cmd_up, cmd_worker
+from integrations.store import StoreError
 from observability import tracing
 from observability.tracing import TracingConfigError
 
-GROUPS = (server, watchers, incidents, tokens, people, oncall, remediation, serious, review, drill, report, export)
+GROUPS = (server, watchers, incidents, tokens, people, oncall, remediation, serious, review, drill, report, export,
+          audit, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     except CliError as err:
         print(f"firebreak: {err}", file=sys.stderr)
         code = err.code
+    except StoreError as err:  # e.g. an artefact encrypted with a key this host does not have (docs/store.md)
+        print(f"firebreak: {err}", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:
         code = 130
     tracing.shutdown()  # export buffered spans: os._exit skips atexit

@@ -15,10 +15,12 @@ from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 import settings
-from client.actions import IncidentNotFound, failure_of, find_incident, send_action
+from client.actions import ORIGIN, IncidentNotFound, failure_of, find_incident, send_action, set_auditor
 from client.codec import CodecConfigError
 from client.temporal import connect
 from client.workflow_types import IncidentWorkflow
+from integrations import audit
+from integrations.store import open_store
 from playbook.config import Playbook, PlaybookError, load_playbook
 from playbook.models import Role
 from playbook.state import IncidentState
@@ -96,8 +98,11 @@ async def _send(args: argparse.Namespace, signal: Callable[..., Any], build: Cal
     payload = build(who, role, action_id)
     client = await _client(args)
     handle = await _handle(client, args.incident)
+    ORIGIN.set(audit.here("cli"))
+    set_auditor(audit.action_recorder(open_store))
+    number = args.incident if args.incident != handle.id else ""
     try:
-        outcome = await send_action(handle, signal, payload, OUTCOME_WAIT_SECONDS)
+        outcome = await send_action(handle, signal, payload, OUTCOME_WAIT_SECONDS, number)
     except RPCError as err:
         raise CliError(f"could not reach incident {args.incident}: {err.message}") from err
     if outcome is not None:

@@ -6,16 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
+import settings
 from cli.common import CliError
+from integrations import audit
 from integrations.export import ExportError, export_incident
 from integrations.store import StoreError, open_store
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     try:
-        target, manifest = export_incident(open_store(), args.incident, args.out, as_zip=args.zip)
+        store = open_store()
+        target, manifest = export_incident(store, args.incident, args.out, as_zip=args.zip)
     except (ExportError, StoreError) as err:
         raise CliError(str(err)) from err
+    origin = audit.here("cli")
+    who = settings.read(settings.USER) or origin.split(" ", 1)[1].split("@", 1)[0]
+    audit.safely(lambda: audit.record(store, "export", who, origin, args.incident, {
+        "to": str(target), "files": len(manifest["files"]),
+        "evidence_mismatches": len(manifest["evidence_mismatches"])}), "export")
     print(f"{args.incident}: {len(manifest['files'])} file(s) written to {target} (manifest: export-manifest.json)")
     for bad in manifest["evidence_mismatches"]:
         print(f"firebreak: {bad['path']}: sha256 {bad['exported']} differs from the evidence manifest's "

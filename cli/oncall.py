@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from cli.common import CliError, _playbook
 from integrations.oncall import on_call
+from playbook.config import Roster
 from playbook.models import Role
 from playbook.paging import OnCallRequest, RoleOnCall, Shift
 
@@ -41,6 +42,13 @@ def _next(shift: Shift) -> str:
     return f"{who} from {shift.start.isoformat(timespec='minutes')} [{shift.layer}]"
 
 
+def _roster_holder(roster: Roster, role: Role) -> str | None:
+    """The role's first holder on the roster; None for an optional role nobody holds (legal: the incident
+    commander decides in its place)."""
+    holders = roster.holders(role)
+    return holders[0] if holders else None
+
+
 def cmd_oncall(args: argparse.Namespace) -> int:
     playbook = _playbook(args)
     at = _when(args.at)
@@ -48,15 +56,17 @@ def cmd_oncall(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"at": at.isoformat(), "roles": {
             role.value: found.roles[role].model_dump(mode="json") if role in found.roles else
-            {"roster": playbook.roster.primary(role)} for role in Role}}, indent=2))
+            {"roster": _roster_holder(playbook.roster, role)} for role in Role}}, indent=2))
         return 0
     print(f"On call at {at.isoformat(timespec='minutes')}:")
     for role in Role:
         holders = found.roles.get(role)
+        fallback = _roster_holder(playbook.roster, role)
         if holders is None:
-            print(f"  {role.value}: {playbook.roster.primary(role)} (roster; no schedule)")
+            print(f"  {role.value}: {fallback} (roster; no schedule)" if fallback else
+                  f"  {role.value}: nobody on the roster (the incident commander decides in its place)")
             continue
-        _print_scheduled(role, holders, playbook.roster.primary(role))
+        _print_scheduled(role, holders, fallback or "nobody on the roster")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,12 +69,14 @@ async def cmd_actions(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CliError(str(err), 2) from err
     try:
-        items = await action_items(client, query, args.limit)
+        items, silent = await action_items(client, query, args.limit)
     except RPCError as err:
-        raise CliError(f"cannot read an action item: {err.message}. Is `firebreak worker` running?") from err
+        raise CliError(f"cannot list action items: {err.message}") from err
+    for wid, why in silent:
+        print(f"firebreak: {wid} did not answer ({why}); is `firebreak worker` running?", file=sys.stderr)
     if args.json:
-        print(json.dumps([{"id": wid, **item.model_dump(mode="json", exclude={"outcomes"})} for wid, item in items],
-                         indent=2))
+        print(json.dumps([{"id": wid, **item.model_dump(mode="json", exclude={"outcomes"})} for wid, item in items]
+                         + [{"id": wid, "status": "unanswered", "error": why} for wid, why in silent], indent=2))
     elif not items:
         print("no open action items" if not args.all else "no action items")
     else:

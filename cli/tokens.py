@@ -6,13 +6,24 @@ import argparse
 import json
 import sys
 
+import settings
 from cli.common import CliError, _playbook
 from intake.tokens import Tokens, TokenStoreError, token_store
+from integrations import audit
+from integrations.store import open_store
 from playbook.render import table
 
 
 def _tokens() -> Tokens:
     return token_store()
+
+
+def _audit(what: str, person: str, ids: list[str]) -> None:
+    """Token issue and revoke in the audit log: who ran it (FIREBREAK_USER, else the OS user), for whom, which ids."""
+    origin = audit.here("cli")
+    who = settings.read(settings.USER) or origin.split(" ", 1)[1].split("@", 1)[0]
+    audit.safely(lambda: audit.record(open_store(), what, who, origin, details={"person": person, "token_ids": ids}),
+                 what)
 
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
@@ -24,6 +35,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
         token, record = _tokens().issue(args.person)
     except TokenStoreError as err:
         raise CliError(str(err), 2) from err
+    _audit("token issued", args.person, [record.id])
     print(token)
     print(f"token {record.id} for {args.person}: shown once, only its hash is kept in {_tokens().where}. "
           f"Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
@@ -37,6 +49,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         raise CliError(str(err), 2) from err
     if not gone:
         raise CliError(f"{args.person} has no token{f' {args.id}' if args.id else ''} to revoke")
+    _audit("token revoked", args.person, [t.id for t in gone])
     print(f"revoked {len(gone)} token(s) of {args.person}: {', '.join(t.id for t in gone)}")
     return 0
 

@@ -9,8 +9,10 @@ prompt's text (`firebreak patch`) is the one exception (VERBATIM below).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +34,20 @@ IDENTIFIERS = ("by", "role", "action_id", "request_id", "person", "assign_role",
 # so its text is sent verbatim, with the action it patches; it stays off the timeline, briefs and tickets (the
 # workflow records its length only), and only Langfuse and the history (encrypted with the codec) hold it.
 VERBATIM: dict[type[HumanAction], tuple[str, ...]] = {PatchText: ("text", "action")}
+
+
+# Where the action being sent comes from, for the audit log: each door sets it ("http 10.0.0.7", "slack user U0ALICE
+# via http 10.0.0.7", "cli alice@host-1"); the intake sets the HTTP client's address for every request.
+ORIGIN: ContextVar[str] = ContextVar("firebreak_action_origin", default="")
+# (what, workflow id, action, origin, incident number) -> None; set by each door process (set_auditor).
+Auditor = Callable[[str, str, HumanAction, str, str], None]
+_auditor: list[Auditor] = []
+log = logging.getLogger("firebreak.actions")
+
+
+def set_auditor(auditor: Auditor | None) -> None:
+    """Who records every action this process sends (integrations/audit.py's, set by the CLI and the intake)."""
+    _auditor[:] = [auditor] if auditor is not None else []
 
 
 class IncidentNotFound(Exception):
@@ -67,22 +83,31 @@ async def failure_of(handle: WorkflowHandle[Any, Any]) -> str | None:
 
 
 async def send_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., Any], action: HumanAction,
-                      wait_seconds: float) -> ActionOutcome | None:
+                      wait_seconds: float, number: str = "") -> ActionOutcome | None:
     """Signal `action` and poll action_outcome for up to `wait_seconds`.
 
     Returns the outcome (accepted or refused, and why), or None when the workflow has not processed the action
     within the wait (no worker running). Raises RPCError when the signal itself is not recorded.
     """
-    await signal_action(handle, signal, action, max(wait_seconds, 1.0))
+    await signal_action(handle, signal, action, max(wait_seconds, 1.0), number)
     return await wait_outcome(handle, action.action_id, wait_seconds)
 
 
 async def signal_action(handle: WorkflowHandle[Any, Any], signal: Callable[..., Any], action: HumanAction,
-                        rpc_seconds: float) -> None:
+                        rpc_seconds: float, number: str = "") -> None:
     """Record `action` on the incident (redacted on its way out), or raise RPCError. Only this is Temporal's own
-    answer; how soon the incident processes it depends on a worker (wait_outcome)."""
+    answer; how soon the incident processes it depends on a worker (wait_outcome).
+
+    Once Temporal holds it, the action goes to the audit log (set_auditor) with ORIGIN; `number` is the incident's
+    number when the caller knows it. An audit write that fails is logged and does not fail the action."""
     action = outbound(action, keep=IDENTIFIERS + VERBATIM.get(type(action), ()))
     await handle.signal(signal, action, rpc_timeout=timedelta(seconds=rpc_seconds))
+    for auditor in _auditor:
+        what = getattr(signal, "__name__", str(signal))
+        try:
+            await asyncio.to_thread(auditor, what, handle.id, action, ORIGIN.get() or "unknown", number)
+        except Exception as err:  # noqa: BLE001 - the action is recorded in Temporal; only its audit line is missing
+            log.error("could not write the audit log entry for %s on %s by %s: %s", what, handle.id, action.by, err)
 
 
 async def opened(handle: WorkflowHandle[Any, Any], wait_seconds: float) -> IncidentState | None:

@@ -10,12 +10,9 @@ and its database only see ciphertext. Search attributes are never encoded: keep 
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import os
-import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,15 +22,14 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 
 from settings import CODEC_KEY_FILE as KEY_FILE_ENV
 from settings import CODEC_KEYS as KEYS_ENV
+from settings import CodecConfigError, codec_keys
+from settings import parse_codec_keys as parse_keys
+
+__all__ = ["CodecConfigError", "CodecError", "EncryptionCodec", "load_codec", "parse_keys", "data_converter"]
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
-_KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-class CodecConfigError(ValueError):
-    """The key configuration cannot be used; the message says which entry and why."""
 
 
 class CodecError(ValueError):
@@ -82,44 +78,10 @@ class EncryptionCodec(PayloadCodec):
         return Payload.FromString(plain)
 
 
-def parse_keys(text: str, where: str) -> list[tuple[str, bytes]]:
-    """`kid:base64key` entries separated by commas or newlines (blank lines and `#` comments skipped)."""
-    keys: list[tuple[str, bytes]] = []
-    entries = [e.strip() for line in text.splitlines() if not line.strip().startswith("#") for e in line.split(",")]
-    for n, entry in enumerate((e for e in entries if e), start=1):
-        kid, sep, encoded = entry.partition(":")
-        kid = kid.strip()
-        if not sep or not _KID.fullmatch(kid):
-            raise CodecConfigError(f"{where}: entry {n} is not 'kid:base64key' with a key id of letters, digits, "
-                                   f"'.', '_' or '-'")
-        try:
-            key = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError) as err:
-            raise CodecConfigError(f"{where}: key '{kid}' is not valid base64") from err
-        if len(key) not in (16, 24, 32):
-            raise CodecConfigError(f"{where}: key '{kid}' is {len(key)} bytes; AES-GCM needs 16, 24 or 32 "
-                                   f"(e.g. `openssl rand -base64 32`)")
-        if kid in (k for k, _ in keys):
-            raise CodecConfigError(f"{where}: key id '{kid}' appears twice")
-        keys.append((kid, key))
-    if not keys:
-        raise CodecConfigError(f"{where}: no keys; give at least one 'kid:base64key'")
-    return keys
-
-
 def load_codec(environ: Mapping[str, str] | None = None) -> EncryptionCodec | None:
     """The codec from FIREBREAK_CODEC_KEYS, else FIREBREAK_CODEC_KEY_FILE; None when neither is set (off)."""
-    env = os.environ if environ is None else environ
-    if env.get(KEYS_ENV, "").strip():
-        return EncryptionCodec(parse_keys(env[KEYS_ENV], KEYS_ENV))
-    path = env.get(KEY_FILE_ENV, "").strip()
-    if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as err:
-            raise CodecConfigError(f"{KEY_FILE_ENV}: cannot read {path}: {err.strerror}") from err
-        return EncryptionCodec(parse_keys(text, path))
-    return None
+    keys = codec_keys(environ)
+    return EncryptionCodec(keys) if keys is not None else None
 
 
 def data_converter(codec: PayloadCodec | None = None, environ: Mapping[str, str] | None = None) -> DataConverter:

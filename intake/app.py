@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
+from client.actions import ORIGIN, set_auditor
 from client.admission import Inadmissible, admit
 from client.codec import load_codec
 from client.readiness import Readiness, readiness
@@ -51,6 +52,7 @@ from intake.people import People, PeopleRoutes, people_router
 from intake.rate_limit import RateLimits
 from intake.tls import uvicorn_options
 from intake.tracker_webhooks import tracker_router
+from integrations import audit
 from integrations.store import Store, open_store
 from observability import tracing
 from observability.logs import json_logs
@@ -203,6 +205,20 @@ def _codec(app: FastAPI, host: str, body_seconds: float) -> None:
     app.include_router(codec_router(codec, token=token, body_seconds=body_seconds))
 
 
+class ActionOrigin:
+    """ASGI middleware: the request's client address as the origin of any action it sends (client/actions.py's
+    ORIGIN), so every route that acts through client/actions.py is audited with where it came from."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            ORIGIN.set(f"http {client[0]}" if client else "http")
+        await self.app(scope, receive, send)
+
+
 def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client | None = None,
                address: str | None = None, task_queue: str | None = None, people: People | None = None,
                langfuse_secret: bytes | None = None, store: Store | None = None,
@@ -227,17 +243,20 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                               "alert; 503 with Retry-After when it could not. Input limits: docs/intake-limits.md.")
     app.state.intake = intake
     people, store = people or People(), store or open_store()
+    set_auditor(audit.action_recorder(lambda: store))  # every person's action sent from here (client/actions.py)
     app.include_router(people_router(config, people, lambda: intake.client))
     app.include_router(api_router(PeopleRoutes(config, people, lambda: intake.client),  # intake/api/
                                   intake.declare, lambda: store))
     app.include_router(langfuse_router(config, langfuse_secret, store))
     app.include_router(pagerduty_router(config, people, lambda: intake.client))  # PagerDuty v3 webhooks
-    app.include_router(tracker_router(config, lambda: intake.client))  # GitHub / Jira: action items closed there
+    # GitHub / Jira: action items closed there
+    app.include_router(tracker_router(config, lambda: intake.client, store=store))
     app.include_router(deploy_router(config, store))  # PagerDuty change events, CI deploys
     install_board(app, config, people, lambda: intake.client, people.store or store)  # the web board at /
     _codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)
+    app.add_middleware(ActionOrigin)  # the audit log's "from where": the client's address
     if intake.tracing:  # a span per request, parent of the Temporal calls it makes (observability/tracing.py)
         app.add_middleware(tracing.RequestSpans)
     limit, seconds = config.max_body_bytes, config.body_timeout_seconds
@@ -322,7 +341,8 @@ def build(playbook_path: Path, address: str | None = None, environ: dict[str, st
           host: str | None = None) -> tuple[FastAPI, IntakeConfig]:
     """The app for a playbook file (listening on `host`, default [intake] host); PlaybookError when its [intake]
     section or a named secret is unusable."""
-    playbook, _ = load_playbook(playbook_path)
+    playbook, sha = load_playbook(playbook_path)
+    audit.safely(lambda: audit.playbook_seen(open_store(), str(playbook_path), sha, "intake"), "playbook seen")
     config = intake_config(playbook, str(playbook_path))
     secrets = load_secrets(config, environ, str(playbook_path))
     slack_secret = (os.environ if environ is None else environ).get(config.slack.signing_secret_env)

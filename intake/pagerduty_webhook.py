@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from client.actions import signal_action, wait_outcome
+from client.actions import ORIGIN, signal_action, wait_outcome
 from client.workflow_types import IncidentWorkflow
 from intake.body import load_json, read_body, validate
 from intake.config import IntakeConfig
@@ -131,8 +131,10 @@ class PagerDutyWebhook:
         held = state.roles_of(who) if state is not None else set(self._roster_roles(who))
         role = next((r for r in ACK_ROLES if r in held), None) or next(iter(sorted(held, key=str)), Role.AI_OPS)
         action = HumanAction(by=who, role=role, action_id=f"pagerduty-{event.id}", comment=FROM_PAGERDUTY)
+        ORIGIN.set(f"pagerduty user {user} via {ORIGIN.get() or 'http'}")
         async with self.routes.temporal():
-            await signal_action(target.handle, IncidentWorkflow.acknowledge, action, self.routes.timeout)
+            await signal_action(target.handle, IncidentWorkflow.acknowledge, action, self.routes.timeout,
+                                target.number)
         outcome = await wait_outcome(target.handle, action.action_id, self.routes.wait)
         if outcome is None:
             return done("sent", incident=target.number, by=who, role=role.value)

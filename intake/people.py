@@ -190,7 +190,7 @@ class PeopleRoutes:
         set_incidents([target.handle.id])  # on the request's span, when tracing is on
         try:
             async with self.temporal():  # Temporal records the action, or 503 within the bound
-                await signal_action(target.handle, signal, action, self.timeout)
+                await signal_action(target.handle, signal, action, self.timeout, target.number)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise IntakeError(409, f"incident {target.number} is closed", "incident") from err

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 from temporalio.service import RPCError
 
-from client.actions import wait_outcome
+from client.actions import ORIGIN, signal_action, wait_outcome
 from client.workflow_types import IncidentWorkflow
 from intake.auth import fresh, signed
 from intake.body import FORM_TYPE, load_json, read_body
@@ -81,7 +81,8 @@ class SlackActions:
                     action = Decision(by=who, role=chosen, action_id=str(uuid.uuid4()), request_id=request_id or "",
                                       comment="from Slack")
                     signal = IncidentWorkflow.approve if verb == "approve" else IncidentWorkflow.reject
-                await target.handle.signal(signal, action)
+                ORIGIN.set(f"slack user {user} via {ORIGIN.get() or 'http'}")
+                await signal_action(target.handle, signal, action, budget, target.number)
         except IntakeError as err:
             return ephemeral(f"Not done: {err.message}.")
         except (TimeoutError, RPCError) as err:

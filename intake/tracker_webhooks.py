@@ -14,6 +14,7 @@ retries).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -27,12 +28,15 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 import settings
+from client.actions import ORIGIN
 from client.workflow_types import ActionItemWorkflow
 from intake.auth import signed
 from intake.body import read_body
 from intake.config import IntakeConfig
 from intake.errors import IntakeError, within
 from intake.openapi_doc import SENT, answers
+from integrations import audit
+from integrations.store import Store
 from integrations.ticket_base import item_workflow_id
 from playbook.state import ClosedInTracker
 
@@ -46,7 +50,7 @@ class TrackerAnswer(BaseModel):
 
 
 def tracker_router(config: IntakeConfig, client: Callable[[], Client | None],
-                   environ: Mapping[str, str] | None = None) -> APIRouter:
+                   environ: Mapping[str, str] | None = None, store: Store | None = None) -> APIRouter:
     env = os.environ if environ is None else environ
     secrets = {"github": settings.read(settings.GITHUB_WEBHOOK_SECRET, environ=env).strip(),
                "jira": settings.read(settings.JIRA_WEBHOOK_SECRET, environ=env).strip()}
@@ -85,6 +89,11 @@ def tracker_router(config: IntakeConfig, client: Callable[[], Client | None],
                 return JSONResponse({"outcome": "no_item", "workflow_id": workflow_id})
             raise IntakeError(503, f"Temporal did not answer ({err}); retry", None,
                               {"Retry-After": str(config.retry_after_seconds)}) from err
+        if store is not None:  # the audit log: who closed it, as the tracker names them
+            origin = f"{closed.tracker} webhook via {ORIGIN.get() or 'http'}"
+            await asyncio.to_thread(audit.safely, lambda: audit.record(
+                store, "closed_in_tracker", closed.by, origin, workflow_id, {"key": closed.key, "url": closed.url},
+                key=f"tracker:{closed.tracker}:{closed.key}:{workflow_id}"), "closed_in_tracker")
         return JSONResponse({"outcome": "recorded", "workflow_id": workflow_id})
 
     def ignored(why: str) -> Response:

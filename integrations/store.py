@@ -102,12 +102,22 @@ def iter_lines(store: Store, relpath: str, limit: int) -> Iterator[tuple[int, di
 
 def open_store(environ: dict[str, str] | None = None) -> Store:
     """The store this process uses: PostgreSQL when FIREBREAK_DATABASE_URL is set (migrated on first use), else
-    the directory $FIREBREAK_HOME/artefacts."""
+    the directory $FIREBREAK_HOME/artefacts; inside the wrapper that encrypts incident content at rest with the
+    payload codec's keys (integrations/sealed.py)."""
+    from integrations.sealed import SealedStore
+
+    try:
+        keys = settings.codec_keys(environ)
+    except settings.CodecConfigError as err:
+        raise StoreError(str(err)) from err
     url = settings.database_url(environ)
+    inner: Store
     if url:
         from integrations.pgstore import PostgresStore
 
-        return PostgresStore(url)
-    from integrations.artefacts import ArtefactStore
+        inner = PostgresStore(url)
+    else:
+        from integrations.artefacts import ArtefactStore
 
-    return ArtefactStore(settings.artefacts_dir())
+        inner = ArtefactStore(settings.artefacts_dir())
+    return SealedStore(inner, keys)  # evidence, comms and retrospectives encrypted at rest when keys are set

@@ -145,7 +145,7 @@ def test_a_bad_database_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match=refused) as err:
         open_store({"FIREBREAK_DATABASE_URL": "postgresql://nobody:secret@127.0.0.1:1/x"})
     assert "secret" not in str(err.value)
-    assert isinstance(open_store({"FIREBREAK_DATABASE_URL": ""}), ArtefactStore)
+    assert isinstance(open_store({"FIREBREAK_DATABASE_URL": ""}).inner, ArtefactStore)  # type: ignore[attr-defined]
 
 
 def _seed(store: Store) -> None:
@@ -225,4 +225,4 @@ def test_tokens_and_the_deploy_log_are_shared_through_postgresql(database: str,
     assert [(e["prompt"], e["version"]) for e in found] == [("support/answer", 13)] and not truncated
     last = last_deploy(worker, "support/answer", datetime(2026, 12, 1, tzinfo=UTC))
     assert last is not None and last["version"] == 13
-    assert isinstance(worker, PostgresStore) and isinstance(worker, Store)
+    assert isinstance(worker.inner, PostgresStore) and isinstance(worker, Store)  # type: ignore[attr-defined]

@@ -18,6 +18,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from intake.app import create_app
+from integrations import audit
+from integrations.artefacts import ArtefactStore
 from playbook.config import load_playbook
 from playbook.models import ActionItem, HumanAction, Resolution, RetrospectiveNotes, Role, Ticket
 from playbook.state import ActionItemInput
@@ -97,6 +99,9 @@ timeout_seconds = 1
         done = await item_when(first, lambda i: i.status == "done")
         assert done.done_by == "dana" and done.closed_in_tracker
         assert github.comments[issue_number] == []  # not told back what it said itself
+        closed = audit.events(ArtefactStore(home / "artefacts"), incident=first.id)
+        assert [(e["what"], e["who"], e["origin"]) for e in closed] == [
+            ("closed_in_tracker", "dana", "github webhook via http 127.0.0.1")]
 
         # Done in Firebreak: the issue closes on GitHub, saying who did it.
         await second.signal(ActionItemWorkflow.mark_done, HumanAction(by="sam", role=Role.DOMAIN_SME,

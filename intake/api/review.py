@@ -57,7 +57,8 @@ def router(routes: PeopleRoutes) -> APIRouter:
     async def items(request: Request, incident: Annotated[str | None, Query(max_length=40)] = None,
                     everything: Annotated[bool, Query(alias="all", description="items already done too")] = False,
                     limit: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 200) -> Response:
-        """Retrospective action items, chased by reminders until done: `firebreak actions`."""
+        """Retrospective action items, chased by reminders until done: `firebreak actions`. An item whose
+        workflow did not answer (no worker polls its task queue) is listed with status "unanswered" and why."""
         routes.person(request)
         try:
             query = items_query(incident, everything)
@@ -65,10 +66,11 @@ def router(routes: PeopleRoutes) -> APIRouter:
             raise IntakeError(422, f"incident: {err}", "incident") from err
         try:
             async with routes.temporal():
-                found = await action_items(routes.client, query, limit, routes.timeout)
+                found, silent = await action_items(routes.client, query, limit, routes.timeout)
         except RPCError as err:
             raise routes._unavailable(err) from err
-        return JSONResponse([{"id": wid, **i.model_dump(mode="json", exclude={"outcomes"})} for wid, i in found])
+        return JSONResponse([{"id": wid, **i.model_dump(mode="json", exclude={"outcomes"})} for wid, i in found]
+                            + [{"id": wid, "status": "unanswered", "error": why} for wid, why in silent])
 
     @api.post("/v1/action-items/{item}/done", response_model=ActionResult, responses=errors,
               openapi_extra=body_doc(Acting, required=False))
