@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import freeze, gates, mitigations
+from workflows.incident import freeze, gates, mitigations, serious
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
@@ -209,6 +209,10 @@ async def _run_patch_text(core: IncidentCore, text: PatchText) -> None:
     pb = core.playbook()
     action = pb.actions[text.action]
     assert isinstance(action, LangfusePromptPatchAction)
+    if not await serious.hold(core, Step.REMEDIATE, text.action, action):  # a serious incident: legal first
+        mitigations.record(core, Step.REMEDIATE, text.action, "held", "a serious incident: legal did not release it")
+        core.publish()
+        return
     await run_prompt_patch(core, Step.REMEDIATE, text.action, action,
                            pb.approvals.mode_for(text.action, core.state.severity), text)
     core.publish()
