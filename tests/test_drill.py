@@ -40,6 +40,9 @@ notify_channels = ["pager"]
 """)
         async with worker(ts_env.client, task_queue, playbook, home) as ctx:
             real, state = await open_incident(ts_env, task_queue, summary="toxic answers after v13")
+            later = state.detection.model_copy(update={"alert_id": "a-later", "summary": "still toxic at 14:05"})
+            await real.signal(IncidentWorkflow.alert, later)
+            await wait_for(real, lambda s: s.alert_count == 2)
             resolution, notes = _close("ian", ["check the prompt diff before paging the vendor"])
             await real.signal(IncidentWorkflow.resolve, resolution)
             await wait_for(real, lambda s: s.retrospective_path is not None)
@@ -52,7 +55,8 @@ notify_channels = ["pager"]
             assert pages_before >= 1  # the real incident paged its channel
 
             drill = started(await start_drill(ts_env.client, real_state, ["bea"], "olu", task_queue))
-            state = await wait_for(drill, lambda s: s.ticket is not None)
+            state = await wait_for(drill, lambda s: s.ticket is not None and s.alert_count == 2)
+            assert "a-later" not in state.seen_alert_ids  # the later alert replayed under the drill's own id
             assert state.number is not None and state.number.startswith("DRILL-")
             opened = next(e for e in state.timeline if e.what.startswith("incident opened as"))
             assert opened.details["reason"].startswith(f"DRILL of {real_state.number}")
