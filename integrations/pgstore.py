@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from integrations.store import StoreError
+from integrations.store import StoreError, copied_folder
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x46_42_4D_49  # "FBMI": one process migrates at a time
@@ -198,20 +197,5 @@ class PostgresStore:
     def local_folder(self, prefix: str) -> Iterator[Path]:
         """A temporary copy of the files under `prefix`; new or changed files in it (not hidden ones, such as a
         tool's cache) are written back afterwards."""
-        base = _clean(prefix)
-        with tempfile.TemporaryDirectory(prefix="firebreak-store-") as tmp:
-            folder, before = Path(tmp), {}
-            for rel in self.list_files(base):
-                target = folder / rel[len(base) + 1:]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data := self.read_bytes(rel))
-                before[rel] = data
-            try:
-                yield folder
-            finally:
-                for path in sorted(folder.rglob("*")):
-                    inner = path.relative_to(folder)
-                    if path.is_file() and not any(part.startswith(".") for part in inner.parts):
-                        rel, data = f"{base}/{inner.as_posix()}", path.read_bytes()
-                        if before.get(rel) != data:
-                            self.write(rel, data)
+        with copied_folder(self, _clean(prefix)) as folder:
+            yield folder

@@ -20,7 +20,6 @@ import base64
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from integrations.store import Store, StoreError
+from integrations.store import Store, StoreError, copied_folder
 from settings import CODEC_KEY_FILE, CODEC_KEYS
 
 MAGIC = b"FBSEAL1 "
@@ -144,22 +143,8 @@ class SealedStore:
             with self.inner.local_folder(prefix) as folder:
                 yield folder
             return
-        with tempfile.TemporaryDirectory(prefix="firebreak-sealed-") as tmp:
-            folder, before = Path(tmp), {}
-            for rel in self.list_files(base):
-                target = folder / rel[len(base) + 1:]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data := self.read_bytes(rel))
-                before[rel] = data
-            try:
-                yield folder
-            finally:
-                for path in sorted(folder.rglob("*")):
-                    inner = path.relative_to(folder)
-                    if path.is_file() and not any(part.startswith(".") for part in inner.parts):
-                        rel, data = f"{base}/{inner.as_posix()}", path.read_bytes()
-                        if before.get(rel) != data:
-                            self.write(rel, data)
+        with copied_folder(self, base) as folder:
+            yield folder
 
 
 def _bytes(content: str | bytes) -> bytes:

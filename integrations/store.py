@@ -10,8 +10,9 @@ through `local_folder` for tools that must run on files (promptfoo).
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -98,6 +99,28 @@ def iter_lines(store: Store, relpath: str, limit: int) -> Iterator[tuple[int, di
             break
         if line.strip():
             yield n, json.loads(line)
+
+
+@contextmanager
+def copied_folder(store: Store, base: str) -> Iterator[Path]:
+    """A temporary local copy of the files under `base`, for a store whose files are not local ones (PostgreSQL,
+    sealed files); new or changed files in it (not hidden ones, such as a tool's cache) are written back after."""
+    with tempfile.TemporaryDirectory(prefix="firebreak-store-") as tmp:
+        folder, before = Path(tmp), {}
+        for rel in store.list_files(base):
+            target = folder / rel[len(base) + 1:]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data := store.read_bytes(rel))
+            before[rel] = data
+        try:
+            yield folder
+        finally:
+            for path in sorted(folder.rglob("*")):
+                inner = path.relative_to(folder)
+                if path.is_file() and not any(part.startswith(".") for part in inner.parts):
+                    rel, data = f"{base}/{inner.as_posix()}", path.read_bytes()
+                    if before.get(rel) != data:
+                        store.write(rel, data)
 
 
 def open_store(environ: dict[str, str] | None = None) -> Store:
