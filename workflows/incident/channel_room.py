@@ -19,8 +19,15 @@ from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
     from playbook.config import IncidentChannelConfig, SlackChannel
-    from playbook.incident_channel import IncidentRoom, RoomArchive, RoomInvite, RoomOpen, RoomOpened, RoomPost, \
-        channel_name
+    from playbook.incident_channel import (
+        IncidentRoom,
+        RoomArchive,
+        RoomInvite,
+        RoomOpen,
+        RoomOpened,
+        RoomPost,
+        channel_name,
+    )
     from playbook.models import Role
     from workflows.incident import markers
     from workflows.incident.calls import cause, http_call
@@ -121,7 +128,7 @@ class ChannelRoom:
         s, roster = self.core.state, self.core.playbook().roster
         held = {r for person in roster.people.values() for r in person.roles}
         people = [self.core.primary(r) for r in Role if r in held] + list(s.assignments) + s.ack_escalated_to
-        ids = [roster.people[p].slack_user() for p in people if p in roster.people]
+        ids = [roster.people[p].slack_user for p in people if p in roster.people]
         return list(dict.fromkeys(u for u in ids if u and u not in room.invited))
 
     async def _invite(self, room: IncidentRoom, cfg: SlackChannel) -> None:
