@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.incident_channel import IncidentChannelActivities
 from integrations.artefacts import ArtefactStore
-from playbook.config import SlackChannel
+from playbook.config import PlaybookError, SlackChannel, parse_playbook
 from playbook.incident_channel import RoomOpen, RoomPost, channel_name
 from playbook.models import (
     HumanAction,
@@ -139,3 +139,10 @@ def test_a_taken_name_is_suffixed_unless_it_is_this_incidents_and_a_retried_post
         texts = [m["text"] for m in slack.messages]
         assert len(texts) == 1 and _posted_indices(slack, first.channel_id) == [4, 5, 6]
         assert "ops@example.com" not in texts[0] and "[REDACTED:EMAIL]" in texts[0]
+
+
+def test_the_playbook_refuses_a_room_without_a_slack_channel() -> None:
+    for body in ("", "[channels.hook]\nkind = \"webhook\"\nurl = \"https://example.com/h\"\n"):
+        with pytest.raises(PlaybookError, match="incident_channel"):
+            parse_playbook(ROSTER + body + "[communicate.incident_channel]\nenabled = true\nchannel = \"hook\"\n")
+    assert not parse_playbook(ROSTER).communicate.incident_channel.enabled
