@@ -10,6 +10,7 @@ from activities.communicate import CommunicateActivities
 from activities.context import ActivityContext
 from activities.detect import DetectActivities
 from activities.freeze import FreezeActivities
+from activities.incident_channel import IncidentChannelActivities
 from activities.investigate import InvestigateActivities
 from activities.paging import PagingActivities
 from activities.remedy import RemedyActivities
@@ -29,7 +30,7 @@ def all_activities(ctx: ActivityContext) -> list[Callable[..., Any]]:
             communicate.post_approval_request, communicate.replace_decided_approval,
             review.write_retrospective, review.track_action_items, FreezeActivities(ctx).freeze_evidence,
             *_watch(ctx), *_remedy(ctx), *_paging(ctx),
-            SeriousActivities(ctx).write_serious_report]
+            SeriousActivities(ctx).write_serious_report, *_incident_channel(ctx)]
 
 
 def _watch(ctx: ActivityContext) -> list[Callable[..., Any]]:
@@ -46,3 +47,9 @@ def _remedy(ctx: ActivityContext) -> list[Callable[..., Any]]:
 def _paging(ctx: ActivityContext) -> list[Callable[..., Any]]:
     paging = PagingActivities(ctx)
     return [paging.pagerduty_event, paging.who_is_on_call, paging.replace_slack_pages]
+
+
+def _incident_channel(ctx: ActivityContext) -> list[Callable[..., Any]]:
+    room = IncidentChannelActivities(ctx)
+    return [room.open_incident_channel, room.invite_to_incident_channel, room.post_to_incident_channel,
+            room.archive_incident_channel]

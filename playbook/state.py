@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from playbook.alert_labels import SeenLabels
 from playbook.config import Playbook
 from playbook.drill import DrillInfo
+from playbook.incident_channel import IncidentRoom
 from playbook.models import (
     ActionItem,
     ActionOutcome,
@@ -102,6 +103,8 @@ class IncidentState(BaseModel):
     retrospective: RetrospectiveNotes | None = None
     retrospective_path: str | None = None
     serious: SeriousIncident | None = Field(default=None, description="marked a serious incident (EU AI Act Art. 73)")
+    incident_room: IncidentRoom | None = Field(default=None, description="the incident's own Slack channel, once "
+                                                                         "[communicate.incident_channel] made it")
     drill: DrillInfo | None = Field(default=None, description="a practice incident replaying a closed one")
 
     @property

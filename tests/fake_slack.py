@@ -14,6 +14,14 @@ documentation, not from what Firebreak sends:
 - Rate limits (docs.slack.dev/apis/web-api/rate-limits; slackhq/slack-api-docs page_rate_limits.md: "including
   Incoming Webhooks"): `rate_limit(n, retry_after)` makes the next n posts answer HTTP 429 with `Retry-After` (seconds)
   and `{"ok": false, "error": "ratelimited"}`.
+- Channels (docs.slack.dev/reference/methods/conversations.create, .list, .invite, .archive; auth.test): `create`
+  takes `name` (lower-case letters, digits, `-`, `_`, at most 80: else `invalid_name_specials` /
+  `invalid_name_maxlength`) and answers `name_taken` while any channel, archived ones included, has it; the answer
+  is a conversation object (id, name, created, creator, is_archived, is_member ...). `list` pages by `limit` and
+  `cursor` (`response_metadata.next_cursor`, empty on the last page), archived channels only without
+  `exclude_archived`. `invite` takes a comma-separated `users`: `user_not_found` for an id not in the workspace,
+  `already_in_channel`, `cant_invite_self` (the bot), `is_archived`. `archive`: `already_archived`. `auth.test`
+  answers the bot's `user_id`. Posting to an archived channel is `is_archived` (chat.postMessage).
 - `response_url`s (docs.slack.dev/interactivity/handling-user-interaction): `response_url()` hands out one; it may be
   used 5 times within 30 minutes of the click (`clock` is the fake's time, to age it). What Slack answers past either
   limit is not documented: this fake answers 404 with a plain-text reason (an assumption, see docs/fidelity.md).
@@ -22,6 +30,7 @@ documentation, not from what Firebreak sends:
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +45,8 @@ SLACK_TOKEN = "xoxb-test-token"
 RESPONSE_URL_USES = 5
 RESPONSE_URL_SECONDS = 30 * 60
 MAX_BLOCKS = 50
+BOT_USER = "U0FIREBREAK"
+CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 
 
 def block_problem(blocks: Any) -> str | None:
@@ -82,6 +93,11 @@ class FakeSlack(FakeServer):
         self.limited, self.retry_after = 0, 1
         self._issued: dict[str, tuple[float, int]] = {}  # response_url path -> (issued at, uses)
         self._ts = 1764240000
+        self.users = {"U0IAN", "U0BEA", "U0OLU", "U0SAM", "U0CAT", BOT_USER}  # the workspace's members
+        self.rooms: dict[str, dict[str, Any]] = {  # every channel as a conversation object, by id
+            cid: _conversation(cid, name, "U0SOMEONE", 1764200000) for name, cid in self.channels.items()}
+        self.members: dict[str, set[str]] = {cid: {BOT_USER} for cid in self.rooms}
+        self.calls: list[str] = []  # every Web API method called, in order (rate-limited answers included)
 
     # ------------------------------------------------------------------ controls and views
 
@@ -120,6 +136,8 @@ class FakeSlack(FakeServer):
     def _answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[Any, ...]:
         if path.startswith("/actions/"):
             return self._respond(path, body)
+        if path.startswith("/api/"):
+            self.calls.append(path.removeprefix("/api/"))
         posting = path.startswith("/services/") or path == "/api/chat.postMessage"
         if posting and self.limited > 0:
             self.limited -= 1
@@ -138,6 +156,13 @@ class FakeSlack(FakeServer):
         if headers.get("Authorization") != f"Bearer {SLACK_TOKEN}":
             return _refusal("invalid_auth")
         args = _args(headers, body)
+        conversations = {"/api/conversations.create": self._create, "/api/conversations.list": self._list,
+                         "/api/conversations.invite": self._invite, "/api/conversations.archive": self._archive,
+                         "/api/auth.test": lambda _: (200, "application/json", {
+                             "ok": True, "user_id": BOT_USER, "user": "firebreak", "team_id": "T0001",
+                             "bot_id": "B0FIREBREAK", "url": "https://example.slack.com/"})}
+        if path in conversations:
+            return conversations[path](args)
         if path == "/api/chat.postMessage":
             return self._post(args)
         if path == "/api/chat.update":
@@ -148,6 +173,8 @@ class FakeSlack(FakeServer):
         channel = self.channel_id(str(args.get("channel") or ""))
         if channel is None:
             return _refusal("channel_not_found")
+        if self.rooms.get(channel, {}).get("is_archived"):
+            return _refusal("is_archived")
         if (problem := block_problem(args.get("blocks"))) is not None:
             return _refusal("invalid_blocks", problem)
         if not args.get("text") and not args.get("blocks"):
@@ -170,6 +197,58 @@ class FakeSlack(FakeServer):
         return 200, "application/json", {"ok": True, "channel": channel, "ts": args["ts"], "text": args.get("text"),
                                          "message": {"text": args.get("text"), "blocks": args.get("blocks") or []}}
 
+    # ------------------------------------------------------------------ conversations
+
+    def _create(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        name = str(args.get("name") or "")
+        if not name:
+            return _refusal("invalid_name_required")
+        if len(name) > 80:
+            return _refusal("invalid_name_maxlength")
+        if not CHANNEL_NAME.match(name):
+            return _refusal("invalid_name_specials")
+        if any(room["name"] == name for room in self.rooms.values()):
+            return _refusal("name_taken")
+        cid = f"C{len(self.rooms) + 1:08d}"
+        self._ts += 1
+        self.rooms[cid] = _conversation(cid, name, BOT_USER, self._ts, _true(args.get("is_private")))
+        self.channels[name] = cid
+        self.members[cid] = {BOT_USER}
+        return 200, "application/json", {"ok": True, "channel": self.rooms[cid]}
+
+    def _list(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        rooms = [r for r in self.rooms.values() if not (_true(args.get("exclude_archived")) and r["is_archived"])]
+        start, limit = int(args.get("cursor") or 0), max(1, min(int(args.get("limit") or 100), 1000))
+        page = rooms[start:start + limit]
+        more = str(start + limit) if start + limit < len(rooms) else ""
+        return 200, "application/json", {"ok": True, "channels": page, "response_metadata": {"next_cursor": more}}
+
+    def _invite(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        cid = str(args.get("channel") or "")
+        if cid not in self.rooms:
+            return _refusal("channel_not_found")
+        if self.rooms[cid]["is_archived"]:
+            return _refusal("is_archived")
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        for user in users:
+            if user not in self.users:
+                return _refusal("user_not_found")
+            if user == BOT_USER:
+                return _refusal("cant_invite_self")
+            if user in self.members[cid]:
+                return _refusal("already_in_channel")
+        self.members[cid].update(users)
+        return 200, "application/json", {"ok": True, "channel": self.rooms[cid]}
+
+    def _archive(self, args: dict[str, Any]) -> tuple[Any, ...]:
+        cid = str(args.get("channel") or "")
+        if cid not in self.rooms:
+            return _refusal("channel_not_found")
+        if self.rooms[cid]["is_archived"]:
+            return _refusal("already_archived")
+        self.rooms[cid]["is_archived"] = True
+        return 200, "application/json", {"ok": True}
+
     def _respond(self, path: str, body: bytes) -> tuple[Any, ...]:
         issued = self._issued.get(path)
         if issued is None:
@@ -183,6 +262,19 @@ class FakeSlack(FakeServer):
         self._issued[path] = (at, uses + 1)
         self.responses.append({**payload, "path": path})
         return 200, "application/json", {"ok": True}
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def _conversation(cid: str, name: str, creator: str, created: int, private: bool = False) -> dict[str, Any]:
+    """A conversation object as conversations.create and .list answer it (the fields Firebreak may read)."""
+    return {"id": cid, "name": name, "name_normalized": name, "is_channel": not private, "is_group": private,
+            "is_im": False, "is_mpim": False, "is_private": private, "created": created, "creator": creator,
+            "is_archived": False, "is_general": False, "is_member": True, "previous_names": [],
+            "topic": {"value": "", "creator": "", "last_set": 0},
+            "purpose": {"value": "", "creator": "", "last_set": 0}}
 
 
 def _args(headers: dict[str, str], body: bytes) -> dict[str, Any]:

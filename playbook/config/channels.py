@@ -127,6 +127,19 @@ class Audience(_Strict):
                                   "kinds); false, never")
 
 
+class IncidentChannelConfig(_Strict):
+    """A Slack channel of its own per incident: created when it opens, the responders invited, the timeline posted
+    as it grows (batched), archived when the incident closes."""
+
+    enabled: bool = False
+    channel: str | None = Field(default=None, description="a kind = \"slack\" channel in [channels] whose bot token "
+                                                          "(token_env) and base_url are used")
+    prefix: str = Field(default="", max_length=20, description="put before the lower-cased incident number in the "
+                                                               "channel's name (\"\": inc-2026-0007)")
+    post_every_seconds: Annotated[int, Field(ge=5, le=3600)] = Field(
+        default=60, description="at most one timeline message per this many seconds")
+
+
 class CommunicateConfig(_Strict):
     channels: list[str] = Field(default_factory=list,
                                 description="the responders' channels when [communicate.audiences] is not given")
@@ -139,6 +152,7 @@ class CommunicateConfig(_Strict):
         default=15, description="the communications role's window to release an external brief, then their backup's")
     audiences: dict[str, Audience] | None = Field(
         default=None, description="who gets briefs; default: the responders, tactical, on communicate.channels")
+    incident_channel: IncidentChannelConfig = Field(default_factory=IncidentChannelConfig)
 
     def audience_map(self) -> dict[str, Audience]:
         """The audiences briefed, in the playbook's order; without [communicate.audiences], the responders."""

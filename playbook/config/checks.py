@@ -102,6 +102,11 @@ def _check_communicate(pb: Playbook) -> list[tuple[str, str]]:
         if name in pb.channels and pb.channels[name].kind != "slack":
             problems.append(("communicate.approval_channels", f"'{name}' is not a kind = \"slack\" channel; "
                              "approval requests with buttons need chat.postMessage"))
+    room = comm.incident_channel
+    if room.enabled and (room.channel is None or room.channel not in pb.channels
+                         or pb.channels[room.channel].kind != "slack"):
+        problems.append(("communicate.incident_channel.channel", "name a kind = \"slack\" channel in [channels] "
+                         "(its bot token creates the incident's channel)"))
     pages = [(aud, name) for aud, audience in comm.audience_map().items() for name in audience.channels
              if name in pb.channels and pb.channels[name].kind == "statuspage"]
     for name in sorted({n for _, n in pages}):

@@ -25,5 +25,6 @@ OPEN_TICKET = "open-ticket-v1"                  # open_incident also opens a loc
 ONE_UPSERT = "one-upsert-v1"                    # search attributes upserted once per workflow task, not per change
 FREEZE = "freeze-v1"                            # evidence frozen before an action that alters the AI system
 SERIOUS = "serious-incident-v1"                # EU AI Act serious incidents: clock, reports, legal holds
+INCIDENT_CHANNEL = "incident-channel-v1"        # a Slack channel per incident: created, invited, timeline, archived
 # ActionItemWorkflow's (workflows/action_items.py):
 ITEM_TICKETS = "item-tickets-v1"                # the item's issue in the tracker, closed both ways

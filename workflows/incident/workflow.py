@@ -14,6 +14,7 @@ incident core (workflows/incident/core.py), or a small class holding it where th
     communicate.py  step 6: the brief cadence and the closing brief (briefs.py: one brief to one audience)
     review.py       step 7: the retrospective, its action items, closing
     serious.py      EU AI Act serious incidents: the reporting clock, the reports, legal's hold on changes
+    channel_room.py the incident's own Slack channel: opened, responders invited, the timeline posted, archived
     visibility.py   search attributes and the UI's current details (pure functions of the state)
 
 Deterministic orchestration only. Side effects are activities called by name; the playbook is snapshotted
@@ -29,6 +30,7 @@ from temporalio import workflow
 
 from workflows.incident import acknowledge, gates, mitigations, paging, remedy, respond
 from workflows.incident.alerts import Alerts
+from workflows.incident.channel_room import ChannelRoom
 from workflows.incident.communicate import Communication
 from workflows.incident.core import IncidentCore
 from workflows.incident.review import Review
@@ -68,6 +70,7 @@ class IncidentWorkflow:
         self._communication = Communication(self.core)
         self._review = Review(self.core, self._communication)
         self._serious = Serious(self.core)
+        self._room = ChannelRoom(self.core)
         if request.carried is None:
             self._alerts.count(request.detection)
 
@@ -79,6 +82,7 @@ class IncidentWorkflow:
         if s.number is None:
             await acknowledge.open_incident(core)
         self._serious.resume()
+        self._room.resume()
         if s.status == IncidentStatus.OPEN and not await acknowledge.await_acknowledgement(core):
             return core.continue_as_new()
         if s.status in (IncidentStatus.ACKNOWLEDGED, IncidentStatus.MONITORING):
@@ -97,6 +101,7 @@ class IncidentWorkflow:
         if s.status != IncidentStatus.CLOSED and not await self._review.review():
             return core.continue_as_new()
         await self._serious.settle()
+        await self._room.close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         core.flush()
         return IncidentSummary(workflow_id=s.workflow_id, number=s.number, severity=s.severity, status=s.status,
