@@ -12,13 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cli.common import CliError, _client, _handle, _playbook, _state
-from integrations.ai_draft import AiDraftError, ask
-from integrations.langfuse.prompts import managed_prompt
 from integrations.store import open_store, read_text
 from playbook.ai_draft import RETRO_PROMPT, DraftUnusable, material, parse_retro_draft
 
 
 async def cmd_retro_draft(args: argparse.Namespace) -> int:
+    # Imported here: the openai and langfuse SDKs cost every other `firebreak` command half a second to load.
+    from integrations.ai_draft import AiDraftError, ask
+    from integrations.langfuse.prompts import managed_prompt
+
     cfg = _playbook(args).ai_draft
     if not cfg.enabled:
         raise CliError("AI drafts are off: set [ai_draft] enabled = true with base_url and model in the playbook", 2)

@@ -52,8 +52,10 @@ def _run_as() -> str | None:
     try:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
-                       check=True, capture_output=True)
+        made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                               SERVICE_USER], capture_output=True)
+        if made.returncode != 0:
+            pwd.getpwnam(SERVICE_USER)  # another test process (pytest-xdist) made it first; else KeyError
     return SERVICE_USER
 
 
