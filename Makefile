@@ -39,7 +39,7 @@ up: $(VENV)/.runtime $(PROMPTFOO)
 
 test: $(VENV)/.dev $(PROMPTFOO) browser postgresql redis unleash
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 # tests/test_ui.py drives Debian's Chromium headless through chromedriver. Install both when missing and we are
 # root (as in CI); otherwise say that the browser test will be skipped.

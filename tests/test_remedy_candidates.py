@@ -260,6 +260,8 @@ async def test_send_action_keeps_a_patch_text_verbatim_and_redacts_its_comment()
     sent: list[Any] = []
 
     class Handle:
+        id = "incident-test"  # what the audit log names, when an earlier test registered an auditor
+
         async def signal(self, _signal: Any, payload: Any, **_: Any) -> None:
             sent.append(payload)
 
