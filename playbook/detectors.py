@@ -179,16 +179,28 @@ def _pem_block(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 _lock = threading.Lock()
+_loading = threading.local()
 _loaded: _Detectors | None = None
+
+
+class StillLoading(RuntimeError):
+    """Asked for the detectors by the thread that is loading them: a log line written during their imports,
+    redacted by a redacting log formatter. Waiting on the lock there would deadlock that thread for good."""
 
 
 def detectors() -> _Detectors:
     """The detectors, loaded on first use and kept for the life of the process."""
     global _loaded
     if _loaded is None:
+        if getattr(_loading, "active", False):
+            raise StillLoading("the detectors are being loaded by this thread")
         with _lock:
             if _loaded is None:
-                _loaded = _Detectors()
+                _loading.active = True
+                try:
+                    _loaded = _Detectors()
+                finally:
+                    _loading.active = False
     return _loaded
 
 

@@ -28,7 +28,21 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from playbook.detectors import CARD, EMAIL, IBAN, IP, KINDS, NATIONAL_ID, PHONE, RANK, SECRET, TOKEN, Finding, detectors
+from playbook.detectors import (
+    CARD,
+    EMAIL,
+    IBAN,
+    IP,
+    KINDS,
+    NATIONAL_ID,
+    PHONE,
+    RANK,
+    SECRET,
+    TOKEN,
+    Finding,
+    StillLoading,
+    detectors,
+)
 
 __all__ = ["CARD", "EMAIL", "IBAN", "IP", "KINDS", "NATIONAL_ID", "PHONE", "SECRET", "TOKEN", "describe",
            "luhn_valid", "outbound", "placeholder", "redact_text", "redact_value"]
@@ -89,7 +103,10 @@ def _cached(text: str) -> tuple[Finding, ...]:
 
 
 def _find(text: str) -> list[Finding]:
-    found = detectors().find(text)
+    try:
+        found = detectors().find(text)
+    except StillLoading:  # a line logged while this thread loads the detectors: our own patterns only
+        found = []
     for pattern, kind in _OWN:
         found += [Finding(m.start("secret"), m.end("secret"), kind) for m in pattern.finditer(text)]
     chosen: list[Finding] = []
