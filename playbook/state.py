@@ -117,6 +117,15 @@ class IncidentState(BaseModel):
         self.timeline.append(entry)
         return entry
 
+    def paged_for(self, role: Role) -> str | None:
+        """Who is paged for `role`: the last person given it in this incident, else the roster's first holder; None
+        before the playbook is loaded, or for an optional role nobody holds (legal)."""
+        assigned = [p for p, roles in self.assignments.items() if role in roles]
+        if assigned:
+            return assigned[-1]
+        holders = self.playbook.roster.holders(role) if self.playbook else []
+        return holders[0] if holders else None
+
     def pending_approvals(self) -> list[ApprovalRequest]:
         return [a for a in self.approvals if a.status == ApprovalStatus.PENDING]
 

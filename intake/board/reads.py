@@ -67,12 +67,8 @@ class Incident:
 
 
 def primary(state: IncidentState, role: Role) -> str:
-    """Who is paged for `role`: as workflows/incident/people.py's primary (the last person given it here, else the
-    roster's first holder)."""
-    assigned = [p for p, roles in state.assignments.items() if role in roles]
-    if assigned:
-        return assigned[-1]
-    return state.playbook.roster.primary(role) if state.playbook else "-"
+    """Who is paged for `role` (IncidentState.paged_for, as the workflow pages), or "-"."""
+    return state.paged_for(role) or "-"
 
 
 def commander(state: IncidentState) -> str:

@@ -19,9 +19,11 @@ def playbook_of(state: IncidentState) -> Playbook:
 
 
 def primary(state: IncidentState, role: Role) -> str:
-    """Who is paged for `role`: the last person given it in this incident, else the roster's first holder."""
-    assigned = [p for p, roles in state.assignments.items() if role in roles]
-    return assigned[-1] if assigned else playbook_of(state).roster.primary(role)
+    """Who is paged for `role` (IncidentState.paged_for); the roster check guarantees a holder of every role
+    the workflow pages."""
+    who = state.paged_for(role)
+    assert who is not None, f"nobody holds {role.value}"
+    return who
 
 
 def escalation_chain(state: IncidentState, person: str) -> list[str]:
