@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from playbook.config.base import LangfuseConnection, _Strict
 from playbook.models import Severity, SignalKind
@@ -47,6 +47,10 @@ def _known(values: list[str], vocabulary: tuple[str, ...], what: str, offer: str
     if unknown:
         raise ValueError(f"unknown {what} {unknown}; {offer} {', '.join(vocabulary)}")
     return upper
+
+
+# What counts as personal data or a secret for a watcher: the redaction detectors' kinds, checked by name.
+PiiKinds = Annotated[list[str], AfterValidator(lambda v: _known(v, PII_KINDS, "PII kind(s)", "use"))]
 
 
 class _TraceScope(_Strict):
@@ -132,14 +136,9 @@ class DataExposureWatcher(_Watcher, _TraceScope):
     carries counts, kinds and trace ids, never the data. Each trace is reported once."""
 
     kind: Literal["data_exposure"]
-    pii_kinds: list[str] = Field(default_factory=lambda: list(PII_KINDS), min_length=1)
+    pii_kinds: PiiKinds = Field(default_factory=lambda: list(PII_KINDS), min_length=1)
     sample: Annotated[int, Field(ge=1, le=10_000)] = Field(default=500, description="traces read a run")
     min_traces: Annotated[int, Field(ge=1)] = 1
-
-    @field_validator("pii_kinds")
-    @classmethod
-    def _kinds(cls, value: list[str]) -> list[str]:
-        return _known(value, PII_KINDS, "PII kind(s)", "use")
 
     @property
     def signal(self) -> SignalKind:
@@ -155,16 +154,11 @@ class TrainingDataWatcher(_Watcher):
 
     kind: Literal["training_data"]
     datasets: list[str] = Field(min_length=1, description="the datasets used as training data")
-    pii_kinds: list[str] = Field(default_factory=lambda: list(PII_KINDS), min_length=1)
+    pii_kinds: PiiKinds = Field(default_factory=lambda: list(PII_KINDS), min_length=1)
     restricted_tags: list[str] = Field(default_factory=lambda: ["restricted", "confidential", "no-training"])
     tag_key: str = Field(default="tags", description="the item metadata key holding its tags")
     max_items: Annotated[int, Field(ge=1, le=100_000)] = Field(default=10_000, description="items read a run")
     min_items: Annotated[int, Field(ge=1)] = 1
-
-    @field_validator("pii_kinds")
-    @classmethod
-    def _kinds(cls, value: list[str]) -> list[str]:
-        return _known(value, PII_KINDS, "PII kind(s)", "use")
 
     @property
     def signal(self) -> SignalKind:
