@@ -137,6 +137,7 @@ async def test_the_schedule_fills_the_role_when_paging_and_escalation_follows_it
         assert state.paging is not None and state.paging.oncall[Role.INCIDENT_COMMANDER] == ["olu", "bea"]
         entry = next(e for e in state.timeline if e.what == "on call for incident_commander: olu")
         assert entry.details["chain"] == ["olu", "bea"] and entry.details["layers"] == ["primary.ics", "secondary.ics"]
+        await wait_for(handle, lambda s: s.ack_paged)  # the page is written after the on-call entry
         pages = read_jsonl(home / "artefacts" / str(state.number) / "notifications.jsonl")
         assert pages[0]["to"] == ["olu"] and pages[0]["contacts"] == {"olu": "olu@example.com"}
         level = state.playbook.severity.levels[state.severity]  # type: ignore[union-attr]
