@@ -128,6 +128,20 @@ async def wait_for(handle: WorkflowHandle[Any, Any], predicate: Callable[[Incide
                          f"timeline tail={[e.what for e in state.timeline[-5:]]}")
 
 
+async def activity_types(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The activities a run called, in order: scheduled ones, and local ones (light-runs-v1), which the history
+    holds as core's `core_local_activity` markers with the activity type in their `data` (sdk-core's
+    LocalActivityMarkerData, JSON)."""
+    names: list[str] = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif event.marker_recorded_event_attributes.marker_name == "core_local_activity":
+            data = event.marker_recorded_event_attributes.details["data"].payloads[0].data
+            names.append(json.loads(data)["activity_type"])
+    return names
+
+
 def human(by: str, role: Role, comment: str = "") -> HumanAction:
     return HumanAction(by=by, role=role, comment=comment, action_id=str(uuid.uuid4()))
 

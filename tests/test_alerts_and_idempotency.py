@@ -27,7 +27,7 @@ from tests.behaviour import (  # noqa: F401  (terminate_leftovers is an autouse 
     whats,
     worker,
 )
-from tests.support import detection, recorder, wait_for, write_playbook
+from tests.support import activity_types, detection, recorder, wait_for, write_playbook
 from workflows.incident import IncidentWorkflow
 
 
@@ -108,10 +108,8 @@ async def test_a_ticket_created_by_an_attempt_that_then_failed_is_not_created_ag
         assert list(ledger["by_chain"].values()) == [state.number]
         assert [w for w in whats(state) if w.startswith("ticket ")] == [f"ticket {state.number} created"]
         # One activity opens a local ticket with the incident (open-ticket-v1): no create_ticket.
-        scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
-                     async for e in handle.fetch_history_events()
-                     if e.HasField("activity_task_scheduled_event_attributes")]
-        assert scheduled[0] == "open_incident" and "create_ticket" not in scheduled
+        called = await activity_types(handle)
+        assert called[0] == "open_incident" and "create_ticket" not in called
 
 
 async def test_a_brief_archived_by_an_attempt_that_then_failed_is_archived_once(

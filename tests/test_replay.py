@@ -26,7 +26,8 @@ def test_there_are_histories_of_several_shapes() -> None:
                                            "remedy_candidate", "final_brief", "briefs_per_audience",
                                            "action_items_incident", "action_item", "watch_breach", "watch_quiet",
                                            "watch_read_failed", "pending_unreadable", "alert_sources",
-                                           "continue_as_new_1", "continue_as_new_2", "serious"}
+                                           "continue_as_new_1", "continue_as_new_2", "serious",
+                                           "light_quick_sev3", "light_sev1_approvals_cadence"}
 
 
 def test_every_workflow_type_has_a_history() -> None:

@@ -56,17 +56,19 @@ severity = "SEV1"
 
         names, timers = [], []
         converter = DataConverter.default
-        upserts = tasks = 0
+        upserts = tasks = 0  # tasks: the activations workflow tasks ran (one more per local activity's result)
         async for event in handle.fetch_history_events():
             if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:  # the SDK's own upsert
                 fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
                 upserts += set(fields) != {"TemporalChangeVersion"}  # of each patch marker is not ours
             tasks += event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            local = event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+            tasks += local  # light-runs-v1: a quick step is a local activity, its result one more activation
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED or local:
                 names.append((await converter.decode([event.user_metadata.summary]))[0])
             elif event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
                 timers.append((await converter.decode([event.user_metadata.summary]))[0])
-        # Firebreak upserts its search attributes at most once per workflow task (one-upsert-v1), not per change.
+        # Firebreak upserts its search attributes at most once per activation (one-upsert-v1), not per change.
         assert 0 < upserts <= tasks, (upserts, tasks)
         # One activity numbers the incident and opens its local ticket (open-ticket-v1).
         assert names[0] == "Detect: classify severity, number the incident, open its ticket"

@@ -514,7 +514,9 @@ async def continue_as_new(client: Client, tq: str) -> Recorded:
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any] | Recorded]]
 SCENARIOS: dict[str, Scenario] = {
     "quick_sev3": quick_sev3, "sev1_approvals_cadence": sev1_with_approvals_and_cadence, "storm": storm,
-    "pending_unreadable": pending_and_unreadable}
+    "pending_unreadable": pending_and_unreadable,
+    # Recorded on light-runs-v1 code (one marker, quick steps as local activities); the shapes above are older.
+    "light_quick_sev3": quick_sev3, "light_sev1_approvals_cadence": sev1_with_approvals_and_cadence}
 # Recorded with a playbook of their own.
 OWN_PLAYBOOK: dict[str, tuple[Scenario, str]] = {"briefs_per_audience": (briefs_per_audience, AUDIENCES_PLAYBOOK),
                                                  "remedy": (remedy, REMEDY_PLAYBOOK),

@@ -25,18 +25,18 @@ async def open_incident(core: IncidentCore) -> None:
     info = workflow.info()
     # open-ticket-v1: a local ticket is opened by the same activity (one activity and two workflow tasks fewer),
     # dated when the activity was scheduled; a tracker's ticket is still create_ticket's, below.
-    with_ticket, scheduled_at = workflow.patched(markers.OPEN_TICKET), workflow.now()
-    opened = await workflow.execute_activity(
+    with_ticket, scheduled_at = markers.patched(markers.OPEN_TICKET), workflow.now()
+    opened = await core.quick(
         "open_incident", OpenIncidentInput(workflow_id=info.workflow_id, chain_id=info.first_execution_run_id,
                                            detection=core.state.detection, drill=core.state.drill,
                                            ticket_opened_at=scheduled_at if with_ticket else None),
-        result_type=OpenedIncident, summary="Detect: classify severity, number the incident"
-        + (", open its ticket" if with_ticket else ""), **QUICK)
+        OpenedIncident, "Detect: classify severity, number the incident" + (", open its ticket" if with_ticket
+                                                                            else ""), **QUICK)
     s = core.state
     s.number, s.severity, s.severity_reason = opened.number, opened.severity, opened.severity_reason
     s.playbook, s.playbook_ref = opened.playbook, opened.playbook_ref
     s.opened_at = scheduled_at if opened.ticket is not None else workflow.now()  # the ticket's opened_at
-    if opened.last_deploy and not s.detection.deploy_id and workflow.patched(markers.LAST_DEPLOY):
+    if opened.last_deploy and not s.detection.deploy_id and markers.patched(markers.LAST_DEPLOY):
         s.detection = s.detection.model_copy(update={"deploy_id": opened.last_deploy})  # from the deploy log
     core.system(Step.DETECT, f"incident opened as {s.severity.value}",
                 {"reason": s.severity_reason, "kind": s.detection.kind.value, "services": s.detection.services,
@@ -45,7 +45,7 @@ async def open_incident(core: IncidentCore) -> None:
                           detection=s.detection, opened_at=s.opened_at)
     if opened.ticket is not None:
         s.ticket = opened.ticket
-    elif workflow.patched(markers.TRACKERS):
+    elif markers.patched(markers.TRACKERS):
         s.ticket = await _tracked_ticket(core, request.model_copy(update={"tickets": s.playbook.tickets}))
     else:
         s.ticket = await workflow.execute_activity("create_ticket", request, result_type=Ticket,
@@ -68,7 +68,7 @@ async def _tracked_ticket(core: IncidentCore, request: TicketInput) -> Ticket:
             core.system(Step.DETECT, f"could not open the ticket in {tickets.backend}; keeping it locally",
                         {"error": cause(err)})
             request = request.model_copy(update={"tickets": tickets.model_copy(update={"backend": "local"})})
-    return await workflow.execute_activity("create_ticket", request, result_type=Ticket, summary=summary, **QUICK)
+    return await core.quick("create_ticket", request, Ticket, summary, **QUICK)
 
 
 async def await_acknowledgement(core: IncidentCore) -> bool:

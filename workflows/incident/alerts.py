@@ -45,7 +45,7 @@ class Alerts:
         s, core = self.core.state, self.core
         alert_id = detection.identity()
         note = alert_labels.source_note(detection)  # the sender's acknowledgement, a monitor's NO_DATA ...
-        if note and (detection.firing or workflow.patched(markers.SOURCE_NOTES)):
+        if note and (detection.firing or markers.patched(markers.SOURCE_NOTES)):
             # Not an alert (the incident's acknowledgement stays with the roster): on the timeline once per id.
             if alert_id not in self._source_acked:
                 self._source_acked.add(alert_id)
@@ -67,7 +67,7 @@ class Alerts:
         self._seen.add(alert_id)
         s.seen_alert_ids.append(alert_id)
         s.alert_count += 1
-        if workflow.patched(markers.ALERT_LABELS):  # what the first alert did not name, a later one may
+        if markers.patched(markers.ALERT_LABELS):  # what the first alert did not name, a later one may
             s.detection, s.labels_seen = alert_labels.merge(s.detection, s.labels_seen, detection)
         if s.alert_count <= ALERTS_ON_TIMELINE:
             core.from_source(s.step, detection.source, f"alert {alert_id} received",
@@ -86,7 +86,7 @@ def readable_alerts(raw: list[Any]) -> tuple[list[Detection], list[str]] | None:
             found.append(item if isinstance(item, Detection) else Detection.model_validate(item))
         except ValidationError as err:
             problems.append(describe(err))
-    if problems and not workflow.patched(markers.READABLE_ALERTS):
+    if problems and not markers.patched(markers.READABLE_ALERTS):
         return None
     for problem in problems:
         workflow.logger.warning("an alert in a batch cannot be read and is dropped: %s", problem)

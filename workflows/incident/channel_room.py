@@ -56,7 +56,7 @@ class ChannelRoom:
         if s.playbook is None or self._task is not None:
             return
         if s.incident_room is None:
-            if self._settings() is None or not workflow.patched(markers.INCIDENT_CHANNEL):
+            if self._settings() is None or not markers.patched(markers.INCIDENT_CHANNEL):
                 return
             s.incident_room = IncidentRoom()
         if not s.incident_room.archived:

@@ -74,7 +74,7 @@ class Communication:
         return drafted[-1] if drafted else None
 
     async def _issue_brief(self, next_due: datetime) -> None:
-        if not workflow.patched(markers.BRIEFS_PER_AUDIENCE):
+        if not markers.patched(markers.BRIEFS_PER_AUDIENCE):
             await self._issue_brief_v0(next_due)
             return
         core, s = self.core, self.core.state

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.calls import ARCHIVE_TIMEOUT, QUICK, cause, http_call, tracker_call
 
 SYSTEM = "firebreak"
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
+T = TypeVar("T")
 
 
 class IncidentCore:
@@ -37,6 +39,7 @@ class IncidentCore:
         self._coalesce: bool | None = None  # one-upsert-v1, decided at the first publication
         self._publish_pending = False
         self._publisher: asyncio.Task[None] | None = None  # one-upsert-v1's task, kept so it is not collected
+        self.light = False  # light-runs-v1 (IncidentWorkflow.__init__ decides it): quick steps as local activities
 
     # ------------------------------------------------------------------ the timeline: its one writer
 
@@ -108,7 +111,7 @@ class IncidentCore:
         activation has run, so several changes in one workflow task are one upsert command and one event, not
         one each (two where a task woken by another condition changes the state again)."""
         if self._coalesce is None:
-            self._coalesce = workflow.patched(markers.ONE_UPSERT)
+            self._coalesce = markers.patched(markers.ONE_UPSERT)
             if self._coalesce:
                 self._publisher = asyncio.create_task(self._publish_when_settled())
         if not self._coalesce:
@@ -152,6 +155,16 @@ class IncidentCore:
             return condition()
         return True
 
+    async def quick(self, activity: str, arg: Any, result_type: type[T], summary: str, **options: Any) -> T:
+        """A quick step of the worker's own (a file or a row written, a message sent): on a light run a local
+        activity, whose result is one marker in the history, with no activity task and no workflow task through
+        the server; on an older run the activity it recorded. A retry waits longer than a second on a timer (so
+        time skipping skips it); an activity with a heartbeat, or one a tracker answers, is never quick."""
+        if self.light:
+            return await workflow.execute_local_activity(activity, arg, result_type=result_type, summary=summary,
+                                                         local_retry_threshold=LOCAL_RETRY_THRESHOLD, **options)
+        return await workflow.execute_activity(activity, arg, result_type=result_type, summary=summary, **options)
+
     async def notify(self, key: str, to: list[str], subject: str, text: str) -> None:
         pb = self.playbook()
         note = Notification(key=self.key("notify", key), incident_number=self.number(), to=to,
@@ -160,10 +173,9 @@ class IncidentCore:
                             channels={n: pb.channels[n] for n in pb.communicate.notify_channels})
         try:
             # The log append plus each paging webhook in turn, so a lost attempt is retried within seconds.
-            await workflow.execute_activity("notify", note, result_type=int,
-                                            summary=f"{self.step_label()}: notify {', '.join(to)}: {subject}"[:200],
-                                            **http_call(sum(c.timeout_seconds for c in note.channels.values())
-                                                        + ARCHIVE_TIMEOUT.total_seconds()))
+            await self.quick("notify", note, int, f"{self.step_label()}: notify {', '.join(to)}: {subject}"[:200],
+                             **http_call(sum(c.timeout_seconds for c in note.channels.values())
+                                         + ARCHIVE_TIMEOUT.total_seconds()))
         except ActivityError as err:
             self.system(self.state.step, f"could not notify {', '.join(to)}", {"error": cause(err)})
 
@@ -173,13 +185,15 @@ class IncidentCore:
             return
         # A tracker's ticket carries the incident's [tickets] and its timeouts; a local one is called as it was.
         tickets = self.playbook().tickets if ticket.backend != "local" else None
+        update = TicketUpdate(ticket=ticket, key=self.key("ticket", key), text=text, severity=self.state.severity,
+                              status=self.state.status, tickets=tickets)
+        summary = f"{self.step_label()}: update ticket {ticket.key}: {text[:80]}"
         try:
-            await workflow.execute_activity(
-                "update_ticket", TicketUpdate(ticket=ticket, key=self.key("ticket", key), text=text,
-                                              severity=self.state.severity, status=self.state.status,
-                                              tickets=tickets),
-                result_type=bool, summary=f"{self.step_label()}: update ticket {ticket.key}: {text[:80]}",
-                **(tracker_call(tickets.tracker_timeout()) if tickets else QUICK))
+            if tickets:  # the tracker's own timeouts and retries, as a regular activity
+                await workflow.execute_activity("update_ticket", update, result_type=bool, summary=summary,
+                                                **tracker_call(tickets.tracker_timeout()))
+            else:
+                await self.quick("update_ticket", update, bool, summary, **QUICK)
         except ActivityError as err:
             self.system(self.state.step, "ticket update failed", {"error": cause(err)})
 

@@ -36,7 +36,7 @@ class Frozen:
 
 async def before_change(core: IncidentCore, step: Step, name: str, action: Action, *parts: str) -> Frozen:
     """Freeze what `action` will change, if it alters the AI system (patched for older histories)."""
-    if not alters_ai_system(action) or not workflow.patched(markers.FREEZE):
+    if not alters_ai_system(action) or not markers.patched(markers.FREEZE):
         return Frozen(True, None)
     policy = getattr(action, "freeze", "best_effort")
     if policy == "off":

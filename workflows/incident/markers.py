@@ -6,6 +6,8 @@ docs/architecture.md ("Changing workflow code") says when one may be deprecated 
 
 from __future__ import annotations
 
+from temporalio import workflow
+
 BRIEFS_PER_AUDIENCE = "briefs-per-audience-v1"  # one brief per audience, SME edits, communications release
 ACTION_ITEMS = "action-items-v1"                # the retrospective's action items tracked as their own workflows
 REMEDY = "remedy-v1"                            # prompt patches and regression suites as steps; undos at resolution
@@ -26,5 +28,22 @@ ONE_UPSERT = "one-upsert-v1"                    # search attributes upserted onc
 FREEZE = "freeze-v1"                            # evidence frozen before an action that alters the AI system
 SERIOUS = "serious-incident-v1"                # EU AI Act serious incidents: clock, reports, legal holds
 INCIDENT_CHANNEL = "incident-channel-v1"        # a Slack channel per incident: created, invited, timeline, archived
+# Runs started on code that knows this marker record it alone, not one marker per change above (each costs the
+# history two events: the marker and the SDK's TemporalChangeVersion upsert), and call quick local steps as local
+# activities (workflows/incident/core.py, IncidentCore.quick). Changes made after it still need their own marker.
+LIGHT = "light-runs-v1"
 # ActionItemWorkflow's (workflows/action_items.py):
 ITEM_TICKETS = "item-tickets-v1"                # the item's issue in the tracker, closed both ways
+
+
+def begin() -> bool:
+    """Decide light-runs-v1 for this run: called from the workflow's __init__, so it is decided in the run's first
+    activation, which a replay always replays. A run recorded before the marker replays it as False (and keeps
+    asking each marker it recorded); a run started on this code records it and takes every change above."""
+    return workflow.patched(LIGHT)
+
+
+def patched(marker: str) -> bool:
+    """`workflow.patched(marker)` for a change made before light-runs-v1: true on a light run without recording
+    the marker (the SDK memoizes LIGHT per run, so it is recorded once)."""
+    return workflow.patched(LIGHT) or workflow.patched(marker)

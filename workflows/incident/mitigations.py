@@ -103,7 +103,7 @@ async def carry_out_undos(core: IncidentCore) -> None:
     """Undo what the incident commander chose to undo, last applied first."""
     s = core.state
     todo = [m for m in s.in_place if m.choice == "undo" and m.outcome == "in_place"]
-    if not todo or not workflow.patched(markers.REMEDY):
+    if not todo or not markers.patched(markers.REMEDY):
         return
     step = s.step
     for m in reversed(todo):

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
 async def fill_roles(core: IncidentCore) -> None:
     """Before the first page: fill the scheduled roles from who is on call now."""
     s = core.state
-    if s.paging is not None or not workflow.patched(markers.PAGING):
+    if s.paging is not None or not markers.patched(markers.PAGING):
         return
     s.paging = PagingState()
     if core.playbook().paging.oncall:

@@ -132,7 +132,7 @@ def _suites(core: IncidentCore) -> list[tuple[str, PromptfooRegressionAction]]:
 def _tests_candidates(core: IncidentCore, text: PatchText | None) -> bool:
     """Test the candidate before its gate? Only when the plan has a suite; patched for older histories (a
     mid-incident text always is: no history before it has one)."""
-    return bool(_suites(core)) and (text is not None or workflow.patched(markers.CANDIDATE_TEST))
+    return bool(_suites(core)) and (text is not None or markers.patched(markers.CANDIDATE_TEST))
 
 
 async def _test_candidate(core: IncidentCore, step: Step, candidate: PatchResult,
@@ -197,11 +197,11 @@ async def monitor(core: IncidentCore) -> None:
                                       or s.pending_retests > 0 or bool(s.pending_patches))
         if core.resolved() or (s.pending_retests == 0 and not s.pending_patches):
             return
-        while s.pending_patches and not core.resolved() and workflow.patched(markers.PATCH_TEXT):
+        while s.pending_patches and not core.resolved() and markers.patched(markers.PATCH_TEXT):
             await _run_patch_text(core, s.pending_patches.pop(0))
         if s.pending_retests > 0 and not core.resolved():
             s.pending_retests = 0
-            if workflow.patched(markers.REMEDY):
+            if markers.patched(markers.REMEDY):
                 await _rerun_regressions(core)
 
 

@@ -76,7 +76,7 @@ async def _run_action(core: IncidentCore, step: Step, name: str) -> None:
             mitigations.register(core, step, name, "confirmed by a person", mitigations.manual_undo(core, name, action),
                                  by=mitigations.confirmed_by(core, step, name))
         return
-    if isinstance(action, LangfusePromptPatchAction) and workflow.patched(markers.REMEDY):
+    if isinstance(action, LangfusePromptPatchAction) and markers.patched(markers.REMEDY):
         await remedy.run_prompt_patch(core, step, name, action, mode)
         return
     if mode.needs_approval:
@@ -87,7 +87,7 @@ async def _run_action(core: IncidentCore, step: Step, name: str) -> None:
         if status != ApprovalStatus.APPROVED and not proceed_anyway:
             mitigations.record(core, step, name, status.value, "not run")
             return
-    if isinstance(action, PromptfooRegressionAction) and workflow.patched(markers.REMEDY):
+    if isinstance(action, PromptfooRegressionAction) and markers.patched(markers.REMEDY):
         await remedy.run_regression(core, step, name, action)
         return
     frozen = await freeze.before_change(core, step, name, action)
@@ -124,7 +124,7 @@ async def _investigate(core: IncidentCore) -> None:
                 {"manifest": pack.manifest_path,
                  "items": [{"name": i.name, "sha256": i.sha256, "error": i.error} for i in pack.items]})
     findings = [f"{i.name}: {i.summary}" for i in pack.items if i.summary]
-    if findings and workflow.patched(markers.FINDINGS):
+    if findings and markers.patched(markers.FINDINGS):
         # The blast radius and the last deploys go to the ticket and the briefs, not only the evidence folder.
         core.state.findings = findings
         await core.ticket_update("findings", "Investigation findings:\n" + "\n".join(f"- {f}" for f in findings))

@@ -39,7 +39,7 @@ class Review:
             await core.notify("retro-due", self._owners(), f"{core.number()}: retrospective due",
                               f"Hold the retrospective by {s.retrospective_due:%Y-%m-%d %H:%M} UTC. "
                               f"Draft: {s.retrospective_path}")
-            if workflow.patched(markers.FINAL_BRIEF):
+            if markers.patched(markers.FINAL_BRIEF):
                 core.brief_in_progress = True  # no continue-as-new while the closing brief waits
                 self._closing = asyncio.create_task(self.communication.final_briefs())
         done: Callable[[], bool] = lambda: s.retrospective is not None  # noqa: E731
@@ -77,7 +77,7 @@ class Review:
         if done():
             s.retrospective_path = await self._write_retrospective(final=True)
             core.system(Step.REVIEW, "retrospective written", {"path": s.retrospective_path})
-            if workflow.patched(markers.ACTION_ITEMS):
+            if markers.patched(markers.ACTION_ITEMS):
                 await self._track_action_items()
         if self._closing is not None and not self._closing.done():
             # Bounded by its gates' timeouts; a closed incident would refuse the approvals it waits for.

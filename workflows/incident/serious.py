@@ -79,7 +79,7 @@ class Serious:
         core, s = self.core, self.core.state
         if s.serious is None and s.playbook is not None:
             case = rule_case(s.detection, s.playbook)
-            if case is not None and workflow.patched(markers.SERIOUS):
+            if case is not None and markers.patched(markers.SERIOUS):
                 s.serious = SeriousIncident(case=case, aware_at=s.opened_at or workflow.now(),
                                             marked_at=workflow.now(), marked_by="firebreak",
                                             reason="a playbook severity rule names this a serious incident")
@@ -186,7 +186,7 @@ class Serious:
     async def mark(self, m: SeriousMark) -> None:
         core, s = self.core, self.core.state
         what = "mark a serious incident"
-        if not workflow.patched(markers.SERIOUS) or not await core.admit(m, what, IC_OR_LEGAL, allow_closed=True):
+        if not markers.patched(markers.SERIOUS) or not await core.admit(m, what, IC_OR_LEGAL, allow_closed=True):
             return
         if not m.comment.strip():
             core.refuse(m, what, "say why (--reason)")
@@ -211,7 +211,7 @@ class Serious:
     async def aware(self, change: AwareChange) -> None:
         core, s = self.core, self.core.state
         what = "change when the provider became aware"
-        if not workflow.patched(markers.SERIOUS) or not await core.admit(change, what, IC_OR_LEGAL,
+        if not markers.patched(markers.SERIOUS) or not await core.admit(change, what, IC_OR_LEGAL,
                                                                           allow_closed=True):
             return
         if s.serious is None:
@@ -231,7 +231,7 @@ class Serious:
     async def filed(self, report: ReportFiled) -> None:
         core, s = self.core, self.core.state
         what = "record a report to the authority"
-        if not workflow.patched(markers.SERIOUS) or not await core.admit(report, what, IC_OR_LEGAL,
+        if not markers.patched(markers.SERIOUS) or not await core.admit(report, what, IC_OR_LEGAL,
                                                                           allow_closed=True):
             return
         if s.serious is None:
@@ -257,7 +257,7 @@ class Serious:
         """The incident commander lets a held action run for safety, with the reason on record."""
         core, s = self.core, self.core.state
         what = f"override {decision.request_id} for safety"
-        if not workflow.patched(markers.SERIOUS) or not await core.admit(decision, what, IC_ONLY):
+        if not markers.patched(markers.SERIOUS) or not await core.admit(decision, what, IC_ONLY):
             return
         req = s.approval(decision.request_id)
         if req is None or not req.request_id.startswith(HOLD_PREFIX):

@@ -25,7 +25,7 @@ def _channels(core: IncidentCore) -> list[tuple[str, SlackChannel]]:
 
 def enabled(core: IncidentCore) -> bool:
     """Slack approval channels are configured and this run has the change (old histories replay without it)."""
-    return bool(_channels(core)) and workflow.patched(markers.APPROVALS_IN_SLACK)
+    return bool(_channels(core)) and markers.patched(markers.APPROVALS_IN_SLACK)
 
 
 async def post(core: IncidentCore, req: ApprovalRequest, text: str, editable: bool) -> None:

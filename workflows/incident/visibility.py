@@ -38,7 +38,7 @@ def search_attributes(state: IncidentState, first: bool) -> dict[str, Any]:
 def pending_values(state: IncidentState, published: dict[str, Any]) -> dict[str, Any]:
     """The PendingApprovals search attribute's value (upserted by the caller with the others); the memo is
     upserted here when the list changed. `published` is the caller's record of what it last published."""
-    if not workflow.patched(markers.PENDING_LISTING):
+    if not markers.patched(markers.PENDING_LISTING):
         return {}
     pending = state.pending_approvals()
     entries = pending_entries(pending)
