@@ -242,11 +242,15 @@ async def wake_evicted(kind: Kind, client: Client, address: str, tmp: Path, task
         await kind.wake_one(client.get_workflow_handle(warm[0]))
         await settled(client, warm, args.timeout)
         await asyncio.sleep(1)
+        profiler = Profiler(worker.pid, args.profile / f"wake-{kind.name}.txt") if args.profile else None
         meter = CpuMeter(worker.pid)
         await run_concurrently(len(woken), 16, lambda i: kind.wake_one(client.get_workflow_handle(woken[i])))
         if not await settled(client, woken, args.timeout):
             raise RuntimeError(f"the woken {kind.name} workflows still had work pending after {args.timeout:.0f} s")
-        return 1000 * meter.seconds() / len(woken)
+        cpu = meter.seconds()
+        if profiler:
+            profiler.stop()
+        return 1000 * cpu / len(woken)
     finally:
         worker.stop()
 
@@ -322,7 +326,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wake", type=int, default=100, help="workflows to wake on a fresh worker (0: none)")
     parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=["trivial", "incident"])
     parser.add_argument("--profile", type=Path, help="a folder: py-spy records each worker while its fleet opens "
-                        "(open-<kind>.txt, collapsed stacks; python -m bench.flame summarises one)")
+                        "(open-<kind>.txt) and while the evicted ones are woken (wake-<kind>.txt): collapsed "
+                        "stacks of the thread holding the GIL; python -m bench.flame summarises one")
     parser.add_argument("--strict-sandbox", action="store_true", help="run the workers with "
                         "FIREBREAK_STRICT_SANDBOX=1 (workflow code re-imported per run: what the pass-through saves)")
     parser.add_argument("--max-cached", type=int, default=None,

@@ -169,13 +169,14 @@ class PeakSampler:
 
 class Profiler:
     """py-spy (a dev dependency) sampling a process until stop(): collapsed stacks, one per line with its count,
-    idle threads left out (what the worker spends CPU on)."""
+    of the thread holding the GIL only (what the worker spends Python CPU on: without --gil, py-spy counted the
+    activity pool's threads waiting for work and threads blocked in fsync as busy)."""
 
     def __init__(self, pid: int, out: Path, rate: int = 200) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         py_spy = Path(sys.executable).parent / "py-spy"
         self.proc = subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", str(rate), "--format",
-                                      "raw", "--output", str(out), "--nonblocking", "--threads"],
+                                      "raw", "--output", str(out), "--nonblocking", "--threads", "--gil"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.incident import paging
+from workflows.incident import paging, snapshots
 from workflows.incident.core import IncidentCore
 
 with workflow.unsafe.imports_passed_through():
@@ -34,7 +34,7 @@ async def open_incident(core: IncidentCore) -> None:
                                                                             else ""), **QUICK)
     s = core.state
     s.number, s.severity, s.severity_reason = opened.number, opened.severity, opened.severity_reason
-    s.playbook, s.playbook_ref = opened.playbook, opened.playbook_ref
+    s.playbook, s.playbook_ref = snapshots.shared(opened.playbook), opened.playbook_ref
     s.opened_at = scheduled_at if opened.ticket is not None else workflow.now()  # the ticket's opened_at
     if opened.last_deploy and not s.detection.deploy_id and markers.patched(markers.LAST_DEPLOY):
         s.detection = s.detection.model_copy(update={"deploy_id": opened.last_deploy})  # from the deploy log

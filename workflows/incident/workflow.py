@@ -28,7 +28,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.incident import acknowledge, gates, mitigations, paging, remedy, respond
+from workflows.incident import acknowledge, gates, mitigations, paging, remedy, respond, snapshots
 from workflows.incident.alerts import Alerts
 from workflows.incident.channel_room import ChannelRoom
 from workflows.incident.communicate import Communication
@@ -75,6 +75,8 @@ class IncidentWorkflow:
         self._room = ChannelRoom(self.core)
         if request.carried is None:
             self._alerts.count(request.detection)
+        elif self.state.playbook is not None:
+            self.state.playbook = snapshots.shared(self.state.playbook)
 
     # ------------------------------------------------------------------ run
 
