@@ -25,7 +25,6 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.service import RetryConfig
@@ -45,7 +44,7 @@ from intake.config import IntakeConfig, Secrets, SourceConfig, intake_config, lo
 from intake.deploy_events import deploy_router
 from intake.errors import IntakeError, install_handlers
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
-from intake.lane import AlertLane, Handler
+from intake.lane import IntakeAPI
 from intake.langfuse_webhook import langfuse_router
 from intake.metrics import install_metrics
 from intake.openapi_doc import SENT, answers, body_doc, finish
@@ -240,7 +239,11 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                  st.calls, st.largest_batch)
         await intake.coalescer.close()
 
-    app = FastAPI(title="Firebreak intake", version="1", lifespan=lifespan,
+    # FastAPI's own OpenTelemetry (spans and metrics to the global providers) stays off: Firebreak's request spans
+    # are observability/tracing.py's, on its own provider; and checking for a global provider read the
+    # environment on every request (docs/performance.md, the storm).
+    app = IntakeAPI(title="Firebreak intake", version="1", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
                               "alert; 503 with Retry-After when it could not. Input limits: docs/intake-limits.md.")
     app.state.intake = intake
@@ -256,20 +259,12 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     app.include_router(deploy_router(config, store))  # PagerDuty change events, CI deploys
     install_board(app, config, people, lambda: intake.client, people.store or store)  # the web board at /
     _codec(app, host or config.host, config.body_timeout_seconds)
-    lane: dict[str, tuple[APIRoute, Handler]] = {}  # filled as the alert routes are added below
-    app.add_middleware(AlertLane, routes=lane)  # innermost: alert POSTs past FastAPI's routing (intake/lane.py)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)
     app.add_middleware(ActionOrigin)  # the audit log's "from where": the client's address
     if intake.tracing:  # a span per request, parent of the Temporal calls it makes (observability/tracing.py)
         app.add_middleware(tracing.RequestSpans)
     limit, seconds = config.max_body_bytes, config.body_timeout_seconds
-
-    def laned(path: str, handler: Handler) -> None:
-        """The alert lane serves POST `path` with the handler its FastAPI route was just registered with."""
-        route = app.router.routes[-1]
-        assert isinstance(route, APIRoute) and route.path == path and route.endpoint is handler
-        lane[path] = (route, handler)
 
     async def source_of(request: Request, fmt: str) -> tuple[str, bytes]:
         """Who sent it, from the headers before the body where they suffice (no signature), and the body."""
@@ -290,7 +285,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         receive.__name__, receive.__doc__ = f"{fmt}_webhook", doc
         app.post(path, status_code=202, response_model=AcceptedBody, openapi_extra=body_doc(module.Message),
                  responses=answers(*SENT), tags=["alerts"])(receive)
-        laned(path, receive)
+        app.laned(path, receive)  # alert POSTs past FastAPI's routing (intake/lane.py)
 
     webhook("/v1/alerts/alertmanager", "alertmanager", alertmanager,
             """Prometheus Alertmanager webhook (version "4"); each alert becomes a Detection.""")
@@ -322,7 +317,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         dets = await intake.parsing.run(len(body), _firebreak_detections, body, source)
         return _accepted(await intake.deliver(dets, source=source))
 
-    laned("/v1/alerts", firebreak_alerts)
+    app.laned("/v1/alerts", firebreak_alerts)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
