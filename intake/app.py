@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -26,20 +27,19 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from temporalio.client import Client
-from temporalio.service import RetryConfig
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RetryConfig, RPCError
 
 from client.actions import ORIGIN, set_auditor
 from client.admission import Inadmissible, admit
-from client.codec import load_codec
 from client.readiness import Readiness, readiness
 from client.temporal import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
 from intake.api import api_router
 from intake.auth import Authenticator, presented
 from intake.board import install_board
 from intake.body import MAX_ITEMS, Parsing, load_json, parse, read_body, validate
-from intake.coalesce import Coalescer
-from intake.codec_server import codec_router, codec_token
+from intake.coalesce import Coalescer, Sent
+from intake.codec_server import install_codec
 from intake.config import IntakeConfig, Secrets, SourceConfig, intake_config, load_secrets
 from intake.deploy_events import deploy_router
 from intake.errors import IntakeError, install_handlers
@@ -62,7 +62,6 @@ from playbook.models import Detection
 
 log = logging.getLogger("firebreak.intake")
 MAX_DETECTIONS_PER_REQUEST = MAX_ITEMS
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Accepted(BaseModel):
@@ -91,7 +90,8 @@ class Intake:
         self.task_queue = task_queue or config.task_queue or TASK_QUEUE
         self.auth = Authenticator(config, secrets)
         storm = config.storm
-        self.coalescer = Coalescer(self._send, storm.max_batch, storm.max_batch_bytes, storm.min_interval_ms / 1000)
+        self.coalescer = Coalescer(self._send, storm.max_batch, storm.max_batch_bytes, storm.min_interval_ms / 1000,
+                                   running=self._running)
         self.timeout = timedelta(seconds=config.temporal_timeout_seconds)
         self.tracing = tracing.tracing_enabled()
         self.parsing = Parsing()
@@ -103,14 +103,24 @@ class Intake:
             retry = RetryConfig(max_retries=2, max_elapsed_time_millis=int(self.timeout.total_seconds() * 1000))
             self.client = await connect(self.address, lazy=True, retry_config=retry)
 
-    async def _send(self, workflow_id: str, detections: list[Detection], start: bool) -> str:
+    async def _send(self, workflow_id: str, detections: list[Detection], start: bool) -> str | Sent:
         assert self.client is not None
         async with asyncio.timeout(self.timeout.total_seconds() * 2):
             if start:
-                await raise_detections(self.client, workflow_id, detections, self.task_queue, self.timeout)
-                return "recorded"
+                run_id = await raise_detections(self.client, workflow_id, detections, self.task_queue, self.timeout)
+                return Sent("recorded", run_id or None)
             found = await signal_detections(self.client, workflow_id, detections, self.timeout)
             return "recorded" if found else "no_incident"
+
+    async def _running(self, workflow_id: str) -> str | None:
+        """The run id of the incident's running workflow; None when none runs or Temporal does not say."""
+        assert self.client is not None
+        try:
+            async with asyncio.timeout(self.timeout.total_seconds() * 2):
+                found = await self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=self.timeout)
+        except (RPCError, TimeoutError):
+            return None
+        return found.run_id if found.status == WorkflowExecutionStatus.RUNNING else None
 
     async def deliver(self, detections: list[Detection], no_start: set[int] | None = None,
                       source: str | None = None) -> list[Accepted]:
@@ -188,24 +198,6 @@ def _accepted(items: list[Accepted]) -> Response:
     return Response(AcceptedBody(incidents=items).model_dump_json(), status_code=202, media_type="application/json")
 
 
-def _codec(app: FastAPI, host: str, body_seconds: float) -> None:
-    """Serve the codec endpoint when payload encryption is on, and only with a token unless bound to loopback."""
-    codec = load_codec()
-    if codec is None:
-        return
-    token = codec_token()
-    if token is None and host not in LOOPBACK_HOSTS:
-        log.warning("codec endpoint refused: the intake listens on %s and FIREBREAK_CODEC_TOKEN is not set, so "
-                    "/codec would decrypt payloads for anyone who reaches it; set FIREBREAK_CODEC_TOKEN (callers "
-                    "then send 'Authorization: Bearer <token>') or listen on 127.0.0.1", host)
-        app.include_router(codec_router(codec, refuse=f"the codec endpoint is off: this intake listens on {host} "
-                                        "and FIREBREAK_CODEC_TOKEN is not set; set it, or run the intake on "
-                                        "127.0.0.1"))
-        return
-    log.info("codec endpoint on at /codec (%s)", "token required" if token else f"no token: {host} only")
-    app.include_router(codec_router(codec, token=token, body_seconds=body_seconds))
-
-
 class ActionOrigin:
     """ASGI middleware: the request's client address as the origin of any action it sends (client/actions.py's
     ORIGIN), so every route that acts through client/actions.py is audited with where it came from."""
@@ -258,7 +250,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     app.include_router(tracker_router(config, lambda: intake.client, store=store))
     app.include_router(deploy_router(config, store))  # PagerDuty change events, CI deploys
     install_board(app, config, people, lambda: intake.client, people.store or store)  # the web board at /
-    _codec(app, host or config.host, config.body_timeout_seconds)
+    install_codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)
     app.add_middleware(ActionOrigin)  # the audit log's "from where": the client's address
@@ -391,4 +383,7 @@ def serve(playbook_path: Path, host: str | None = None, port: int | None = None,
                                    log_config=None if json_logs() else uvicorn.config.LOGGING_CONFIG,
                                    timeout_graceful_shutdown=int(config.temporal_timeout_seconds * 2) + 1,
                                    **uvicorn_options(config, str(playbook_path)))  # https, mTLS: intake/tls.py
+    # What was built to start (the redaction detectors, the app, its models: most of the heap) lives as long as
+    # the process; frozen, the collector no longer walks it on every full collection (docs/performance.md).
+    gc.freeze()
     Server(server_config).run()
