@@ -195,18 +195,20 @@ class Coalescer:
         repeats = [a for a, (_, sent) in unique.items() if run is not None and self.recorded.holds(key, a, sent)]
         skip = set(repeats)
         fresh = [det for a, (det, _) in unique.items() if a not in skip]
+        first: Sent | None = None
         if fresh:
-            sent = await self._send(key, fresh, start)
-            if not repeats or (sent.run_id is not None and sent.run_id == run):
-                self._remember(key, sent, unique, start)
+            first = await self._send(key, fresh, start)
+            if not repeats or (first.run_id is not None and first.run_id == run):
+                self._remember(key, first, unique, start)
                 self.stats.repeats_skipped += len(repeats)
-                return sent.outcome
+                return first.outcome
         elif self.running is not None and await self.running(key) == run:  # nothing new, and the same run runs
             self.stats.repeats_skipped += len(repeats)
             return "recorded"
         # The incident's run changed (continued as new, or closed and a new one opened): the repeats go to it too.
         sent = await self._send(key, [unique[a][0] for a in repeats], start)
-        self._remember(key, sent, unique, start)
+        same_run = first is None or first.run_id == sent.run_id
+        self._remember(key, sent, unique if same_run else {a: unique[a] for a in repeats}, start)
         return sent.outcome
 
     async def _send(self, key: str, detections: list[Detection], start: bool) -> Sent:
