@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -26,24 +27,24 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from temporalio.client import Client
-from temporalio.service import RetryConfig
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RetryConfig, RPCError
 
 from client.actions import ORIGIN, set_auditor
 from client.admission import Inadmissible, admit
-from client.codec import load_codec
 from client.readiness import Readiness, readiness
 from client.temporal import TASK_QUEUE, connect, incident_workflow_id, raise_detections, signal_detections
 from intake.api import api_router
 from intake.auth import Authenticator, presented
 from intake.board import install_board
 from intake.body import MAX_ITEMS, Parsing, load_json, parse, read_body, validate
-from intake.coalesce import Coalescer
-from intake.codec_server import codec_router, codec_token
+from intake.coalesce import Coalescer, Sent
+from intake.codec_server import install_codec
 from intake.config import IntakeConfig, Secrets, SourceConfig, intake_config, load_secrets
 from intake.deploy_events import deploy_router
 from intake.errors import IntakeError, install_handlers
 from intake.formats import alertmanager, firebreak, grafana, pagerduty
+from intake.lane import IntakeAPI
 from intake.langfuse_webhook import langfuse_router
 from intake.metrics import install_metrics
 from intake.openapi_doc import SENT, answers, body_doc, finish
@@ -61,7 +62,6 @@ from playbook.models import Detection
 
 log = logging.getLogger("firebreak.intake")
 MAX_DETECTIONS_PER_REQUEST = MAX_ITEMS
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Accepted(BaseModel):
@@ -90,7 +90,8 @@ class Intake:
         self.task_queue = task_queue or config.task_queue or TASK_QUEUE
         self.auth = Authenticator(config, secrets)
         storm = config.storm
-        self.coalescer = Coalescer(self._send, storm.max_batch, storm.max_batch_bytes, storm.min_interval_ms / 1000)
+        self.coalescer = Coalescer(self._send, storm.max_batch, storm.max_batch_bytes, storm.min_interval_ms / 1000,
+                                   running=self._running)
         self.timeout = timedelta(seconds=config.temporal_timeout_seconds)
         self.tracing = tracing.tracing_enabled()
         self.parsing = Parsing()
@@ -102,14 +103,24 @@ class Intake:
             retry = RetryConfig(max_retries=2, max_elapsed_time_millis=int(self.timeout.total_seconds() * 1000))
             self.client = await connect(self.address, lazy=True, retry_config=retry)
 
-    async def _send(self, workflow_id: str, detections: list[Detection], start: bool) -> str:
+    async def _send(self, workflow_id: str, detections: list[Detection], start: bool) -> str | Sent:
         assert self.client is not None
         async with asyncio.timeout(self.timeout.total_seconds() * 2):
             if start:
-                await raise_detections(self.client, workflow_id, detections, self.task_queue, self.timeout)
-                return "recorded"
+                run_id = await raise_detections(self.client, workflow_id, detections, self.task_queue, self.timeout)
+                return Sent("recorded", run_id or None)
             found = await signal_detections(self.client, workflow_id, detections, self.timeout)
             return "recorded" if found else "no_incident"
+
+    async def _running(self, workflow_id: str) -> str | None:
+        """The run id of the incident's running workflow; None when none runs or Temporal does not say."""
+        assert self.client is not None
+        try:
+            async with asyncio.timeout(self.timeout.total_seconds() * 2):
+                found = await self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=self.timeout)
+        except (RPCError, TimeoutError):
+            return None
+        return found.run_id if found.status == WorkflowExecutionStatus.RUNNING else None
 
     async def deliver(self, detections: list[Detection], no_start: set[int] | None = None,
                       source: str | None = None) -> list[Accepted]:
@@ -187,24 +198,6 @@ def _accepted(items: list[Accepted]) -> Response:
     return Response(AcceptedBody(incidents=items).model_dump_json(), status_code=202, media_type="application/json")
 
 
-def _codec(app: FastAPI, host: str, body_seconds: float) -> None:
-    """Serve the codec endpoint when payload encryption is on, and only with a token unless bound to loopback."""
-    codec = load_codec()
-    if codec is None:
-        return
-    token = codec_token()
-    if token is None and host not in LOOPBACK_HOSTS:
-        log.warning("codec endpoint refused: the intake listens on %s and FIREBREAK_CODEC_TOKEN is not set, so "
-                    "/codec would decrypt payloads for anyone who reaches it; set FIREBREAK_CODEC_TOKEN (callers "
-                    "then send 'Authorization: Bearer <token>') or listen on 127.0.0.1", host)
-        app.include_router(codec_router(codec, refuse=f"the codec endpoint is off: this intake listens on {host} "
-                                        "and FIREBREAK_CODEC_TOKEN is not set; set it, or run the intake on "
-                                        "127.0.0.1"))
-        return
-    log.info("codec endpoint on at /codec (%s)", "token required" if token else f"no token: {host} only")
-    app.include_router(codec_router(codec, token=token, body_seconds=body_seconds))
-
-
 class ActionOrigin:
     """ASGI middleware: the request's client address as the origin of any action it sends (client/actions.py's
     ORIGIN), so every route that acts through client/actions.py is audited with where it came from."""
@@ -238,7 +231,11 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
                  st.calls, st.largest_batch)
         await intake.coalescer.close()
 
-    app = FastAPI(title="Firebreak intake", version="1", lifespan=lifespan,
+    # FastAPI's own OpenTelemetry (spans and metrics to the global providers) stays off: Firebreak's request spans
+    # are observability/tracing.py's, on its own provider; and checking for a global provider read the
+    # environment on every request (docs/performance.md, the storm).
+    app = IntakeAPI(title="Firebreak intake", version="1", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="Alert sources open and feed incidents. Answers 2xx only after Temporal recorded the "
                               "alert; 503 with Retry-After when it could not. Input limits: docs/intake-limits.md.")
     app.state.intake = intake
@@ -253,7 +250,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
     app.include_router(tracker_router(config, lambda: intake.client, store=store))
     app.include_router(deploy_router(config, store))  # PagerDuty change events, CI deploys
     install_board(app, config, people, lambda: intake.client, people.store or store)  # the web board at /
-    _codec(app, host or config.host, config.body_timeout_seconds)
+    install_codec(app, host or config.host, config.body_timeout_seconds)
     install_handlers(app, config.retry_after_seconds)  # JSON errors; unexpected ones 503 (intake/errors.py)
     install_metrics(app, intake.coalescer)  # GET /metrics and the request counters (intake/metrics.py)
     app.add_middleware(ActionOrigin)  # the audit log's "from where": the client's address
@@ -280,6 +277,7 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         receive.__name__, receive.__doc__ = f"{fmt}_webhook", doc
         app.post(path, status_code=202, response_model=AcceptedBody, openapi_extra=body_doc(module.Message),
                  responses=answers(*SENT), tags=["alerts"])(receive)
+        app.laned(path, receive)  # alert POSTs past FastAPI's routing (intake/lane.py)
 
     webhook("/v1/alerts/alertmanager", "alertmanager", alertmanager,
             """Prometheus Alertmanager webhook (version "4"); each alert becomes a Detection.""")
@@ -310,6 +308,8 @@ def create_app(config: IntakeConfig, secrets: dict[str, Secrets], client: Client
         source, body = await source_of(request, "firebreak")
         dets = await intake.parsing.run(len(body), _firebreak_detections, body, source)
         return _accepted(await intake.deliver(dets, source=source))
+
+    app.laned("/v1/alerts", firebreak_alerts)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -383,4 +383,7 @@ def serve(playbook_path: Path, host: str | None = None, port: int | None = None,
                                    log_config=None if json_logs() else uvicorn.config.LOGGING_CONFIG,
                                    timeout_graceful_shutdown=int(config.temporal_timeout_seconds * 2) + 1,
                                    **uvicorn_options(config, str(playbook_path)))  # https, mTLS: intake/tls.py
+    # What was built to start (the redaction detectors, the app, its models: most of the heap) lives as long as
+    # the process; frozen, the collector no longer walks it on every full collection (docs/performance.md).
+    gc.freeze()
     Server(server_config).run()

@@ -10,15 +10,16 @@ the codec only while it listens on loopback; otherwise these routes answer 403 s
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from client.codec import CodecError, EncryptionCodec
+from client.codec import CodecError, EncryptionCodec, load_codec
 from intake.body import read_body
 from intake.errors import IntakeError
 from intake.openapi_doc import PAYLOADS_DOC, answers
@@ -28,6 +29,8 @@ from settings import CODEC_TOKEN as TOKEN_ENV
 DEFAULT_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 MAX_BODY_BYTES = 8 * 1024 * 1024
 ALLOW_HEADERS = "content-type, x-namespace, authorization"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+log = logging.getLogger("firebreak.intake")
 
 
 def allowed_origins(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -98,3 +101,21 @@ def codec_router(codec: EncryptionCodec, origins: Sequence[str] | None = None, t
         return await run(request, codec.decode)
 
     return router
+
+
+def install_codec(app: FastAPI, host: str, body_seconds: float) -> None:
+    """Serve the codec endpoint when payload encryption is on, and only with a token unless bound to loopback."""
+    codec = load_codec()
+    if codec is None:
+        return
+    token = codec_token()
+    if token is None and host not in LOOPBACK_HOSTS:
+        log.warning("codec endpoint refused: the intake listens on %s and FIREBREAK_CODEC_TOKEN is not set, so "
+                    "/codec would decrypt payloads for anyone who reaches it; set FIREBREAK_CODEC_TOKEN (callers "
+                    "then send 'Authorization: Bearer <token>') or listen on 127.0.0.1", host)
+        app.include_router(codec_router(codec, refuse=f"the codec endpoint is off: this intake listens on {host} "
+                                        "and FIREBREAK_CODEC_TOKEN is not set; set it, or run the intake on "
+                                        "127.0.0.1"))
+        return
+    log.info("codec endpoint on at /codec (%s)", "token required" if token else f"no token: {host} only")
+    app.include_router(codec_router(codec, token=token, body_seconds=body_seconds))

@@ -95,15 +95,20 @@ class CatchAll:
             await answer(scope, receive, send)
 
 
+def error_response(err: IntakeError, path: str) -> Response:
+    """The answer to an IntakeError on `path` (the app's exception handler and the alert lane, intake/lane.py)."""
+    body = err.body()
+    if path == "/v2/enqueue" and 400 <= err.status < 500 and err.status != 429:
+        body.update(status="invalid event", errors=[err.message])  # PagerDuty's own error shape, plus ours
+    return JSONResponse(body, status_code=err.status, headers=err.headers)
+
+
 def install_handlers(app: FastAPI, retry_after: int) -> None:
     """IntakeError, FastAPI's validation errors and Starlette's HTTP errors as JSON with a message."""
 
     @app.exception_handler(IntakeError)
     async def intake_error(request: Request, err: IntakeError) -> Response:
-        body = err.body()
-        if request.url.path == "/v2/enqueue" and 400 <= err.status < 500 and err.status != 429:
-            body.update(status="invalid event", errors=[err.message])  # PagerDuty's own error shape, plus ours
-        return JSONResponse(body, status_code=err.status, headers=err.headers)
+        return error_response(err, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, err: RequestValidationError) -> Response:

@@ -63,6 +63,8 @@ def _first(names: list[str], *maps: Mapping[str, str]) -> str | None:
 
 
 def _float(value: Any) -> float | None:
+    if value is None:  # most alerts name no metric: no exception raised and caught for them (a storm's CPU)
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):

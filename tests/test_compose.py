@@ -184,7 +184,8 @@ def test_the_published_intake_decrypts_only_for_the_codec_token(compose: dict[st
     from fastapi.testclient import TestClient
 
     from client.codec import new_key
-    from intake.app import LOOPBACK_HOSTS, build
+    from intake.app import build
+    from intake.codec_server import LOOPBACK_HOSTS
     from tests.support import write_playbook
 
     intake = compose["services"]["intake"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from intake.coalesce import Coalescer
+from intake.coalesce import Coalescer, Sent
 from playbook.models import Detection, SignalKind
 from tests.intake.support import AM_TOKEN, Running, am_alert, am_message, bearer
 from tests.support import wait_for
@@ -102,3 +104,68 @@ async def test_storm_through_http_is_one_incident_counted_by_alert_id(api: Runni
     assert len(set(state.seen_alert_ids)) == distinct
     events = [e async for e in handle.fetch_history_events()]
     assert len(events) < 400, len(events)
+
+
+class FakeRuns:
+    """Temporal as the coalescer sees it with run ids: signal-with-start answers the run it reached (a new one when
+    none runs), describe the running one. `close()` is the incident ending."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.run: str | None = None
+        self.runs = 0
+
+    async def send(self, key: str, detections: list[Detection], start: bool) -> Sent:
+        self.calls.append([d.identity() for d in detections])
+        if self.run is None:
+            self.runs += 1
+            self.run = f"run-{self.runs}"
+        return Sent("recorded", self.run)
+
+    async def running(self, key: str) -> str | None:
+        return self.run
+
+    def close(self) -> None:
+        self.run = None
+
+
+def _sent_as(alert_id: str) -> Detection:
+    return _det(alert_id).model_copy(update={"detected_at": datetime(2026, 11, 27, 10, 42, tzinfo=UTC)})
+
+
+async def test_a_repeat_the_running_incident_holds_needs_no_call_and_a_closed_one_gets_it_again() -> None:
+    fake = FakeRuns()
+    # A sender's repeat is the same alert to the byte (Alertmanager re-sends startsAt; a Detection's default
+    # detected_at is the time it was built)
+    co = Coalescer(fake.send, min_interval=0, running=fake.running)
+    assert await co.submit("k", [_sent_as("a"), _sent_as("b")]) == "recorded"
+    assert await co.submit("k", [_sent_as("a")]) == "recorded"  # held by the running run: answered, nothing sent
+    assert await co.submit("k", [_sent_as("b"), _sent_as("c")]) == "recorded"  # only the new alert travels
+    assert fake.calls == [["a", "b"], ["c"]] and co.stats.repeats_skipped == 2
+    changed = _sent_as("a").model_copy(update={"summary": "another text"})
+    assert await co.submit("k", [changed]) == "recorded"  # not the same alert as sent: it travels
+    assert fake.calls[-1] == ["a"]
+    fake.close()  # the incident closed: a repeat opens a new one, as without the intake's memory
+    assert await co.submit("k", [_sent_as("b")]) == "recorded"
+    assert fake.calls[-1] == ["b"] and fake.run == "run-2"
+    fake.close()  # closed again; a batch with a new alert reaches a new run, and the repeats follow it there
+    assert await co.submit("k", [_sent_as("b"), _sent_as("d")]) == "recorded"
+    assert fake.calls[-2:] == [["d"], ["b"]] and fake.run == "run-3"
+
+
+async def test_a_repeat_after_its_incident_ended_opens_a_new_one(api: Running, worker: None,
+                                                                  dev_env: WorkflowEnvironment) -> None:
+    body = am_message([am_alert("00000000000000aa")])
+    first = await api.http.post("/v1/alerts/alertmanager", json=body, headers=bearer(AM_TOKEN))
+    handle = dev_env.client.get_workflow_handle(first.json()["incidents"][0]["workflow_id"])
+    run_id = (await handle.describe()).run_id
+    calls = api.app.state.intake.coalescer.stats.calls
+    again = await api.http.post("/v1/alerts/alertmanager", json=body, headers=bearer(AM_TOKEN))
+    assert again.status_code == 202 and api.app.state.intake.coalescer.stats.calls == calls  # no call carried it
+    await handle.terminate("the incident ended")
+    third = await api.http.post("/v1/alerts/alertmanager", json=body, headers=bearer(AM_TOKEN))
+    assert third.status_code == 202
+    reopened = await dev_env.client.get_workflow_handle(handle.id).describe()
+    assert reopened.run_id != run_id and reopened.status == WorkflowExecutionStatus.RUNNING
+    state = await wait_for(dev_env.client.get_workflow_handle(handle.id), lambda s: s.alert_count == 1)
+    assert state.seen_alert_ids == [state.seen_alert_ids[0]]
