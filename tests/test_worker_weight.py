@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # Each one's top-level package; none is needed to poll a task queue or run a workflow.
 ON_DEMAND = ("langfuse", "openai", "githubkit", "redis", "icalendar", "recurring_ical_events", "pagerduty",
-             "psycopg", "spacy", "presidio_analyzer")
+             "psycopg", "slack_sdk", "spacy", "presidio_analyzer")
 SCRIPT = f"""
 import json, sys
 import worker
