@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import openai
-
 from playbook.config import AiDraftConfig
 
 
@@ -30,6 +28,8 @@ def ask(cfg: AiDraftConfig, system: str, user: str) -> Answer:
     key = os.environ.get(cfg.api_key_env, "")
     if not key:
         raise AiDraftError(f"no API key: set ${cfg.api_key_env} (ai_draft.api_key_env)")
+    import openai  # here, not at module level: ~14 MB a worker without AI drafting need not carry
+
     client = openai.OpenAI(base_url=cfg.base_url, api_key=key, timeout=cfg.timeout_seconds, max_retries=0)
     try:
         response = client.chat.completions.create(

@@ -16,10 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import icalendar
-import recurring_ical_events
-from pagerduty import RestApiV2Client
-from pagerduty.errors import Error, HttpError
 
 from integrations.pagerduty import PagerDutyError, client_options, quiet, secret
 from playbook.config.paging import OnCallSchedule, PagerDutyConfig
@@ -65,6 +61,9 @@ def _aware(value: Any) -> datetime:
 
 
 def ical_shifts(feed: bytes, roster: Roster, start: datetime, end: datetime, layer: str) -> list[Shift]:
+    import icalendar  # the iCalendar readers load with the first feed read, not with the worker
+    import recurring_ical_events
+
     try:
         calendar = icalendar.Calendar.from_ical(feed)
         events = recurring_ical_events.of(calendar).between(start, end)
@@ -106,6 +105,9 @@ def pagerduty_oncalls(cfg: PagerDutyConfig, what: str, params: dict[str, Any], r
                       end: datetime, timeout: float) -> list[tuple[int, Shift]]:
     """On-call entries between start and end (GET /oncalls, a read-only REST API key), each with its escalation
     level; `what` names the schedule or escalation policy asked about, in errors and layers."""
+    from pagerduty import RestApiV2Client
+    from pagerduty.errors import Error, HttpError
+
     token = secret(cfg.api_token_env, "PagerDuty REST API key")
     by_user = {p.pagerduty_user: pid for pid, p in roster.people.items() if p.pagerduty_user}
     params = {**params, "since": start.isoformat(), "until": end.isoformat()}

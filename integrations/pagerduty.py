@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from typing import Any
-
-from pagerduty import EventsApiV2Client
-from pagerduty.errors import Error, HttpError
+from typing import TYPE_CHECKING, Any
 
 from playbook.config.paging import PagerDutyConfig
 from playbook.paging import PagerDutyEvent
+
+if TYPE_CHECKING:  # the client loads with the first event: a worker that never pages does not carry it
+    from pagerduty.errors import HttpError
 
 DEFAULT_RETRY_AFTER = 60.0  # PagerDuty asks for "a backoff of a few minutes" when it sends no Retry-After
 
@@ -80,6 +80,9 @@ def secret(env: str, what: str) -> str:
 
 def send_event(event: PagerDutyEvent) -> str:
     """Send one event; the dedup_key PagerDuty answered with."""
+    from pagerduty import EventsApiV2Client
+    from pagerduty.errors import Error, HttpError
+
     cfg = event.config
     key = secret(cfg.routing_key_env, "PagerDuty integration key")
     with quiet(EventsApiV2Client(key, base_url=cfg.events_url, **client_options(cfg)), cfg) as client:

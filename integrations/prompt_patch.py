@@ -9,13 +9,14 @@ retries (it retries 5xx answers, and a create whose answer was lost would otherw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-from langfuse import Langfuse
-from langfuse.api import CreateTextPromptRequest, NotFoundError
 
 from integrations.langfuse.client import LangfuseRejected, classify
 from integrations.langfuse.prompts import label_holder, move_label
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 SEARCH_VERSIONS = 50   # newest versions searched for the incident's key
 
@@ -35,6 +36,8 @@ def versions_of(client: Langfuse, name: str) -> list[int]:
 
 def find_candidate(client: Langfuse, name: str, key: str) -> int | None:
     """The newest version of `name` whose commit message carries `key`, if any."""
+    from langfuse.api import NotFoundError
+
     marker = f"[{key}]"
     for version in versions_of(client, name)[:SEARCH_VERSIONS]:
         try:
@@ -60,6 +63,8 @@ def create_candidate(client: Langfuse, name: str, text: str, key: str, incident_
                      label: str = "candidate") -> Candidate:
     """The candidate version for this incident's patch: found by its key, else created with `label`; the label
     is verified by reading it back."""
+    from langfuse.api import CreateTextPromptRequest
+
     if not text.strip():
         raise LangfuseRejected(f"the patched text for {name} is empty")
     version = find_candidate(client, name, key)

@@ -10,15 +10,15 @@ who decided and when.
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry import RateLimitErrorRetryHandler, RetryHandler, default_retry_handlers
-from slack_sdk.webhook import WebhookClient
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from integrations.channels import ChannelError
 from playbook.config import SlackChannel, SlackWebhookChannel
+
+if TYPE_CHECKING:  # slack_sdk loads with the first call to Slack, not with the worker
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.http_retry import RetryHandler
 
 TEXT_LIMIT = 2900  # a section block's text is 1 to 3000 characters (Block Kit reference, section block)
 
@@ -39,6 +39,8 @@ class Posted(NamedTuple):
 def retry_handlers() -> list[RetryHandler]:
     """slack_sdk's retries without its rate-limit handler: a 429 goes back to Temporal's retry, which waits for
     Retry-After without holding an activity slot (and without sending twice)."""
+    from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
+
     return [h for h in default_retry_handlers() if not isinstance(h, RateLimitErrorRetryHandler)]
 
 
@@ -137,6 +139,9 @@ def respond(url: str, text: str, blocks: list[dict[str, Any]] | None, *, replace
             timeout: int) -> None:
     """Answer an interaction through its response_url (no token; Slack accepts 5 uses within 30 minutes): replace
     the original message, or post an ephemeral message to the person who clicked."""
+    from slack_sdk.errors import SlackClientError
+    from slack_sdk.webhook import WebhookClient
+
     try:
         response = WebhookClient(url, timeout=max(timeout, 1), retry_handlers=retry_handlers()).send(
             text=text[:3000], blocks=blocks, replace_original=replace_original,
@@ -161,6 +166,9 @@ def _env(name: str, what: str) -> str:
 
 
 def post_webhook_message(channel: SlackWebhookChannel, text: str, blocks: list[dict[str, Any]] | None) -> None:
+    from slack_sdk.errors import SlackClientError
+    from slack_sdk.webhook import WebhookClient
+
     url = channel.url or _env(channel.url_env or "", "the Slack incoming webhook URL")
     try:
         response = WebhookClient(url, timeout=int(max(channel.timeout_seconds, 1)),
@@ -171,6 +179,8 @@ def post_webhook_message(channel: SlackWebhookChannel, text: str, blocks: list[d
 
 
 def _client(channel: SlackChannel) -> WebClient:
+    from slack_sdk import WebClient
+
     kwargs: dict[str, Any] = {"token": _env(channel.token_env, "the Slack bot token"),
                               "timeout": int(max(channel.timeout_seconds, 1)), "retry_handlers": retry_handlers()}
     if channel.base_url:
@@ -186,6 +196,8 @@ def _refused(method: str, target: str, err: SlackApiError) -> ChannelError:
 
 def post_message(channel: SlackChannel, text: str, blocks: list[dict[str, Any]]) -> Posted:
     """chat.postMessage; the channel's id and the message's ts, as Slack answered them (chat.update needs both)."""
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
     try:
         response = _client(channel).chat_postMessage(channel=channel.channel, text=text[:3000], blocks=blocks)
     except SlackApiError as err:
@@ -197,6 +209,8 @@ def post_message(channel: SlackChannel, text: str, blocks: list[dict[str, Any]])
 
 def update_message(channel: SlackChannel, posted: Posted, text: str, blocks: list[dict[str, Any]]) -> None:
     """chat.update of a message this app posted, by channel id and ts (it takes no channel names)."""
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
     try:
         _client(channel).chat_update(channel=posted.channel, ts=posted.ts, text=text[:3000], blocks=blocks)
     except SlackApiError as err:

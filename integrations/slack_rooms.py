@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from slack_sdk.errors import SlackApiError, SlackClientError
-
 from integrations.channels import ChannelError
 from integrations.slack import _client, _refused
 from playbook.config import SlackChannel
@@ -27,6 +25,8 @@ class Found(NamedTuple):
 
 
 def _call(method: str, target: str, call: Any, done: tuple[str, ...] = ()) -> Any:
+    from slack_sdk.errors import SlackApiError, SlackClientError  # loaded already: `call` is a client's method
+
     try:
         return call()
     except SlackApiError as err:
@@ -70,6 +70,8 @@ def find(cfg: SlackChannel, name: str) -> Found | None:
 def invite(cfg: SlackChannel, channel_id: str, user: str) -> str:
     """conversations.invite of one user: "invited", "already_in_channel", or Slack's refusal for this user
     (user_not_found, cant_invite ...), which does not stop the others."""
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
     try:
         _client(cfg).conversations_invite(channel=channel_id, users=user)
     except SlackApiError as err:

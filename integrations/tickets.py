@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import settings
-from integrations.github_issues import GitHubTicketBackend
-from integrations.jira import JiraTicketBackend
 from integrations.store import Store, read_lines
 from integrations.ticket_base import TicketBackend, TrackerRefused
 from integrations.tickets_text import ticket_markdown
@@ -90,6 +88,8 @@ Factory = Callable[[TicketConfig, Store, Mapping[str, str]], TicketBackend]
 def _jira(cfg: TicketConfig, store: Store, environ: Mapping[str, str]) -> TicketBackend:
     if cfg.jira is None:
         raise TrackerRefused("[tickets] backend = \"jira\" needs a [tickets.jira] table")
+    from integrations.jira import JiraTicketBackend  # a tracker's client loads when a playbook names it
+
     return JiraTicketBackend(cfg.jira, settings.read(settings.JIRA_EMAIL, environ=environ).strip(),
                              settings.read(settings.JIRA_API_TOKEN, environ=environ).strip())
 
@@ -97,6 +97,8 @@ def _jira(cfg: TicketConfig, store: Store, environ: Mapping[str, str]) -> Ticket
 def _github(cfg: TicketConfig, store: Store, environ: Mapping[str, str]) -> TicketBackend:
     if cfg.github is None:
         raise TrackerRefused("[tickets] backend = \"github\" needs a [tickets.github] table")
+    from integrations.github_issues import GitHubTicketBackend  # githubkit: ~11 MB, only for a GitHub tracker
+
     return GitHubTicketBackend(cfg.github, settings.read(settings.GITHUB_TOKEN, environ=environ).strip())
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from slack_sdk.http_retry import RateLimitErrorRetryHandler
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
@@ -64,7 +65,7 @@ final = true
 
 
 def test_our_slack_clients_leave_rate_limits_to_temporal() -> None:
-    assert not any(isinstance(h, slack_api.RateLimitErrorRetryHandler) for h in slack_api.retry_handlers())
+    assert not any(isinstance(h, RateLimitErrorRetryHandler) for h in slack_api.retry_handlers())
 
 
 async def test_a_rate_limited_storm_waits_retry_after_and_posts_once(

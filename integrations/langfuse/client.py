@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import httpx
-from langfuse import Langfuse
-from langfuse.api import NotFoundError
-from langfuse.api.core.api_error import ApiError
-from langfuse.api.core.request_options import RequestOptions
 
 from playbook.config import LangfuseConnection
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
+    from langfuse.api.core.request_options import RequestOptions
 
 CLOUD_URL = "https://cloud.langfuse.com"
 OBSERVATION_PAGE = 100   # the API allows up to 1000; 100 keeps each response small
@@ -72,6 +73,8 @@ def client_for(conn: LangfuseConnection) -> Langfuse:
         if clash is not None:
             raise LangfuseRejected(f"this worker already uses public key {public_key[:12]}... with {clash[0]}; the "
                                    f"langfuse SDK keeps one client per public key, so {url} needs its own key")
+        from langfuse import Langfuse  # ~27 MB with its OpenTelemetry and numpy: loaded by the first client
+
         client = Langfuse(public_key=public_key, secret_key=secret_key, base_url=url, tracing_enabled=False,
                           timeout=conn.timeout_seconds)
         _clients[key] = client
@@ -81,6 +84,9 @@ def client_for(conn: LangfuseConnection) -> Langfuse:
 def classify(err: Exception, what: str) -> LangfuseError:
     if isinstance(err, LangfuseError):
         return err
+    from langfuse.api import NotFoundError
+    from langfuse.api.core.api_error import ApiError
+
     if isinstance(err, NotFoundError):
         return LangfuseRejected(f"{what}: Langfuse has no such prompt or version (404)")
     if isinstance(err, ApiError):

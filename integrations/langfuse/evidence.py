@@ -14,15 +14,16 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from langfuse import Langfuse
+from typing import TYPE_CHECKING, Any
 
 from integrations.langfuse.client import OBSERVATION_PAGE, SCORE_PAGE, base_url_of, classify, client_for
 from integrations.langfuse.formats import dump, iso
 from integrations.langfuse.monitor_slice import MonitorSlice, observation_filters, pinned
 from playbook.config import EvidenceSource, render_template
 from playbook.redact import redact_text, redact_value
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 OBSERVATION_FIELDS = "core,basic,io,trace_context"
 # Identifiers Langfuse (or OpenTelemetry) generates: 16 or 32 hex digits (span and trace ids) or a UUID. A span id of

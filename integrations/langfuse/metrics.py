@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from langfuse import Langfuse
-from langfuse.api.core.request_options import RequestOptions
+from typing import TYPE_CHECKING, Any
 
 from integrations.langfuse.client import classify
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
+    from langfuse.api.core.request_options import RequestOptions
 
 COUNT = "count_count"          # {"measure": "count", "aggregation": "count"}
 TIME = "time_dimension"

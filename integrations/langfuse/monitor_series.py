@@ -4,9 +4,7 @@ slice's cost, tokens and observation count, from Metrics API v2 with the monitor
 
 from __future__ import annotations
 
-from typing import Any
-
-from langfuse import Langfuse
+from typing import TYPE_CHECKING, Any
 
 from integrations.langfuse.evidence import BlastWindow
 from integrations.langfuse.formats import dump, iso
@@ -24,6 +22,9 @@ from integrations.langfuse.metrics import (
 from integrations.langfuse.monitor_slice import MonitorSlice
 from integrations.langfuse.series import checked, series_start
 from playbook.redact import redact_value
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 COST, TOKENS = column("totalCost", "sum"), column("totalTokens", "sum")
 SUMMARY_LIMIT = 400  # what activities/investigate.py keeps of a summary (SUMMARY_CHARS)

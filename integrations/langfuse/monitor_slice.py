@@ -26,12 +26,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
-
-from langfuse import Langfuse
+from typing import TYPE_CHECKING, Any
 
 from playbook.alert_labels import MONITOR_SOURCE
 from playbook.models import Detection
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 REDACTED = "[REDACTED:"
 _TEXT, _ARRAY = frozenset({"string", "stringOptions"}), frozenset({"arrayOptions", "stringOptions"})

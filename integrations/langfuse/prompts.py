@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from langfuse import Langfuse
-from langfuse.api import NotFoundError
+from typing import TYPE_CHECKING
 
 from integrations.langfuse.client import LangfuseRejected, LangfuseVerificationError, classify, client_for
 from playbook.config import LangfuseConnection, LangfusePromptRollbackAction, render_template
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class RollbackResult:
 
 def label_holder(client: Langfuse, name: str, label: str) -> int | None:
     """The version that carries `label` now, read past every cache; None when no version has it."""
+    from langfuse.api import NotFoundError
+
     try:
         prompt = client.get_prompt(name, label=label, cache_ttl_seconds=0, max_retries=0)
     except NotFoundError:
@@ -86,6 +89,8 @@ def managed_prompt(conn: LangfuseConnection | None, name: str, label: str, defau
     holds it, else `default` (the built-in text), saying why."""
     if conn is None:
         return default, "built-in"
+    from langfuse.api import NotFoundError
+
     try:
         prompt = client_for(conn).get_prompt(name, label=label, type="text", cache_ttl_seconds=0, max_retries=0)
     except NotFoundError:

@@ -7,14 +7,15 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from langfuse import Langfuse
+from typing import TYPE_CHECKING, Any
 
 from integrations.langfuse.client import NO_SDK_RETRIES, OBSERVATION_PAGE, classify
 from integrations.langfuse.formats import iso
 from playbook.config import AgentLoopWatcher, DataExposureWatcher
 from playbook.redact import redact_text
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 LOOP_PAGE = 1000         # loop scans read core fields only, so the API's maximum page
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-from langfuse import Langfuse
+from typing import TYPE_CHECKING, Any
 
 from integrations.langfuse.client import LangfuseRejected
 from integrations.langfuse.evidence import BlastWindow
@@ -27,6 +25,9 @@ from integrations.langfuse.metrics import (
 )
 from playbook.config import EvidenceSource, render_template
 from playbook.redact import redact_value
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 LATENCY, COST, TOKENS = column("latency", "p95"), column("totalCost", "sum"), column("totalTokens", "sum")
 

@@ -7,15 +7,15 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-from langfuse import Langfuse
-from langfuse.api import NotFoundError
 
 from integrations.langfuse.client import classify
 from integrations.langfuse.formats import dump, iso
 from playbook.redact import redact_text, redact_value
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 PROMPT_EXCERPT = 200
 DATASET_PAGE = 100
@@ -33,6 +33,8 @@ def _prompt_text_digest(prompt: Any) -> dict[str, Any]:
 
 
 def read_prompt(client: Langfuse, name: str, version: int | None, label: str | None) -> dict[str, Any] | None:
+    from langfuse.api import NotFoundError
+
     try:
         # The raw API call does not encode the name (the SDK's get_prompt does): a name may hold a "/".
         prompt = client.api.prompts.get(quote(name, safe=""), version=version, label=label)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
-
-from langfuse import Langfuse
+from typing import TYPE_CHECKING, Any
 
 from integrations.langfuse.client import NO_SDK_RETRIES, classify
 from integrations.langfuse.snapshots import DATASET_PAGE
 from playbook.config import TrainingDataWatcher
 from playbook.redact import redact_text
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 
 @dataclass(frozen=True)

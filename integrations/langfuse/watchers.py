@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from langfuse import Langfuse
+from typing import TYPE_CHECKING, Any
 
 from integrations.langfuse.client import NO_SDK_RETRIES, SCORE_PAGE, classify
 from integrations.langfuse.formats import iso
 from integrations.langfuse.metrics import COUNT, as_number, column, metric_scope, read_rows, series_limit
 from playbook.config import MetricWatcher
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,8 @@ the label back to the version it was on (if nobody moved it since). Snapshots of
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-from langfuse import Langfuse
-from langfuse.api import CreateChatPromptRequest, CreateChatPromptType, CreateTextPromptRequest, NotFoundError
 
 from integrations.langfuse.client import LangfuseError, LangfuseUnavailable, classify, client_for
 from integrations.langfuse.prompts import label_holder, move_label
@@ -24,6 +21,9 @@ from integrations.mitigations.base import (
 )
 from integrations.prompt_patch import find_candidate, undo_label_move
 from playbook.config import LangfusePromptModelAction, render_template
+
+if TYPE_CHECKING:  # the SDK loads with the first Langfuse client (client_for), not with the worker
+    from langfuse import Langfuse
 
 
 def _target(action: LangfusePromptModelAction, variables: dict[str, Any]) -> tuple[str, str]:
@@ -42,6 +42,8 @@ def as_mitigation_error(err: LangfuseError) -> MitigationError:
 
 
 def _get(client: Langfuse, name: str, label: str) -> Any:
+    from langfuse.api import NotFoundError
+
     try:
         return client.api.prompts.get(quote(name, safe=""), label=label)
     except NotFoundError:
@@ -63,6 +65,8 @@ def prompt_snapshot(connection: Any, name: str, label: str) -> dict[str, Any]:
 
 
 def _create(client: Langfuse, current: Any, name: str, model: str, key: str) -> int:
+    from langfuse.api import CreateChatPromptRequest, CreateChatPromptType, CreateTextPromptRequest
+
     config = {**(current.config or {}), "model": model}
     message = f"firebreak: model {model} (was {(current.config or {}).get('model')}) [{key}]"
     common: dict[str, Any] = {"name": name, "config": config, "labels": [], "tags": list(current.tags or []),

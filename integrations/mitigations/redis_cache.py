@@ -5,9 +5,7 @@ verify. Nothing to undo: a purged cache refills from the model. Connection from 
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from integrations.mitigations.base import (
     Applied,
@@ -17,6 +15,9 @@ from integrations.mitigations.base import (
     secret,
 )
 from playbook.config import RedisPurgeAction, render_template
+
+if TYPE_CHECKING:  # the client is imported where a purge runs: the worker does not carry it until one does
+    import redis
 
 SCAN_PAGE = 1000
 UNLINK_BATCH = 500
@@ -32,6 +33,8 @@ def patterns(action: RedisPurgeAction, variables: dict[str, Any]) -> list[str]:
 
 
 def connect(action: RedisPurgeAction) -> redis.Redis:
+    import redis
+
     url = secret(action.url_env, "the redis:// URL of the cache to purge")
     try:
         return redis.Redis.from_url(url, socket_timeout=action.timeout_seconds,
@@ -69,6 +72,8 @@ def _purge(client: redis.Redis, pattern: str, cap: int) -> int:
 
 
 def _errors(err: Exception, doing: str) -> Exception:
+    import redis
+
     if isinstance(err, redis.AuthenticationError | redis.ResponseError):
         return MitigationRejected(f"Redis refused {doing}: {err}")
     return MitigationUnavailable(f"Redis did not answer while {doing}: {err}")
@@ -78,6 +83,8 @@ class RedisCache:
     kind = "redis_purge"
 
     def snapshot(self, action: RedisPurgeAction, variables: dict[str, Any]) -> dict[str, Any]:
+        import redis
+
         client, counts = connect(action), {}
         try:
             for p in patterns(action, variables):
@@ -89,6 +96,8 @@ class RedisCache:
         return {"kind": self.kind, "patterns": counts, "keyspace": info}
 
     def apply(self, action: RedisPurgeAction, variables: dict[str, Any], key: str) -> Applied:
+        import redis
+
         client = connect(action)
         wanted = patterns(action, variables)
         deleted = dict.fromkeys(wanted, 0)
