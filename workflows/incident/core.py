@@ -39,7 +39,9 @@ class IncidentCore:
         self._coalesce: bool | None = None  # one-upsert-v1, decided at the first publication
         self._publish_pending = False
         self._publisher: asyncio.Task[None] | None = None  # one-upsert-v1's task, kept so it is not collected
-        self.light = False  # light-runs-v1 (IncidentWorkflow.__init__ decides it): quick steps as local activities
+        # light-runs-v1, decided here, in the run's first activation (the workflow's __init__): quick steps as
+        # local activities, and every earlier marker's new branch (markers.patched)
+        self.light = markers.begin()
 
     # ------------------------------------------------------------------ the timeline: its one writer
 

@@ -37,7 +37,6 @@ from workflows.incident.review import Review
 from workflows.incident.serious import Serious
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.incident.markers as markers
     from playbook.models import (
         ActionOutcome,
         ApprovalRequest,
@@ -67,7 +66,6 @@ class IncidentWorkflow:
         self.core = IncidentCore(request.carried or IncidentState(workflow_id=workflow.info().workflow_id,
                                                                   detection=request.detection, drill=request.drill))
         self.state = self.core.state
-        self.core.light = markers.begin()  # light-runs-v1, decided in the run's first activation
         self._alerts = Alerts(self.core)
         self._communication = Communication(self.core)
         self._review = Review(self.core, self._communication)
