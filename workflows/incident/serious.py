@@ -19,7 +19,7 @@ from workflows.incident.core import IncidentCore
 with workflow.unsafe.imports_passed_through():
     import workflows.incident.markers as markers
     from playbook.config import Action, alters_ai_system
-    from playbook.models import ApprovalStatus, Decision, IncidentStatus, Role, Step
+    from playbook.models import ApprovalStatus, Decision, HumanAction, IncidentStatus, Role, Step
     from playbook.serious import (
         HOLD_PREFIX,
         AuthorityReport,
@@ -183,10 +183,24 @@ class Serious:
 
     # ------------------------------------------------------------------ people's signals
 
+    async def _admit(self, action: HumanAction, what: str, roles: set[Role], closed_too: bool = True) -> bool:
+        """Admitted by the incident core, on a run that knows serious incidents (serious-incident-v1)."""
+        return markers.patched(markers.SERIOUS) and await self.core.admit(action, what, roles,
+                                                                            allow_closed=closed_too)
+
+    async def _marked(self, action: HumanAction, what: str) -> SeriousIncident | None:
+        """The incident's serious-incident record for a change to it by the IC or legal; refused (None) when the
+        action is not admitted or the incident was never marked serious."""
+        if not await self._admit(action, what, IC_OR_LEGAL):
+            return None
+        if self.core.state.serious is None:
+            self.core.refuse(action, what, "not a serious incident")
+        return self.core.state.serious
+
     async def mark(self, m: SeriousMark) -> None:
         core, s = self.core, self.core.state
         what = "mark a serious incident"
-        if not markers.patched(markers.SERIOUS) or not await core.admit(m, what, IC_OR_LEGAL, allow_closed=True):
+        if not await self._admit(m, what, IC_OR_LEGAL):
             return
         if not m.comment.strip():
             core.refuse(m, what, "say why (--reason)")
@@ -211,16 +225,12 @@ class Serious:
     async def aware(self, change: AwareChange) -> None:
         core, s = self.core, self.core.state
         what = "change when the provider became aware"
-        if not markers.patched(markers.SERIOUS) or not await core.admit(change, what, IC_OR_LEGAL,
-                                                                          allow_closed=True):
-            return
-        if s.serious is None:
-            core.refuse(change, what, "not a serious incident")
+        sv = await self._marked(change, what)
+        if sv is None:
             return
         if not change.comment.strip():
             core.refuse(change, what, "say why the time changes (--reason)")
             return
-        sv = s.serious
         sv.aware_edits.append(AwareEdit(at=workflow.now(), by=change.by, before=sv.aware_at, after=change.aware_at,
                                         reason=change.comment))
         sv.aware_at = change.aware_at
@@ -231,21 +241,17 @@ class Serious:
     async def filed(self, report: ReportFiled) -> None:
         core, s = self.core, self.core.state
         what = "record a report to the authority"
-        if not markers.patched(markers.SERIOUS) or not await core.admit(report, what, IC_OR_LEGAL,
-                                                                          allow_closed=True):
+        sv = await self._marked(report, what)
+        if sv is None:
             return
-        if s.serious is None:
-            core.refuse(report, what, "not a serious incident")
-            return
-        if any(r.kind == report.kind for r in s.serious.reports):
+        if any(r.kind == report.kind for r in sv.reports):
             core.refuse(report, what, f"the {report.kind} report is already recorded")
             return
         at = report.reported_at or workflow.now()
-        s.serious.reports.append(AuthorityReport(kind=report.kind, reference=report.reference, reported_at=at,
-                                                 recorded_by=report.by))
+        sv.reports.append(AuthorityReport(kind=report.kind, reference=report.reference, reported_at=at,
+                                          recorded_by=report.by))
         core.accept(report, s.step, f"{report.kind} report sent to the authority",
-                    {"reference": report.reference, "reported_at": at.isoformat(),
-                     "in_time": at <= s.serious.deadline})
+                    {"reference": report.reference, "reported_at": at.isoformat(), "in_time": at <= sv.deadline})
         for req in s.pending_approvals():
             if req.request_id.startswith(HOLD_PREFIX):  # the authority is informed: changes may go ahead
                 req.status, req.decided_by, req.decided_at = ApprovalStatus.APPROVED, report.by, workflow.now()
@@ -257,7 +263,7 @@ class Serious:
         """The incident commander lets a held action run for safety, with the reason on record."""
         core, s = self.core, self.core.state
         what = f"override {decision.request_id} for safety"
-        if not markers.patched(markers.SERIOUS) or not await core.admit(decision, what, IC_ONLY):
+        if not await self._admit(decision, what, IC_ONLY, closed_too=False):
             return
         req = s.approval(decision.request_id)
         if req is None or not req.request_id.startswith(HOLD_PREFIX):
