@@ -26,8 +26,9 @@ from client.actions import ORIGIN, signal_action, wait_outcome
 from client.workflow_types import IncidentWorkflow
 from intake.auth import fresh, signed
 from intake.body import FORM_TYPE, load_json, read_body
+from intake.config import IntakeConfig
 from intake.errors import IntakeError
-from intake.people import MAX_BODY, PeopleRoutes, Target
+from intake.people import MAX_BODY, People, PeopleRoutes, Target
 from integrations import slack as slack_api
 from integrations.channels import ChannelError
 from integrations.store import read_lines
@@ -50,12 +51,7 @@ class SlackActions:
     async def handle(self, request: Request) -> Response:
         started = asyncio.get_running_loop().time()
         budget = self.config.slack.answer_within_seconds
-        if not self.people.slack_secret:
-            raise IntakeError(403, f"Slack is not configured on this intake: set {self.config.slack.signing_secret_env}"
-                              f" to the Slack app's signing secret", "X-Slack-Signature")
-        body = await read_body(request, MAX_BODY, self.config.body_timeout_seconds, FORM_TYPE, empty_ok=True)
-        verify_slack(self.people.slack_secret, body, request.headers.get("x-slack-request-timestamp"),
-                     request.headers.get("x-slack-signature"), self.config.slack.max_age_seconds)
+        body = await signed_slack_body(request, self.people, self.config)
         click = parse_slack_action(body)
         user, verb, ref, request_id, role = click.user, click.verb, click.ref, click.request_id, click.role
         who = self.slack_person(user)
@@ -201,6 +197,18 @@ class SlackActions:
 def ephemeral(text: str, background: BackgroundTask | None = None) -> Response:
     return JSONResponse({"response_type": "ephemeral", "replace_original": False, "text": text},
                         background=background)
+
+
+async def signed_slack_body(request: Request, people: People, config: IntakeConfig) -> bytes:
+    """The form a Slack request carries, once its signature holds: 403 when this intake has no signing secret,
+    401 when the signature or its timestamp does not hold (button clicks and the slash command alike)."""
+    if not people.slack_secret:
+        raise IntakeError(403, f"Slack is not configured on this intake: set {config.slack.signing_secret_env} to "
+                          f"the Slack app's signing secret", "X-Slack-Signature")
+    body = await read_body(request, MAX_BODY, config.body_timeout_seconds, FORM_TYPE, empty_ok=True)
+    verify_slack(people.slack_secret, body, request.headers.get("x-slack-request-timestamp"),
+                 request.headers.get("x-slack-signature"), config.slack.max_age_seconds)
+    return body
 
 
 def verify_slack(secret: bytes, body: bytes, timestamp: str | None, signature: str | None, max_age: int,

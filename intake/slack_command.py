@@ -1,7 +1,7 @@
 """Slack's slash command (POST /v1/slack/commands): `/firebreak status INC-...`, `/firebreak ack INC-...` and
 `/firebreak declare KIND SERVICE [summary]`, as the roster person whose Slack id typed it.
 
-Signed and checked exactly as the buttons are (intake/slack_actions.py, verify_slack), and answered within
+Signed and checked exactly as the buttons are (intake/slack_actions.py, signed_slack_body), and answered within
 [intake.slack] answer_within_seconds (Slack wants 3 s) with the incident's summary or the incident's own answer;
 what takes longer is answered "sent", and the incident processes it anyway. Slack's form fields, per its docs
 ("Enabling interactivity with Slash Commands"): command, text, user_id, channel_id, response_url, trigger_id.
@@ -23,10 +23,9 @@ from temporalio.service import RPCError
 from client.actions import opened, wait_outcome
 from client.admission import Inadmissible, admit
 from client.workflow_types import IncidentWorkflow
-from intake.body import FORM_TYPE, read_body
 from intake.errors import IntakeError
-from intake.people import MAX_BODY, PeopleRoutes
-from intake.slack_actions import SlackActions, ephemeral, verify_slack
+from intake.people import PeopleRoutes
+from intake.slack_actions import SlackActions, ephemeral, signed_slack_body
 from playbook.models import Detection, HumanAction, Role, SignalKind
 from playbook.state import IncidentState
 
@@ -57,12 +56,7 @@ class SlackCommand:
     async def handle(self, request: Request) -> Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.slack.answer_within_seconds
-        if not self.people.slack_secret:
-            raise IntakeError(403, f"Slack is not configured on this intake: set {self.config.slack.signing_secret_env}"
-                              f" to the Slack app's signing secret", "X-Slack-Signature")
-        body = await read_body(request, MAX_BODY, self.config.body_timeout_seconds, FORM_TYPE, empty_ok=True)
-        verify_slack(self.people.slack_secret, body, request.headers.get("x-slack-request-timestamp"),
-                     request.headers.get("x-slack-signature"), self.config.slack.max_age_seconds)
+        body = await signed_slack_body(request, self.people, self.config)
         try:
             form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
         except (UnicodeDecodeError, ValueError) as err:
