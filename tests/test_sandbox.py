@@ -9,16 +9,20 @@ per run and checks each call; tests/test_replay.py replays every history both wa
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
 from temporalio.client import WorkflowFailureError
+from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 import settings
 import worker
+from tests.sandbox_commands import Child, EveryCommand, shout
 from tests.sandbox_probe import ClockInARoom
 
 ROOM = "tests.sandbox_probe"
@@ -52,3 +56,50 @@ async def test_the_strict_sandbox_fails_a_wall_clock_read_in_a_passed_through_ro
     with pytest.raises(WorkflowFailureError) as failed:
         await run_probe(ts_env, strict=settings.strict_sandbox())
     assert "datetime.datetime.now" in str(failed.value.cause)
+
+
+class _BothAnswers(worker._DirectContextInstance):
+    """Answers as the worker's sandbox does, and records whether the SDK's own answer (asked inside the
+    sandbox, as SandboxedWorkflowRunner does) was the same."""
+
+    asked: list[tuple[object, object, object]] = []
+
+    def get_serialization_context(self, command_info):  # type: ignore[no-untyped-def]
+        direct = super().get_serialization_context(command_info)
+        self.asked.append((command_info, direct, worker.SandboxedInstance.get_serialization_context(self,
+                                                                                                  command_info)))
+        return direct
+
+    def get_external_store_context(self, command_info):  # type: ignore[no-untyped-def]
+        direct = super().get_external_store_context(command_info)
+        self.asked.append((command_info, direct, worker.SandboxedInstance.get_external_store_context(self,
+                                                                                                   command_info)))
+        return direct
+
+
+@dataclass(frozen=True)
+class _ComparingSandbox(worker.FirebreakSandbox):
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return _BothAnswers(det, self.runner_class, self.restrictions)
+
+
+async def test_payload_contexts_looked_up_directly_are_the_sdks_own(ts_env: WorkflowEnvironment) -> None:
+    """worker.FirebreakSandbox answers the SDK's payload-context question without entering the sandbox; for a
+    local activity, an activity, a child workflow, a timer, a memo, a signal and a result it answers what the
+    SDK's sandbox answers."""
+    _BothAnswers.asked.clear()
+    queue = f"contexts-{uuid.uuid4()}"
+    runner = _ComparingSandbox(restrictions=worker.workflow_runner().restrictions)
+    async with Worker(ts_env.client, task_queue=queue, workflows=[EveryCommand, Child], activities=[shout],
+                      activity_executor=ThreadPoolExecutor(2), workflow_runner=runner):
+        handle = await ts_env.client.start_workflow(EveryCommand.run, "hi", id=f"every-{uuid.uuid4()}",
+                                                    task_queue=queue)
+        await handle.signal(EveryCommand.hear, "a signal")
+        assert await handle.result() == ["HI", "HI", "child saw HI", "a signal"]
+    differing = [(info, direct, sdk) for info, direct, sdk in _BothAnswers.asked if direct != sdk]
+    assert not differing
+    contexts = [direct for _, direct, _ in _BothAnswers.asked]
+    activities = [c for c in contexts if isinstance(c, ActivitySerializationContext)]
+    assert {c.is_local for c in activities} == {True, False}  # the local activity's and the activity's own
+    assert any(isinstance(c, WorkflowSerializationContext) and c.workflow_id.endswith("-child") for c in contexts)
+    assert any(info is None for info, _, _ in _BothAnswers.asked)  # the signal, the result: the workflow's own
