@@ -1,7 +1,8 @@
 """The directory store: a folder of per-incident files, written atomically and idempotently (the embedded default).
 
 Layout: <root>/<incident number>/{ticket.json, ticket.md, briefs/, comms/, evidence/, retrospective.md ...}
-plus <root>/_numbers.json, the incident-number ledger. One host only: the locks are `fcntl` locks on local files.
+plus <root>/_numbers.jsonl, the incident-number ledger (integrations/number_ledger.py). One host only: the locks
+are `fcntl` locks on local files.
 The same interface in PostgreSQL, for many hosts, is integrations/pgstore.py (integrations/store.py picks one).
 """
 
@@ -16,12 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-LEDGER = "_numbers.json"
+from integrations.number_ledger import LEDGER, OLD_LEDGER, NumberLedger
 
 
 class ArtefactStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
+        self._numbers = NumberLedger(self.root)
 
     def path(self, *parts: str) -> Path:
         """The local file for a relative path (this implementation only; callers use the Store interface)."""
@@ -98,7 +100,8 @@ class ArtefactStore:
         found = []
         for path in base.rglob("*"):
             rel = path.relative_to(self.root)
-            if path.is_file() and not any(part.startswith(".") for part in rel.parts) and rel.as_posix() != LEDGER:
+            hidden = any(part.startswith(".") for part in rel.parts) or rel.as_posix() in (LEDGER, OLD_LEDGER)
+            if path.is_file() and not hidden:
                 found.append(rel.as_posix())
         return sorted(found)
 
@@ -106,22 +109,13 @@ class ArtefactStore:
         """INC-<year>-<seq>, the same number every time for the same incident chain."""
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked(self.root / ".numbers.lock"):
-            data = self._ledger()
-            if chain_id in data["by_chain"]:
-                return str(data["by_chain"][chain_id])
-            seq = int(data["next"].get(str(year), 1))
-            number = f"{prefix}-{year}-{seq:04d}"
-            data["by_chain"][chain_id] = number
-            data["next"][str(year)] = seq + 1
-            self.write(LEDGER, json.dumps(data, indent=1, sort_keys=True))
-            return number
+            return self._numbers.allocate(chain_id, prefix, year)
 
     def numbers(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in self._ledger()["by_chain"].items()}
-
-    def _ledger(self) -> dict[str, Any]:
-        ledger = self.path(LEDGER)
-        return json.loads(ledger.read_text()) if ledger.exists() else {"by_chain": {}, "next": {}}
+        if not self.root.is_dir():
+            return {}
+        with self._locked(self.root / ".numbers.lock"):
+            return self._numbers.numbers()
 
     @contextmanager
     def local_folder(self, prefix: str) -> Iterator[Path]:
