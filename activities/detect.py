@@ -12,7 +12,7 @@ from activities.context import ActivityContext
 from activities.tickets import open_ticket
 from integrations.deploys import deploy_text, last_deploy
 from integrations.service_deploys import last_service_deploy, service_deploy_text
-from playbook.config import Playbook, PlaybookError, load_playbook
+from playbook.config import Playbook, PlaybookError
 from playbook.drill import drill_playbook
 from playbook.messages import OpenedIncident, OpenIncidentInput, TicketInput
 from playbook.models import Detection, PlaybookRef, Ticket
@@ -30,7 +30,7 @@ class DetectActivities:
         where there were two (docs/performance.md). A tracker's ticket is still its own activity, with the
         tracker's timeouts and its fall-back to a local ticket."""
         try:
-            playbook, digest = load_playbook(self.ctx.playbook_path)
+            playbook, digest = self.ctx.playbook()
         except PlaybookError as err:
             raise ApplicationError(str(err), type="PlaybookError") from err
         if request.drill is not None:  # a practice incident: archive only, DRILL-numbered, participants first

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import ActivityContext
 from integrations.ticket_base import TrackerError, TrackerRateLimited, TrackerRefused
 from integrations.tickets import ticket_backend
-from playbook.config import PlaybookError, TicketConfig, load_playbook
+from playbook.config import PlaybookError, TicketConfig
 from playbook.messages import ItemTicketClose, ItemTicketInput, TicketInput, TicketUpdate
 from playbook.models import Ticket
 from playbook.redact import outbound
@@ -90,6 +90,6 @@ class TicketActivities:
         if request.tickets is not None or request.ticket.backend == "local":
             return request.tickets
         try:
-            return load_playbook(self.ctx.playbook_path)[0].tickets
+            return self.ctx.playbook()[0].tickets
         except PlaybookError as err:
             raise ApplicationError(str(err), type="PlaybookError") from err

@@ -35,7 +35,7 @@ from playbook.config.channels import (
     WebhookChannel,
 )
 from playbook.config.evidence import DEPLOY_EVIDENCE_FIELDS, LANGFUSE_EVIDENCE_FIELDS, EvidenceSource
-from playbook.config.load import load_playbook, parse_playbook
+from playbook.config.load import load_playbook, parse_playbook, read_playbook
 from playbook.config.mitigations import (
     MITIGATION_KINDS,
     FreezePolicy,
@@ -127,6 +127,7 @@ __all__ = [
     "Watcher",
     "WebhookChannel",
     "load_playbook",
+    "read_playbook",
     "parse_playbook",
     "render_for_people",
     "render_template",

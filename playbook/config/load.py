@@ -35,6 +35,12 @@ def parse_playbook(text: str, path: str = "<playbook>") -> Playbook:
 
 def load_playbook(path: str | Path) -> tuple[Playbook, str]:
     """The playbook and the sha256 of its text, or PlaybookError naming the file, key and reason."""
+    text, sha = read_playbook(path)
+    return parse_playbook(text, str(path)), sha
+
+
+def read_playbook(path: str | Path) -> tuple[str, str]:
+    """The playbook file's text and its sha256, unparsed; PlaybookError when it cannot be read."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -42,4 +48,4 @@ def load_playbook(path: str | Path) -> tuple[Playbook, str]:
         raise PlaybookError(str(p), "(file)", "no such file; pass --playbook or set FIREBREAK_PLAYBOOK") from err
     except OSError as err:
         raise PlaybookError(str(p), "(file)", f"cannot read it: {err.strerror}") from err
-    return parse_playbook(text, str(p)), hashlib.sha256(text.encode()).hexdigest()
+    return text, hashlib.sha256(text.encode()).hexdigest()
