@@ -88,7 +88,9 @@ class _Detectors:
         # off its own patterns), so that the recognizer's slower regexes run only where they can find something.
         self.recognizers: list[tuple[re.Pattern[str], Any]] = [
             (re.compile("@"), AnyDomainEmail()),
-            (re.compile(r"\d(?:[- ]?\d){12}"), CreditCardRecognizer()),      # 13+ digits
+            # 13+ digits from a word boundary, the first 1, 3, 4, 5 or 6: where Presidio's card pattern can start
+            # (an id or fingerprint of zero-padded digits, `0000000000000fa0`, is not handed to it: ~0.15 ms each)
+            (re.compile(r"\b[13456](?:[- ]?\d){12}"), CreditCardRecognizer()),
             (re.compile(r"[A-Z]{2}\d{2}"), IbanRecognizer()),                  # the country code and check digits
             (re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|::|(?:[0-9A-Fa-f]{1,4}:){7}"), IpRecognizer()),
             (re.compile(r"\d{3}[- .]\d{2}[- .]\d{4}"), UsSsnRecognizer()),   # its patterns over MIN_SCORE
