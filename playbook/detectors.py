@@ -135,7 +135,9 @@ class _Detectors:
             s = m.group(0)
             if any(f.start <= m.start() + 1 and m.end() - 1 <= f.end for f in taken):
                 continue
-            if sum(c.isdigit() for c in s) >= 7 and not _DATE.fullmatch(s.strip()):
+            # A bare run of digits (or a decimal) is never kept as a phone (below), so it is not read for one
+            # either: epoch seconds, long ids and zero-padded counters cost libphonenumber ~0.2 ms each.
+            if sum(c.isdigit() for c in s) >= 7 and not _DATE.fullmatch(s.strip()) and not _PHONE_NOT.fullmatch(s):
                 begin = max(0, m.start() - 1)  # one character before: libphonenumber looks at what precedes
                 parts.append(text[begin:m.end() + 1])
                 starts.append((at, begin))

@@ -108,3 +108,21 @@ def test_ids_that_cannot_start_a_card_are_not_handed_to_the_card_recognizer(monk
     assert redact_text(ids) == ids
     assert read == []
     assert redact_text("refund to 4111 1111 1111 1111 today") == "refund to [REDACTED:CARD] today" and read
+
+
+def test_bare_digit_runs_are_not_read_for_phones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare run of digits is never a phone here (it needs +, ( or separators), so libphonenumber is not asked."""
+    phone = detectors().phone
+    read: list[str] = []
+    analyze = phone.analyze
+
+    def reading(text: str, *rest: object) -> object:
+        read.append(text)
+        return analyze(text, *rest)
+
+    monkeypatch.setattr(phone, "analyze", reading)
+    ids = "epoch 1764496123 id 00000000000000417 ratio 3.14159265358"
+    assert redact_text(ids) == ids
+    assert read == []
+    assert redact_text("ring +442079460958 or 0000000000000418") == "ring [REDACTED:PHONE] or 0000000000000418"
+    assert read and "0000000000000418" not in read[0]
