@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -74,18 +75,23 @@ def test_outbound_redacts_a_model_into_its_own_type_keeping_named_fields() -> No
     assert outbound(["ring 555-123-4567", 3]) == ["ring [REDACTED:PHONE]", 3]
 
 
-def test_incident_numbers_are_not_read_for_phones(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nearly every text that leaves names its incident number; libphonenumber (~0.5 ms a call) is spared it, and
-    still reads a phone beside it."""
-    phone = detectors().phone
+def texts_read_by(recognizer: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts a kept recognizer is asked to analyze from now on (it still answers as it would)."""
     read: list[str] = []
-    analyze = phone.analyze
+    analyze = recognizer.analyze
 
     def reading(text: str, *rest: object) -> object:
         read.append(text)
         return analyze(text, *rest)
 
-    monkeypatch.setattr(phone, "analyze", reading)
+    monkeypatch.setattr(recognizer, "analyze", reading)
+    return read
+
+
+def test_incident_numbers_are_not_read_for_phones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nearly every text that leaves names its incident number; libphonenumber (~0.5 ms a call) is spared it, and
+    still reads a phone beside it."""
+    read = texts_read_by(detectors().phone, monkeypatch)
     assert redact_text("INC-2026-0042 and OPS7-2031-12345 opened") == "INC-2026-0042 and OPS7-2031-12345 opened"
     assert read == []
     assert redact_text("INC-2026-0043 call 555-123-4567") == "INC-2026-0043 call [REDACTED:PHONE]"
@@ -95,15 +101,8 @@ def test_incident_numbers_are_not_read_for_phones(monkeypatch: pytest.MonkeyPatc
 def test_ids_that_cannot_start_a_card_are_not_handed_to_the_card_recognizer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Presidio's card pattern starts at a word boundary with 1, 3, 4, 5 or 6: a zero-padded fingerprint or id is
     not read for cards (~0.15 ms each), and a card is still found."""
-    card = next(rec for gate, rec in detectors().recognizers if type(rec).__name__ == "CreditCardRecognizer")
-    read: list[str] = []
-    analyze = card.analyze
-
-    def reading(text: str, *rest: object) -> object:
-        read.append(text)
-        return analyze(text, *rest)
-
-    monkeypatch.setattr(card, "analyze", reading)
+    card = next(rec for _, rec in detectors().recognizers if type(rec).__name__ == "CreditCardRecognizer")
+    read = texts_read_by(card, monkeypatch)
     ids = "alert 0000000000000fa0, order 2026112700001234"
     assert redact_text(ids) == ids
     assert read == []
@@ -112,15 +111,7 @@ def test_ids_that_cannot_start_a_card_are_not_handed_to_the_card_recognizer(monk
 
 def test_bare_digit_runs_are_not_read_for_phones(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bare run of digits is never a phone here (it needs +, ( or separators), so libphonenumber is not asked."""
-    phone = detectors().phone
-    read: list[str] = []
-    analyze = phone.analyze
-
-    def reading(text: str, *rest: object) -> object:
-        read.append(text)
-        return analyze(text, *rest)
-
-    monkeypatch.setattr(phone, "analyze", reading)
+    read = texts_read_by(detectors().phone, monkeypatch)
     ids = "epoch 1764496123 id 00000000000000417 ratio 3.14159265358"
     assert redact_text(ids) == ids
     assert read == []
