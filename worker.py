@@ -51,7 +51,7 @@ class _DirectContextInstance(SandboxedInstance):
     For every payload of every activation and completion (three or four times each: decode, encode, external
     storage, references) the SDK asks the run which serialization context applies, and answers by `exec`-ing a
     two-line string inside the sandbox: compiled anew each time, with sys.modules, `__import__` and the restricted
-    builtins swapped in and out (about 0.1 ms a call, 45 calls to open an incident; docs/performance.md). The answer
+    builtins swapped in and out (115 us a call, about 50 calls to open an incident; docs/performance.md). The answer
     is the SDK's own bookkeeping (the workflow's info, its pending activities and children by sequence number),
     read by SDK code that the sandbox passes through (temporalio is the same module inside and out): no workflow
     code runs, so nothing the sandbox guards is skipped. Here it is asked of the same in-sandbox object directly.
