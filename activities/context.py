@@ -5,7 +5,6 @@ Built once when the worker starts (the playbook is validated then) and handed to
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,12 +15,11 @@ from playbook.config import Playbook, parse_playbook, read_playbook
 
 
 class _LastParse:
-    """The playbook file's last parse and the sha256 of the text it came from."""
+    """The playbook file's last parse, with the sha256 of the text it came from (one tuple, replaced whole: two
+    activity threads at most parse the same new text twice)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sha: str | None = None
-        self.playbook: Playbook | None = None
+        self.parsed: tuple[str, Playbook] | None = None
 
 
 @dataclass(frozen=True)
@@ -37,16 +35,16 @@ class ActivityContext:
 
     def playbook(self) -> tuple[Playbook, str]:
         """The playbook as its file says now and the sha256 of its text: the file is read every time (an edit
-        applies to the next incident that opens), parsed again only when its text changed (a parse is ~0.7 ms of
-        CPU per incident). Shared between activity threads: callers only read it, and change copies
-        (`model_copy(update=...)`, as drills do). PlaybookError when the file cannot be read or used."""
+        applies to the next incident that opens), parsed again only when its text changed (a parse is 0.23 ms of
+        CPU with a short playbook, 1.7 ms with the repository's). Shared between activity threads: callers only
+        read it, and change copies (`model_copy(update=...)`, as drills do). PlaybookError when the file cannot be
+        read or used."""
         text, sha = read_playbook(self.playbook_path)
-        with self._last.lock:
-            if self._last.sha == sha and self._last.playbook is not None:
-                return self._last.playbook, sha
+        last = self._last.parsed
+        if last is not None and last[0] == sha:
+            return last[1], sha
         playbook = parse_playbook(text, str(self.playbook_path))
-        with self._last.lock:
-            self._last.sha, self._last.playbook = sha, playbook
+        self._last.parsed = (sha, playbook)
         return playbook, sha
 
     def note_playbook(self, by: str) -> None:
