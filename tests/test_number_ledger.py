@@ -61,3 +61,16 @@ def test_a_ledger_replaced_under_a_handle_is_read_again(tmp_path: Path) -> None:
     os.replace(older, tmp_path / LEDGER)
     assert store.numbers() == {"a": "INC-2026-0001"}
     assert store.allocate_number("d", "INC", 2026) == "INC-2026-0002"
+
+
+def test_a_ledger_replaced_by_a_longer_one_is_read_from_its_start(tmp_path: Path) -> None:
+    """A restore from another home puts back a ledger longer than what the handle had read: read from its start,
+    not from where the replaced file ended."""
+    store = ArtefactStore(tmp_path / "here")
+    store.allocate_number("a", "INC", 2026)
+    other = ArtefactStore(tmp_path / "there")
+    for chain in ("x", "y", "z"):
+        other.allocate_number(chain, "OPS", 2026)
+    os.replace(tmp_path / "there" / LEDGER, tmp_path / "here" / LEDGER)
+    assert store.numbers() == {"x": "OPS-2026-0001", "y": "OPS-2026-0002", "z": "OPS-2026-0003"}
+    assert store.allocate_number("a", "INC", 2026) == "INC-2026-0004"
