@@ -49,13 +49,14 @@ class NumberLedger:
 
     def _catch_up(self) -> None:
         """Read what was appended since this process last read; the whole file when it is not the one read."""
-        if not self.path.exists() and self._old.exists():
-            self._carry_over()
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            self._forget(None)
-            return
+            if not self._old.exists():
+                self._forget(None)
+                return
+            self._carry_over()
+            st = os.stat(self.path)
         if self._file != (st.st_dev, st.st_ino) or st.st_size < self._read_to:
             self._forget((st.st_dev, st.st_ino))
         if st.st_size == self._read_to:
