@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import threading
 import uuid
@@ -31,6 +30,7 @@ from integrations.artefacts import ArtefactStore
 from playbook import search_attributes as sa
 from playbook.models import Decision, Detection, HumanAction, Role, SignalKind
 from playbook.state import IncidentState
+from tests.ports import free_port  # noqa: F401  (tests import it from here)
 from worker import build_worker
 from workflows.action_items import ActionItemWorkflow
 from workflows.incident import IncidentWorkflow
@@ -148,13 +148,6 @@ def human(by: str, role: Role, comment: str = "") -> HumanAction:
 
 def decision(request_id: str, by: str, role: Role, comment: str = "") -> Decision:
     return Decision(request_id=request_id, by=by, role=role, comment=comment, action_id=str(uuid.uuid4()))
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 20) -> None:

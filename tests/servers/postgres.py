@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.ports import free_port
 
 BIN_DIRS = [Path(f"/usr/lib/postgresql/{v}/bin") for v in (17, 16, 15, 14, 13)]
 SERVICE_USER = "firebreak-pg"
@@ -37,12 +38,6 @@ def bin_dir() -> Path:
     if found:
         return Path(found).parent
     raise PostgresUnavailable("PostgreSQL's initdb/pg_ctl are not installed (apt-get install postgresql)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run_as() -> str | None:
@@ -82,7 +77,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     bindir, user = bin_dir(), _run_as()
     superuser = user or pwd.getpwuid(os.geteuid()).pw_name
     tmp = Path(tempfile.mkdtemp(prefix="firebreak-pg-"))
-    data, log, port = tmp / "data", tmp / "server.log", _free_port()
+    data, log, port = tmp / "data", tmp / "server.log", free_port()
     if user is not None:
         shutil.chown(tmp, user)
     os.chmod(tmp, 0o700)
