@@ -44,18 +44,18 @@ def _bindable(port: int) -> bool:
     return True
 
 
-_next_ports = itertools.cycle(_worker_block())
+_BLOCK = _worker_block()
+_next_ports = itertools.cycle(_BLOCK)
 
 
 def free_port() -> int:
     """A port on 127.0.0.1 nobody listens on now, and that no other call in this test run hands out soon."""
-    block = _worker_block()
-    if not block:  # an ephemeral range starting below our blocks: fall back to the kernel's pick
+    if not _BLOCK:  # an ephemeral range starting below our blocks: fall back to the kernel's pick
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             return int(s.getsockname()[1])
-    for _ in range(len(block)):
+    for _ in range(len(_BLOCK)):
         port = next(_next_ports)
         if _bindable(port):
             return port
-    raise RuntimeError(f"no free port in {block.start}-{block.stop - 1} on 127.0.0.1")
+    raise RuntimeError(f"no free port in {_BLOCK.start}-{_BLOCK.stop - 1} on 127.0.0.1")
