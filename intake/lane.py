@@ -39,7 +39,7 @@ class AlertLane:
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route, handler = self.routes[route_path(scope)]
+        handler = self.routes[route_path(scope)][1]
         request = Request(scope, receive, send)
         try:
             response = await handler(request)
