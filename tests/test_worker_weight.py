@@ -22,6 +22,7 @@ import worker
 print(json.dumps(sorted(m for m in {ON_DEMAND!r} if m in sys.modules)))
 """
 
+
 def test_importing_the_worker_leaves_every_integration_sdk_unloaded() -> None:
     done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
