@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -92,14 +91,6 @@ def build_worker(client: Client, ctx: ActivityContext, task_queue: str = TASK_QU
                   workflow_runner=workflow_runner())
 
 
-def freeze_start_up_heap() -> None:
-    """What was built to start (the redaction detectors, the SDK, the models: most of the heap) lives as long as
-    the process; frozen, the collector no longer walks it on every full collection while incidents run (the intake
-    does the same, docs/performance.md). Collected first, so no start-up garbage is frozen with it."""
-    gc.collect()
-    gc.freeze()
-
-
 async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Event) -> None:
     ctx = ActivityContext.from_environment(playbook_path)
     ctx.note_playbook("worker")
@@ -112,7 +103,6 @@ async def run_worker(playbook_path: Path, address: str | None, stop: asyncio.Eve
         log.info("registered search attributes %s", ", ".join(added))
     with ThreadPoolExecutor(MAX_ACTIVITY_THREADS) as executor:
         async with build_worker(client, ctx, executor=executor):
-            freeze_start_up_heap()
             log.info("worker polling task queue %s on %s (playbook %s, artefacts %s)", TASK_QUEUE,
                      client.service_client.config.target_host, playbook_path, ctx.store.location())
             await stop.wait()

@@ -57,7 +57,6 @@ async def serve(address: str, task_queue: str, stop: asyncio.Event) -> None:
         async with Worker(client, task_queue=task_queue, workflows=[TrivialWorkflow], activities=[note_opened],
                           activity_executor=executor, max_concurrent_activities=worker.MAX_ACTIVITY_THREADS,
                           max_cached_workflows=settings.cached_workflows(), workflow_runner=worker.workflow_runner()):
-            worker.freeze_start_up_heap()  # as worker.py does
             logging.getLogger("bench.trivial").info("worker polling task queue %s", task_queue)
             await stop.wait()
 
